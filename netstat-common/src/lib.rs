@@ -1,0 +1,101 @@
+//! The records exchanged between enetstat's eBPF programs and its userspace.
+//!
+//! Every type here is `#[repr(C)]` with its padding spelled out, so the kernel and userspace
+//! builds agree byte for byte; the sizes are asserted at compile time.
+#![no_std]
+
+/// Length of a task's `comm`, including its NUL (the kernel's TASK_COMM_LEN).
+pub const TASK_COMM_LEN: usize = 16;
+
+pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;
+pub const IPPROTO_TCP: u16 = 6;
+
+/// How many ports one kernel-side port filter can hold.
+pub const MAX_FILTER_PORTS: usize = 8;
+
+/// One `sock:inet_sock_set_state` transition of a TCP socket, as written to the ring buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpStateRecord {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC.
+    pub ts_ns: u64,
+    /// Kernel address of the `struct sock`: the socket's identity while it lives.
+    pub skaddr: u64,
+    /// Source (local) address: the first 4 bytes for AF_INET.
+    pub saddr: [u8; 16],
+    /// Destination (remote) address: the first 4 bytes for AF_INET.
+    pub daddr: [u8; 16],
+    /// `comm` of the task on the CPU, which is not always the socket's owner.
+    pub comm: [u8; TASK_COMM_LEN],
+    /// Thread-group id (the process id) of the task on the CPU.
+    pub tgid: u32,
+    /// Local port, host byte order (0 before connect() picks one).
+    pub sport: u16,
+    /// Remote port, host byte order.
+    pub dport: u16,
+    pub family: u16,
+    pub oldstate: u8,
+    pub newstate: u8,
+    pub _pad: [u8; 4],
+}
+
+const _: () = assert!(core::mem::size_of::<TcpStateRecord>() == 80);
+const _: () = assert!(core::mem::align_of::<TcpStateRecord>() == 8);
+
+/// Filters applied in the kernel before a record is reserved. Set as a read-only global at load
+/// time. Only fields that are fixed for a socket's whole life are filtered here, so userspace still
+/// sees every transition it needs to attribute owners and time states.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelFilter {
+    /// 0 for any family, else AF_INET or AF_INET6.
+    pub family: u16,
+    /// How many of `local_ports` are in use (0: no local-port filter).
+    pub n_local_ports: u16,
+    /// How many of `remote_ports` are in use (0: no remote-port filter).
+    pub n_remote_ports: u16,
+    pub _pad: u16,
+    pub local_ports: [u16; MAX_FILTER_PORTS],
+    pub remote_ports: [u16; MAX_FILTER_PORTS],
+}
+
+const _: () = assert!(core::mem::size_of::<KernelFilter>() == 40);
+
+impl KernelFilter {
+    /// Whether a transition with these fields passes. A local port of 0 always passes: connect()
+    /// enters SYN_SENT before it picks the port, and that record names the socket's owner.
+    #[inline(always)]
+    pub fn accepts(&self, family: u16, sport: u16, dport: u16) -> bool {
+        if self.family != 0 && self.family != family {
+            return false;
+        }
+        if sport != 0 && !port_in(&self.local_ports, self.n_local_ports, sport) {
+            return false;
+        }
+        port_in(&self.remote_ports, self.n_remote_ports, dport)
+    }
+}
+
+/// True when `n` is 0 (no filter) or `port` is among the first `n` entries.
+#[inline(always)]
+fn port_in(ports: &[u16; MAX_FILTER_PORTS], n: u16, port: u16) -> bool {
+    if n == 0 {
+        return true;
+    }
+    let mut i = 0;
+    while i < MAX_FILTER_PORTS {
+        if (i as u16) < n && ports[i] == port {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain `#[repr(C)]` data with explicit padding and no invalid bit patterns.
+    unsafe impl aya::Pod for super::TcpStateRecord {}
+    unsafe impl aya::Pod for super::KernelFilter {}
+}
