@@ -1,0 +1,4 @@
+//! State derived from the event stream alone. Pure state machines: no I/O, testable with
+//! synthetic event sequences.
+
+pub mod transitions;

@@ -1,0 +1,235 @@
+//! Per-socket memory that a single transition record cannot carry: who owns the socket and when
+//! it entered its current state.
+
+use std::collections::HashMap;
+
+use crate::events::{Task, TcpState, TcpTransition};
+
+/// A transition with what the tracker knows about its socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Observed {
+    pub transition: TcpTransition,
+    /// The socket's owner, if a transition made in its owner's process context was seen.
+    pub owner: Option<Task>,
+    /// Nanoseconds spent in `transition.old`, if the transition into it was seen.
+    pub in_old_state_ns: Option<u64>,
+}
+
+/// Whether a transition always runs in the context of the process that owns the socket (a system
+/// call on it), so that the task on the CPU is the owner. Everything else can run in softirq or
+/// timer context, on behalf of whichever task the CPU happened to be running.
+pub fn made_by_owner(old: TcpState, new: TcpState) -> bool {
+    use TcpState::*;
+    matches!(
+        (old, new),
+        (Close, SynSent)            // connect()
+            | (Close, Listen)       // listen()
+            | (Listen, Close)       // close() or shutdown() of a listener
+            | (Established, FinWait1) // close() or shutdown(SHUT_WR)
+            | (CloseWait, LastAck) // close() or shutdown(SHUT_WR) after the peer's FIN
+    )
+}
+
+#[derive(Clone, Copy, Debug)]
+struct SocketMemo {
+    owner: Option<Task>,
+    entered_ns: u64,
+}
+
+/// Remembers, per live socket, its owner and when it entered its current state.
+///
+/// A socket is forgotten when it reaches CLOSE: the kernel may reuse its address for a new socket.
+/// (A socket that goes CLOSE -> SYN_SENT again, a reconnect, is re-learned from that connect.)
+#[derive(Debug, Default)]
+pub struct TransitionTracker {
+    sockets: HashMap<u64, SocketMemo>,
+    /// Caps the memory held for sockets whose CLOSE is never seen (records lost, sockets that were
+    /// open before the tracker started and never close).
+    capacity: usize,
+}
+
+/// Default cap on remembered sockets: ample for a busy host, bounded if CLOSEs go missing.
+pub const DEFAULT_CAPACITY: usize = 1 << 21;
+
+impl TransitionTracker {
+    pub fn new() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+
+    pub fn with_capacity(capacity: usize) -> Self {
+        TransitionTracker {
+            sockets: HashMap::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.sockets.len()
+    }
+
+    pub fn observe(&mut self, transition: TcpTransition) -> Observed {
+        let closing = transition.new == TcpState::Close;
+        if !closing
+            && self.sockets.len() >= self.capacity
+            && !self.sockets.contains_key(&transition.skaddr)
+        {
+            // Crude but honest: a forgotten socket shows an unknown owner and time, never a wrong one.
+            self.sockets.clear();
+        }
+        let previous = if closing {
+            self.sockets.remove(&transition.skaddr)
+        } else {
+            self.sockets.get(&transition.skaddr).copied()
+        };
+        let owner = if made_by_owner(transition.old, transition.new) {
+            Some(transition.task)
+        } else {
+            previous.and_then(|memo| memo.owner)
+        };
+        if !closing {
+            self.sockets.insert(
+                transition.skaddr,
+                SocketMemo {
+                    owner,
+                    entered_ns: transition.ts_ns,
+                },
+            );
+        }
+        Observed {
+            transition,
+            owner,
+            in_old_state_ns: previous.map(|memo| transition.ts_ns.saturating_sub(memo.entered_ns)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+    use crate::events::{Comm, Family};
+
+    fn task(tgid: u32, name: &str) -> Task {
+        let mut comm = [0u8; 16];
+        comm[..name.len()].copy_from_slice(name.as_bytes());
+        Task {
+            tgid,
+            comm: Comm::new(comm),
+        }
+    }
+
+    fn t(ts_ms: u64, skaddr: u64, old: TcpState, new: TcpState, on_cpu: Task) -> TcpTransition {
+        TcpTransition {
+            ts_ns: ts_ms * 1_000_000,
+            skaddr,
+            family: Family::Inet,
+            local: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            local_port: 1,
+            remote: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            remote_port: 2,
+            old,
+            new,
+            task: on_cpu,
+        }
+    }
+
+    use TcpState::*;
+
+    #[test]
+    fn active_close_client_keeps_its_connect_owner_through_softirq_transitions() {
+        let client = task(100, "client");
+        let server = task(200, "server");
+        let mut tracker = TransitionTracker::new();
+        let seq = [
+            (0, Close, SynSent, client),
+            // The SYN-ACK arrives in softirq while the server happens to be on the CPU.
+            (1, SynSent, Established, server),
+            (5, Established, FinWait1, client),
+            (6, FinWait1, FinWait2, server),
+            (7, FinWait2, Close, server),
+        ];
+        let observed: Vec<_> = seq
+            .iter()
+            .map(|&(ms, old, new, cpu)| tracker.observe(t(ms, 0xa, old, new, cpu)))
+            .collect();
+        assert!(observed.iter().all(|o| o.owner == Some(client)));
+        let times: Vec<_> = observed.iter().map(|o| o.in_old_state_ns).collect();
+        assert_eq!(
+            times,
+            [
+                None,
+                Some(1_000_000),
+                Some(4_000_000),
+                Some(1_000_000),
+                Some(1_000_000)
+            ]
+        );
+        assert_eq!(tracker.tracked(), 0, "a closed socket is forgotten");
+    }
+
+    #[test]
+    fn passive_side_owner_is_unknown_until_its_owner_closes_it() {
+        let client = task(100, "client");
+        let server = task(200, "server");
+        let mut tracker = TransitionTracker::new();
+        // Child socket born from the listener in softirq, with the client on the CPU.
+        let born = tracker.observe(t(0, 0xb, Listen, SynRecv, client));
+        let established = tracker.observe(t(1, 0xb, SynRecv, Established, client));
+        let fin = tracker.observe(t(2, 0xb, Established, CloseWait, client));
+        let closed_by_server = tracker.observe(t(3, 0xb, CloseWait, LastAck, server));
+        let done = tracker.observe(t(4, 0xb, LastAck, Close, client));
+        assert_eq!(born.owner, None);
+        assert_eq!(established.owner, None);
+        assert_eq!(fin.owner, None);
+        assert_eq!(closed_by_server.owner, Some(server));
+        assert_eq!(done.owner, Some(server));
+    }
+
+    #[test]
+    fn a_reused_socket_address_does_not_inherit_the_old_owner() {
+        let first = task(1, "first");
+        let other = task(2, "other");
+        let mut tracker = TransitionTracker::new();
+        tracker.observe(t(0, 0xc, Close, SynSent, first));
+        tracker.observe(t(1, 0xc, SynSent, Close, other)); // refused, in softirq
+        let reborn = tracker.observe(t(2, 0xc, Listen, SynRecv, other));
+        assert_eq!(reborn.owner, None);
+        assert_eq!(reborn.in_old_state_ns, None);
+    }
+
+    #[test]
+    fn refused_connect_and_rst_abort_keep_the_connect_owner() {
+        let client = task(7, "c");
+        let irq = task(0, "swapper/0");
+        let mut tracker = TransitionTracker::new();
+        tracker.observe(t(0, 1, Close, SynSent, client));
+        assert_eq!(
+            tracker.observe(t(1, 1, SynSent, Close, irq)).owner,
+            Some(client)
+        );
+        tracker.observe(t(2, 2, Close, SynSent, client));
+        tracker.observe(t(3, 2, SynSent, Established, irq));
+        assert_eq!(
+            tracker.observe(t(4, 2, Established, Close, irq)).owner,
+            Some(client)
+        );
+    }
+
+    #[test]
+    fn overflowing_the_capacity_forgets_rather_than_guesses() {
+        let owner = task(1, "o");
+        let mut tracker = TransitionTracker::with_capacity(2);
+        tracker.observe(t(0, 1, Close, Listen, owner));
+        tracker.observe(t(0, 2, Close, Listen, owner));
+        tracker.observe(t(0, 3, Close, Listen, owner));
+        assert_eq!(tracker.tracked(), 1);
+        let forgotten = tracker.observe(t(1, 1, Listen, Close, task(9, "x")));
+        assert_eq!(
+            forgotten.owner,
+            Some(task(9, "x")),
+            "LISTEN -> CLOSE is made by the owner"
+        );
+        assert_eq!(forgotten.in_old_state_ns, None);
+    }
+}

@@ -1,0 +1,178 @@
+//! `enetstat watch`.
+
+use clap::Args;
+
+use crate::{
+    events::{Family, TcpState, filter::TransitionFilter},
+    probes::check_ring_size,
+    views::transitions::StreamFormat,
+};
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Only IPv4 sockets.
+    #[arg(short = '4', long = "inet", conflicts_with = "inet6")]
+    pub inet: bool,
+    /// Only IPv6 sockets (v4-mapped included).
+    #[arg(short = '6', long = "inet6")]
+    pub inet6: bool,
+    /// Only sockets with one of these local ports (comma-separated, up to 8; filtered in the kernel).
+    #[arg(
+        short = 'L',
+        long = "lport",
+        value_name = "PORT",
+        value_delimiter = ','
+    )]
+    pub local_ports: Vec<u16>,
+    /// Only sockets with one of these remote ports (comma-separated, up to 8; filtered in the kernel).
+    #[arg(
+        short = 'D',
+        long = "rport",
+        value_name = "PORT",
+        value_delimiter = ','
+    )]
+    pub remote_ports: Vec<u16>,
+    /// Only transitions into or out of these states, e.g. ESTABLISHED,TIME_WAIT.
+    #[arg(
+        short = 's',
+        long = "state",
+        value_name = "STATE",
+        value_delimiter = ','
+    )]
+    pub states: Vec<String>,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Room for full IPv6 addresses in the table.
+    #[arg(short = 'W', long)]
+    pub wide: bool,
+    /// Size of the kernel ring buffer: a power of two, with an optional K, M or G suffix.
+    #[arg(long, value_name = "BYTES", default_value = "16M")]
+    pub ring_size: String,
+}
+
+#[derive(Debug)]
+pub struct WatchConfig {
+    pub filter: TransitionFilter,
+    pub format: StreamFormat,
+    pub ring_bytes: u32,
+}
+
+/// `16M` -> 16777216. Accepts K, M, G (powers of 1024), case-insensitive.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, c)) if c.eq_ignore_ascii_case(&'k') => (&text[..i], 10),
+        Some((i, c)) if c.eq_ignore_ascii_case(&'m') => (&text[..i], 20),
+        Some((i, c)) if c.eq_ignore_ascii_case(&'g') => (&text[..i], 30),
+        _ => (text, 0),
+    };
+    let value: u64 = digits.parse().map_err(|_| {
+        format!("invalid size {text:?}: expected a number with an optional K, M or G")
+    })?;
+    value
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("size {text:?} is too large"))
+}
+
+impl WatchArgs {
+    pub fn check(self) -> Result<WatchConfig, String> {
+        let family = match (self.inet, self.inet6) {
+            (true, _) => Some(Family::Inet),
+            (_, true) => Some(Family::Inet6),
+            _ => None,
+        };
+        let states = self
+            .states
+            .iter()
+            .map(|name| {
+                TcpState::parse(name).ok_or_else(|| {
+                    let known: Vec<_> = TcpState::ALL.iter().map(|s| s.name()).collect();
+                    format!("unknown TCP state {name:?} (known: {})", known.join(", "))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let filter = TransitionFilter::new(family, self.local_ports, self.remote_ports, states)?;
+        let ring_bytes = check_ring_size(parse_size(&self.ring_size)?)?;
+        let format = if self.json {
+            StreamFormat::JsonLines
+        } else {
+            StreamFormat::Table { wide: self.wide }
+        };
+        Ok(WatchConfig {
+            filter,
+            format,
+            ring_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::{Config, RawArgs};
+
+    fn check(args: &[&str]) -> Result<WatchConfig, String> {
+        let raw = RawArgs::try_parse_from(["enetstat", "watch"].iter().chain(args))
+            .map_err(|e| e.to_string())?;
+        match raw.check()? {
+            Config::Watch(config) => Ok(config),
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("16M"), Ok(16 << 20));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn defaults() {
+        let c = check(&[]).unwrap();
+        assert_eq!(c.filter, TransitionFilter::default());
+        assert_eq!(c.format, StreamFormat::Table { wide: false });
+        assert_eq!(c.ring_bytes, 16 << 20);
+    }
+
+    #[test]
+    fn filters_and_json() {
+        let c = check(&[
+            "-6",
+            "--lport",
+            "80,443",
+            "-D",
+            "22",
+            "--state",
+            "time_wait,LISTEN",
+            "--json",
+        ])
+        .unwrap();
+        assert_eq!(c.filter.family, Some(Family::Inet6));
+        assert_eq!(c.filter.local_ports, [80, 443]);
+        assert_eq!(c.filter.remote_ports, [22]);
+        assert_eq!(c.filter.states, [TcpState::TimeWait, TcpState::Listen]);
+        assert_eq!(c.format, StreamFormat::JsonLines);
+    }
+
+    #[test]
+    fn bad_values_are_errors_not_panics() {
+        assert!(
+            check(&["--state", "nope"])
+                .unwrap_err()
+                .contains("unknown TCP state")
+        );
+        assert!(
+            check(&["--ring-size", "3000"])
+                .unwrap_err()
+                .contains("power of two")
+        );
+        assert!(check(&["--lport", "70000"]).is_err());
+        assert!(check(&["-4", "-6"]).is_err());
+        assert!(check(&["--bogus"]).is_err());
+    }
+}

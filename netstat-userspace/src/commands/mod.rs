@@ -1,0 +1,3 @@
+//! One module per subcommand: each wires sources, aggregator and views together.
+
+pub mod watch;

@@ -1,0 +1,121 @@
+//! `enetstat watch`: the live transition stream.
+
+use std::{
+    io::{self, Write},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::{
+    aggregator::transitions::TransitionTracker,
+    cli::WatchConfig,
+    events::{TcpTransition, filter::TransitionFilter},
+    output,
+    probes::{LossCounts, TcpStateProbe},
+    sources::ring::{DEFAULT_BATCH, RingReader},
+    views::{
+        clock::Clock,
+        transitions::{LossCause, TransitionPrinter},
+    },
+};
+
+/// How often the lost-record counters are read.
+const LOSS_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Everything a batch of records updates.
+struct Stream<W: Write> {
+    filter: TransitionFilter,
+    tracker: TransitionTracker,
+    printer: TransitionPrinter,
+    out: W,
+    reported: LossCounts,
+    malformed: u64,
+}
+
+impl<W: Write> Stream<W> {
+    fn record(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let transition = match TcpTransition::decode(bytes) {
+            Ok(t) => t,
+            Err(err) => {
+                // Not fatal: count it and go on.
+                self.malformed += 1;
+                eprintln!("enetstat: skipped a malformed record: {err}");
+                return Ok(());
+            }
+        };
+        let observed = self.tracker.observe(transition);
+        if self.filter.matches(&transition) {
+            self.printer.write_transition(&mut self.out, &observed)?;
+        }
+        Ok(())
+    }
+
+    /// Reports any growth of the lost counters since the last report.
+    fn report_losses(&mut self, now: LossCounts) -> io::Result<()> {
+        let growth = [
+            (now.ring_full - self.reported.ring_full, LossCause::RingFull),
+            (
+                now.recursion - self.reported.recursion,
+                LossCause::ProbeRecursion,
+            ),
+        ];
+        for (lost, cause) in growth {
+            if lost > 0 {
+                eprintln!(
+                    "enetstat: {lost} transition records lost: {}",
+                    cause.describe()
+                );
+                self.printer
+                    .write_lost(&mut self.out, Clock::monotonic_now_ns(), lost, cause)?;
+            }
+        }
+        self.reported = now;
+        Ok(())
+    }
+}
+
+pub async fn run(config: WatchConfig) -> anyhow::Result<()> {
+    // Signals first, so a Ctrl-C during attach still goes through the orderly exit below.
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+
+    let mut probe = TcpStateProbe::attach(&config.filter.kernel(), config.ring_bytes)?;
+    let mut ring = RingReader::new(probe.events.take().expect("fresh probe has its ring"))
+        .context("registering the ring buffer with tokio")?;
+
+    let mut stream = Stream {
+        filter: config.filter,
+        tracker: TransitionTracker::new(),
+        printer: TransitionPrinter::new(config.format, Clock::now()),
+        out: output::stdout(),
+        reported: probe.losses()?,
+        malformed: 0,
+    };
+    stream.printer.write_header(&mut stream.out)?;
+    stream.out.flush()?;
+
+    let mut loss_check = tokio::time::interval(LOSS_CHECK_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            batch = ring.next_batch(DEFAULT_BATCH, |bytes| stream.record(bytes)) => {
+                batch?;
+                stream.out.flush()?;
+            }
+            _ = loss_check.tick() => {
+                stream.report_losses(probe.losses()?)?;
+                stream.out.flush()?;
+            }
+        }
+    }
+
+    // Whatever arrived before the signal is still written, and losses are final.
+    ring.drain_now(|bytes| stream.record(bytes))?;
+    stream.report_losses(probe.losses()?)?;
+    stream.out.flush()?;
+    drop(probe); // detaches
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! Decoding of the probes' records into typed events. Pure: no I/O, no clocks.
+
+pub mod filter;
+mod tcp_state;
+
+pub use tcp_state::TcpState;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use netstat_common::{AF_INET, AF_INET6, TASK_COMM_LEN, TcpStateRecord};
+
+/// Address family of a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Inet,
+    Inet6,
+}
+
+impl Family {
+    pub fn from_raw(raw: u16) -> Option<Self> {
+        match raw {
+            AF_INET => Some(Family::Inet),
+            AF_INET6 => Some(Family::Inet6),
+            _ => None,
+        }
+    }
+
+    /// The spelling netstat and `ip` use: `inet` / `inet6`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Inet => "inet",
+            Family::Inet6 => "inet6",
+        }
+    }
+
+    pub fn raw(self) -> u16 {
+        match self {
+            Family::Inet => AF_INET,
+            Family::Inet6 => AF_INET6,
+        }
+    }
+}
+
+/// A task's `comm`: up to 15 bytes chosen by the process itself, so untrusted.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Comm([u8; TASK_COMM_LEN]);
+
+impl Comm {
+    pub fn new(raw: [u8; TASK_COMM_LEN]) -> Self {
+        Comm(raw)
+    }
+
+    /// The bytes before the first NUL.
+    pub fn as_bytes(&self) -> &[u8] {
+        let len = self.0.iter().position(|&b| b == 0).unwrap_or(TASK_COMM_LEN);
+        &self.0[..len]
+    }
+}
+
+impl std::fmt::Debug for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+/// The task that was on the CPU when a transition happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Task {
+    pub tgid: u32,
+    pub comm: Comm,
+}
+
+/// One TCP state transition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpTransition {
+    /// CLOCK_MONOTONIC nanoseconds.
+    pub ts_ns: u64,
+    pub skaddr: u64,
+    pub family: Family,
+    pub local: IpAddr,
+    pub local_port: u16,
+    pub remote: IpAddr,
+    pub remote_port: u16,
+    pub old: TcpState,
+    pub new: TcpState,
+    pub task: Task,
+}
+
+/// Why a record could not be decoded.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Fewer bytes than a record.
+    Short(usize),
+    UnknownFamily(u16),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::Short(len) => write!(
+                f,
+                "record of {len} bytes, expected {}",
+                size_of::<TcpStateRecord>()
+            ),
+            DecodeError::UnknownFamily(family) => write!(f, "unknown address family {family}"),
+        }
+    }
+}
+
+impl TcpTransition {
+    /// Decodes one ring-buffer record.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() < size_of::<TcpStateRecord>() {
+            return Err(DecodeError::Short(bytes.len()));
+        }
+        // SAFETY: TcpStateRecord is plain old data and the length was checked; the ring buffer
+        // only guarantees 8-byte alignment, hence the unaligned read.
+        let record = unsafe { bytes.as_ptr().cast::<TcpStateRecord>().read_unaligned() };
+        Self::from_record(&record)
+    }
+
+    pub fn from_record(record: &TcpStateRecord) -> Result<Self, DecodeError> {
+        let family =
+            Family::from_raw(record.family).ok_or(DecodeError::UnknownFamily(record.family))?;
+        let addr = |raw: [u8; 16]| match family {
+            Family::Inet => IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3])),
+            Family::Inet6 => IpAddr::V6(Ipv6Addr::from(raw)),
+        };
+        Ok(TcpTransition {
+            ts_ns: record.ts_ns,
+            skaddr: record.skaddr,
+            family,
+            local: addr(record.saddr),
+            local_port: record.sport,
+            remote: addr(record.daddr),
+            remote_port: record.dport,
+            old: TcpState::from_raw(record.oldstate),
+            new: TcpState::from_raw(record.newstate),
+            task: Task {
+                tgid: record.tgid,
+                comm: Comm::new(record.comm),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn record_bytes(record: &TcpStateRecord) -> Vec<u8> {
+        // SAFETY: reading a repr(C) POD value as its bytes.
+        unsafe {
+            std::slice::from_raw_parts(
+                (record as *const TcpStateRecord).cast::<u8>(),
+                size_of::<TcpStateRecord>(),
+            )
+        }
+        .to_vec()
+    }
+
+    fn sample() -> TcpStateRecord {
+        let mut comm = [0u8; 16];
+        comm[..4].copy_from_slice(b"curl");
+        let mut saddr = [0u8; 16];
+        saddr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let mut daddr = [0u8; 16];
+        daddr[..4].copy_from_slice(&[10, 1, 2, 3]);
+        TcpStateRecord {
+            ts_ns: 42,
+            skaddr: 0xffff_8881_0000_1000,
+            saddr,
+            daddr,
+            comm,
+            tgid: 1234,
+            sport: 40000,
+            dport: 80,
+            family: AF_INET,
+            oldstate: 7,
+            newstate: 2,
+            _pad: [0; 4],
+        }
+    }
+
+    #[test]
+    fn decodes_an_ipv4_record() {
+        let t = TcpTransition::decode(&record_bytes(&sample())).unwrap();
+        assert_eq!(t.family, Family::Inet);
+        assert_eq!(t.local, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(t.remote, "10.1.2.3".parse::<IpAddr>().unwrap());
+        assert_eq!((t.local_port, t.remote_port), (40000, 80));
+        assert_eq!((t.old, t.new), (TcpState::Close, TcpState::SynSent));
+        assert_eq!(t.task.tgid, 1234);
+        assert_eq!(t.task.comm.as_bytes(), b"curl");
+        assert_eq!(t.skaddr, 0xffff_8881_0000_1000);
+    }
+
+    #[test]
+    fn decodes_an_ipv6_record() {
+        let mut r = sample();
+        r.family = AF_INET6;
+        r.saddr = "::1".parse::<Ipv6Addr>().unwrap().octets();
+        r.daddr = "fe80::1:2".parse::<Ipv6Addr>().unwrap().octets();
+        let t = TcpTransition::decode(&record_bytes(&r)).unwrap();
+        assert_eq!(t.family, Family::Inet6);
+        assert_eq!(t.local.to_string(), "::1");
+        assert_eq!(t.remote.to_string(), "fe80::1:2");
+    }
+
+    #[test]
+    fn rejects_short_records_and_unknown_families() {
+        let bytes = record_bytes(&sample());
+        assert_eq!(
+            TcpTransition::decode(&bytes[..79]),
+            Err(DecodeError::Short(79))
+        );
+        let mut r = sample();
+        r.family = 1;
+        assert_eq!(
+            TcpTransition::decode(&record_bytes(&r)),
+            Err(DecodeError::UnknownFamily(1))
+        );
+    }
+
+    #[test]
+    fn comm_stops_at_the_first_nul_or_uses_all_16_bytes() {
+        assert_eq!(Comm::new(*b"abc\0def\0\0\0\0\0\0\0\0\0").as_bytes(), b"abc");
+        assert_eq!(
+            Comm::new(*b"0123456789abcdef").as_bytes(),
+            b"0123456789abcdef"
+        );
+    }
+}

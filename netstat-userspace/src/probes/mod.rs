@@ -1,0 +1,137 @@
+//! Loading and attaching the kernel programs. Dropping a probe detaches it.
+
+mod privileges;
+mod prog_stats;
+mod tracefs;
+
+pub use privileges::{Capabilities, check_privileges};
+
+use anyhow::{Context as _, anyhow, bail};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{MapData, PerCpuArray, RingBuf},
+    programs::TracePoint,
+};
+use netstat_common::KernelFilter;
+
+/// The object built from `netstat-ebpf` by build.rs.
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netstat-ebpf"));
+
+const TCP_STATE_PROGRAM: &str = "enetstat_tcp_state";
+const TCP_STATE_EVENTS: &str = "TCP_STATE_EVENTS";
+const TCP_STATE_LOST: &str = "TCP_STATE_LOST";
+const TCP_STATE_FILTER: &str = "TCP_STATE_FILTER";
+
+/// The `sock:inet_sock_set_state` probe, attached.
+pub struct TcpStateProbe {
+    /// Holds the program and its link: dropping it detaches the probe.
+    ebpf: Ebpf,
+    pub events: Option<RingBuf<MapData>>,
+    lost: PerCpuArray<MapData, u64>,
+}
+
+/// Counts of records that never reached the ring's reader.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LossCounts {
+    /// The ring buffer was full.
+    pub ring_full: u64,
+    /// The kernel skipped the program (another BPF program was running on that CPU).
+    pub recursion: u64,
+}
+
+/// Ring buffer sizes must be a power of two and a multiple of the page size.
+pub fn check_ring_size(bytes: u64) -> Result<u32, String> {
+    let page = page_size();
+    if !bytes.is_power_of_two() || bytes < page || bytes > 1 << 30 {
+        return Err(format!(
+            "ring size must be a power of two between {page} and {} bytes, got {bytes}",
+            1u64 << 30
+        ));
+    }
+    Ok(bytes as u32)
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).unwrap_or(4096)
+}
+
+impl TcpStateProbe {
+    /// Loads the program with `filter` and a ring of `ring_bytes`, and attaches it.
+    pub fn attach(filter: &KernelFilter, ring_bytes: u32) -> anyhow::Result<Self> {
+        check_privileges()?;
+        raise_memlock_limit();
+        let events_dir = tracefs::events_dir()?;
+        if !events_dir.join("sock/inet_sock_set_state").exists() {
+            bail!(
+                "this kernel has no sock:inet_sock_set_state tracepoint (it appeared in Linux 4.16)"
+            );
+        }
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(TCP_STATE_EVENTS, ring_bytes)
+            .override_global(TCP_STATE_FILTER, filter, true)
+            .load(EBPF_OBJECT)
+            .map_err(|err| privileges::explain_load_error(err.into()))
+            .context("loading the eBPF object")?;
+        let program: &mut TracePoint = ebpf
+            .program_mut(TCP_STATE_PROGRAM)
+            .ok_or_else(|| anyhow!("program {TCP_STATE_PROGRAM} missing from the eBPF object"))?
+            .try_into()?;
+        program
+            .load()
+            .map_err(|err| privileges::explain_load_error(err.into()))
+            .context("loading the sock:inet_sock_set_state program")?;
+        program
+            .attach("sock", "inet_sock_set_state")
+            .context("attaching to sock:inet_sock_set_state")?;
+        let events = RingBuf::try_from(
+            ebpf.take_map(TCP_STATE_EVENTS)
+                .ok_or_else(|| anyhow!("map {TCP_STATE_EVENTS} missing"))?,
+        )?;
+        let lost = PerCpuArray::try_from(
+            ebpf.take_map(TCP_STATE_LOST)
+                .ok_or_else(|| anyhow!("map {TCP_STATE_LOST} missing"))?,
+        )?;
+        Ok(TcpStateProbe {
+            ebpf,
+            events: Some(events),
+            lost,
+        })
+    }
+
+    /// Records lost so far, summed over CPUs.
+    pub fn losses(&self) -> anyhow::Result<LossCounts> {
+        let per_cpu = self
+            .lost
+            .get(&0, 0)
+            .context("reading the lost-record counter")?;
+        let ring_full = per_cpu.iter().sum();
+        let recursion = match self.ebpf.program(TCP_STATE_PROGRAM) {
+            Some(program) => prog_stats::recursion_misses(program.fd()?.as_fd())?,
+            None => 0,
+        };
+        Ok(LossCounts {
+            ring_full,
+            recursion,
+        })
+    }
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones use memcg, where raising
+/// the limit may be refused and does not matter.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: a valid rlimit struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+        log::debug!(
+            "setrlimit(RLIMIT_MEMLOCK) failed: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+use std::os::fd::AsFd as _;

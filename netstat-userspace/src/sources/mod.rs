@@ -1,0 +1,3 @@
+//! Where data comes from: the probes' ring buffer (and, later, /proc and the daemon).
+
+pub mod ring;

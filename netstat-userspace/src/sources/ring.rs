@@ -1,0 +1,66 @@
+//! Consuming a BPF ring buffer from tokio without starving other tasks.
+
+use std::io;
+
+use aya::maps::{MapData, RingBuf};
+use tokio::io::{Interest, unix::AsyncFd};
+
+/// Reads a ring buffer in bounded batches; waits on its fd (epoll) when it is empty.
+pub struct RingReader {
+    ring: AsyncFd<RingBuf<MapData>>,
+}
+
+/// Records handed out per batch before yielding to other tasks.
+pub const DEFAULT_BATCH: usize = 4096;
+
+impl RingReader {
+    pub fn new(ring: RingBuf<MapData>) -> io::Result<Self> {
+        // SAFETY: the RingBuf owns its map fd and keeps it open, unchanged, until it is dropped,
+        // which only happens when this AsyncFd is.
+        let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+            .map_err(io::Error::from)?;
+        Ok(RingReader { ring })
+    }
+
+    /// Waits for records, then passes up to `max` of them to `handle`. Returns how many were
+    /// handled. Stops early at the first error from `handle`. Cancel-safe: records are only taken
+    /// out of the ring synchronously, after the wait.
+    pub async fn next_batch(
+        &mut self,
+        max: usize,
+        mut handle: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<usize> {
+        loop {
+            let mut guard = self.ring.readable_mut().await?;
+            let handled = drain(guard.get_inner_mut(), max, &mut handle)?;
+            if handled < max {
+                // Empty: sleep until the kernel signals new data. Tokio keeps a wakeup that raced
+                // with this clear.
+                guard.clear_ready();
+            }
+            if handled > 0 {
+                return Ok(handled);
+            }
+        }
+    }
+
+    /// Takes whatever is in the ring now, without waiting (used on shutdown).
+    pub fn drain_now(&mut self, handle: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<usize> {
+        let mut handle = handle;
+        drain(self.ring.get_mut(), usize::MAX, &mut handle)
+    }
+}
+
+fn drain(
+    ring: &mut RingBuf<MapData>,
+    max: usize,
+    handle: &mut impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<usize> {
+    let mut handled = 0;
+    while handled < max {
+        let Some(item) = ring.next() else { break };
+        handle(&item)?;
+        handled += 1;
+    }
+    Ok(handled)
+}

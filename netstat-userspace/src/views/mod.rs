@@ -1,0 +1,5 @@
+//! Renderers: they turn events and tables into text, and know nothing of where data comes from.
+
+pub mod clock;
+pub mod escape;
+pub mod transitions;

@@ -1,0 +1,286 @@
+//! The transition stream: a `tcpstates`-like table, or JSON lines.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::{clock::Clock, escape::escape_bytes};
+use crate::aggregator::transitions::Observed;
+
+/// How the stream is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamFormat {
+    Table { wide: bool },
+    JsonLines,
+}
+
+/// Why records went missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossCause {
+    /// The ring buffer was full when the probe tried to reserve a record.
+    RingFull,
+    /// The kernel skipped the probe because another BPF program was running on that CPU.
+    ProbeRecursion,
+}
+
+impl LossCause {
+    pub fn describe(self) -> &'static str {
+        match self {
+            LossCause::RingFull => "ring buffer full",
+            LossCause::ProbeRecursion => "probe skipped by the kernel (recursion)",
+        }
+    }
+}
+
+/// Writes transitions in one format. Owns no I/O: callers pass the writer.
+pub struct TransitionPrinter {
+    format: StreamFormat,
+    clock: Clock,
+}
+
+#[derive(Serialize)]
+struct TransitionJson {
+    ts: String,
+    skaddr: String,
+    pid: Option<u32>,
+    comm: Option<String>,
+    family: &'static str,
+    laddr: String,
+    lport: u16,
+    raddr: String,
+    rport: u16,
+    oldstate: &'static str,
+    newstate: &'static str,
+    ms: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct LostJson {
+    ts: String,
+    lost: u64,
+    cause: &'static str,
+}
+
+impl TransitionPrinter {
+    pub fn new(format: StreamFormat, clock: Clock) -> Self {
+        TransitionPrinter { format, clock }
+    }
+
+    fn address_width(&self) -> usize {
+        match self.format {
+            StreamFormat::Table { wide: true } => 39,
+            _ => 15,
+        }
+    }
+
+    /// The column header, for formats that have one.
+    pub fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
+        if let StreamFormat::Table { .. } = self.format {
+            let w = self.address_width();
+            writeln!(
+                out,
+                "{:<15} {:<7} {:<16} {:<w$} {:<5} {:<w$} {:<5} {:<11} -> {:<11} MS",
+                "TIME", "PID", "COMM", "LADDR", "LPORT", "RADDR", "RPORT", "OLDSTATE", "NEWSTATE"
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn write_transition(&self, out: &mut impl Write, observed: &Observed) -> io::Result<()> {
+        let t = &observed.transition;
+        let comm = observed.owner.map(|o| escape_bytes(o.comm.as_bytes()));
+        let ms = observed.in_old_state_ns.map(|ns| ns as f64 / 1e6);
+        match self.format {
+            StreamFormat::Table { .. } => {
+                let w = self.address_width();
+                let pid = observed
+                    .owner
+                    .map_or_else(|| "-".to_string(), |o| o.tgid.to_string());
+                let ms = ms.map_or_else(|| "-".to_string(), |ms| format!("{ms:.3}"));
+                writeln!(
+                    out,
+                    "{:<15} {:<7} {:<16} {:<w$} {:<5} {:<w$} {:<5} {:<11} -> {:<11} {}",
+                    self.clock.time_of_day(t.ts_ns),
+                    pid,
+                    comm.as_deref().unwrap_or("-"),
+                    t.local.to_string(),
+                    t.local_port,
+                    t.remote.to_string(),
+                    t.remote_port,
+                    t.old.name(),
+                    t.new.name(),
+                    ms
+                )
+            }
+            StreamFormat::JsonLines => {
+                let record = TransitionJson {
+                    ts: self.clock.rfc3339(t.ts_ns),
+                    skaddr: format!("{:#x}", t.skaddr),
+                    pid: observed.owner.map(|o| o.tgid),
+                    comm,
+                    family: t.family.name(),
+                    laddr: t.local.to_string(),
+                    lport: t.local_port,
+                    raddr: t.remote.to_string(),
+                    rport: t.remote_port,
+                    oldstate: t.old.name(),
+                    newstate: t.new.name(),
+                    ms,
+                };
+                serde_json::to_writer(&mut *out, &record)?;
+                out.write_all(b"\n")
+            }
+        }
+    }
+
+    /// Reports records that never arrived. JSON streams carry it as an object of its own; the table
+    /// leaves it to the caller's stderr line so the columns stay parseable.
+    pub fn write_lost(
+        &self,
+        out: &mut impl Write,
+        now_ns: u64,
+        lost: u64,
+        cause: LossCause,
+    ) -> io::Result<()> {
+        if self.format == StreamFormat::JsonLines {
+            let record = LostJson {
+                ts: self.clock.rfc3339(now_ns),
+                lost,
+                cause: cause.describe(),
+            };
+            serde_json::to_writer(&mut *out, &record)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::*;
+    use crate::events::{Comm, Family, Task, TcpState, TcpTransition};
+
+    fn observed(owner: Option<&[u8]>, ms: Option<u64>) -> Observed {
+        let task = |name: &[u8]| {
+            let mut comm = [0u8; 16];
+            comm[..name.len()].copy_from_slice(name);
+            Task {
+                tgid: 4242,
+                comm: Comm::new(comm),
+            }
+        };
+        Observed {
+            transition: TcpTransition {
+                ts_ns: 1_500_000,
+                skaddr: 0xffff_8881_2345_6780,
+                family: Family::Inet6,
+                local: "::1".parse::<IpAddr>().unwrap(),
+                local_port: 8080,
+                remote: "::1".parse::<IpAddr>().unwrap(),
+                remote_port: 51000,
+                old: TcpState::SynRecv,
+                new: TcpState::Established,
+                task: task(b"irrelevant"),
+            },
+            owner: owner.map(task),
+            in_old_state_ns: ms.map(|ms| ms * 1_000_000 + 250_000),
+        }
+    }
+
+    fn render(format: StreamFormat, o: &Observed) -> String {
+        let printer = TransitionPrinter::new(format, Clock::fixed(0, 0));
+        let mut out = Vec::new();
+        printer.write_transition(&mut out, o).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn table_rows_line_up_with_the_header() {
+        let printer =
+            TransitionPrinter::new(StreamFormat::Table { wide: false }, Clock::fixed(0, 0));
+        let mut header = Vec::new();
+        printer.write_header(&mut header).unwrap();
+        let header = String::from_utf8(header).unwrap();
+        let row = render(
+            StreamFormat::Table { wide: false },
+            &observed(Some(b"nginx"), Some(3)),
+        );
+        assert_eq!(
+            row,
+            "00:00:00.001500 4242    nginx            ::1             8080  ::1             51000 SYN_RECV    -> ESTABLISHED 3.250\n"
+        );
+        assert_eq!(header.find("PID"), row.find("4242"));
+        assert_eq!(header.find("OLDSTATE"), row.find("SYN_RECV"));
+        assert_eq!(header.find("MS"), row.find("3.250"));
+    }
+
+    #[test]
+    fn unknown_owner_and_time_print_dashes() {
+        let row = render(StreamFormat::Table { wide: false }, &observed(None, None));
+        let fields: Vec<_> = row.split_whitespace().collect();
+        assert_eq!(fields[1], "-");
+        assert_eq!(fields[2], "-");
+        assert_eq!(*fields.last().unwrap(), "-");
+    }
+
+    #[test]
+    fn hostile_comm_is_escaped_in_the_table_and_json_stays_valid() {
+        let o = observed(Some(b"\x1b[2J\nevil"), None);
+        let row = render(StreamFormat::Table { wide: false }, &o);
+        assert!(row.contains("\\x1b[2J\\x0aevil"), "{row}");
+        assert_eq!(row.matches('\n').count(), 1);
+        assert!(!row.contains('\x1b'));
+
+        let line = render(StreamFormat::JsonLines, &o);
+        assert_eq!(line.matches('\n').count(), 1);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["comm"], "\\x1b[2J\\x0aevil");
+    }
+
+    #[test]
+    fn json_has_the_documented_fields_and_nulls_for_unknowns() {
+        let v: serde_json::Value =
+            serde_json::from_str(&render(StreamFormat::JsonLines, &observed(None, None))).unwrap();
+        assert_eq!(v["ts"], "1970-01-01T00:00:00.001500000Z");
+        assert_eq!(v["skaddr"], "0xffff888123456780");
+        assert_eq!(v["pid"], serde_json::Value::Null);
+        assert_eq!(v["comm"], serde_json::Value::Null);
+        assert_eq!(v["family"], "inet6");
+        assert_eq!(v["laddr"], "::1");
+        assert_eq!(v["lport"], 8080);
+        assert_eq!(v["raddr"], "::1");
+        assert_eq!(v["rport"], 51000);
+        assert_eq!(v["oldstate"], "SYN_RECV");
+        assert_eq!(v["newstate"], "ESTABLISHED");
+        assert_eq!(v["ms"], serde_json::Value::Null);
+
+        let v: serde_json::Value = serde_json::from_str(&render(
+            StreamFormat::JsonLines,
+            &observed(Some(b"x"), Some(2)),
+        ))
+        .unwrap();
+        assert_eq!(v["pid"], 4242);
+        assert_eq!(v["ms"], 2.25);
+    }
+
+    #[test]
+    fn lost_records_are_their_own_json_object_without_a_newstate() {
+        let printer = TransitionPrinter::new(StreamFormat::JsonLines, Clock::fixed(0, 0));
+        let mut out = Vec::new();
+        printer
+            .write_lost(&mut out, 0, 17, LossCause::RingFull)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["lost"], 17);
+        assert!(v.get("newstate").is_none());
+
+        let table = TransitionPrinter::new(StreamFormat::Table { wide: false }, Clock::fixed(0, 0));
+        let mut out = Vec::new();
+        table
+            .write_lost(&mut out, 0, 17, LossCause::RingFull)
+            .unwrap();
+        assert!(out.is_empty(), "the table reports losses on stderr");
+    }
+}
