@@ -1,1 +1,6 @@
+//! Helpers for enetstat's root-only integration tests and benchmarks: scratch network namespaces,
+//! connection workloads, and a handle on a running `enetstat`.
 
+pub mod enetstat;
+pub mod netns;
+pub mod workload;

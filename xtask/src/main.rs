@@ -1,1 +1,78 @@
-fn main() {}
+//! `cargo xtask`: set-up, run, test and benchmark enetstat from a fresh machine.
+
+mod bench;
+mod setup;
+mod util;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "enetstat's developer tasks")]
+struct Args {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what building enetstat needs: nightly rust-src and a matching bpf-linker.
+    Setup,
+    /// Set up, build enetstat (release) and run it with the given arguments.
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Set up, then run the unit tests and the root-only integration tests.
+    Test {
+        /// Extra arguments for the integration test binary (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Benchmarks that compare enetstat with its peers side by side (see BENCHMARKS.md).
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.task {
+        Task::Setup => setup::ensure_toolchain(),
+        Task::Run { args } => run(&args),
+        Task::Test { args } => test(&args),
+        Task::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> anyhow::Result<()> {
+    setup::ensure_toolchain()?;
+    let enetstat = util::build_enetstat()?;
+    let status = std::process::Command::new(&enetstat).args(args).status()?;
+    std::process::exit(status.code().unwrap_or(1));
+}
+
+fn test(args: &[String]) -> anyhow::Result<()> {
+    setup::ensure_toolchain()?;
+    util::cargo(&["test", "--workspace", "--exclude", "netstat-ebpf", "--exclude", "enetstat-integration-tests"])?;
+    if !util::is_root() {
+        anyhow::bail!("the integration tests load eBPF programs and create network namespaces: run as root");
+    }
+    let enetstat = util::build_enetstat()?;
+    let mut cmd = util::cargo_command(&[
+        "test",
+        "--release",
+        "-p",
+        "enetstat-integration-tests",
+        "--",
+        "--test-threads=1",
+    ]);
+    cmd.args(args).env("ENETSTAT_BIN", &enetstat);
+    util::check_status(&mut cmd)
+}

@@ -95,6 +95,8 @@ pub async fn run(config: WatchConfig) -> anyhow::Result<()> {
     };
     stream.printer.write_header(&mut stream.out)?;
     stream.out.flush()?;
+    // Like tcpdump's "listening on", so people and scripts know when capture begins.
+    eprintln!("enetstat: watching TCP state transitions (Ctrl-C to stop)");
 
     let mut loss_check = tokio::time::interval(LOSS_CHECK_INTERVAL);
     loop {

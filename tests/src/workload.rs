@@ -1,0 +1,80 @@
+//! Connection patterns with known TCP state sequences. Call them inside a scratch namespace.
+
+use std::{
+    io::Read as _,
+    net::{SocketAddr, TcpListener, TcpStream},
+    os::fd::AsRawFd as _,
+    time::Duration,
+};
+
+use anyhow::Context as _;
+
+/// Client connects, client closes first, server reads EOF and closes.
+pub fn active_close_by_client(listener: &TcpListener) -> anyhow::Result<()> {
+    let client = TcpStream::connect(listener.local_addr()?)?;
+    let (mut server, _) = listener.accept()?;
+    drop(client);
+    let mut buf = [0u8; 1];
+    let n = server.read(&mut buf)?; // EOF once the client's FIN arrives
+    anyhow::ensure!(n == 0, "expected EOF");
+    drop(server);
+    Ok(())
+}
+
+/// A connect to a port nobody listens on.
+pub fn refused_connect(addr: SocketAddr) -> anyhow::Result<()> {
+    match TcpStream::connect(addr) {
+        Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => Ok(()),
+        Err(err) => Err(err).context("expected ECONNREFUSED"),
+        Ok(_) => anyhow::bail!("connect to {addr} unexpectedly succeeded"),
+    }
+}
+
+/// Client aborts with SO_LINGER 0 (sends RST); the server sees the reset.
+pub fn rst_abort_by_client(listener: &TcpListener) -> anyhow::Result<()> {
+    let client = TcpStream::connect(listener.local_addr()?)?;
+    let (mut server, _) = listener.accept()?;
+    set_linger_zero(&client)?;
+    drop(client);
+    server.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut buf = [0u8; 1];
+    let reset = server.read(&mut buf);
+    anyhow::ensure!(
+        matches!(&reset, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "expected a reset, got {reset:?}"
+    );
+    Ok(())
+}
+
+fn set_linger_zero(stream: &TcpStream) -> anyhow::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: valid socket fd and option buffer.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            size_of::<libc::linger>() as u32,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("SO_LINGER");
+    }
+    Ok(())
+}
+
+/// Sets the calling thread's name (its comm), which the kernel truncates to 15 bytes.
+pub fn set_thread_comm(name: &[u8]) -> anyhow::Result<()> {
+    let mut buf = [0u8; 16];
+    let len = name.len().min(15);
+    buf[..len].copy_from_slice(&name[..len]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated buffer of at most 16 bytes.
+    if unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("PR_SET_NAME");
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! Installs what building the eBPF programs needs, idempotently:
+//! - the nightly toolchain's rust-src (for `-Z build-std=core`);
+//! - bpf-linker, built from crates.io against the nightly's own libLLVM, since the LLVM major
+//!   must match the rustc that compiles the eBPF crate and no system LLVM matches.
+
+use std::{path::PathBuf, process::Command};
+
+use anyhow::{Context as _, anyhow};
+
+use crate::util::{check_status, output_of};
+
+const TOOLCHAIN: &str = "nightly";
+/// Offers the llvm-21/22/23 features that match the nightly toolchains this project builds with.
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+pub fn ensure_toolchain() -> anyhow::Result<()> {
+    ensure_rust_src()?;
+    ensure_bpf_linker()
+}
+
+fn ensure_rust_src() -> anyhow::Result<()> {
+    let installed = output_of(Command::new("rustup").args([
+        "component",
+        "list",
+        "--installed",
+        "--toolchain",
+        TOOLCHAIN,
+    ]))?;
+    if installed.lines().any(|line| line.trim() == "rust-src") {
+        return Ok(());
+    }
+    eprintln!("xtask: installing rust-src for the {TOOLCHAIN} toolchain");
+    check_status(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", TOOLCHAIN]))
+}
+
+/// Where the libLLVM symlinks that bpf-linker is linked against live: the binary keeps an rpath
+/// to this directory, so it must outlive /tmp.
+fn llvm_prefix() -> PathBuf {
+    cargo_home().join("bpf-linker-llvm")
+}
+
+fn cargo_home() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cargo"))
+}
+
+fn ensure_bpf_linker() -> anyhow::Result<()> {
+    let sysroot = output_of(Command::new("rustc").args([&format!("+{TOOLCHAIN}"), "--print", "sysroot"]))?;
+    let sysroot = PathBuf::from(sysroot.trim());
+    let version = output_of(Command::new("rustc").args([&format!("+{TOOLCHAIN}"), "-vV"]))?;
+    let major = llvm_major(&version).ok_or_else(|| anyhow!("no LLVM version in `rustc +{TOOLCHAIN} -vV`"))?;
+    let lib = std::fs::read_dir(sysroot.join("lib"))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .find(|name| name.starts_with("libLLVM.so."))
+        .ok_or_else(|| anyhow!("no libLLVM.so.* in {}/lib", sysroot.display()))?;
+
+    let prefix = llvm_prefix();
+    let prefix_lib = prefix.join("lib");
+    std::fs::create_dir_all(&prefix_lib).with_context(|| format!("creating {}", prefix_lib.display()))?;
+    for name in ["libLLVM.so", lib.as_str()] {
+        let link = prefix_lib.join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(sysroot.join("lib").join(&lib), &link)
+            .with_context(|| format!("linking {}", link.display()))?;
+    }
+
+    // Installed and loading its LLVM: nothing to do.
+    let works = Command::new("bpf-linker")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    let stamp = prefix.join("built-against");
+    let built_against = std::fs::read_to_string(&stamp).unwrap_or_default();
+    if works && built_against.trim() == lib {
+        return Ok(());
+    }
+    eprintln!("xtask: building bpf-linker against {lib} (LLVM {major}); this takes a minute or two");
+    check_status(
+        Command::new("cargo")
+            .args([
+                "install",
+                "--force",
+                "bpf-linker",
+                "--version",
+                BPF_LINKER_VERSION,
+                "--no-default-features",
+                "--features",
+                &format!("llvm-{major}"),
+            ])
+            .env("LLVM_PREFIX", &prefix),
+    )?;
+    std::fs::write(&stamp, &lib)?;
+    Ok(())
+}
+
+/// The LLVM major version from `rustc -vV` output.
+fn llvm_major(version_text: &str) -> Option<u32> {
+    version_text
+        .lines()
+        .find_map(|line| line.strip_prefix("LLVM version: "))?
+        .split('.')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn llvm_major_from_rustc_vv() {
+        let text = "rustc 1.97.0-nightly\nhost: x86_64-unknown-linux-gnu\nLLVM version: 22.1.4\n";
+        assert_eq!(super::llvm_major(text), Some(22));
+        assert_eq!(super::llvm_major("rustc 1.0"), None);
+    }
+}
