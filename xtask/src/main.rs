@@ -60,9 +60,18 @@ fn run(args: &[String]) -> anyhow::Result<()> {
 
 fn test(args: &[String]) -> anyhow::Result<()> {
     setup::ensure_toolchain()?;
-    util::cargo(&["test", "--workspace", "--exclude", "netstat-ebpf", "--exclude", "enetstat-integration-tests"])?;
+    util::cargo(&[
+        "test",
+        "--workspace",
+        "--exclude",
+        "netstat-ebpf",
+        "--exclude",
+        "enetstat-integration-tests",
+    ])?;
     if !util::is_root() {
-        anyhow::bail!("the integration tests load eBPF programs and create network namespaces: run as root");
+        anyhow::bail!(
+            "the integration tests load eBPF programs and create network namespaces: run as root"
+        );
     }
     let enetstat = util::build_enetstat()?;
     let mut cmd = util::cargo_command(&[

@@ -30,7 +30,13 @@ fn ensure_rust_src() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("xtask: installing rust-src for the {TOOLCHAIN} toolchain");
-    check_status(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", TOOLCHAIN]))
+    check_status(Command::new("rustup").args([
+        "component",
+        "add",
+        "rust-src",
+        "--toolchain",
+        TOOLCHAIN,
+    ]))
 }
 
 /// Where the libLLVM symlinks that bpf-linker is linked against live: the binary keeps an rpath
@@ -47,10 +53,12 @@ fn cargo_home() -> PathBuf {
 }
 
 fn ensure_bpf_linker() -> anyhow::Result<()> {
-    let sysroot = output_of(Command::new("rustc").args([&format!("+{TOOLCHAIN}"), "--print", "sysroot"]))?;
+    let sysroot =
+        output_of(Command::new("rustc").args([&format!("+{TOOLCHAIN}"), "--print", "sysroot"]))?;
     let sysroot = PathBuf::from(sysroot.trim());
     let version = output_of(Command::new("rustc").args([&format!("+{TOOLCHAIN}"), "-vV"]))?;
-    let major = llvm_major(&version).ok_or_else(|| anyhow!("no LLVM version in `rustc +{TOOLCHAIN} -vV`"))?;
+    let major = llvm_major(&version)
+        .ok_or_else(|| anyhow!("no LLVM version in `rustc +{TOOLCHAIN} -vV`"))?;
     let lib = std::fs::read_dir(sysroot.join("lib"))?
         .filter_map(Result::ok)
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
@@ -59,7 +67,8 @@ fn ensure_bpf_linker() -> anyhow::Result<()> {
 
     let prefix = llvm_prefix();
     let prefix_lib = prefix.join("lib");
-    std::fs::create_dir_all(&prefix_lib).with_context(|| format!("creating {}", prefix_lib.display()))?;
+    std::fs::create_dir_all(&prefix_lib)
+        .with_context(|| format!("creating {}", prefix_lib.display()))?;
     for name in ["libLLVM.so", lib.as_str()] {
         let link = prefix_lib.join(name);
         let _ = std::fs::remove_file(&link);
@@ -77,7 +86,9 @@ fn ensure_bpf_linker() -> anyhow::Result<()> {
     if works && built_against.trim() == lib {
         return Ok(());
     }
-    eprintln!("xtask: building bpf-linker against {lib} (LLVM {major}); this takes a minute or two");
+    eprintln!(
+        "xtask: building bpf-linker against {lib} (LLVM {major}); this takes a minute or two"
+    );
     check_status(
         Command::new("cargo")
             .args([
@@ -116,4 +127,32 @@ mod tests {
         assert_eq!(super::llvm_major(text), Some(22));
         assert_eq!(super::llvm_major("rustc 1.0"), None);
     }
+}
+
+/// Installs Debian packages for the commands that are missing: `(command, package)` pairs.
+pub fn ensure_debian_packages(wanted: &[(&str, &str)]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(command, _)| !on_path(command))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {} from Debian", missing.join(" "));
+    check_status(Command::new("apt-get").args(["update", "-qq"]))?;
+    check_status(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+fn on_path(command: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(command).is_file()))
+        || ["/usr/sbin", "/sbin"]
+            .iter()
+            .any(|dir| std::path::Path::new(dir).join(command).is_file())
 }

@@ -40,7 +40,14 @@ pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
 
 /// Builds the release `enetstat` binary and returns its path.
 pub fn build_enetstat() -> anyhow::Result<PathBuf> {
-    cargo(&["build", "--release", "-p", "netstat-userspace", "--bin", "enetstat"])?;
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "netstat-userspace",
+        "--bin",
+        "enetstat",
+    ])?;
     Ok(target_dir().join("release/enetstat"))
 }
 

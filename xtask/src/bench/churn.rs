@@ -1,0 +1,392 @@
+//! Churn overhead: how many loopback connections per second one core sustains with nothing
+//! attached, with `enetstat watch > file`, with libbpf-tools `tcpstates > file`, and with an
+//! equivalent bpftrace one-liner. Runs in turn, several rounds, in one scratch namespace.
+
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+
+use super::report;
+use crate::{setup, util};
+
+#[derive(Args)]
+pub struct ChurnArgs {
+    /// Seconds of churn per measurement.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Rounds: every tracer is measured once per round, in turn.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
+    /// Do not update BENCHMARKS.md.
+    #[arg(long)]
+    no_write: bool,
+}
+
+impl Default for ChurnArgs {
+    fn default() -> Self {
+        ChurnArgs {
+            seconds: 5.0,
+            rounds: 3,
+            no_write: false,
+        }
+    }
+}
+
+/// The bpftrace program: the same fields as the other tracers' lines, one printf per transition.
+const BPFTRACE_PROGRAM: &str = r#"tracepoint:sock:inet_sock_set_state /args->protocol == 6/ { printf("%llu %d %s %d %d %d %d %d\n", nsecs, pid, comm, args->family, args->sport, args->dport, args->oldstate, args->newstate); }"#;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tracer {
+    None,
+    Enetstat,
+    Tcpstates,
+    Bpftrace,
+}
+
+impl Tracer {
+    const ALL: [Tracer; 4] = [
+        Tracer::None,
+        Tracer::Enetstat,
+        Tracer::Tcpstates,
+        Tracer::Bpftrace,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Tracer::None => "nothing attached",
+            Tracer::Enetstat => "enetstat watch > file",
+            Tracer::Tcpstates => "libbpf-tools tcpstates > file",
+            Tracer::Bpftrace => "bpftrace one-liner > file",
+        }
+    }
+
+    fn command(self, enetstat: &Path) -> Option<Command> {
+        let mut cmd = match self {
+            Tracer::None => return None,
+            Tracer::Enetstat => {
+                let mut cmd = Command::new(enetstat);
+                cmd.arg("watch");
+                cmd
+            }
+            Tracer::Tcpstates => Command::new("tcpstates"),
+            Tracer::Bpftrace => {
+                let mut cmd = Command::new("bpftrace");
+                cmd.args(["-e", BPFTRACE_PROGRAM]);
+                cmd
+            }
+        };
+        cmd.stdin(Stdio::null());
+        Some(cmd)
+    }
+
+    /// Lines of its output that are not transitions (headers, banners).
+    fn is_record(self, line: &str) -> bool {
+        match self {
+            Tracer::None => false,
+            Tracer::Enetstat => !line.starts_with("TIME "),
+            Tracer::Tcpstates => !line.starts_with("SKADDR"),
+            Tracer::Bpftrace => line.starts_with(|c: char| c.is_ascii_digit()),
+        }
+    }
+
+    /// Records the tracer itself says it lost, from its own messages.
+    fn reported_lost(self, output: &str) -> u64 {
+        let number_before = |line: &str, marker: &str| -> Option<u64> {
+            let before = &line[..line.find(marker)?];
+            before.split_whitespace().last()?.parse().ok()
+        };
+        let number_after = |line: &str, marker: &str| -> Option<u64> {
+            line[line.find(marker)? + marker.len()..]
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        };
+        output
+            .lines()
+            .filter_map(|line| match self {
+                Tracer::None => None,
+                Tracer::Enetstat => number_before(line, " transition records lost"),
+                Tracer::Tcpstates => number_after(line, "lost "),
+                Tracer::Bpftrace => number_after(line, "Lost "),
+            })
+            .sum()
+    }
+}
+
+struct Measurement {
+    connections: u64,
+    seconds: f64,
+    written: u64,
+    lost: u64,
+}
+
+pub fn run(args: ChurnArgs) -> anyhow::Result<()> {
+    setup::ensure_debian_packages(&[("tcpstates", "libbpf-tools"), ("bpftrace", "bpftrace")])?;
+    let enetstat = util::build_enetstat()?;
+    util::cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "enetstat-integration-tests",
+        "--bin",
+        "enetstat-churn",
+    ])?;
+    let churn = util::target_dir().join("release/enetstat-churn");
+    ensure_tracefs()?;
+
+    let ns = format!("enetstat-bench-{}", std::process::id());
+    util::check_status(Command::new("ip").args(["netns", "add", &ns]))?;
+    let result = (|| -> anyhow::Result<Vec<(Tracer, Vec<Measurement>)>> {
+        util::check_status(Command::new("ip").args(["-n", &ns, "link", "set", "lo", "up"]))?;
+        let scratch = std::env::temp_dir().join(format!("enetstat-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch)?;
+        let mut results: Vec<(Tracer, Vec<Measurement>)> =
+            Tracer::ALL.iter().map(|t| (*t, Vec::new())).collect();
+        for round in 1..=args.rounds {
+            for (tracer, measurements) in &mut results {
+                let m = measure(*tracer, &enetstat, &churn, &ns, args.seconds, &scratch)?;
+                eprintln!(
+                    "xtask: round {round}: {:<30} {:>8.0} conn/s, {} written, {} lost",
+                    tracer.label(),
+                    m.connections as f64 / m.seconds,
+                    m.written,
+                    m.lost
+                );
+                measurements.push(m);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&scratch);
+        Ok(results)
+    })();
+    let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+    let results = result?;
+
+    let rate = |ms: &[Measurement]| {
+        ms.iter().map(|m| m.connections as f64).sum::<f64>()
+            / ms.iter().map(|m| m.seconds).sum::<f64>()
+    };
+    let baseline = rate(&results[0].1);
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|(tracer, ms)| {
+            let connections: u64 = ms.iter().map(|m| m.connections).sum();
+            let (written, lost): (u64, u64) = (
+                ms.iter().map(|m| m.written).sum(),
+                ms.iter().map(|m| m.lost).sum(),
+            );
+            let events = if *tracer == Tracer::None {
+                ("-".to_string(), "-".to_string(), "-".to_string())
+            } else {
+                // Each connection is 10 transitions (5 per side); the listener adds 2 per run.
+                let expected = connections * 10 + 2 * ms.len() as u64;
+                (expected.to_string(), written.to_string(), lost.to_string())
+            };
+            vec![
+                tracer.label().to_string(),
+                format!("{:.0}", rate(ms)),
+                format!("{:.2}×", rate(ms) / baseline),
+                events.0,
+                events.1,
+                events.2,
+            ]
+        })
+        .collect();
+    let table = report::markdown_table(
+        &[
+            "tracer",
+            "connections/s",
+            "ratio",
+            "transitions made",
+            "written",
+            "lost (reported)",
+        ],
+        &rows,
+    );
+    println!("{table}");
+
+    let enetstat_ratio = rate(&results[1].1) / baseline;
+    let verdict = format!(
+        "Target: enetstat ≥ 0.90× with 0 lost, and > 3× tcpstates' throughput. Measured: {:.2}×, {:.1}× tcpstates, {} lost.\n",
+        enetstat_ratio,
+        rate(&results[1].1) / rate(&results[2].1),
+        results[1].1.iter().map(|m| m.lost).sum::<u64>()
+    );
+    println!("{verdict}");
+    if !args.no_write {
+        let body = format!(
+            "## Churn overhead\n\n`cargo xtask bench churn --seconds {} --rounds {}` on {}: one thread doing loopback connect/accept/close in a scratch namespace, {} rounds of each tracer in turn, {} s each.\n\n{}\n{}",
+            args.seconds,
+            args.rounds,
+            machine_summary(),
+            args.rounds,
+            args.seconds,
+            table,
+            verdict
+        );
+        report::update_section(
+            &util::workspace_root().join("BENCHMARKS.md"),
+            "churn",
+            &body,
+        )?;
+    }
+    Ok(())
+}
+
+fn machine_summary() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cores} cores, Linux {}", kernel.trim())
+}
+
+fn ensure_tracefs() -> anyhow::Result<()> {
+    if Path::new("/sys/kernel/tracing/events").is_dir() {
+        return Ok(());
+    }
+    util::check_status(Command::new("mount").args([
+        "-t",
+        "tracefs",
+        "nodev",
+        "/sys/kernel/tracing",
+    ]))
+}
+
+fn measure(
+    tracer: Tracer,
+    enetstat: &Path,
+    churn: &Path,
+    ns: &str,
+    seconds: f64,
+    scratch: &Path,
+) -> anyhow::Result<Measurement> {
+    let out_path = scratch.join("out");
+    let err_path = scratch.join("err");
+    let mut child = match tracer.command(enetstat) {
+        None => None,
+        Some(mut cmd) => {
+            let child = cmd
+                .stdout(File::create(&out_path)?)
+                .stderr(File::create(&err_path)?)
+                .spawn()
+                .with_context(|| format!("starting {}", tracer.label()))?;
+            Some(TracerProcess { child })
+        }
+    };
+    if let Some(process) = &mut child {
+        process.wait_until_attached(&out_path, &err_path)?;
+    }
+    let out = util::output_of(
+        Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(churn)
+            .arg(seconds.to_string()),
+    )?;
+    let (connections, measured) =
+        parse_churn(&out).with_context(|| format!("churn printed {out:?}"))?;
+    let (written, lost) = match child {
+        None => (0, 0),
+        Some(process) => {
+            process.stop()?;
+            let output = std::fs::read_to_string(&out_path)?;
+            let messages = std::fs::read_to_string(&err_path)? + &output;
+            let written = output.lines().filter(|l| tracer.is_record(l)).count() as u64;
+            (written, tracer.reported_lost(&messages))
+        }
+    };
+    Ok(Measurement {
+        connections,
+        seconds: measured,
+        written,
+        lost,
+    })
+}
+
+struct TracerProcess {
+    child: Child,
+}
+
+impl TracerProcess {
+    /// Waits for the tracer's first output (all three print once attached), then a little more.
+    fn wait_until_attached(&mut self, out: &PathBuf, err: &PathBuf) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let size = |p: &PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
+            if size(out) > 0 {
+                std::thread::sleep(Duration::from_millis(500));
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "tracer exited early ({status}): {}",
+                    std::fs::read_to_string(err).unwrap_or_default()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!("tracer printed nothing within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Ctrl-C, then wait for it to flush and exit.
+    fn stop(mut self) -> anyhow::Result<()> {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                bail!("tracer did not exit within 60 s of SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+}
+
+/// `connections=N seconds=S` -> (N, S).
+fn parse_churn(out: &str) -> Option<(u64, f64)> {
+    let mut connections = None;
+    let mut seconds = None;
+    for field in out.split_whitespace() {
+        match field.split_once('=') {
+            Some(("connections", v)) => connections = v.parse().ok(),
+            Some(("seconds", v)) => seconds = v.parse().ok(),
+            _ => {}
+        }
+    }
+    Some((connections?, seconds?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_churn_output() {
+        assert_eq!(
+            parse_churn("connections=640 seconds=1.002\n"),
+            Some((640, 1.002))
+        );
+        assert_eq!(parse_churn("garbage"), None);
+    }
+
+    #[test]
+    fn reads_each_tracers_loss_messages() {
+        assert_eq!(Tracer::Enetstat.reported_lost("enetstat: 12 transition records lost: ring buffer full\nenetstat: 3 transition records lost: x\n"), 15);
+        assert_eq!(
+            Tracer::Tcpstates.reported_lost("lost 7 events on CPU #1\nlost 2 events on CPU #0\n"),
+            9
+        );
+        assert_eq!(
+            Tracer::Bpftrace.reported_lost("Attaching 1 probe...\nLost 40 events\n"),
+            40
+        );
+    }
+}
