@@ -28,6 +28,16 @@ static TCP_STATE_FILTER: KernelFilter = KernelFilter {
     remote_ports: [0; netstat_common::MAX_FILTER_PORTS],
 };
 
+/// Set by userspace: wake the reader only once this many bytes are waiting (0: on every record).
+/// The reader also drains on a short timer, so under load the kernel rarely has to wake it; a
+/// wakeup per record would cost the traced workload an IPI each time.
+#[unsafe(no_mangle)]
+static TCP_STATE_WAKEUP_BYTES: u64 = 0;
+
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
+
 // Field offsets from /sys/kernel/tracing/events/sock/inet_sock_set_state/format. They have been
 // stable since the tracepoint gained `protocol` (Linux 4.16).
 const SKADDR: usize = 8;
@@ -113,5 +123,13 @@ unsafe fn record_transition(ctx: &TracePointContext) {
         newstate: newstate as u8,
         _pad: [0; 4],
     });
-    slot.submit(0);
+    let wakeup_bytes = unsafe { core::ptr::read_volatile(&TCP_STATE_WAKEUP_BYTES) };
+    let flags = if wakeup_bytes == 0 {
+        0
+    } else if TCP_STATE_EVENTS.query(BPF_RB_AVAIL_DATA) >= wakeup_bytes {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    slot.submit(flags);
 }

@@ -21,6 +21,17 @@ pub fn active_close_by_client(listener: &TcpListener) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The tightest loop body: connect, accept, client closes, server closes, without waiting for
+/// anything. On loopback the FIN is processed inside the client's close(), so the sequence is the
+/// same as [`active_close_by_client`]'s.
+pub fn connect_accept_close(listener: &TcpListener) -> anyhow::Result<()> {
+    let client = TcpStream::connect(listener.local_addr()?)?;
+    let (server, _) = listener.accept()?;
+    drop(client);
+    drop(server);
+    Ok(())
+}
+
 /// A connect to a port nobody listens on.
 pub fn refused_connect(addr: SocketAddr) -> anyhow::Result<()> {
     match TcpStream::connect(addr) {

@@ -23,6 +23,9 @@ use crate::{
 
 /// How often the lost-record counters are read.
 const LOSS_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the ring is drained without a wakeup: the bound on display latency. The probe wakes
+/// the reader itself only when the ring is a quarter full (see the probe's wakeup threshold).
+const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Everything a batch of records updates.
 struct Stream<W: Write> {
@@ -99,6 +102,8 @@ pub async fn run(config: WatchConfig) -> anyhow::Result<()> {
     eprintln!("enetstat: watching TCP state transitions (Ctrl-C to stop)");
 
     let mut loss_check = tokio::time::interval(LOSS_CHECK_INTERVAL);
+    let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);
+    drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = interrupt.recv() => break,
@@ -106,6 +111,16 @@ pub async fn run(config: WatchConfig) -> anyhow::Result<()> {
             batch = ring.next_batch(DEFAULT_BATCH, |bytes| stream.record(bytes)) => {
                 batch?;
                 stream.out.flush()?;
+            }
+            _ = drain_tick.tick() => {
+                let drained = ring.drain_now(DEFAULT_BATCH, |bytes| stream.record(bytes))?;
+                if drained > 0 {
+                    stream.out.flush()?;
+                }
+                if drained == DEFAULT_BATCH {
+                    // More is waiting: come back after giving other branches a turn.
+                    drain_tick.reset_immediately();
+                }
             }
             _ = loss_check.tick() => {
                 stream.report_losses(probe.losses()?)?;
@@ -115,7 +130,7 @@ pub async fn run(config: WatchConfig) -> anyhow::Result<()> {
     }
 
     // Whatever arrived before the signal is still written, and losses are final.
-    ring.drain_now(|bytes| stream.record(bytes))?;
+    ring.drain_now(usize::MAX, |bytes| stream.record(bytes))?;
     stream.report_losses(probe.losses()?)?;
     stream.out.flush()?;
     drop(probe); // detaches

@@ -21,6 +21,7 @@ const TCP_STATE_PROGRAM: &str = "enetstat_tcp_state";
 const TCP_STATE_EVENTS: &str = "TCP_STATE_EVENTS";
 const TCP_STATE_LOST: &str = "TCP_STATE_LOST";
 const TCP_STATE_FILTER: &str = "TCP_STATE_FILTER";
+const TCP_STATE_WAKEUP_BYTES: &str = "TCP_STATE_WAKEUP_BYTES";
 
 /// The `sock:inet_sock_set_state` probe, attached.
 pub struct TcpStateProbe {
@@ -68,9 +69,12 @@ impl TcpStateProbe {
                 "this kernel has no sock:inet_sock_set_state tracepoint (it appeared in Linux 4.16)"
             );
         }
+        // A quarter full: the reader's timer normally drains long before that.
+        let wakeup_bytes = u64::from(ring_bytes / 4);
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(TCP_STATE_EVENTS, ring_bytes)
             .override_global(TCP_STATE_FILTER, filter, true)
+            .override_global(TCP_STATE_WAKEUP_BYTES, &wakeup_bytes, true)
             .load(EBPF_OBJECT)
             .map_err(|err| privileges::explain_load_error(err.into()))
             .context("loading the eBPF object")?;

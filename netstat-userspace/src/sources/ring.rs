@@ -5,7 +5,7 @@ use std::io;
 use aya::maps::{MapData, RingBuf};
 use tokio::io::{Interest, unix::AsyncFd};
 
-/// Reads a ring buffer in bounded batches; waits on its fd (epoll) when it is empty.
+/// Reads a ring buffer in bounded batches: on the kernel's wakeup (epoll), or when polled.
 pub struct RingReader {
     ring: AsyncFd<RingBuf<MapData>>,
 }
@@ -44,10 +44,14 @@ impl RingReader {
         }
     }
 
-    /// Takes whatever is in the ring now, without waiting (used on shutdown).
-    pub fn drain_now(&mut self, handle: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<usize> {
-        let mut handle = handle;
-        drain(self.ring.get_mut(), usize::MAX, &mut handle)
+    /// Takes up to `max` records that are in the ring now, without waiting: for the periodic
+    /// drain (the probe wakes the reader only when the ring fills up) and for shutdown.
+    pub fn drain_now(
+        &mut self,
+        max: usize,
+        mut handle: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<usize> {
+        drain(self.ring.get_mut(), max, &mut handle)
     }
 }
 

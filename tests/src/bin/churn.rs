@@ -19,7 +19,7 @@ fn main() -> anyhow::Result<()> {
     while start.elapsed() < duration {
         // Check the clock every 64 connections only.
         for _ in 0..64 {
-            workload::active_close_by_client(&listener)?;
+            workload::connect_accept_close(&listener)?;
         }
         connections += 64;
     }

@@ -4,7 +4,7 @@
 
 use std::{
     fs::File,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -267,6 +267,7 @@ fn measure(
 ) -> anyhow::Result<Measurement> {
     let out_path = scratch.join("out");
     let err_path = scratch.join("err");
+    let programs_before = loaded_bpf_programs();
     let mut child = match tracer.command(enetstat) {
         None => None,
         Some(mut cmd) => {
@@ -279,7 +280,7 @@ fn measure(
         }
     };
     if let Some(process) = &mut child {
-        process.wait_until_attached(&out_path, &err_path)?;
+        process.wait_until_attached(programs_before, &err_path)?;
     }
     let out = util::output_of(
         Command::new("ip")
@@ -312,13 +313,13 @@ struct TracerProcess {
 }
 
 impl TracerProcess {
-    /// Waits for the tracer's first output (all three print once attached), then a little more.
-    fn wait_until_attached(&mut self, out: &PathBuf, err: &PathBuf) -> anyhow::Result<()> {
+    /// Waits until the tracer has loaded a BPF program (their output to a file may be buffered,
+    /// so it tells nothing), then a second more for the attach to complete.
+    fn wait_until_attached(&mut self, programs_before: usize, err: &Path) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let size = |p: &PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
-            if size(out) > 0 {
-                std::thread::sleep(Duration::from_millis(500));
+            if loaded_bpf_programs() > programs_before {
+                std::thread::sleep(Duration::from_secs(1));
                 return Ok(());
             }
             if let Some(status) = self.child.try_wait()? {
@@ -336,6 +337,10 @@ impl TracerProcess {
 
     /// Ctrl-C, then wait for it to flush and exit.
     fn stop(mut self) -> anyhow::Result<()> {
+        self.interrupt_and_wait()
+    }
+
+    fn interrupt_and_wait(&mut self) -> anyhow::Result<()> {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -348,6 +353,21 @@ impl TracerProcess {
         }
         Ok(())
     }
+}
+
+impl Drop for TracerProcess {
+    /// A tracer left attached would slow every later measurement (and the machine).
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.interrupt_and_wait();
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn loaded_bpf_programs() -> usize {
+    aya::programs::loaded_programs().count()
 }
 
 /// `connections=N seconds=S` -> (N, S).
