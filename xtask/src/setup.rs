@@ -76,8 +76,18 @@ fn ensure_bpf_linker() -> anyhow::Result<()> {
             .with_context(|| format!("linking {}", link.display()))?;
     }
 
+    // aya-build finds bpf-linker on PATH; make sure that is the one installed here.
+    let bin = cargo_home().join("bin");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if !std::env::split_paths(&path).any(|dir| dir == bin) {
+        let joined =
+            std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(&path)))?;
+        // SAFETY: xtask is single-threaded here; children inherit the new PATH.
+        unsafe { std::env::set_var("PATH", joined) };
+    }
+
     // Installed and loading its LLVM: nothing to do.
-    let works = Command::new("bpf-linker")
+    let works = Command::new(bin.join("bpf-linker"))
         .arg("--version")
         .output()
         .is_ok_and(|out| out.status.success());
