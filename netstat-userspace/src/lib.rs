@@ -13,5 +13,6 @@ pub mod commands;
 pub mod events;
 pub mod output;
 pub mod probes;
+pub mod resolve;
 pub mod sources;
 pub mod views;

@@ -2,4 +2,5 @@
 
 pub mod clock;
 pub mod escape;
+pub mod netstat;
 pub mod transitions;

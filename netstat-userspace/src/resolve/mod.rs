@@ -1,0 +1,64 @@
+//! Name lookups as netstat makes them: hosts through the system resolver, networks through
+//! /etc/networks, ports through /etc/services, users through the passwd database.
+//!
+//! Renderers take a `&dyn Names`, so they are tested with fixed answers and no resolver.
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv4Addr},
+};
+
+/// The lookups netstat's output depends on. `None` means "no name": the caller prints numbers.
+pub trait Names {
+    /// The host name of an address (gethostbyaddr / getnameinfo).
+    fn host(&self, addr: IpAddr) -> Option<String>;
+    /// The network name of an IPv4 network number (getnetbyaddr, /etc/networks).
+    fn network(&self, net: Ipv4Addr) -> Option<String>;
+    /// The service name of a port for "tcp", "udp" or "raw" (raw also matches protocol names,
+    /// as net-tools' read_services does).
+    fn service(&self, port: u16, proto: &str) -> Option<String>;
+    /// The user name of a uid.
+    fn user(&self, uid: u32) -> Option<String>;
+}
+
+/// Knows no names: what `-n` needs, and a neutral resolver for tests.
+pub struct NoNames;
+
+impl Names for NoNames {
+    fn host(&self, _: IpAddr) -> Option<String> {
+        None
+    }
+    fn network(&self, _: Ipv4Addr) -> Option<String> {
+        None
+    }
+    fn service(&self, _: u16, _: &str) -> Option<String> {
+        None
+    }
+    fn user(&self, _: u32) -> Option<String> {
+        None
+    }
+}
+
+/// Fixed answers, for tests.
+#[derive(Default)]
+pub struct FixedNames {
+    pub hosts: HashMap<IpAddr, String>,
+    pub networks: HashMap<Ipv4Addr, String>,
+    pub services: HashMap<(u16, String), String>,
+    pub users: HashMap<u32, String>,
+}
+
+impl Names for FixedNames {
+    fn host(&self, addr: IpAddr) -> Option<String> {
+        self.hosts.get(&addr).cloned()
+    }
+    fn network(&self, net: Ipv4Addr) -> Option<String> {
+        self.networks.get(&net).cloned()
+    }
+    fn service(&self, port: u16, proto: &str) -> Option<String> {
+        self.services.get(&(port, proto.to_string())).cloned()
+    }
+    fn user(&self, uid: u32) -> Option<String> {
+        self.users.get(&uid).cloned()
+    }
+}

@@ -1,0 +1,4 @@
+//! netstat-compatible renderers. Each reproduces net-tools 2.10's printf formats byte for byte;
+//! none of them reads /proc or resolves names itself.
+
+pub mod address;
