@@ -14,6 +14,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let config = match config {
+        Config::Netstat(config) => return exit_with(commands::snapshot::run(config)),
+        Config::Watch(config) => config,
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -24,11 +28,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match config {
-            Config::Watch(config) => commands::watch::run(config).await,
-        }
-    });
+    exit_with(runtime.block_on(commands::watch::run(config)))
+}
+
+fn exit_with(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,

@@ -1,22 +1,27 @@
 //! Command-line parsing in two stages: clap's raw arguments, then a checked configuration that
 //! the commands consume.
 
+pub mod netstat;
 mod watch;
 
 use clap::{Parser, Subcommand};
 
+pub use netstat::{NetstatArgs, NetstatConfig};
 pub use watch::{WatchArgs, WatchConfig};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "enetstat",
     version,
-    about = "Live, eBPF-backed netstat: every TCP state transition as it happens",
-    propagate_version = true
+    about = "Live, eBPF-backed netstat: netstat's views, and every TCP state transition as it happens",
+    propagate_version = true,
+    args_conflicts_with_subcommands = true
 )]
 pub struct RawArgs {
+    #[command(flatten)]
+    pub netstat: NetstatArgs,
     #[command(subcommand)]
-    pub command: RawCommand,
+    pub command: Option<RawCommand>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -28,13 +33,16 @@ pub enum RawCommand {
 /// A checked request.
 #[derive(Debug)]
 pub enum Config {
+    /// netstat's views, from a snapshot.
+    Netstat(NetstatConfig),
     Watch(WatchConfig),
 }
 
 impl RawArgs {
     pub fn check(self) -> Result<Config, String> {
         match self.command {
-            RawCommand::Watch(args) => args.check().map(Config::Watch),
+            None => self.netstat.check().map(Config::Netstat),
+            Some(RawCommand::Watch(args)) => args.check().map(Config::Watch),
         }
     }
 }

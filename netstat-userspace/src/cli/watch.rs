@@ -119,6 +119,7 @@ mod tests {
             .map_err(|e| e.to_string())?;
         match raw.check()? {
             Config::Watch(config) => Ok(config),
+            other => panic!("not a watch config: {other:?}"),
         }
     }
 

@@ -1,3 +1,4 @@
 //! One module per subcommand: each wires sources, aggregator and views together.
 
+pub mod snapshot;
 pub mod watch;

@@ -1,0 +1,230 @@
+//! The net-tools `netstat` option surface, with netstat's own defaulting rules.
+
+use clap::{ArgAction, Args};
+
+/// netstat's options, exactly as `netstat` spells them.
+#[derive(Debug, Default, Args)]
+pub struct NetstatArgs {
+    /// Display the routing table.
+    #[arg(short = 'r', long = "route", help_heading = NETSTAT)]
+    pub route: bool,
+    /// Display the interface table.
+    #[arg(short = 'i', long = "interfaces", help_heading = NETSTAT)]
+    pub interfaces: bool,
+    /// Display multicast group memberships.
+    #[arg(short = 'g', long = "groups", help_heading = NETSTAT)]
+    pub groups: bool,
+    /// Display networking statistics (like SNMP).
+    #[arg(short = 's', long = "statistics", help_heading = NETSTAT)]
+    pub statistics: bool,
+    /// Display masqueraded connections (not supported by current kernels).
+    #[arg(short = 'M', long = "masquerade", help_heading = NETSTAT)]
+    pub masquerade: bool,
+    /// Be verbose.
+    #[arg(short = 'v', long = "verbose", help_heading = NETSTAT)]
+    pub verbose: bool,
+    /// Don't truncate IP addresses.
+    #[arg(short = 'W', long = "wide", help_heading = NETSTAT)]
+    pub wide: bool,
+    /// Don't resolve names: the fast path, no resolver involved.
+    #[arg(short = 'n', long = "numeric", help_heading = NETSTAT)]
+    pub numeric: bool,
+    /// Don't resolve host names.
+    #[arg(long = "numeric-hosts", help_heading = NETSTAT)]
+    pub numeric_hosts: bool,
+    /// Don't resolve port names.
+    #[arg(long = "numeric-ports", help_heading = NETSTAT)]
+    pub numeric_ports: bool,
+    /// Don't resolve user names.
+    #[arg(long = "numeric-users", help_heading = NETSTAT)]
+    pub numeric_users: bool,
+    /// Resolve hardware names.
+    #[arg(short = 'N', long = "symbolic", help_heading = NETSTAT)]
+    pub symbolic: bool,
+    /// Display other/more information (twice for more).
+    #[arg(short = 'e', long = "extend", action = ArgAction::Count, help_heading = NETSTAT)]
+    pub extend: u8,
+    /// Display PID/Program name for sockets.
+    #[arg(short = 'p', long = "programs", help_heading = NETSTAT)]
+    pub programs: bool,
+    /// Display timers.
+    #[arg(short = 'o', long = "timers", help_heading = NETSTAT)]
+    pub timers: bool,
+    /// Continuous listing.
+    #[arg(short = 'c', long = "continuous", help_heading = NETSTAT)]
+    pub continuous: bool,
+    /// Display listening server sockets.
+    #[arg(short = 'l', long = "listening", help_heading = NETSTAT)]
+    pub listening: bool,
+    /// Display all sockets (default: connected).
+    #[arg(short = 'a', long = "all", help_heading = NETSTAT)]
+    pub all: bool,
+    /// Display Forwarding Information Base (default).
+    #[arg(short = 'F', long = "fib", help_heading = NETSTAT)]
+    pub fib: bool,
+    /// Display routing cache instead of FIB.
+    #[arg(short = 'C', long = "cache", help_heading = NETSTAT)]
+    pub cache: bool,
+    /// TCP sockets.
+    #[arg(short = 't', long = "tcp", help_heading = NETSTAT)]
+    pub tcp: bool,
+    /// UDP sockets.
+    #[arg(short = 'u', long = "udp", help_heading = NETSTAT)]
+    pub udp: bool,
+    /// UDP-Lite sockets.
+    #[arg(short = 'U', long = "udplite", help_heading = NETSTAT)]
+    pub udplite: bool,
+    /// SCTP sockets.
+    #[arg(short = 'S', long = "sctp", help_heading = NETSTAT)]
+    pub sctp: bool,
+    /// Raw sockets.
+    #[arg(short = 'w', long = "raw", help_heading = NETSTAT)]
+    pub raw: bool,
+    /// UNIX domain sockets.
+    #[arg(short = 'x', long = "unix", help_heading = NETSTAT)]
+    pub unix: bool,
+    /// IPv4 only (same as -A inet).
+    #[arg(short = '4', long = "inet", help_heading = NETSTAT)]
+    pub inet: bool,
+    /// IPv6 only (same as -A inet6).
+    #[arg(short = '6', long = "inet6", help_heading = NETSTAT)]
+    pub inet6: bool,
+    /// Address families, comma-separated: inet, inet6, unix.
+    #[arg(short = 'A', long = "protocol", value_name = "AF", help_heading = NETSTAT)]
+    pub families: Vec<String>,
+}
+
+const NETSTAT: &str = "netstat-compatible options";
+
+/// Which address families were asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Families {
+    pub inet: bool,
+    pub inet6: bool,
+    pub unix: bool,
+}
+
+/// The views netstat can show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetstatView {
+    Sockets,
+    Route,
+    Interfaces,
+    Statistics,
+}
+
+/// Which sockets and columns, after netstat's defaulting (netstat.c main()).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetstatFlags {
+    pub all: bool,
+    pub listening: bool,
+    pub tcp: bool,
+    pub udp: bool,
+    pub udplite: bool,
+    pub sctp: bool,
+    pub raw: bool,
+    pub unix: bool,
+    pub groups: bool,
+    pub families: Families,
+    /// netstat's flag_arg: a protocol or family was named, so only those are shown.
+    pub named_protocols: bool,
+    pub numeric_hosts: bool,
+    pub numeric_ports: bool,
+    pub numeric_users: bool,
+    /// netstat's flag_exp: 1 plus the number of `-e`.
+    pub extend: u8,
+    pub programs: bool,
+    pub timers: bool,
+    pub wide: bool,
+    pub verbose: bool,
+    pub cache: bool,
+    pub continuous: bool,
+}
+
+#[derive(Debug)]
+pub struct NetstatConfig {
+    pub view: NetstatView,
+    pub flags: NetstatFlags,
+}
+
+impl NetstatArgs {
+    pub fn check(self) -> Result<NetstatConfig, String> {
+        let views = [
+            self.route,
+            self.interfaces,
+            self.masquerade,
+            self.statistics,
+        ];
+        if views.iter().filter(|v| **v).count() > 1 {
+            return Err("choose at most one of -r, -i, -M and -s".to_string());
+        }
+        if self.masquerade {
+            return Err("-M: masquerading is not supported by this kernel".to_string());
+        }
+        let mut families = Families {
+            inet: self.inet,
+            inet6: self.inet6,
+            unix: self.unix,
+        };
+        for family in self.families.iter().flat_map(|list| list.split(',')) {
+            match family {
+                "inet" => families.inet = true,
+                "inet6" => families.inet6 = true,
+                "unix" => families.unix = true,
+                other => {
+                    return Err(format!(
+                        "unsupported address family '{other}' (enetstat knows inet, inet6 and unix)"
+                    ));
+                }
+            }
+        }
+        let mut flags = NetstatFlags {
+            all: self.all,
+            listening: self.listening,
+            tcp: self.tcp,
+            udp: self.udp,
+            udplite: self.udplite,
+            sctp: self.sctp,
+            raw: self.raw,
+            unix: families.unix,
+            groups: self.groups,
+            families,
+            named_protocols: false,
+            numeric_hosts: self.numeric || self.numeric_hosts,
+            numeric_ports: self.numeric || self.numeric_ports,
+            numeric_users: self.numeric || self.numeric_users,
+            extend: 1 + self.extend,
+            programs: self.programs,
+            timers: self.timers,
+            wide: self.wide,
+            verbose: self.verbose,
+            cache: self.cache && !self.fib,
+            continuous: self.continuous,
+        };
+        let any_inet_protocol = |f: &NetstatFlags| f.tcp || f.sctp || f.udp || f.udplite || f.raw;
+        // A family or -s without a protocol means every protocol of that family.
+        if (families.inet || families.inet6 || self.statistics) && !any_inet_protocol(&flags) {
+            flags.tcp = true;
+            flags.sctp = true;
+            flags.udp = true;
+            flags.udplite = true;
+            flags.raw = true;
+        }
+        // A protocol without a family means both IP families.
+        if (any_inet_protocol(&flags) || flags.groups) && !(families.inet || families.inet6) {
+            flags.families.inet = true;
+            flags.families.inet6 = true;
+        }
+        flags.named_protocols = any_inet_protocol(&flags) || flags.unix || flags.groups;
+        let view = if self.route {
+            NetstatView::Route
+        } else if self.interfaces {
+            NetstatView::Interfaces
+        } else if self.statistics {
+            NetstatView::Statistics
+        } else {
+            NetstatView::Sockets
+        };
+        Ok(NetstatConfig { view, flags })
+    }
+}
