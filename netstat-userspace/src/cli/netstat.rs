@@ -128,6 +128,9 @@ pub struct NetstatFlags {
     pub families: Families,
     /// netstat's flag_arg: a protocol or family was named, so only those are shown.
     pub named_protocols: bool,
+    /// netstat's flag_noprot: the IP protocols were implied by a family or -s, not named, so a
+    /// protocol the kernel lacks is skipped silently.
+    pub protocols_implied: bool,
     pub numeric_hosts: bool,
     pub numeric_ports: bool,
     pub numeric_users: bool,
@@ -190,6 +193,7 @@ impl NetstatArgs {
             groups: self.groups,
             families,
             named_protocols: false,
+            protocols_implied: false,
             numeric_hosts: self.numeric || self.numeric_hosts,
             numeric_ports: self.numeric || self.numeric_ports,
             numeric_users: self.numeric || self.numeric_users,
@@ -209,6 +213,7 @@ impl NetstatArgs {
             flags.udp = true;
             flags.udplite = true;
             flags.raw = true;
+            flags.protocols_implied = true;
         }
         // A protocol without a family means both IP families.
         if (any_inet_protocol(&flags) || flags.groups) && !(families.inet || families.inet6) {

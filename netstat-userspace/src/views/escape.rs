@@ -27,9 +27,40 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// For netstat-compatible views: the bytes netstat would print, except that C0 control bytes and
+/// DEL (the ones that move a terminal's cursor or start an escape sequence, or break a line)
+/// become `\xNN`. Everything printable, including non-UTF-8 text, is left as netstat prints it.
+pub fn escape_controls(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !bytes.iter().any(|&b| is_control(b)) {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    for &b in bytes {
+        if is_control(b) {
+            out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn is_control(b: u8) -> bool {
+    b < 0x20 || b == 0x7f
+}
+
 #[cfg(test)]
 mod tests {
-    use super::escape_bytes;
+    use super::{escape_bytes, escape_controls};
+
+    #[test]
+    fn netstat_views_escape_only_controls() {
+        assert_eq!(&*escape_controls(b"/run/a\\b\xff"), b"/run/a\\b\xff");
+        assert_eq!(
+            &*escape_controls(b"/tmp/x\x1b[2J\x7f"),
+            b"/tmp/x\\x1b[2J\\x7f"
+        );
+    }
 
     #[test]
     fn plain_names_are_untouched() {

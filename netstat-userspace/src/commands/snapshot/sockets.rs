@@ -1,12 +1,159 @@
-//! The socket listings: netstat's default view and -t -u -U -w -x.
+//! The socket listings: netstat's default view and -t -u -U -S -w -x (netstat.c main()'s loop).
 
 use std::io::Write;
 
-use crate::{cli::netstat::NetstatFlags, resolve::Names};
+use anyhow::{Context as _, bail};
+
+use crate::{
+    cli::netstat::NetstatFlags,
+    resolve::Names,
+    sources::proc::{inet_sockets, owners::SocketOwners, read_net_file, unix_sockets},
+    views::netstat::sockets::{
+        InetProtocol, inet_row_shown, unix_row_shown, write_inet_header, write_inet_row,
+        write_unix_header, write_unix_row,
+    },
+};
 
 pub fn run(flags: &NetstatFlags, names: &dyn Names, out: &mut dyn Write) -> anyhow::Result<()> {
+    if flags.continuous {
+        bail!("-c is not available yet for socket listings");
+    }
+    let named = flags.named_protocols;
+    let mut owners: Option<SocketOwners> = None;
+    let inet = !named || flags.tcp || flags.sctp || flags.udp || flags.udplite || flags.raw;
+    if inet {
+        load_owners(flags, &mut owners);
+        write_inet_header(out, flags)?;
+    }
+    if !named || flags.tcp {
+        list_inet(InetProtocol::Tcp, flags, names, owners.as_ref(), out)?;
+    }
+    if !named || flags.sctp {
+        check_sctp(flags)?;
+    }
+    if !named || flags.udp {
+        list_inet(InetProtocol::Udp, flags, names, owners.as_ref(), out)?;
+    }
+    if !named || flags.udplite {
+        list_inet(InetProtocol::UdpLite, flags, names, owners.as_ref(), out)?;
+    }
+    if !named || flags.raw {
+        list_inet(InetProtocol::Raw, flags, names, owners.as_ref(), out)?;
+    }
     if flags.groups {
         super::groups::run(flags, names, out)?;
     }
-    anyhow::bail!("socket listings are not available yet")
+    if !named || flags.unix {
+        load_owners(flags, &mut owners);
+        list_unix(flags, owners.as_ref(), out)?;
+    }
+    Ok(())
+}
+
+/// The /proc/*/fd scan, once, and only for -p.
+fn load_owners(flags: &NetstatFlags, owners: &mut Option<SocketOwners>) {
+    if !flags.programs || owners.is_some() {
+        return;
+    }
+    let scanned = SocketOwners::scan();
+    if scanned.incomplete {
+        eprintln!(
+            "(Not all processes could be identified, non-owned process info\n will not be shown, you would have to be root to see it all.)"
+        );
+    }
+    *owners = Some(scanned);
+}
+
+/// netstat's "no support" rule for a protocol whose IPv4 file is missing: silent when the
+/// protocol was implied, an error when it was named.
+fn missing_protocol(description: &str, flags: &NetstatFlags) -> anyhow::Result<()> {
+    if !flags.protocols_implied && flags.named_protocols {
+        bail!("no support for `{description}' on this system.");
+    }
+    if !flags.protocols_implied && flags.verbose {
+        eprintln!("enetstat: no support for `{description}' on this system.");
+    }
+    Ok(())
+}
+
+fn list_inet(
+    protocol: InetProtocol,
+    flags: &NetstatFlags,
+    names: &dyn Names,
+    owners: Option<&SocketOwners>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let named = flags.named_protocols;
+    for v6 in [false, true] {
+        let wanted = !named
+            || if v6 {
+                flags.families.inet6
+            } else {
+                flags.families.inet
+            };
+        if !wanted {
+            continue;
+        }
+        let file = protocol.proc_file(v6);
+        let Some(bytes) =
+            read_net_file(file).with_context(|| format!("reading /proc/net/{file}"))?
+        else {
+            if !v6 {
+                missing_protocol(protocol.description(), flags)?;
+            }
+            continue;
+        };
+        let (rows, bogus) = inet_sockets::parse(&String::from_utf8_lossy(&bytes));
+        for _ in 0..bogus {
+            let kind = match protocol {
+                InetProtocol::Tcp => "tcp",
+                InetProtocol::Udp | InetProtocol::UdpLite => "udp",
+                InetProtocol::Raw => "raw",
+            };
+            eprintln!("warning, got bogus {kind} line.");
+        }
+        for row in rows
+            .iter()
+            .filter(|row| inet_row_shown(protocol, row, flags))
+        {
+            write_inet_row(out, protocol, row, flags, names, owners)?;
+        }
+    }
+    Ok(())
+}
+
+/// SCTP endpoints and associations come from /proc/net/sctp/*, which only exists with the sctp
+/// module loaded. enetstat does not format SCTP rows; it says so rather than print nothing.
+fn check_sctp(flags: &NetstatFlags) -> anyhow::Result<()> {
+    let files: &[&str] = match (flags.all, flags.listening) {
+        (true, _) => &["sctp/eps", "sctp/assocs"],
+        (false, true) => &["sctp/eps"],
+        (false, false) => &["sctp/assocs"],
+    };
+    for file in files {
+        if read_net_file(file)?.is_some() {
+            bail!("SCTP sockets are present, but enetstat cannot list them yet");
+        }
+        missing_protocol("AF INET (sctp)", flags)?;
+    }
+    Ok(())
+}
+
+fn list_unix(
+    flags: &NetstatFlags,
+    owners: Option<&SocketOwners>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    write_unix_header(out, flags)?;
+    let Some(bytes) = read_net_file("unix").context("reading /proc/net/unix")? else {
+        return missing_protocol("AF UNIX", flags);
+    };
+    let (rows, bogus) = unix_sockets::parse(&bytes);
+    for _ in 0..bogus {
+        eprintln!("warning, got bogus unix line.");
+    }
+    for row in rows.iter().filter(|row| unix_row_shown(row, flags)) {
+        write_unix_row(out, row, flags, owners)?;
+    }
+    Ok(())
 }
