@@ -3,10 +3,15 @@
 //!
 //! Renderers take a `&dyn Names`, so they are tested with fixed answers and no resolver.
 
+mod services;
+mod system;
+
 use std::{
     collections::HashMap,
     net::{IpAddr, Ipv4Addr},
 };
+
+pub use system::SystemNames;
 
 /// The lookups netstat's output depends on. `None` means "no name": the caller prints numbers.
 pub trait Names {
@@ -60,35 +65,5 @@ impl Names for FixedNames {
     }
     fn user(&self, uid: u32) -> Option<String> {
         self.users.get(&uid).cloned()
-    }
-}
-
-/// The system's resolvers, each answer cached for the run.
-pub struct SystemNames {}
-
-impl SystemNames {
-    pub fn new() -> Self {
-        SystemNames {}
-    }
-}
-
-impl Default for SystemNames {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Names for SystemNames {
-    fn host(&self, _: IpAddr) -> Option<String> {
-        None
-    }
-    fn network(&self, _: Ipv4Addr) -> Option<String> {
-        None
-    }
-    fn service(&self, _: u16, _: &str) -> Option<String> {
-        None
-    }
-    fn user(&self, _: u32) -> Option<String> {
-        None
     }
 }
