@@ -1,4 +1,5 @@
 //! Where data comes from: the probes' ring buffer (and, later, /proc and the daemon).
 
+pub mod netlink;
 pub mod proc;
 pub mod ring;

@@ -7,7 +7,14 @@ use anyhow::{Context as _, bail};
 use crate::{
     cli::netstat::NetstatFlags,
     resolve::Names,
-    sources::proc::{inet_sockets, owners::SocketOwners, read_net_file, unix_sockets},
+    sources::{
+        netlink::sock_diag::{self, DumpRequest},
+        proc::{
+            inet_sockets::{self, InetSocketRow},
+            owners::SocketOwners,
+            read_net_file, unix_sockets,
+        },
+    },
     views::netstat::sockets::{
         InetProtocol, inet_row_shown, unix_row_shown, write_inet_header, write_inet_row,
         write_unix_header, write_unix_row,
@@ -94,24 +101,18 @@ fn list_inet(
         if !wanted {
             continue;
         }
-        let file = protocol.proc_file(v6);
-        let Some(bytes) =
-            read_net_file(file).with_context(|| format!("reading /proc/net/{file}"))?
-        else {
-            if !v6 {
-                missing_protocol(protocol.description(), flags)?;
-            }
-            continue;
+        let rows = match from_sock_diag(protocol, v6, flags) {
+            Some(rows) => rows,
+            None => match from_proc(protocol, v6)? {
+                Some(rows) => rows,
+                None => {
+                    if !v6 {
+                        missing_protocol(protocol.description(), flags)?;
+                    }
+                    continue;
+                }
+            },
         };
-        let (rows, bogus) = inet_sockets::parse(&String::from_utf8_lossy(&bytes));
-        for _ in 0..bogus {
-            let kind = match protocol {
-                InetProtocol::Tcp => "tcp",
-                InetProtocol::Udp | InetProtocol::UdpLite => "udp",
-                InetProtocol::Raw => "raw",
-            };
-            eprintln!("warning, got bogus {kind} line.");
-        }
         for row in rows
             .iter()
             .filter(|row| inet_row_shown(protocol, row, flags))
@@ -120,6 +121,52 @@ fn list_inet(
         }
     }
     Ok(())
+}
+
+/// The fast path: a sock_diag dump, when the kernel offers one for this protocol and no
+/// column needs /proc's own timer fields (-o). None means "read /proc instead".
+fn from_sock_diag(
+    protocol: InetProtocol,
+    v6: bool,
+    flags: &NetstatFlags,
+) -> Option<Vec<InetSocketRow>> {
+    const LISTEN: u32 = 1 << 10;
+    if flags.timers {
+        return None;
+    }
+    let (protocol, states) = match protocol {
+        InetProtocol::Tcp if flags.all => (libc::IPPROTO_TCP, u32::MAX),
+        InetProtocol::Tcp if flags.listening => (libc::IPPROTO_TCP, LISTEN),
+        InetProtocol::Tcp => (libc::IPPROTO_TCP, !LISTEN),
+        InetProtocol::Udp => (libc::IPPROTO_UDP, u32::MAX),
+        InetProtocol::UdpLite => (libc::IPPROTO_UDPLITE, u32::MAX),
+        InetProtocol::Raw => return None,
+    };
+    sock_diag::dump(DumpRequest {
+        v6,
+        protocol: protocol as u8,
+        states,
+    })
+    .ok()
+}
+
+/// /proc/net/<protocol>: None when the kernel lacks the protocol.
+fn from_proc(protocol: InetProtocol, v6: bool) -> anyhow::Result<Option<Vec<InetSocketRow>>> {
+    let file = protocol.proc_file(v6);
+    let Some(bytes) = read_net_file(file).with_context(|| format!("reading /proc/net/{file}"))?
+    else {
+        return Ok(None);
+    };
+    let (rows, bogus) = inet_sockets::parse(&String::from_utf8_lossy(&bytes));
+    let kind = match protocol {
+        InetProtocol::Tcp => "tcp",
+        InetProtocol::Udp | InetProtocol::UdpLite => "udp",
+        InetProtocol::Raw => "raw",
+    };
+    for _ in 0..bogus {
+        eprintln!("warning, got bogus {kind} line.");
+    }
+    Ok(Some(rows))
 }
 
 /// SCTP endpoints and associations come from /proc/net/sctp/*, which only exists with the sctp
