@@ -3,6 +3,7 @@
 
 mod churn;
 mod report;
+mod snapshot;
 
 use clap::{Args, Subcommand};
 
@@ -16,6 +17,8 @@ pub struct BenchArgs {
 enum Which {
     /// Loopback connect/accept/close throughput with each tracer attached (the default).
     Churn(churn::ChurnArgs),
+    /// Snapshot latency of -tan and -tanp at 10,000 and 100,000 sockets, vs netstat and ss.
+    Snapshot(snapshot::SnapshotArgs),
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -25,5 +28,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .unwrap_or(Which::Churn(churn::ChurnArgs::default()))
     {
         Which::Churn(args) => churn::run(args),
+        Which::Snapshot(args) => snapshot::run(args),
     }
 }

@@ -1,0 +1,234 @@
+//! Snapshot latency: `enetstat -tan` / `-tanp` against `netstat` and `ss -tan` / `ss -tanp`, at
+//! 10,000 and 100,000 TCP sockets held open in a scratch namespace. Tools run in turn, several
+//! rounds; the table reports medians.
+
+use std::{
+    fs::File,
+    io::{BufRead as _, BufReader},
+    os::fd::AsRawFd as _,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+
+use super::report;
+use crate::util;
+
+#[derive(Args)]
+pub struct SnapshotArgs {
+    /// Socket counts to measure at (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000])]
+    sizes: Vec<usize>,
+    /// Rounds: every tool runs once per round, in turn.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Do not update BENCHMARKS.md.
+    #[arg(long)]
+    no_write: bool,
+}
+
+/// (label, program, args); the program "enetstat" means the freshly built binary.
+const TOOLS: &[(&str, &str, &[&str])] = &[
+    ("netstat -tan", "netstat", &["-tan"]),
+    ("ss -tan", "ss", &["-tan"]),
+    ("enetstat -tan", "enetstat", &["-tan"]),
+    ("netstat -tanp", "netstat", &["-tanp"]),
+    ("ss -tanp", "ss", &["-tanp"]),
+    ("enetstat -tanp", "enetstat", &["-tanp"]),
+];
+
+/// Sockets one holder process keeps (its fd limit is the machine's hard limit).
+fn sockets_per_holder() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid out-pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    let usable = (limit.rlim_max as usize).saturating_sub(256).min(30_000);
+    usable - usable % 2
+}
+
+struct Holders {
+    children: Vec<Child>,
+}
+
+impl Holders {
+    /// Starts holder processes in `ns` until `total` sockets are open.
+    fn start(holder: &Path, ns: &str, total: usize) -> anyhow::Result<Self> {
+        let per = sockets_per_holder();
+        let mut holders = Holders {
+            children: Vec::new(),
+        };
+        let mut left = total;
+        // Below the ephemeral range, so no connect() can take a listener's port first.
+        let mut port = 5_000;
+        while left > 0 {
+            let count = left.min(per);
+            let mut child = Command::new("ip")
+                .args(["netns", "exec", ns])
+                .arg(holder)
+                .args([count.to_string(), port.to_string()])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .context("starting a socket holder")?;
+            let stdout = child.stdout.take().expect("piped");
+            holders.children.push(child);
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line)?;
+            if !line.starts_with("ready") {
+                bail!("socket holder failed: {line:?}");
+            }
+            left -= count;
+            port += 1;
+        }
+        Ok(holders)
+    }
+}
+
+impl Drop for Holders {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            drop(child.stdin.take()); // EOF: the holder exits
+        }
+        for child in &mut self.children {
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs `program args` with this thread inside the namespace (children inherit it), output to
+/// /dev/null, and returns the wall time.
+fn time_once(program: &Path, args: &[&str]) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .stdout(File::create("/dev/null")?)
+        .stderr(Stdio::null())
+        .status()?;
+    let elapsed = started.elapsed();
+    if !status.success() {
+        bail!("{} {} failed: {status}", program.display(), args.join(" "));
+    }
+    Ok(elapsed)
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+pub fn run(args: SnapshotArgs) -> anyhow::Result<()> {
+    let enetstat = util::build_enetstat()?;
+    util::cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "enetstat-integration-tests",
+        "--bin",
+        "enetstat-hold-sockets",
+    ])?;
+    let holder = util::target_dir().join("release/enetstat-hold-sockets");
+    let program = |name: &str| -> PathBuf {
+        if name == "enetstat" {
+            enetstat.clone()
+        } else {
+            PathBuf::from(name)
+        }
+    };
+
+    let mut rows = Vec::new();
+    for &size in &args.sizes {
+        let ns = format!("enetstat-snap-{}-{size}", std::process::id());
+        util::check_status(Command::new("ip").args(["netns", "add", &ns]))?;
+        let result = (|| -> anyhow::Result<Vec<(usize, &str, Duration)>> {
+            util::check_status(Command::new("ip").args(["-n", &ns, "link", "set", "lo", "up"]))?;
+            util::check_status(Command::new("ip").args([
+                "netns",
+                "exec",
+                &ns,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_local_port_range=10000 65000",
+            ]))?;
+            let _holders = Holders::start(&holder, &ns, size)?;
+            let ns_file = File::open(format!("/run/netns/{ns}"))?;
+            // Measure from a thread that entered the namespace, so no `ip netns exec` wrapper
+            // is timed.
+            let measured = std::thread::scope(|scope| {
+                scope
+                    .spawn(|| -> anyhow::Result<Vec<Vec<Duration>>> {
+                        // SAFETY: a valid netns fd; only this thread moves.
+                        if unsafe { libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                            bail!("setns: {}", std::io::Error::last_os_error());
+                        }
+                        let mut times = vec![Vec::new(); TOOLS.len()];
+                        for (_, name, tool_args) in TOOLS {
+                            time_once(&program(name), tool_args)?; // warm-up, not counted
+                        }
+                        for _ in 0..args.rounds {
+                            for (i, (_, name, tool_args)) in TOOLS.iter().enumerate() {
+                                times[i].push(time_once(&program(name), tool_args)?);
+                            }
+                        }
+                        Ok(times)
+                    })
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("measuring thread panicked"))?
+            })?;
+            Ok(TOOLS
+                .iter()
+                .zip(measured)
+                .map(|((label, _, _), times)| (size, *label, median(times)))
+                .collect())
+        })();
+        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        rows.extend(result?);
+    }
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let lookup = |size: usize, label: &str| {
+        rows.iter()
+            .find(|(s, l, _)| *s == size && *l == label)
+            .map(|(_, _, d)| *d)
+            .expect("measured")
+    };
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(size, label, d)| {
+            let columns = if label.ends_with('p') {
+                ("netstat -tanp", "ss -tanp")
+            } else {
+                ("netstat -tan", "ss -tan")
+            };
+            vec![
+                size.to_string(),
+                label.to_string(),
+                format!("{:.1}", ms(*d)),
+                format!("{:.2}×", ms(*d) / ms(lookup(*size, columns.0))),
+                format!("{:.2}×", ms(*d) / ms(lookup(*size, columns.1))),
+            ]
+        })
+        .collect();
+    let table = report::markdown_table(
+        &["TCP sockets", "command", "median ms", "vs netstat", "vs ss"],
+        &table_rows,
+    );
+    println!("{table}");
+    if !args.no_write {
+        let body = format!(
+            "## Snapshot latency\n\n`cargo xtask bench snapshot --rounds {}`: established loopback pairs held open in a scratch namespace, each command run in turn {} times after a warm-up, output to /dev/null; medians.\n\n{}\nTargets: enetstat at least as fast as ss (≤ 1.00× ss) and ≥ 10× faster than netstat (≤ 0.10× netstat), for -tan and -tanp.\n",
+            args.rounds, args.rounds, table
+        );
+        report::update_section(
+            &util::workspace_root().join("BENCHMARKS.md"),
+            "snapshot",
+            &body,
+        )?;
+    }
+    Ok(())
+}
