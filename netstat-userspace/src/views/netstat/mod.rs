@@ -2,3 +2,4 @@
 //! none of them reads /proc or resolves names itself.
 
 pub mod address;
+pub mod statistics;
