@@ -274,13 +274,12 @@ const fn entry(name: &'static str, template: &'static str, kind: Kind) -> Entry 
     }
 }
 
+// The tables below are net-tools 2.10's, entry for entry and in its order (which the lookup
+// depends on), texts included. Short kind names keep each entry on a line, as in statistics.c.
 use Kind::{
     InputHistogram as IN_HIST, Number as NUM, OptionalNumber as OPT, OutputHistogram as OUT_HIST,
     Setting as SETTING,
 };
-
-// The tables below are net-tools 2.10's, entry for entry and in its order (which the lookup
-// depends on), texts included.
 
 const IP: &[Entry] = &[
     entry("DefaultTTL", "Default TTL is %llu", SETTING),
