@@ -22,7 +22,7 @@ pub fn run(flags: &NetstatFlags, out: &mut dyn Write) -> anyhow::Result<()> {
 
 /// `run`, with the counter files read from `proc_net` rather than /proc/net.
 fn run_in(proc_net: &Path, flags: &NetstatFlags, out: &mut dyn Write) -> anyhow::Result<()> {
-    // netstat passes neither -U nor -x on: UDP-Lite's sections have no table and always show.
+    // netstat passes only -w, -t, -u and -S on: UDP-Lite (-U) has no table, its sections always show.
     let shown = ShownProtocols {
         raw: flags.raw,
         tcp: flags.tcp,
