@@ -22,7 +22,7 @@ pub fn run(flags: &NetstatFlags, out: &mut dyn Write) -> anyhow::Result<()> {
 
 /// `run`, with the counter files read from `proc_net` rather than /proc/net.
 fn run_in(proc_net: &Path, flags: &NetstatFlags, out: &mut dyn Write) -> anyhow::Result<()> {
-    // netstat passes only -w, -t, -u and -S on: UDP-Lite (-U) has no table, its sections always show.
+    // netstat passes on -w, -t, -u and -S only; UDP-Lite (-U) has no table and always shows.
     let shown = ShownProtocols {
         raw: flags.raw,
         tcp: flags.tcp,
