@@ -126,6 +126,9 @@ pub struct NetstatFlags {
     pub unix: bool,
     pub groups: bool,
     pub families: Families,
+    /// The families named with -4, -6, -A and -x, before the defaulting: `-s` shows the
+    /// statistics of the one named (netstat's afname).
+    pub named_families: Families,
     /// netstat's flag_arg: a protocol or family was named, so only those are shown.
     pub named_protocols: bool,
     /// netstat's flag_noprot: the IP protocols were implied by a family or -s, not named, so a
@@ -192,6 +195,7 @@ impl NetstatArgs {
             unix: families.unix,
             groups: self.groups,
             families,
+            named_families: families,
             named_protocols: false,
             protocols_implied: false,
             numeric_hosts: self.numeric || self.numeric_hosts,

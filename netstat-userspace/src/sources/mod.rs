@@ -1,4 +1,4 @@
-//! Where data comes from: the probes' ring buffer (and, later, /proc and the daemon).
+//! Where data comes from: /proc and netlink snapshots, and the probes' ring buffer.
 
 pub mod netlink;
 pub mod proc;

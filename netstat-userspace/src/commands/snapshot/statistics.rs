@@ -1,9 +1,294 @@
-//! `netstat -s`: reads /proc/net/snmp, /proc/net/netstat (and /proc/net/snmp6 for -6).
+//! `netstat -s`: reads /proc/net/snmp, /proc/net/netstat and /proc/net/sctp/snmp, or with -6
+//! /proc/net/snmp6 and /proc/net/snmp, as net-tools 2.10 does.
 
-use std::io::Write;
+use std::{
+    io::{self, Write},
+    path::Path,
+};
 
-use crate::cli::netstat::NetstatFlags;
+use anyhow::Context as _;
 
-pub fn run(_flags: &NetstatFlags, _out: &mut dyn Write) -> anyhow::Result<()> {
-    anyhow::bail!("-s is not available yet")
+use crate::{
+    cli::netstat::{Families, NetstatFlags},
+    sources::proc::snmp::{self, Parsed},
+    views::netstat::statistics::{self, InetCounters, ShownProtocols},
+};
+
+const PROC_NET: &str = "/proc/net";
+
+pub fn run(flags: &NetstatFlags, out: &mut dyn Write) -> anyhow::Result<()> {
+    run_in(Path::new(PROC_NET), flags, out)
+}
+
+/// `run`, with the counter files read from `proc_net` rather than /proc/net.
+fn run_in(proc_net: &Path, flags: &NetstatFlags, out: &mut dyn Write) -> anyhow::Result<()> {
+    // netstat passes on -w, -t, -u and -S only; UDP-Lite (-U) has no table and always shows.
+    let shown = ShownProtocols {
+        raw: flags.raw,
+        tcp: flags.tcp,
+        udp: flags.udp,
+        sctp: flags.sctp,
+    };
+    let files = CounterFiles { proc_net };
+    match statistics_family(flags.named_families)? {
+        Family::Inet => {
+            let snmp = files
+                .line_pairs("snmp")?
+                .with_context(|| files.missing("snmp"))?;
+            let netstat = files.line_pairs("netstat")?.unwrap_or_default();
+            let sctp = files.name_value_lines("sctp/snmp")?;
+            let counters = InetCounters {
+                snmp: &snmp,
+                netstat: &netstat,
+                sctp: sctp.as_deref(),
+            };
+            statistics::write_inet(&counters, shown, out)?;
+        }
+        Family::Inet6 => {
+            let snmp6 = files
+                .name_value_lines("snmp6")?
+                .with_context(|| files.missing("snmp6"))?;
+            // netstat prints the IPv6 counters before it finds /proc/net/snmp missing.
+            let snmp = files.line_pairs("snmp")?;
+            statistics::write_inet6(&snmp6, snmp.as_deref().unwrap_or_default(), shown, out)?;
+            if snmp.is_none() {
+                anyhow::bail!(files.missing("snmp"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Family {
+    Inet,
+    Inet6,
+}
+
+/// netstat shows the statistics of one family, the one named on the command line (IPv4 if none);
+/// it refuses any other family, and more than one.
+fn statistics_family(named: Families) -> anyhow::Result<Family> {
+    match (named.inet, named.inet6, named.unix) {
+        (_, false, false) => Ok(Family::Inet),
+        (false, true, false) => Ok(Family::Inet6),
+        _ => {
+            let names: Vec<&str> = [
+                (named.inet, "inet"),
+                (named.inet6, "inet6"),
+                (named.unix, "unix"),
+            ]
+            .into_iter()
+            .filter_map(|(is_named, name)| is_named.then_some(name))
+            .collect();
+            anyhow::bail!(
+                "No statistics support for specified address family: {}",
+                names.join(",")
+            )
+        }
+    }
+}
+
+/// The counter files under one /proc/net: each read whole, parsed, its problems reported.
+struct CounterFiles<'a> {
+    proc_net: &'a Path,
+}
+
+impl CounterFiles<'_> {
+    /// A "Title: names" / "Title: values" file, None if it does not exist.
+    fn line_pairs(&self, name: &str) -> anyhow::Result<Option<Vec<snmp::Section>>> {
+        self.parsed(name, snmp::parse_line_pairs)
+    }
+
+    /// A "name value" file, None if it does not exist.
+    fn name_value_lines(&self, name: &str) -> anyhow::Result<Option<Vec<snmp::Counter>>> {
+        self.parsed(name, snmp::parse_name_value_lines)
+    }
+
+    fn parsed<T>(
+        &self,
+        name: &str,
+        parse: fn(&str) -> Parsed<T>,
+    ) -> anyhow::Result<Option<Vec<T>>> {
+        let path = self.proc_net.join(name);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        };
+        let parsed = parse(&text);
+        // Like netstat: warn, and show what came before the bad line.
+        if let Some(problem) = parsed.problem {
+            eprintln!(
+                "enetstat: problem while parsing {}: {problem}",
+                path.display()
+            );
+        }
+        Ok(Some(parsed.items))
+    }
+
+    /// netstat's message for a file it cannot do without.
+    fn missing(&self, name: &str) -> String {
+        format!(
+            "cannot open {}: {}",
+            self.proc_net.join(name).display(),
+            io::Error::from_raw_os_error(libc::ENOENT)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::{Config, RawArgs};
+
+    fn flags(args: &[&str]) -> NetstatFlags {
+        let raw = RawArgs::try_parse_from(std::iter::once("enetstat").chain(args.iter().copied()))
+            .expect("valid arguments");
+        match raw.check() {
+            Ok(Config::Netstat(config)) => config.flags,
+            other => panic!("{args:?} is not a netstat request: {other:?}"),
+        }
+    }
+
+    fn fixtures() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/statistics")
+    }
+
+    /// The arguments an expected output was made with: "netstat-st-6.out" is `netstat -st -6`.
+    fn arguments_of(expected: &Path) -> Option<Vec<String>> {
+        let stem = expected.file_name()?.to_str()?.strip_suffix(".out")?;
+        let options = stem.strip_prefix("netstat")?;
+        Some(
+            options
+                .split('-')
+                .filter(|option| !option.is_empty())
+                .map(|option| format!("-{option}"))
+                .collect(),
+        )
+    }
+
+    fn first_difference(expected: &str, actual: &str) -> String {
+        let mut expected_lines = expected.split_inclusive('\n');
+        let mut actual_lines = actual.split_inclusive('\n');
+        for number in 1.. {
+            match (expected_lines.next(), actual_lines.next()) {
+                (None, None) => break,
+                (e, a) if e == a => {}
+                (e, a) => return format!("line {number}: expected {e:?}, got {a:?}"),
+            }
+        }
+        "none".to_string()
+    }
+
+    /// Every expected output under tests/fixtures/statistics, printed by the real netstat on its
+    /// case's files (see the README there), against enetstat on the same files.
+    #[test]
+    fn golden_outputs_from_net_tools() {
+        let mut compared = 0;
+        let mut failures = Vec::new();
+        let mut cases: Vec<PathBuf> = std::fs::read_dir(fixtures())
+            .expect("fixture directory")
+            .map(|entry| entry.expect("fixture entry").path())
+            .filter(|path| path.is_dir())
+            .collect();
+        cases.sort();
+        for case in cases {
+            let mut expected_files: Vec<PathBuf> = std::fs::read_dir(&case)
+                .expect("case directory")
+                .map(|entry| entry.expect("case entry").path())
+                .filter(|path| arguments_of(path).is_some())
+                .collect();
+            expected_files.sort();
+            for expected_file in expected_files {
+                let args = arguments_of(&expected_file).unwrap_or_default();
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let expected = std::fs::read_to_string(&expected_file).expect("expected output");
+                let mut actual = Vec::new();
+                run_in(&case.join("net"), &flags(&args), &mut actual).expect("run");
+                let actual = String::from_utf8(actual).expect("UTF-8 output");
+                compared += 1;
+                if actual != expected {
+                    failures.push(format!(
+                        "{} ({args:?}): first difference at {}\n--- netstat:\n{expected}--- enetstat:\n{actual}",
+                        expected_file.display(),
+                        first_difference(&expected, &actual)
+                    ));
+                }
+            }
+        }
+        assert!(compared >= 40, "only {compared} expected outputs found");
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn family_follows_the_named_one() {
+        let family = |args: &[&str]| statistics_family(flags(args).named_families);
+        assert_eq!(family(&["-s"]).ok(), Some(Family::Inet));
+        assert_eq!(family(&["-st"]).ok(), Some(Family::Inet));
+        assert_eq!(family(&["-s", "-4"]).ok(), Some(Family::Inet));
+        assert_eq!(family(&["-s", "-6"]).ok(), Some(Family::Inet6));
+        assert_eq!(family(&["-s", "-A", "inet6"]).ok(), Some(Family::Inet6));
+        assert_eq!(family(&["-su", "--inet6"]).ok(), Some(Family::Inet6));
+    }
+
+    #[test]
+    fn several_families_or_unix_are_refused_as_netstat_does() {
+        let refusal = |args: &[&str]| {
+            statistics_family(flags(args).named_families)
+                .err()
+                .map(|err| err.to_string())
+        };
+        assert_eq!(
+            refusal(&["-s", "-4", "-6"]).as_deref(),
+            Some("No statistics support for specified address family: inet,inet6")
+        );
+        assert_eq!(
+            refusal(&["-s", "-x"]).as_deref(),
+            Some("No statistics support for specified address family: unix")
+        );
+    }
+
+    #[test]
+    fn missing_files() {
+        let dir = std::env::temp_dir().join(format!("enetstat-statistics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        let run = |args: &[&str]| {
+            let mut out = Vec::new();
+            let result = run_in(&dir, &flags(args), &mut out).map_err(|err| format!("{err:#}"));
+            (String::from_utf8_lossy(&out).into_owned(), result)
+        };
+
+        let (out, result) = run(&["-s"]);
+        assert_eq!(out, "");
+        let err = result.expect_err("no /proc/net/snmp");
+        assert!(err.starts_with("cannot open "), "{err}");
+        assert!(
+            err.ends_with("/snmp: No such file or directory (os error 2)"),
+            "{err}"
+        );
+
+        // Without /proc/net/netstat (and SCTP), only /proc/net/snmp's sections.
+        std::fs::write(dir.join("snmp"), "Tcp: ActiveOpens\nTcp: 3\n").expect("write snmp");
+        assert_eq!(
+            run(&["-st"]),
+            ("Tcp:\n    3 active connection openings\n".into(), Ok(()))
+        );
+
+        let (out, result) = run(&["-s", "-6"]);
+        assert_eq!(out, "");
+        assert!(result.expect_err("no snmp6").contains("/snmp6: "));
+
+        // snmp6's sections come out before the missing /proc/net/snmp is reported.
+        std::fs::write(dir.join("snmp6"), "Udp6InDatagrams 4\n").expect("write snmp6");
+        std::fs::remove_file(dir.join("snmp")).expect("remove snmp");
+        let (out, result) = run(&["-s", "-6"]);
+        assert_eq!(out, "Udp6:\n    4 packets received\n");
+        assert!(result.is_err());
+
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod inet_sockets;
 pub mod owners;
+pub mod snmp;
 pub mod unix_sockets;
 
 use std::{io, path::Path};
