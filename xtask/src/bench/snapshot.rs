@@ -101,23 +101,41 @@ impl Drop for Holders {
     }
 }
 
+/// Wall time, and the child's own user and system CPU time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Timing {
+    wall: Duration,
+    user: Duration,
+    system: Duration,
+}
+
 /// Runs `program args` with this thread inside the namespace (children inherit it), output to
-/// /dev/null, and returns the wall time.
-fn time_once(program: &Path, args: &[&str]) -> anyhow::Result<Duration> {
+/// /dev/null.
+fn time_once(program: &Path, args: &[&str]) -> anyhow::Result<Timing> {
     let started = Instant::now();
-    let status = Command::new(program)
+    let child = Command::new(program)
         .args(args)
         .stdout(File::create("/dev/null")?)
         .stderr(Stdio::null())
-        .status()?;
-    let elapsed = started.elapsed();
-    if !status.success() {
-        bail!("{} {} failed: {status}", program.display(), args.join(" "));
+        .spawn()?;
+    let mut status = 0;
+    // SAFETY: zeroed rusage is valid; waiting for our own child, which std will not reap.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    if pid < 0 || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("{} {} failed (wait status {status})", program.display(), args.join(" "));
     }
-    Ok(elapsed)
+    let cpu = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Ok(Timing {
+        wall,
+        user: cpu(usage.ru_utime),
+        system: cpu(usage.ru_stime),
+    })
 }
 
-fn median(mut values: Vec<Duration>) -> Duration {
+/// The run with the median wall time.
+fn median(mut values: Vec<Timing>) -> Timing {
     values.sort();
     values[values.len() / 2]
 }
@@ -145,7 +163,7 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<()> {
     for &size in &args.sizes {
         let ns = format!("enetstat-snap-{}-{size}", std::process::id());
         util::check_status(Command::new("ip").args(["netns", "add", &ns]))?;
-        let result = (|| -> anyhow::Result<Vec<(usize, &str, Duration)>> {
+        let result = (|| -> anyhow::Result<Vec<(usize, &str, Timing)>> {
             util::check_status(Command::new("ip").args(["-n", &ns, "link", "set", "lo", "up"]))?;
             util::check_status(Command::new("ip").args([
                 "netns",
@@ -161,7 +179,7 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<()> {
             // is timed.
             let measured = std::thread::scope(|scope| {
                 scope
-                    .spawn(|| -> anyhow::Result<Vec<Vec<Duration>>> {
+                    .spawn(|| -> anyhow::Result<Vec<Vec<Timing>>> {
                         // SAFETY: a valid netns fd; only this thread moves.
                         if unsafe { libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
                             bail!("setns: {}", std::io::Error::last_os_error());
@@ -194,12 +212,13 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<()> {
     let lookup = |size: usize, label: &str| {
         rows.iter()
             .find(|(s, l, _)| *s == size && *l == label)
-            .map(|(_, _, d)| *d)
+            .map(|(_, _, t)| t.wall)
             .expect("measured")
     };
     let table_rows: Vec<Vec<String>> = rows
         .iter()
-        .map(|(size, label, d)| {
+        .map(|(size, label, t)| {
+            let d = &t.wall;
             let columns = if label.ends_with('p') {
                 ("netstat -tanp", "ss -tanp")
             } else {
@@ -211,11 +230,12 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<()> {
                 format!("{:.1}", ms(*d)),
                 format!("{:.2}×", ms(*d) / ms(lookup(*size, columns.0))),
                 format!("{:.2}×", ms(*d) / ms(lookup(*size, columns.1))),
+                format!("{:.0} / {:.0}", ms(t.user), ms(t.system)),
             ]
         })
         .collect();
     let table = report::markdown_table(
-        &["TCP sockets", "command", "median ms", "vs netstat", "vs ss"],
+        &["TCP sockets", "command", "median ms", "vs netstat", "vs ss", "CPU ms user / system"],
         &table_rows,
     );
     println!("{table}");
