@@ -139,6 +139,12 @@ pub struct NetstatFlags {
     pub verbose: bool,
     pub cache: bool,
     pub continuous: bool,
+    /// The families named with -4, -6, -A or --inet*, before defaulting (netstat's afname, whose
+    /// order is not kept): the families -r shows.
+    pub named_families: Families,
+    /// netstat's flag_noprot: a family was named without a protocol, so every protocol is shown
+    /// and a missing /proc file is no error.
+    pub no_protocol_named: bool,
 }
 
 #[derive(Debug)]
@@ -200,10 +206,13 @@ impl NetstatArgs {
             verbose: self.verbose,
             cache: self.cache && !self.fib,
             continuous: self.continuous,
+            named_families: families,
+            no_protocol_named: false,
         };
         let any_inet_protocol = |f: &NetstatFlags| f.tcp || f.sctp || f.udp || f.udplite || f.raw;
         // A family or -s without a protocol means every protocol of that family.
         if (families.inet || families.inet6 || self.statistics) && !any_inet_protocol(&flags) {
+            flags.no_protocol_named = true;
             flags.tcp = true;
             flags.sctp = true;
             flags.udp = true;

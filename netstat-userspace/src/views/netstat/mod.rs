@@ -2,3 +2,5 @@
 //! none of them reads /proc or resolves names itself.
 
 pub mod address;
+pub mod groups;
+pub mod route;
