@@ -11,13 +11,12 @@ use crate::{
     cli::netstat::NetstatFlags,
     resolve::Names,
     sources::proc::route::{
-        CacheLayout, RouteFileError, ipv4_cache_layout, parse_ipv4_cache, parse_ipv4_routes,
-        parse_ipv6_routes,
+        RouteFileError, ipv4_cache_header, parse_ipv4_cache, parse_ipv4_routes, parse_ipv6_routes,
     },
     views::netstat::route::{
         Naming, RouteColumns, RouteFamily, write_ipv4_cache, write_ipv4_cache_heading,
-        write_ipv4_table, write_ipv4_table_heading, write_ipv6_heading, write_ipv6_routes,
-        write_not_configured,
+        write_ipv4_cache_title, write_ipv4_table, write_ipv4_table_heading, write_ipv6_heading,
+        write_ipv6_routes, write_not_configured,
     },
 };
 
@@ -100,22 +99,27 @@ impl Table<'_> {
     fn ipv4_cache(&self, out: &mut dyn Write) -> anyhow::Result<()> {
         let path = self.proc_net.join("rt_cache");
         let text = self.read("rt_cache", RouteFamily::Inet, out)?;
-        // Without a header netstat cannot tell the layout and prints nothing.
-        let layout = ipv4_cache_layout(&text).map_err(|err| file_error(path.clone(), err))?;
+        let header = match ipv4_cache_header(&text) {
+            Ok(header) => header,
+            Err(err) => {
+                // netstat prints its title before it looks at what it read.
+                write_ipv4_cache_title(out)?;
+                return Err(file_error(path, err));
+            }
+        };
         let cache = match parse_ipv4_cache(&text) {
             Ok(cache) => cache,
             Err(err) => {
-                write_ipv4_cache_heading(layout, self.columns, out)?;
+                write_ipv4_cache_heading(&header, self.columns, out)?;
                 return Err(file_error(path, err));
             }
         };
         write_ipv4_cache(&cache, self.columns, self.naming, out)?;
-        if let CacheLayout::Unknown { data_lines, .. } = cache.layout
-            && data_lines > 0
-        {
+        if header.format.is_none() && header.data_lines > 0 {
             bail!(
-                "{}: unknown layout, {data_lines} lines not shown",
-                path.display()
+                "{}: unknown layout, {} lines not shown",
+                path.display(),
+                header.data_lines
             );
         }
         Ok(())

@@ -149,16 +149,26 @@ pub fn parse_ipv4_routes(text: &[u8]) -> Result<Vec<Ipv4Route>, RouteFileError> 
     Ok(routes)
 }
 
-/// The two /proc/net/rt_cache layouts net-tools knows, told apart by their header.
+/// The two /proc/net/rt_cache layouts net-tools knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CacheLayout {
+pub enum CacheFormat {
     /// Linux 2.0.36: HH and ARP columns.
     Linux2_0,
     /// Linux 2.2 and later (today's kernels print only this header, the cache being gone).
     Linux2_2,
-    /// Neither: net-tools' proc_guess_fmt code for the header, and how many lines followed it
-    /// (netstat prints those from uninitialised variables).
-    Unknown { code: u32, data_lines: usize },
+}
+
+/// What netstat makes of the rt_cache header line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheHeader {
+    /// proc_guess_fmt's code when it names neither layout. netstat complains, then keeps the
+    /// code as its format number, so codes 1 and 2 still read as the 2.0 and 2.2 layouts.
+    pub unrecognised: Option<u32>,
+    /// The layout lines are read in; none for other unrecognised codes (netstat then prints
+    /// each line from uninitialised variables).
+    pub format: Option<CacheFormat>,
+    /// Lines after the header.
+    pub data_lines: usize,
 }
 
 /// The columns only one layout has.
@@ -195,7 +205,7 @@ pub struct Ipv4CacheEntry {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ipv4RouteCache {
-    pub layout: CacheLayout,
+    pub header: CacheHeader,
     pub entries: Vec<Ipv4CacheEntry>,
 }
 
@@ -240,7 +250,7 @@ const CACHE_LINUX2_2_COLUMNS: [(&str, Conversion); 4] = [
 const CACHE_REQUIRED_FIELDS: usize = 12;
 
 /// net-tools' proc_guess_fmt on the header line.
-pub fn ipv4_cache_layout(text: &[u8]) -> Result<CacheLayout, RouteFileError> {
+pub fn ipv4_cache_header(text: &[u8]) -> Result<CacheHeader, RouteFileError> {
     let mut lines = lines(text);
     let header = lines.next().ok_or(RouteFileError::Empty)?;
     let header = String::from_utf8_lossy(header);
@@ -248,41 +258,50 @@ pub fn ipv4_cache_layout(text: &[u8]) -> Result<CacheLayout, RouteFileError> {
         .iter()
         .filter(|(word, _)| header.contains(word))
         .fold(0, |code, (_, bit)| code | bit);
-    Ok(match code {
-        CACHE_LINUX2_2_CODE => CacheLayout::Linux2_2,
-        CACHE_LINUX2_0_CODE => CacheLayout::Linux2_0,
-        _ => CacheLayout::Unknown {
-            code,
-            data_lines: lines.count(),
-        },
+    let (unrecognised, format) = match code {
+        CACHE_LINUX2_2_CODE => (None, Some(CacheFormat::Linux2_2)),
+        CACHE_LINUX2_0_CODE => (None, Some(CacheFormat::Linux2_0)),
+        1 => (Some(code), Some(CacheFormat::Linux2_0)),
+        2 => (Some(code), Some(CacheFormat::Linux2_2)),
+        _ => (Some(code), None),
+    };
+    Ok(CacheHeader {
+        unrecognised,
+        format,
+        data_lines: lines.count(),
     })
 }
 
+/// The cache's entries; an unrecognised layout leaves them empty (see [`CacheHeader`]).
 pub fn parse_ipv4_cache(text: &[u8]) -> Result<Ipv4RouteCache, RouteFileError> {
-    let layout = ipv4_cache_layout(text)?;
-    let extra_columns: &[(&str, Conversion)] = match layout {
-        CacheLayout::Linux2_2 => &CACHE_LINUX2_2_COLUMNS,
-        CacheLayout::Linux2_0 => &CACHE_LINUX2_0_COLUMNS,
-        CacheLayout::Unknown { .. } => {
-            return Ok(Ipv4RouteCache {
-                layout,
-                entries: Vec::new(),
-            });
-        }
+    let header = ipv4_cache_header(text)?;
+    let empty = Ipv4RouteCache {
+        header,
+        entries: Vec::new(),
+    };
+    let (format, extra_columns): (_, &[(&str, Conversion)]) = match header.format {
+        Some(CacheFormat::Linux2_2) => (CacheFormat::Linux2_2, &CACHE_LINUX2_2_COLUMNS),
+        Some(CacheFormat::Linux2_0) => (CacheFormat::Linux2_0, &CACHE_LINUX2_0_COLUMNS),
+        None => return Ok(empty),
     };
     let mut lines = lines(text);
-    let header = lines.next().ok_or(RouteFileError::Empty)?;
+    let header_line = lines.next().ok_or(RouteFileError::Empty)?;
     let columns: Vec<_> = CACHE_COMMON_COLUMNS
         .iter()
         .chain(extra_columns)
         .copied()
         .collect();
-    let format = header_format(header, &columns).map_err(RouteFileError::MissingColumn)?;
+    // netstat only needs the columns to read lines (it warns about the header regardless).
+    let scan_format = match header_format(header_line, &columns) {
+        Ok(scan_format) => scan_format,
+        Err(_) if header.data_lines == 0 => return Ok(empty),
+        Err(missing) => return Err(RouteFileError::MissingColumn(missing)),
+    };
     // What netstat initialises; later lines that lack these fields keep earlier values.
     let mut carried = [0_i32; 3];
     let mut entries = Vec::new();
     for (index, line) in lines.enumerate() {
-        let fields = Fields::new(scan(line, &format), index + 2);
+        let fields = Fields::new(scan(line, &scan_format), index + 2);
         if fields.len() < CACHE_REQUIRED_FIELDS {
             continue;
         }
@@ -292,12 +311,12 @@ pub fn parse_ipv4_cache(text: &[u8]) -> Result<Ipv4RouteCache, RouteFileError> {
             }
         }
         let source = fields.ipv4(7)?;
-        let extra = match layout {
-            CacheLayout::Linux2_0 => CacheExtra::Linux2_0 {
+        let extra = match format {
+            CacheFormat::Linux2_0 => CacheExtra::Linux2_0 {
                 hh: carried[0],
                 arp: carried[1],
             },
-            _ => CacheExtra::Linux2_2 {
+            CacheFormat::Linux2_2 => CacheExtra::Linux2_2 {
                 tos: carried[0],
                 hh_ref: carried[1],
                 hh_uptodate: carried[2],
@@ -321,7 +340,7 @@ pub fn parse_ipv4_cache(text: &[u8]) -> Result<Ipv4RouteCache, RouteFileError> {
             extra,
         });
     }
-    Ok(Ipv4RouteCache { layout, entries })
+    Ok(Ipv4RouteCache { header, entries })
 }
 
 /// A line of /proc/net/ipv6_route.
@@ -587,19 +606,37 @@ mod tests {
         assert_eq!(
             parse_ipv4_cache(modern.as_bytes()),
             Ok(Ipv4RouteCache {
-                layout: CacheLayout::Linux2_2,
+                header: CacheHeader {
+                    unrecognised: None,
+                    format: Some(CacheFormat::Linux2_2),
+                    data_lines: 0
+                },
                 entries: vec![]
             })
         );
         let old = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tSource\t\tMTU\tWindow\tIRTT\tHH\tARP\n";
         assert_eq!(
-            parse_ipv4_cache(old.as_bytes()).map(|cache| cache.layout),
-            Ok(CacheLayout::Linux2_0)
+            ipv4_cache_header(old.as_bytes()).map(|header| header.format),
+            Ok(Some(CacheFormat::Linux2_0))
+        );
+        // Code 1 is kept as format 1; its missing columns only matter with lines to read.
+        assert_eq!(
+            parse_ipv4_cache(b"Iface\tIRTT\n").map(|cache| cache.header),
+            Ok(CacheHeader {
+                unrecognised: Some(1),
+                format: Some(CacheFormat::Linux2_0),
+                data_lines: 0
+            })
         );
         assert_eq!(
-            parse_ipv4_cache(b"Iface\tIRTT\nx\n").map(|cache| cache.layout),
-            Ok(CacheLayout::Unknown {
-                code: 1,
+            parse_ipv4_cache(b"Iface\tIRTT\nx\n"),
+            Err(RouteFileError::MissingColumn("Destination"))
+        );
+        assert_eq!(
+            ipv4_cache_header(b"Iface\tTOS\tARP\nx\n"),
+            Ok(CacheHeader {
+                unrecognised: Some(66),
+                format: None,
                 data_lines: 1
             })
         );

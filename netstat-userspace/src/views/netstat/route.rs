@@ -10,7 +10,8 @@ use super::address::{inet_name, inet_sprint, inet6_name, numeric, socket_host, t
 use crate::{
     resolve::Names,
     sources::proc::route::{
-        CacheExtra, CacheLayout, Ipv4CacheEntry, Ipv4Route, Ipv4RouteCache, Ipv6Route, flags::*,
+        CacheExtra, CacheFormat, CacheHeader, Ipv4CacheEntry, Ipv4Route, Ipv4RouteCache, Ipv6Route,
+        flags::*,
     },
 };
 
@@ -214,30 +215,35 @@ fn append_flags(text: &mut String, bits: u32, table: &[(u32, &str)]) {
 /// The path netstat names in its complaint about an unknown route cache header.
 const RT_CACHE_PATH: &str = "/proc/net/rt_cache";
 
+/// The first line of the IPv4 route cache (all netstat prints when the file is empty).
+pub fn write_ipv4_cache_title(out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "Kernel IP routing cache")
+}
+
 /// The title and headings of the IPv4 route cache.
 pub fn write_ipv4_cache_heading(
-    layout: CacheLayout,
+    header: &CacheHeader,
     columns: RouteColumns,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    writeln!(out, "Kernel IP routing cache")?;
-    if let CacheLayout::Unknown { code, .. } = layout {
+    write_ipv4_cache_title(out)?;
+    if let Some(code) = header.unrecognised {
         writeln!(
             out,
             "ERROR: proc_guess_fmt({RT_CACHE_PATH},... returned: {code}"
         )?;
     }
-    let headings = match (columns, layout) {
+    let headings = match (columns, header.format) {
         (RouteColumns::TitleOnly, _) => return Ok(()),
         (RouteColumns::Usage, _) => USAGE_HEADINGS,
         (RouteColumns::Tcp, _) => TCP_HEADINGS,
-        (RouteColumns::All, CacheLayout::Linux2_0) => {
+        (RouteColumns::All, Some(CacheFormat::Linux2_0)) => {
             "Flags Metric Ref    Use Iface    MSS   Window irtt  HH  Arp"
         }
-        (RouteColumns::All, CacheLayout::Linux2_2) => {
+        (RouteColumns::All, Some(CacheFormat::Linux2_2)) => {
             "Flags Metric Ref    Use Iface    MSS   Window irtt  TOS HHRef HHUptod     SpecDst"
         }
-        (RouteColumns::All, CacheLayout::Unknown { .. }) => return Ok(()),
+        (RouteColumns::All, None) => return Ok(()),
     };
     writeln!(out, "{CACHE_ADDRESS_HEADINGS}{headings}")
 }
@@ -249,16 +255,15 @@ pub fn write_ipv4_cache(
     naming: Naming,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    write_ipv4_cache_heading(cache.layout, columns, out)?;
+    write_ipv4_cache_heading(&cache.header, columns, out)?;
     for entry in &cache.entries {
-        write_ipv4_cache_entry(entry, cache.layout, columns, naming, out)?;
+        write_ipv4_cache_entry(entry, columns, naming, out)?;
     }
     Ok(())
 }
 
 fn write_ipv4_cache_entry(
     entry: &Ipv4CacheEntry,
-    layout: CacheLayout,
     columns: RouteColumns,
     naming: Naming,
     out: &mut dyn Write,
@@ -269,7 +274,11 @@ fn write_ipv4_cache_entry(
         name(entry.destination),
         name(entry.gateway),
     );
-    let flags = ipv4_cache_flags(entry.flags, layout);
+    let format = match entry.extra {
+        CacheExtra::Linux2_0 { .. } => CacheFormat::Linux2_0,
+        CacheExtra::Linux2_2 { .. } => CacheFormat::Linux2_2,
+    };
+    let flags = ipv4_cache_flags(entry.flags, format);
     let iface = String::from_utf8_lossy(&entry.iface);
     let (metric, refcnt, uses) = (entry.metric, entry.refcnt, entry.uses);
     let (mss, window, irtt) = (entry.mss, entry.window, entry.irtt);
@@ -305,9 +314,9 @@ fn write_ipv4_cache_entry(
 }
 
 /// Cache flag letters. The 2.0 layout has U and H where 2.2 has its dead and on-link bits.
-fn ipv4_cache_flags(bits: u32, layout: CacheLayout) -> String {
+fn ipv4_cache_flags(bits: u32, format: CacheFormat) -> String {
     let mut text = String::new();
-    if layout == CacheLayout::Linux2_0 {
+    if format == CacheFormat::Linux2_0 {
         append_flags(&mut text, bits, &[(RTF_UP, "U"), (RTF_HOST, "H")]);
     }
     append_flags(&mut text, bits, &[(RTF_GATEWAY, "G")]);
@@ -323,7 +332,7 @@ fn ipv4_cache_flags(bits: u32, layout: CacheLayout) -> String {
             (RTF_MODIFIED, "M"),
         ],
     );
-    if layout == CacheLayout::Linux2_2 {
+    if format == CacheFormat::Linux2_2 {
         append_flags(&mut text, bits, &[(RTCF_DEAD, "-"), (RTCF_ONLINK, "o")]);
     }
     let rest = [
@@ -452,11 +461,11 @@ mod tests {
         assert_eq!(ipv4_table_flags(RTF_UP | RTF_HOST | RTF_MTU), "UHu");
         assert_eq!(ipv4_table_flags(!RTF_REJECT), "UGHRDMdacoecfpluwin");
         assert_eq!(
-            ipv4_cache_flags(RTCF_DEAD | RTF_REJECT | RTCF_ONLINK, CacheLayout::Linux2_2),
+            ipv4_cache_flags(RTCF_DEAD | RTF_REJECT | RTCF_ONLINK, CacheFormat::Linux2_2),
             "!-o"
         );
         assert_eq!(
-            ipv4_cache_flags(RTF_UP | RTF_HOST | RTCF_SNAT, CacheLayout::Linux2_0),
+            ipv4_cache_flags(RTF_UP | RTF_HOST | RTCF_SNAT, CacheFormat::Linux2_0),
             "UHNs"
         );
         assert_eq!(ipv6_flags(u32::MAX), "U!GHDACaemnf");
@@ -510,7 +519,11 @@ Destination     Gateway         Genmask         Flags Metric Ref    Use Iface   
     #[test]
     fn modern_empty_route_cache() {
         let cache = Ipv4RouteCache {
-            layout: CacheLayout::Linux2_2,
+            header: CacheHeader {
+                unrecognised: None,
+                format: Some(CacheFormat::Linux2_2),
+                data_lines: 0,
+            },
             entries: vec![],
         };
         let naming = Naming {
@@ -524,8 +537,9 @@ Destination     Gateway         Genmask         Flags Metric Ref    Use Iface   
 Source          Destination     Gateway         Flags   MSS Window  irtt Iface\n"
         );
         let unknown = Ipv4RouteCache {
-            layout: CacheLayout::Unknown {
-                code: 1,
+            header: CacheHeader {
+                unrecognised: Some(66),
+                format: None,
                 data_lines: 0,
             },
             entries: vec![],
@@ -533,7 +547,7 @@ Source          Destination     Gateway         Flags   MSS Window  irtt Iface\n
         let text = render(|out| write_ipv4_cache(&unknown, RouteColumns::All, naming, out));
         assert_eq!(
             text,
-            "Kernel IP routing cache\nERROR: proc_guess_fmt(/proc/net/rt_cache,... returned: 1\n"
+            "Kernel IP routing cache\nERROR: proc_guess_fmt(/proc/net/rt_cache,... returned: 66\n"
         );
     }
 
