@@ -276,6 +276,21 @@ x\n\
     }
 
     #[test]
+    fn truncated_or_mangled_files_never_panic() {
+        for text in [IGMP, IGMP6] {
+            let text = text.as_bytes();
+            for end in 0..text.len() {
+                let mut mangled = text[..end].to_vec();
+                let _ = parse_memberships(Some(&mangled), Some(&mangled));
+                if let Some(byte) = mangled.get_mut(end / 2) {
+                    *byte = [b'\t', b' ', b'\n', b':', 0xff][end % 5];
+                }
+                let _ = parse_memberships(Some(&mangled), Some(&mangled));
+            }
+        }
+    }
+
+    #[test]
     fn a_headerless_igmp_file_is_read_as_igmp6() {
         let parsed = parse_memberships(Some(IGMP6.as_bytes()), None);
         assert_eq!(parsed.groups.len(), 2);

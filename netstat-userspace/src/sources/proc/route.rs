@@ -422,7 +422,7 @@ impl Fields {
     fn from_slots(slots: &[Option<Scanned>], line: usize) -> Result<Self, RouteFileError> {
         let values = slots
             .iter()
-            .map(|slot| slot.clone())
+            .cloned()
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| malformed(line, "too few fields"))?;
         Ok(Fields::new(values, line))
@@ -666,6 +666,24 @@ mod tests {
                 spec_dst: Ipv4Addr::LOCALHOST
             }
         );
+    }
+
+    #[test]
+    fn truncated_or_mangled_files_never_panic() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/route/varied");
+        for file in ["route", "rt_cache", "ipv6_route"] {
+            let text = std::fs::read(format!("{fixtures}/{file}")).unwrap();
+            for end in 0..text.len() {
+                let mut mangled = text[..end].to_vec();
+                let _ = (parse_ipv4_routes(&mangled), parse_ipv4_cache(&mangled));
+                let _ = parse_ipv6_routes(&mangled);
+                if let Some(byte) = mangled.get_mut(end / 2) {
+                    *byte = [b'\t', b' ', b'\n', b'-', 0xff][end % 5];
+                }
+                let _ = (parse_ipv4_routes(&mangled), parse_ipv4_cache(&mangled));
+                let _ = parse_ipv6_routes(&mangled);
+            }
+        }
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub fn header_format(
     let mut wanted = columns.iter().peekable();
     let titles = header
         .split(|b| b" \t\n|".contains(b))
-        .map(|title| trim_leading_space(title))
+        .map(trim_leading_space)
         .filter(|title| !title.is_empty());
     for title in titles {
         let Some((name, conversion)) = wanted.peek() else {
