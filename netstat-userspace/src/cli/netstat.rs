@@ -126,8 +126,8 @@ pub struct NetstatFlags {
     pub unix: bool,
     pub groups: bool,
     pub families: Families,
-    /// The families named with -4, -6, -A and -x, before the defaulting: `-s` shows the
-    /// statistics of the one named (netstat's afname).
+    /// The families named with -4, -6, -A and -x, before the defaulting (netstat's afname, whose
+    /// order is not kept): `-s` and `-r` show the statistics and routes of the ones named.
     pub named_families: Families,
     /// netstat's flag_arg: a protocol or family was named, so only those are shown.
     pub named_protocols: bool,

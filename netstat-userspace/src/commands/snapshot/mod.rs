@@ -1,5 +1,7 @@
 //! netstat's views from a snapshot of /proc: `enetstat [netstat options]`.
 
+#[cfg(test)]
+mod golden_tests;
 mod groups;
 mod route;
 mod sockets;

@@ -1,9 +1,142 @@
-//! `netstat -r`: reads /proc/net/route (and /proc/net/ipv6_route for -6).
+//! `netstat -r`: reads /proc/net/route (or rt_cache with -C), and /proc/net/ipv6_route for -6.
 
-use std::io::Write;
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
 
-use crate::{cli::netstat::NetstatFlags, resolve::Names};
+use anyhow::{Context as _, bail};
 
-pub fn run(_flags: &NetstatFlags, _names: &dyn Names, _out: &mut dyn Write) -> anyhow::Result<()> {
-    anyhow::bail!("-r is not available yet")
+use crate::{
+    cli::netstat::NetstatFlags,
+    resolve::Names,
+    sources::proc::route::{
+        RouteFileError, ipv4_cache_header, parse_ipv4_cache, parse_ipv4_routes, parse_ipv6_routes,
+    },
+    views::netstat::route::{
+        Naming, RouteColumns, RouteFamily, write_ipv4_cache, write_ipv4_cache_heading,
+        write_ipv4_cache_title, write_ipv4_table, write_ipv4_table_heading, write_ipv6_heading,
+        write_ipv6_routes, write_not_configured,
+    },
+};
+
+pub fn run(flags: &NetstatFlags, names: &dyn Names, out: &mut dyn Write) -> anyhow::Result<()> {
+    run_in(Path::new("/proc/net"), flags, names, out)
+}
+
+/// The routing tables from the files in `proc_net`, family by family as netstat's route_info
+/// goes (it stops at the first that fails).
+pub(super) fn run_in(
+    proc_net: &Path,
+    flags: &NetstatFlags,
+    names: &dyn Names,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let table = Table {
+        proc_net,
+        columns: RouteColumns::for_route(flags.extend),
+        naming: Naming {
+            numeric_hosts: flags.numeric_hosts,
+            names,
+        },
+        cache: flags.cache,
+    };
+    let named = flags.named_families;
+    // netstat's default address family for -r is inet.
+    let inet = named.inet || !(named.inet6 || named.unix);
+    if inet {
+        table.ipv4(out)?;
+    }
+    if named.inet6 {
+        table.ipv6(out)?;
+    }
+    if named.unix {
+        bail!("No routing for address family `unix'.");
+    }
+    Ok(())
+}
+
+struct Table<'a> {
+    proc_net: &'a Path,
+    columns: RouteColumns,
+    naming: Naming<'a>,
+    cache: bool,
+}
+
+impl Table<'_> {
+    /// A file's bytes, or netstat's "not configured" line (its perror goes to our error).
+    fn read(
+        &self,
+        file: &str,
+        family: RouteFamily,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<Vec<u8>> {
+        let path = self.proc_net.join(file);
+        match std::fs::read(&path) {
+            Ok(text) => Ok(text),
+            Err(err) => {
+                write_not_configured(family, out)?;
+                Err(err).with_context(|| path.display().to_string())
+            }
+        }
+    }
+
+    fn ipv4(&self, out: &mut dyn Write) -> anyhow::Result<()> {
+        if self.cache {
+            return self.ipv4_cache(out);
+        }
+        let text = self.read("route", RouteFamily::Inet, out)?;
+        match parse_ipv4_routes(&text) {
+            Ok(routes) => Ok(write_ipv4_table(&routes, self.columns, self.naming, out)?),
+            Err(err) => {
+                // netstat prints its headings before it reads the header line.
+                write_ipv4_table_heading(self.columns, out)?;
+                Err(file_error(self.proc_net.join("route"), err))
+            }
+        }
+    }
+
+    fn ipv4_cache(&self, out: &mut dyn Write) -> anyhow::Result<()> {
+        let path = self.proc_net.join("rt_cache");
+        let text = self.read("rt_cache", RouteFamily::Inet, out)?;
+        let header = match ipv4_cache_header(&text) {
+            Ok(header) => header,
+            Err(err) => {
+                // netstat prints its title before it looks at what it read.
+                write_ipv4_cache_title(out)?;
+                return Err(file_error(path, err));
+            }
+        };
+        let cache = match parse_ipv4_cache(&text) {
+            Ok(cache) => cache,
+            Err(err) => {
+                write_ipv4_cache_heading(&header, self.columns, out)?;
+                return Err(file_error(path, err));
+            }
+        };
+        write_ipv4_cache(&cache, self.columns, self.naming, out)?;
+        if header.format.is_none() && header.data_lines > 0 {
+            bail!(
+                "{}: unknown layout, {} lines not shown",
+                path.display(),
+                header.data_lines
+            );
+        }
+        Ok(())
+    }
+
+    fn ipv6(&self, out: &mut dyn Write) -> anyhow::Result<()> {
+        let text = self.read("ipv6_route", RouteFamily::Inet6, out)?;
+        match parse_ipv6_routes(&text) {
+            Ok(routes) => Ok(write_ipv6_routes(&routes, self.cache, self.naming, out)?),
+            Err(err) => {
+                write_ipv6_heading(self.cache, out)?;
+                Err(file_error(self.proc_net.join("ipv6_route"), err))
+            }
+        }
+    }
+}
+
+fn file_error(path: PathBuf, err: RouteFileError) -> anyhow::Error {
+    anyhow::Error::new(err).context(path.display().to_string())
 }

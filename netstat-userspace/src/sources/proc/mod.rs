@@ -1,8 +1,11 @@
 //! /proc as a source: the readers here do the I/O; each file's parser is pure and lives in its
 //! own module, tested on fixture text.
 
+pub mod igmp;
 pub mod inet_sockets;
 pub mod owners;
+pub mod route;
+mod scan;
 pub mod snmp;
 pub mod unix_sockets;
 

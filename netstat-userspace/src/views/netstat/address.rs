@@ -76,11 +76,24 @@ pub fn inet_name(addr: Ipv4Addr, numeric: u32, netmask: u32, names: &dyn Names) 
     name.unwrap_or_else(|| addr.to_string())
 }
 
-/// INET_sprint: a socket's IPv4 address (net-tools passes the netmask 255.255.255.0 here, so
-/// an address ending in .0 is looked up as a network).
+/// INET_sprint: an IPv4 address outside a routing table's destination column (sockets, groups,
+/// gateways, the route cache).
+pub fn inet_sprint(addr: Ipv4Addr, numeric: u32, names: &dyn Names) -> String {
+    inet_name(addr, numeric, sprint_netmask(), names)
+}
+
+/// A socket's IPv4 address: INET_sprint with only -n's bit.
 pub fn inet_socket_name(addr: Ipv4Addr, numeric_hosts: bool, names: &dyn Names) -> String {
     let numeric = if numeric_hosts { numeric::NUMERIC } else { 0 };
-    inet_name(addr, numeric, 0xffff_ff00, names)
+    inet_sprint(addr, numeric, names)
+}
+
+/// The netmask INET_sprint hands to INET_rresolve: the constant 0xffffff00 in host byte order,
+/// which INET_rresolve then applies to an address in network byte order. On a little-endian
+/// machine that makes the mask 0.255.255.255, so only an address whose *first* octet is 0 is
+/// looked up as a network (127.0.0.0 is a host there; netstat never prints `loopback`).
+fn sprint_netmask() -> u32 {
+    u32::from_be_bytes(0xffff_ff00_u32.to_ne_bytes())
 }
 
 /// INET6_sprint: an IPv6 address as netstat prints it, IPv4-mapped ones as plain IPv4.
@@ -155,7 +168,7 @@ pub fn address_and_port(host: &str, port: &str, short_len: usize, wide: bool) ->
 
 /// The first `len` bytes, as C's strncpy would copy them (never splitting a UTF-8 character
 /// into invalid text: names here are ASCII in practice).
-fn truncate_bytes(s: &str, len: usize) -> &str {
+pub fn truncate_bytes(s: &str, len: usize) -> &str {
     if len >= s.len() {
         return s;
     }
@@ -205,14 +218,30 @@ mod tests {
             inet_socket_name("127.0.0.1".parse().unwrap(), true, &names),
             "127.0.0.1"
         );
-        // .0 under the /24 mask net-tools passes for sockets: a network lookup.
+        // INET_sprint's mask, in the wrong byte order, makes 10.1.0.0 a host: no network name.
         assert_eq!(
             inet_socket_name("10.1.0.0".parse().unwrap(), false, &names),
-            "labnet"
+            "10.1.0.0"
         );
+    }
+
+    #[test]
+    fn ipv4_socket_network_lookup_only_for_a_zero_first_octet() {
+        let mut names = FixedNames::default();
+        names
+            .networks
+            .insert("0.1.2.3".parse().unwrap(), "zeronet".into());
+        names
+            .hosts
+            .insert("0.1.2.3".parse().unwrap(), "zerohost".into());
+        let expected = if cfg!(target_endian = "little") {
+            "zeronet"
+        } else {
+            "zerohost"
+        };
         assert_eq!(
-            inet_socket_name("10.1.2.0".parse().unwrap(), false, &names),
-            "10.1.2.0"
+            inet_socket_name("0.1.2.3".parse().unwrap(), false, &names),
+            expected
         );
     }
 

@@ -2,5 +2,7 @@
 //! none of them reads /proc or resolves names itself.
 
 pub mod address;
+pub mod groups;
+pub mod route;
 pub mod sockets;
 pub mod statistics;
