@@ -502,8 +502,17 @@ fn errors_are_one_clear_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus"));
 
-    // Not root: one line naming what is needed, no backtrace.
-    let out = Command::new(enetstat::binary())
+    // Not root: one line naming what is needed, no backtrace. The binary is copied somewhere
+    // world-readable first: the checkout may sit below a directory only root can enter.
+    let dir = enetstat::TempDir::new().unwrap();
+    std::fs::set_permissions(
+        &dir.path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let copy = dir.path.join("enetstat");
+    std::fs::copy(enetstat::binary(), &copy).unwrap();
+    let out = Command::new(&copy)
         .args(["watch"])
         .env("RUST_BACKTRACE", "1")
         .uid(65534)
