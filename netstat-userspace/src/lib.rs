@@ -10,6 +10,7 @@
 pub mod aggregator;
 pub mod cli;
 pub mod commands;
+pub mod daemon;
 pub mod events;
 pub mod output;
 pub mod probes;

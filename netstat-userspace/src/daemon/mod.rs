@@ -1,0 +1,3 @@
+//! `enetstat serve`: the daemon that keeps a live socket table and answers snapshot requests.
+
+pub mod protocol;
