@@ -1,3 +1,4 @@
 //! `enetstat serve`: the daemon that keeps a live socket table and answers snapshot requests.
 
 pub mod protocol;
+pub mod server;

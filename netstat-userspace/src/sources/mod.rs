@@ -1,5 +1,6 @@
 //! Where data comes from: /proc and netlink snapshots, and the probes' ring buffer.
 
+pub mod daemon;
 pub mod netlink;
 pub mod proc;
 pub mod ring;
