@@ -11,7 +11,8 @@ use enetstat_integration_tests::{
 
 const NETSTAT: &str = "/usr/bin/netstat";
 
-/// Socket-listing argument combinations: every option of the socket views.
+/// Argument combinations: every option of the socket views, then the routing, group and
+/// statistics views.
 const SOCKET_ARGS: &[&[&str]] = &[
     &[],
     &["-a"],
@@ -64,6 +65,16 @@ const SOCKET_ARGS: &[&[&str]] = &[
     &["--tcp", "--timers", "--all", "--wide", "--numeric"],
     &["-ap"],
     &["-ape"],
+    // The other views, on the same namespace.
+    &["-r"],
+    &["-rn"],
+    &["-rne"],
+    &["-g"],
+    &["-gn"],
+    &["-s"],
+    &["-st"],
+    &["-su"],
+    &["-s", "-6"],
 ];
 
 fn compare(ns: &Netns, args: &[&str]) -> Option<String> {
@@ -87,7 +98,7 @@ fn compare(ns: &Netns, args: &[&str]) -> Option<String> {
 fn socket_listings_match_netstat() {
     let ns = Netns::new("sockets").unwrap();
     let fixture = SocketFixture::build(&ns).unwrap();
-    assert!(SOCKET_ARGS.len() >= 40);
+    assert!(SOCKET_ARGS.len() >= 60);
     let failures: Vec<String> = SOCKET_ARGS
         .iter()
         .filter_map(|args| {
