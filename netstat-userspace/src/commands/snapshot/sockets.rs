@@ -21,54 +21,60 @@ use crate::{
     },
 };
 
+/// Lists sockets, with owners from a /proc/*/fd scan when -p asks for them.
 pub fn run(flags: &NetstatFlags, names: &dyn Names, out: &mut dyn Write) -> anyhow::Result<()> {
+    let owners = flags.programs.then(scan_owners);
+    list(flags, names, owners.as_ref(), out)
+}
+
+/// Lists sockets with the owners given (a daemon passes the ones it keeps).
+pub fn list(
+    flags: &NetstatFlags,
+    names: &dyn Names,
+    owners: Option<&SocketOwners>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     if flags.continuous {
         bail!("-c is not available yet for socket listings");
     }
     let named = flags.named_protocols;
-    let mut owners: Option<SocketOwners> = None;
     let inet = !named || flags.tcp || flags.sctp || flags.udp || flags.udplite || flags.raw;
     if inet {
-        load_owners(flags, &mut owners);
         write_inet_header(out, flags)?;
     }
     if !named || flags.tcp {
-        list_inet(InetProtocol::Tcp, flags, names, owners.as_ref(), out)?;
+        list_inet(InetProtocol::Tcp, flags, names, owners, out)?;
     }
     if !named || flags.sctp {
         check_sctp(flags)?;
     }
     if !named || flags.udp {
-        list_inet(InetProtocol::Udp, flags, names, owners.as_ref(), out)?;
+        list_inet(InetProtocol::Udp, flags, names, owners, out)?;
     }
     if !named || flags.udplite {
-        list_inet(InetProtocol::UdpLite, flags, names, owners.as_ref(), out)?;
+        list_inet(InetProtocol::UdpLite, flags, names, owners, out)?;
     }
     if !named || flags.raw {
-        list_inet(InetProtocol::Raw, flags, names, owners.as_ref(), out)?;
+        list_inet(InetProtocol::Raw, flags, names, owners, out)?;
     }
     if flags.groups {
         super::groups::run(flags, names, out)?;
     }
     if !named || flags.unix {
-        load_owners(flags, &mut owners);
-        list_unix(flags, owners.as_ref(), out)?;
+        list_unix(flags, owners, out)?;
     }
     Ok(())
 }
 
-/// The /proc/*/fd scan, once, and only for -p.
-fn load_owners(flags: &NetstatFlags, owners: &mut Option<SocketOwners>) {
-    if !flags.programs || owners.is_some() {
-        return;
-    }
+/// The /proc/*/fd scan, with netstat's note when some processes could not be read.
+fn scan_owners() -> SocketOwners {
     let scanned = SocketOwners::scan();
     if scanned.incomplete {
         eprintln!(
             "(Not all processes could be identified, non-owned process info\n will not be shown, you would have to be root to see it all.)"
         );
     }
-    *owners = Some(scanned);
+    scanned
 }
 
 /// netstat's "no support" rule for a protocol whose IPv4 file is missing: silent when the

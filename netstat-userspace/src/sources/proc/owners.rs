@@ -1,6 +1,6 @@
 //! Which process owns each socket inode: one pass over /proc/*/fd, as netstat -p does it.
 
-use std::{collections::HashMap, ffi::CString, fs};
+use std::{collections::HashMap, ffi::CString, fs, path::Path};
 
 /// A socket's owner, labelled as netstat labels it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,33 +46,56 @@ impl SocketOwners {
             Err(_) => return owners,
         };
         pids.sort_unstable();
-        let mut link = [0u8; 64];
         for pid in pids {
-            // procfs' FDInfo costs four syscalls per fd (open, readlink, stat, close); this scan is
-            // the hot path of -p, so list /proc/PID/fd and readlinkat() each entry relative to
-            // the directory: one syscall per fd and no path walk.
-            let Some(mut dir) = FdDir::open(pid, &mut owners.incomplete) else {
-                continue;
-            };
-            let mut label: Option<Vec<u8>> = None;
-            while let Some(inode) = dir.next_socket_inode(&mut link) {
-                if owners.by_inode.contains_key(&inode) {
-                    continue;
-                }
-                let label = label.get_or_insert_with(|| {
-                    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                    owner_label(pid, &cmdline)
-                });
-                owners.by_inode.insert(
-                    inode,
-                    Owner {
-                        pid,
-                        label: label.clone(),
-                    },
-                );
-            }
+            owners.scan_pid(pid, |_| false);
         }
         owners
+    }
+
+    /// Re-reads one process's fds (a daemon does this for the processes its events name, instead
+    /// of a full scan per request). A socket already attributed keeps its owner unless that owner
+    /// is gone or has a higher pid (netstat's lowest-pid rule). Entries for sockets this process
+    /// closed stay: a socket whose owner has exited shows its last owner.
+    pub fn rescan_pid(&mut self, pid: u32) {
+        self.scan_pid(pid, |owner| {
+            owner.pid > pid || !Path::new(&format!("/proc/{}", owner.pid)).exists()
+        });
+    }
+
+    /// Forgets sockets that no longer exist (`alive` says which inodes still do).
+    pub fn retain(&mut self, alive: impl Fn(u64) -> bool) {
+        self.by_inode.retain(|inode, _| alive(*inode));
+    }
+
+    fn scan_pid(&mut self, pid: u32, replace: impl Fn(&Owner) -> bool) {
+        // procfs' FDInfo costs four syscalls per fd (open, readlink, stat, close); this scan is
+        // the hot path of -p, so list /proc/PID/fd and readlinkat() each entry relative to the
+        // directory: one syscall per fd and no path walk.
+        let Some(mut dir) = FdDir::open(pid, &mut self.incomplete) else {
+            return;
+        };
+        let mut link = [0u8; 64];
+        let mut label: Option<Vec<u8>> = None;
+        while let Some(inode) = dir.next_socket_inode(&mut link) {
+            if self
+                .by_inode
+                .get(&inode)
+                .is_some_and(|owner| !replace(owner))
+            {
+                continue;
+            }
+            let label = label.get_or_insert_with(|| {
+                let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                owner_label(pid, &cmdline)
+            });
+            self.by_inode.insert(
+                inode,
+                Owner {
+                    pid,
+                    label: label.clone(),
+                },
+            );
+        }
     }
 }
 
