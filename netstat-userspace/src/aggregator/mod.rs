@@ -1,4 +1,5 @@
 //! State derived from the event stream alone. Pure state machines: no I/O, testable with
 //! synthetic event sequences.
 
+pub mod table;
 pub mod transitions;

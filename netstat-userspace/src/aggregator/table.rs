@@ -1,0 +1,597 @@
+//! The live TCP socket table: every socket the kernel lists in /proc/net/tcp{,6}, kept exact from a
+//! snapshot plus the `inet_sock_set_state` event stream. Pure: no I/O, no clocks; times are the
+//! probes' CLOCK_MONOTONIC nanoseconds, passed in by the caller.
+//!
+//! The kernel has two kinds of TCP sockets, and so does the table:
+//! - full sockets, keyed by their kernel address (`skaddr`), which names a socket while it lives
+//!   and may name a new one as soon as it reaches CLOSE;
+//! - time-wait mini-sockets, which take a closing socket's place without an event of their own:
+//!   keyed by their 4-tuple, inferred from the close, dropped by [`LiveTable::expire`] or when a
+//!   new socket takes their 4-tuple.
+//!
+//! Start-up and resynchronisation from a snapshot are in [`snapshot`].
+
+#[cfg(test)]
+mod simulation;
+pub mod snapshot;
+#[cfg(test)]
+mod tests;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    num::NonZeroU64,
+};
+
+use super::transitions::made_by_owner;
+use crate::events::{Family, Task, TcpState, TcpTransition};
+
+pub use snapshot::{SnapshotKind, SnapshotRow};
+
+/// A socket's family and endpoints: its 4-tuple, or local address alone for a listener.
+///
+/// Addresses are kept as 16 bytes (an IPv4 address in the first four) rather than `IpAddr`s: one
+/// byte less each, and one family for both.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Endpoints {
+    local: [u8; 16],
+    remote: [u8; 16],
+    local_port: u16,
+    remote_port: u16,
+    family: Family,
+}
+
+impl Endpoints {
+    /// An address of the other family (never decoded from a record) is converted when it maps,
+    /// else read as unspecified.
+    pub fn new(
+        family: Family,
+        local: IpAddr,
+        local_port: u16,
+        remote: IpAddr,
+        remote_port: u16,
+    ) -> Self {
+        Endpoints {
+            local: stored_address(family, local),
+            remote: stored_address(family, remote),
+            local_port,
+            remote_port,
+            family,
+        }
+    }
+
+    /// The endpoints a transition record carries.
+    pub fn of(transition: &TcpTransition) -> Self {
+        Self::new(
+            transition.family,
+            transition.local,
+            transition.local_port,
+            transition.remote,
+            transition.remote_port,
+        )
+    }
+
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    pub fn local(&self) -> SocketAddr {
+        SocketAddr::new(address(self.family, self.local), self.local_port)
+    }
+
+    pub fn remote(&self) -> SocketAddr {
+        SocketAddr::new(address(self.family, self.remote), self.remote_port)
+    }
+
+    /// Both ports are set: a connection's 4-tuple, which a time-wait socket may hold. Not a
+    /// listener (no remote port) nor a connect() whose local port is not chosen yet.
+    fn is_connection(&self) -> bool {
+        self.local_port != 0 && self.remote_port != 0
+    }
+
+    /// Whether two sightings can be the same socket: same family and remote end, and same local
+    /// port unless one of them was taken before connect() chose it (the local address may change
+    /// along with it).
+    fn same_socket(&self, other: &Endpoints) -> bool {
+        self.family == other.family
+            && self.remote == other.remote
+            && self.remote_port == other.remote_port
+            && (self.local_port == other.local_port
+                || self.local_port == 0
+                || other.local_port == 0)
+    }
+}
+
+impl std::fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} -> {}",
+            self.family.name(),
+            self.local(),
+            self.remote()
+        )
+    }
+}
+
+fn stored_address(family: Family, ip: IpAddr) -> [u8; 16] {
+    let v4 = |v4: Ipv4Addr| {
+        let mut stored = [0u8; 16];
+        stored[..4].copy_from_slice(&v4.octets());
+        stored
+    };
+    match (family, ip) {
+        (Family::Inet, IpAddr::V4(ip)) => v4(ip),
+        (Family::Inet, IpAddr::V6(ip)) => v4(ip.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED)),
+        (Family::Inet6, IpAddr::V6(ip)) => ip.octets(),
+        (Family::Inet6, IpAddr::V4(ip)) => ip.to_ipv6_mapped().octets(),
+    }
+}
+
+fn address(family: Family, stored: [u8; 16]) -> IpAddr {
+    match family {
+        Family::Inet => IpAddr::V4(Ipv4Addr::new(stored[0], stored[1], stored[2], stored[3])),
+        Family::Inet6 => IpAddr::V6(Ipv6Addr::from(stored)),
+    }
+}
+
+/// A full socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketEntry {
+    pub endpoints: Endpoints,
+    pub state: TcpState,
+    /// When the socket entered `state`; None if it was in it already when the snapshot was read.
+    pub entered_ns: Option<u64>,
+    /// The process that owns the socket, learned from a transition made in its context or from a
+    /// /proc/*/fd scan. Kept after that process exits: owners only change when shown to.
+    pub owner: Option<Task>,
+    /// Its socket inode, from a snapshot (None there means no file: orphaned or not accepted yet).
+    pub inode: Option<NonZeroU64>,
+    /// Its owner's uid, from a snapshot.
+    pub uid: Option<u32>,
+}
+
+impl SocketEntry {
+    /// A socket first seen through this transition.
+    fn born(transition: &TcpTransition) -> Self {
+        SocketEntry {
+            endpoints: Endpoints::of(transition),
+            state: transition.new,
+            entered_ns: Some(transition.ts_ns),
+            owner: owner_after(transition, None),
+            inode: None,
+            uid: None,
+        }
+    }
+
+    /// Whether this entry is what `transition` leaves behind (so the transition is already in it).
+    fn shows_outcome_of(&self, transition: &TcpTransition) -> bool {
+        self.state == transition.new && self.endpoints.same_socket(&Endpoints::of(transition))
+    }
+
+    /// Whether this entry is the socket `transition` is about to change.
+    fn shows_state_before(&self, transition: &TcpTransition) -> bool {
+        !starts_a_socket(transition)
+            && self.state == transition.old
+            && self.endpoints.same_socket(&Endpoints::of(transition))
+    }
+}
+
+/// The owner a socket has after a transition, given the one it had before.
+fn owner_after(transition: &TcpTransition, before: Option<Task>) -> Option<Task> {
+    if made_by_owner(transition.old, transition.new) {
+        Some(transition.task)
+    } else {
+        before
+    }
+}
+
+/// Whether a transition starts a socket's life at its address: connect() or listen() from CLOSE
+/// (a new socket, or the same one reconnecting), or a child born from a listener. Anything the
+/// address held before is gone.
+fn starts_a_socket(transition: &TcpTransition) -> bool {
+    transition.old == TcpState::Close
+        || (transition.old, transition.new) == (TcpState::Listen, TcpState::SynRecv)
+}
+
+/// A time-wait mini-socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeWaitEntry {
+    pub expires_ns: u64,
+    /// TIME_WAIT, or FIN_WAIT2 for an orphan whose FIN was ACKed before its peer sent one.
+    pub state: TcpState,
+}
+
+/// How long the kernel keeps time-wait sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP_TIMEWAIT_LEN.
+    pub time_wait_ns: u64,
+    /// net.ipv4.tcp_fin_timeout, for the FIN_WAIT2 substate.
+    pub fin_wait2_ns: u64,
+}
+
+impl Timeouts {
+    /// How long a time-wait socket in `state` (its substate) lives.
+    pub fn lifetime_ns(&self, state: TcpState) -> u64 {
+        if state == TcpState::FinWait2 {
+            self.fin_wait2_ns
+        } else {
+            self.time_wait_ns
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            time_wait_ns: 60_000_000_000,
+            fin_wait2_ns: 60_000_000_000,
+        }
+    }
+}
+
+/// An orphaned socket whose FIN gets ACKed goes FIN_WAIT1 -> FIN_WAIT2 -> CLOSE while handling
+/// that one ACK, and leaves a time-wait socket in its FIN_WAIT2 substate; a socket that waited in
+/// FIN_WAIT2 for its peer's FIN leaves one in TIME_WAIT. A close this soon after entering FIN_WAIT2
+/// is taken for the first kind. A peer FIN arriving with that same ACK looks alike but leaves
+/// TIME_WAIT: no event tells them apart, so a snapshot row, when there is one, wins over the guess.
+pub const SAME_SEGMENT_NS: u64 = 50_000;
+
+/// What a time-wait socket will be if `transition` leaves one; `fin_wait2_since` is when the
+/// socket entered FIN_WAIT2, if known.
+fn time_wait_left_by(
+    transition: &TcpTransition,
+    fin_wait2_since: Option<u64>,
+    timeouts: Timeouts,
+) -> Option<TimeWaitEntry> {
+    use TcpState::*;
+    let state = match (transition.old, transition.new) {
+        (FinWait2, Close)
+            if fin_wait2_since
+                .is_some_and(|since| transition.ts_ns.saturating_sub(since) <= SAME_SEGMENT_NS) =>
+        {
+            FinWait2
+        }
+        (FinWait2 | Closing | FinWait1, Close) => TimeWait,
+        _ => return None,
+    };
+    Some(TimeWaitEntry {
+        expires_ns: transition.ts_ns.saturating_add(timeouts.lifetime_ns(state)),
+        state,
+    })
+}
+
+/// What a close that leaves a time-wait socket does to one already listed for its 4-tuple.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TimeWaitRow {
+    /// A leftover: the new one replaces it.
+    Replace,
+    /// A snapshot row, kept if its timer started at this close (see `replay`): it then has the
+    /// kernel's substate and timer rather than a guess.
+    KeepIfThisClose,
+}
+
+/// The longest a snapshot read may take: a time-wait row whose timer started this long before a
+/// replayed close would have been read before that close, so it is an older socket's.
+pub const SNAPSHOT_READ_SLACK_NS: u64 = 1_000_000_000;
+
+/// Which socket an owner is reported for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketId {
+    /// The kernel address, as in events and /proc/net/tcp.
+    Skaddr(u64),
+    /// The socket inode, as in /proc/PID/fd links.
+    Inode(u64),
+}
+
+/// One line of the table, for listings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableRow<'a> {
+    Socket {
+        skaddr: u64,
+        socket: &'a SocketEntry,
+    },
+    TimeWait {
+        endpoints: &'a Endpoints,
+        time_wait: &'a TimeWaitEntry,
+    },
+}
+
+impl TableRow<'_> {
+    pub fn endpoints(&self) -> Endpoints {
+        match self {
+            TableRow::Socket { socket, .. } => socket.endpoints,
+            TableRow::TimeWait { endpoints, .. } => **endpoints,
+        }
+    }
+
+    /// As /proc/net/tcp shows it: a time-wait socket shows its substate.
+    pub fn state(&self) -> TcpState {
+        match self {
+            TableRow::Socket { socket, .. } => socket.state,
+            TableRow::TimeWait { time_wait, .. } => time_wait.state,
+        }
+    }
+
+    pub fn owner(&self) -> Option<Task> {
+        match self {
+            TableRow::Socket { socket, .. } => socket.owner,
+            TableRow::TimeWait { .. } => None,
+        }
+    }
+
+    pub fn inode(&self) -> Option<u64> {
+        match self {
+            TableRow::Socket { socket, .. } => socket.inode.map(NonZeroU64::get),
+            TableRow::TimeWait { .. } => None,
+        }
+    }
+
+    pub fn uid(&self) -> Option<u32> {
+        match self {
+            TableRow::Socket { socket, .. } => socket.uid,
+            TableRow::TimeWait { .. } => None,
+        }
+    }
+}
+
+/// Every TCP socket the kernel holds, kept up to date by [`LiveTable::apply`].
+#[derive(Clone, Debug, Default)]
+pub struct LiveTable {
+    sockets: HashMap<u64, SocketEntry>,
+    time_waits: HashMap<Endpoints, TimeWaitEntry>,
+    timeouts: Timeouts,
+    /// Events stamped before this are already reflected by the snapshot the table was built from.
+    snapshot_ns: u64,
+    /// No time-wait entry expires before this, so `expire` can skip its scan until then.
+    next_expiry_ns: u64,
+}
+
+impl LiveTable {
+    /// An empty table, for when no socket can predate the events (tests, a fresh namespace).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Follows one transition. Any sequence is accepted: lost, duplicated or replayed events leave
+    /// the socket as the latest event says, never a panic.
+    pub fn apply(&mut self, transition: &TcpTransition) {
+        if transition.ts_ns < self.snapshot_ns {
+            self.absorb_reflected(transition.skaddr, &[transition]);
+            return;
+        }
+        let fin_wait2_since = self.fin_wait2_since(transition.skaddr);
+        self.apply_to_time_waits(transition, fin_wait2_since, TimeWaitRow::Replace);
+        self.apply_to_socket(transition);
+    }
+
+    /// When the socket at `skaddr` entered FIN_WAIT2, if it is there and that was seen.
+    fn fin_wait2_since(&self, skaddr: u64) -> Option<u64> {
+        self.sockets
+            .get(&skaddr)
+            .filter(|socket| socket.state == TcpState::FinWait2)
+            .and_then(|socket| socket.entered_ns)
+    }
+
+    /// A full socket and a time-wait socket never share a 4-tuple, so a transition either leaves
+    /// the time-wait socket of its 4-tuple or shows there is none (any reuse killed it).
+    fn apply_to_time_waits(
+        &mut self,
+        transition: &TcpTransition,
+        fin_wait2_since: Option<u64>,
+        present: TimeWaitRow,
+    ) {
+        let endpoints = Endpoints::of(transition);
+        match time_wait_left_by(transition, fin_wait2_since, self.timeouts) {
+            Some(_)
+                if present == TimeWaitRow::KeepIfThisClose
+                    && self.lists_time_wait_of(transition) => {}
+            Some(left) => self.insert_time_wait(endpoints, left),
+            None if endpoints.is_connection() => {
+                self.time_waits.remove(&endpoints);
+            }
+            None => {}
+        }
+    }
+
+    /// Whether the time-wait socket listed for `close`'s 4-tuple is the one it left: its timer,
+    /// read at most `SNAPSHOT_READ_SLACK_NS` after the snapshot began, started at the close.
+    fn lists_time_wait_of(&self, close: &TcpTransition) -> bool {
+        self.time_waits
+            .get(&Endpoints::of(close))
+            .is_some_and(|listed| {
+                let started_by = listed
+                    .expires_ns
+                    .saturating_add(SNAPSHOT_READ_SLACK_NS)
+                    .saturating_sub(self.timeouts.lifetime_ns(listed.state));
+                started_by >= close.ts_ns
+            })
+    }
+
+    fn insert_time_wait(&mut self, endpoints: Endpoints, time_wait: TimeWaitEntry) {
+        self.next_expiry_ns = self.next_expiry_ns.min(time_wait.expires_ns);
+        self.time_waits.insert(endpoints, time_wait);
+    }
+
+    fn apply_to_socket(&mut self, transition: &TcpTransition) {
+        let skaddr = transition.skaddr;
+        let Some(socket) = self.sockets.get_mut(&skaddr) else {
+            if transition.new != TcpState::Close {
+                self.sockets.insert(skaddr, SocketEntry::born(transition));
+            }
+            return;
+        };
+        if socket.shows_outcome_of(transition) {
+            // Already there (a replayed event the snapshot reflected): keep what the snapshot
+            // knows, learning only what the event adds.
+            if socket.endpoints.local_port == 0 {
+                socket.endpoints = Endpoints::of(transition);
+            }
+            socket.entered_ns.get_or_insert(transition.ts_ns);
+            socket.owner = owner_after(transition, socket.owner);
+        } else if transition.new == TcpState::Close {
+            self.sockets.remove(&skaddr);
+        } else if !starts_a_socket(transition)
+            && socket.endpoints.same_socket(&Endpoints::of(transition))
+        {
+            // Later records carry the endpoints connect() chose after its first one.
+            socket.endpoints = Endpoints::of(transition);
+            socket.state = transition.new;
+            socket.entered_ns = Some(transition.ts_ns);
+            socket.owner = owner_after(transition, socket.owner);
+        } else {
+            // A new socket at a reused address, or one whose earlier transitions were lost.
+            *socket = SocketEntry::born(transition);
+        }
+    }
+
+    /// Takes in a socket's transitions that the snapshot already reflects: what they tell beyond
+    /// the snapshot (who made the socket, when it entered its state), if they lead to what the
+    /// snapshot shows.
+    fn absorb_reflected(&mut self, skaddr: u64, reflected: &[&TcpTransition]) {
+        let Some(socket) = self.sockets.get_mut(&skaddr) else {
+            return;
+        };
+        let Some(last) = reflected.last() else {
+            return;
+        };
+        if !socket.shows_outcome_of(last) {
+            return;
+        }
+        // An owner does not outlive its socket: start afresh after each CLOSE.
+        let owner = reflected.iter().fold(None, |owner, transition| {
+            if transition.new == TcpState::Close {
+                None
+            } else {
+                owner_after(transition, owner)
+            }
+        });
+        socket.owner = owner.or(socket.owner);
+        socket.entered_ns.get_or_insert(last.ts_ns);
+    }
+
+    /// Drops time-wait sockets that expired by `now_ns`; returns how many.
+    pub fn expire(&mut self, now_ns: u64) -> usize {
+        if now_ns < self.next_expiry_ns {
+            return 0;
+        }
+        let before = self.time_waits.len();
+        self.time_waits.retain(|_, tw| tw.expires_ns > now_ns);
+        self.next_expiry_ns = self
+            .time_waits
+            .values()
+            .map(|tw| tw.expires_ns)
+            .min()
+            .unwrap_or(u64::MAX);
+        before - self.time_waits.len()
+    }
+
+    /// Records who owns a socket, as a /proc/*/fd scan tells; returns how many entries changed.
+    /// By inode this walks the table: for a whole scan, prefer [`LiveTable::apply_owners`].
+    pub fn apply_owner(&mut self, socket: SocketId, owner: Task) -> usize {
+        match socket {
+            SocketId::Skaddr(skaddr) => match self.sockets.get_mut(&skaddr) {
+                Some(entry) => {
+                    entry.owner = Some(owner);
+                    1
+                }
+                None => 0,
+            },
+            SocketId::Inode(inode) => {
+                self.apply_owners(|candidate| (candidate == inode).then_some(owner))
+            }
+        }
+    }
+
+    /// Records owners from a whole /proc/*/fd scan in one pass: `owner_of(inode)` for each socket
+    /// with a known inode. Sockets the scan did not see keep their owner.
+    pub fn apply_owners(&mut self, mut owner_of: impl FnMut(u64) -> Option<Task>) -> usize {
+        let mut changed = 0;
+        for socket in self.sockets.values_mut() {
+            if let Some(owner) = socket.inode.and_then(|inode| owner_of(inode.get())) {
+                socket.owner = Some(owner);
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    /// Every socket, full ones then time-wait ones, in no particular order.
+    pub fn rows(&self) -> impl Iterator<Item = TableRow<'_>> {
+        let sockets = self
+            .sockets
+            .iter()
+            .map(|(&skaddr, socket)| TableRow::Socket { skaddr, socket });
+        let time_waits = self
+            .time_waits
+            .iter()
+            .map(|(endpoints, time_wait)| TableRow::TimeWait {
+                endpoints,
+                time_wait,
+            });
+        sockets.chain(time_waits)
+    }
+
+    pub fn socket(&self, skaddr: u64) -> Option<&SocketEntry> {
+        self.sockets.get(&skaddr)
+    }
+
+    pub fn time_wait(&self, endpoints: &Endpoints) -> Option<&TimeWaitEntry> {
+        self.time_waits.get(endpoints)
+    }
+
+    /// How many sockets show each state (time-wait sockets under their substate).
+    pub fn counts_by_state(&self) -> BTreeMap<TcpState, usize> {
+        let mut counts = BTreeMap::new();
+        for row in self.rows() {
+            *counts.entry(row.state()).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Sockets tracked: full and time-wait.
+    pub fn len(&self) -> usize {
+        self.sockets.len() + self.time_waits.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn full_socket_count(&self) -> usize {
+        self.sockets.len()
+    }
+
+    pub fn time_wait_count(&self) -> usize {
+        self.time_waits.len()
+    }
+
+    /// Rough heap bytes held by the table.
+    pub fn estimated_heap_bytes(&self) -> usize {
+        hash_map_bytes::<u64, SocketEntry>(self.sockets.capacity())
+            + hash_map_bytes::<Endpoints, TimeWaitEntry>(self.time_waits.capacity())
+    }
+}
+
+/// std's HashMap (hashbrown) allocates a power-of-two number of buckets, at most 7/8 used (all
+/// but one below 8), each a (key, value) pair plus one control byte, and a group of spare control
+/// bytes.
+fn hash_map_bytes<K, V>(capacity: usize) -> usize {
+    const GROUP_WIDTH: usize = 16;
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets = if capacity < 8 {
+        capacity + 1
+    } else {
+        capacity / 7 * 8
+    }
+    .next_power_of_two();
+    buckets * (size_of::<(K, V)>() + 1) + GROUP_WIDTH
+}

@@ -1,0 +1,259 @@
+//! Building the table from a snapshot, and reconciling it with the events around the snapshot.
+//!
+//! A gap-free start (and a resynchronisation after lost events) goes:
+//! 1. attach the probe and buffer its events;
+//! 2. note `snapshot_ns` (CLOCK_MONOTONIC, the probes' clock), then read /proc/net/tcp{,6};
+//! 3. [`LiveTable::from_snapshot`] (or [`LiveTable::resync`]), then [`LiveTable::replay`] the
+//!    buffer, then [`LiveTable::apply`] each later event.
+//!
+//! Why the table then equals the kernel's:
+//! - Every change after the attach has an event in the buffer; every change before the read
+//!   shows in the snapshot. Events stamped before `snapshot_ns` are all reflected; later ones may
+//!   or may not be, row by row, since the read walks the hash tables while they change.
+//! - Full sockets: each row reflects some prefix of its address's events. For each address,
+//!   `replay` takes the longest prefix (at least the events stamped before `snapshot_ns`) whose
+//!   last event leaves the address as the row shows it (same state and endpoints, or no row after
+//!   a CLOSE), skips it and applies the rest. The result is right whichever prefix was really
+//!   reflected: an applied event leaves the socket as the kernel left it, and when none is
+//!   applied the row is already what the last event left. The longest prefix keeps the row's
+//!   inode and uid when the address was reused during the read (the row shows the newer socket);
+//!   when an older socket at that address could explain the row as well, they are dropped rather
+//!   than risk pinning them on the wrong socket.
+//! - Time-wait sockets: a full socket and a time-wait socket never share a 4-tuple, so each event
+//!   either creates its 4-tuple's time-wait socket (a close that leaves one) or shows there is
+//!   none. A 4-tuple thus ends as the last of its events stamped after `snapshot_ns` left it, and
+//!   `replay` applies only that one; 4-tuples without such events keep their row. When that event
+//!   is a close and the snapshot has a row whose timer started then, the row is that close's
+//!   time-wait socket and is kept, with the kernel's substate and timer. (A row of an older
+//!   time-wait socket, read before a new connection took its 4-tuple, has a timer that started
+//!   before that connection's whole life: it is only taken for this close's if that life lasted
+//!   less than `SNAPSHOT_READ_SLACK_NS`, and then only its timer and substate are off.)
+//! - Replaying an event the table already shows changes nothing (see [`LiveTable::apply`]), so a
+//!   buffer fed through `apply` instead of `replay` also ends right, only knowing less (inodes of
+//!   reused addresses, owners learned from reflected connect()s).
+//!
+//! What no event shows stays as the snapshot said until the next resync: a time-wait socket reset
+//! by its peer, a row the read skipped while a hash chain changed under it.
+
+use std::{collections::HashMap, net::IpAddr, num::NonZeroU64};
+
+use super::{Endpoints, LiveTable, SocketEntry, TimeWaitEntry, TimeWaitRow, starts_a_socket};
+use crate::{
+    events::{Family, TcpState, TcpTransition},
+    sources::proc::inet_sockets::InetSocketRow,
+};
+
+/// One socket of a snapshot (one /proc/net/tcp{,6} line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotRow {
+    /// The `%pK` column: the socket's kernel address, as the probes report it (needs
+    /// kptr_restrict=1 and CAP_SYSLOG to be the raw address).
+    pub skaddr: u64,
+    pub endpoints: Endpoints,
+    /// A time-wait socket's substate.
+    pub state: TcpState,
+    pub kind: SnapshotKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotKind {
+    /// A full socket; inode 0 when it has no file (orphaned, or not accepted yet).
+    Socket { inode: u64, uid: u32 },
+    /// A time-wait socket (timer 3 in /proc/net/tcp) and the time left before it goes.
+    TimeWait { expires_in_ns: u64 },
+    /// A request socket (NEW_SYN_RECV, listed as SYN_RECV with refcount 0). Not tracked: it has no
+    /// events, so nothing would remove it; its child appears with LISTEN -> SYN_RECV.
+    Request,
+}
+
+/// /proc/net/tcp's timer code for a time-wait socket's timer.
+const TIME_WAIT_TIMER: u8 = 3;
+
+impl SnapshotRow {
+    /// A /proc/net/tcp{,6} line: `refcount` and `skaddr` are the two columns after the inode;
+    /// `ticks_per_second` is USER_HZ (sysconf(_SC_CLK_TCK)), the unit of the timer column.
+    pub fn from_proc(
+        row: &InetSocketRow,
+        refcount: u64,
+        skaddr: u64,
+        ticks_per_second: u64,
+    ) -> Self {
+        let family = match row.local {
+            IpAddr::V4(_) => Family::Inet,
+            IpAddr::V6(_) => Family::Inet6,
+        };
+        let kind = if row.timer == TIME_WAIT_TIMER {
+            SnapshotKind::TimeWait {
+                expires_in_ns: row.timer_ticks.saturating_mul(1_000_000_000)
+                    / ticks_per_second.max(1),
+            }
+        } else if refcount == 0 {
+            SnapshotKind::Request
+        } else {
+            SnapshotKind::Socket {
+                inode: row.inode,
+                uid: row.uid,
+            }
+        };
+        SnapshotRow {
+            skaddr,
+            endpoints: Endpoints::new(
+                family,
+                row.local,
+                row.local_port,
+                row.remote,
+                row.remote_port,
+            ),
+            state: TcpState::from_raw(row.state),
+            kind,
+        }
+    }
+}
+
+impl LiveTable {
+    /// The table a snapshot shows. `snapshot_ns` must be read before the snapshot is: events
+    /// stamped earlier are taken as reflected by it. Follow with [`LiveTable::replay`].
+    ///
+    /// Should an address be listed twice (the read can meet a reused address twice), the last
+    /// row stands; the replay settles which socket is really there.
+    pub fn from_snapshot(rows: impl IntoIterator<Item = SnapshotRow>, snapshot_ns: u64) -> Self {
+        let mut table = LiveTable {
+            snapshot_ns,
+            next_expiry_ns: u64::MAX,
+            ..LiveTable::default()
+        };
+        for row in rows {
+            match row.kind {
+                // A closed socket is unhashed, so not listed; were it, it would be gone already.
+                SnapshotKind::Socket { .. } if row.state == TcpState::Close => {}
+                SnapshotKind::Socket { inode, uid } => {
+                    table.sockets.insert(
+                        row.skaddr,
+                        SocketEntry {
+                            endpoints: row.endpoints,
+                            state: row.state,
+                            entered_ns: None,
+                            owner: None,
+                            inode: NonZeroU64::new(inode),
+                            uid: Some(uid),
+                        },
+                    );
+                }
+                SnapshotKind::TimeWait { expires_in_ns } => table.insert_time_wait(
+                    row.endpoints,
+                    TimeWaitEntry {
+                        expires_ns: snapshot_ns.saturating_add(expires_in_ns),
+                        state: row.state,
+                    },
+                ),
+                SnapshotKind::Request => {}
+            }
+        }
+        table
+    }
+
+    /// Rebuilds from a fresh snapshot after events were lost, keeping what only events taught:
+    /// the owner of each socket still at the same address with the same endpoints, and when it
+    /// entered its state if that did not change. Follow with [`LiveTable::replay`] of the events
+    /// buffered since before `snapshot_ns`.
+    pub fn resync(&mut self, rows: impl IntoIterator<Item = SnapshotRow>, snapshot_ns: u64) {
+        let mut fresh = LiveTable::from_snapshot(rows, snapshot_ns).with_timeouts(self.timeouts);
+        for (skaddr, socket) in &mut fresh.sockets {
+            let Some(known) = self.sockets.get(skaddr) else {
+                continue;
+            };
+            if known.endpoints != socket.endpoints {
+                continue;
+            }
+            socket.owner = known.owner;
+            if known.state == socket.state {
+                socket.entered_ns = known.entered_ns;
+            }
+        }
+        *self = fresh;
+    }
+
+    /// Applies the events buffered while the snapshot was taken, in the order received, skipping
+    /// what the snapshot already reflects (see the module documentation for why this is exact).
+    pub fn replay(&mut self, buffered: &[TcpTransition]) {
+        let mut by_address: HashMap<u64, Vec<&TcpTransition>> = HashMap::new();
+        for transition in buffered {
+            by_address
+                .entry(transition.skaddr)
+                .or_default()
+                .push(transition);
+        }
+        // How many of each address's transitions the snapshot reflects, counted down as they come.
+        let mut reflected_left: HashMap<u64, usize> = HashMap::with_capacity(by_address.len());
+        for (&skaddr, transitions) in &by_address {
+            let reflected = self.reflected_prefix(skaddr, transitions);
+            self.absorb_reflected(skaddr, &transitions[..reflected]);
+            reflected_left.insert(skaddr, reflected);
+        }
+        // A 4-tuple ends as its last transition leaves it; earlier ones change nothing lasting.
+        let mut last_for_four_tuple: HashMap<Endpoints, usize> = HashMap::new();
+        for (index, transition) in buffered.iter().enumerate() {
+            if transition.ts_ns >= self.snapshot_ns {
+                last_for_four_tuple.insert(Endpoints::of(transition), index);
+            }
+        }
+        // Each address's latest transition so far: when it entered FIN_WAIT2, for the closes of
+        // sockets that the table does not follow (their transitions were reflected).
+        let mut latest: HashMap<u64, &TcpTransition> = HashMap::new();
+        for (index, transition) in buffered.iter().enumerate() {
+            let skaddr = transition.skaddr;
+            if last_for_four_tuple.get(&Endpoints::of(transition)) == Some(&index) {
+                let fin_wait2_since = match latest.get(&skaddr) {
+                    Some(previous) => {
+                        (previous.new == TcpState::FinWait2).then_some(previous.ts_ns)
+                    }
+                    None => self.fin_wait2_since(skaddr),
+                };
+                self.apply_to_time_waits(transition, fin_wait2_since, TimeWaitRow::KeepIfThisClose);
+            }
+            match reflected_left.get_mut(&skaddr) {
+                Some(left) if *left > 0 => *left -= 1,
+                _ => self.apply_to_socket(transition),
+            }
+            latest.insert(skaddr, transition);
+        }
+    }
+
+    /// How many of an address's buffered transitions (in order) the snapshot reflects. Drops the
+    /// row's inode and uid if they may belong to an earlier socket at the address.
+    fn reflected_prefix(&mut self, skaddr: u64, transitions: &[&TcpTransition]) -> usize {
+        let stamped_before = transitions
+            .iter()
+            .rposition(|t| t.ts_ns < self.snapshot_ns)
+            .map_or(0, |last| last + 1);
+        let row = self.sockets.get(&skaddr);
+        // Whether the row shows the address as the first `count` transitions left it.
+        let shows_after = |count: usize| match (count.checked_sub(1), row) {
+            (Some(last), Some(socket)) => socket.shows_outcome_of(transitions[last]),
+            (Some(last), None) => transitions[last].new == TcpState::Close,
+            (None, Some(socket)) => transitions
+                .first()
+                .is_some_and(|first| socket.shows_state_before(first)),
+            (None, None) => transitions
+                .first()
+                .is_none_or(|first| starts_a_socket(first)),
+        };
+        let Some(reflected) = (stamped_before..=transitions.len())
+            .rev()
+            .find(|&count| shows_after(count))
+        else {
+            return stamped_before;
+        };
+        // Could the row show an earlier socket at this address, one that closed before the
+        // last transition of the prefix?
+        let ambiguous = transitions[..reflected.saturating_sub(1)]
+            .iter()
+            .rposition(|t| t.new == TcpState::Close)
+            .is_some_and(|closed| (stamped_before..=closed).any(|count| shows_after(count)));
+        if ambiguous && let Some(socket) = self.sockets.get_mut(&skaddr) {
+            socket.inode = None;
+            socket.uid = None;
+        }
+        reflected
+    }
+}
