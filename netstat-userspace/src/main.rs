@@ -7,16 +7,13 @@ use enetstat::{
 };
 
 fn main() -> ExitCode {
-    let config = match RawArgs::parse().check() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let config = match RawArgs::parse().check(&argv) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("enetstat: {message}");
             return ExitCode::from(2);
         }
-    };
-    let config = match config {
-        Config::Netstat(config) => return exit_with(commands::snapshot::run(config)),
-        Config::Watch(config) => config,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -28,7 +25,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    exit_with(runtime.block_on(commands::watch::run(config)))
+    exit_with(match config {
+        Config::Netstat(config, source) => commands::snapshot::run(config, &source),
+        Config::Status { socket, json } => commands::status::run(&socket, json),
+        Config::Watch(config) => runtime.block_on(commands::watch::run(config)),
+        Config::Serve(config) => runtime.block_on(commands::serve::run(config)),
+    })
 }
 
 fn exit_with(result: anyhow::Result<()>) -> ExitCode {

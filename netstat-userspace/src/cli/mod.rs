@@ -4,7 +4,12 @@
 pub mod netstat;
 mod watch;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::{daemon::server::DEFAULT_SOCKET, probes::check_ring_size};
+use watch::parse_size;
 
 pub use netstat::{NetstatArgs, NetstatConfig};
 pub use watch::{WatchArgs, WatchConfig};
@@ -20,29 +25,175 @@ pub use watch::{WatchArgs, WatchConfig};
 pub struct RawArgs {
     #[command(flatten)]
     pub netstat: NetstatArgs,
+    /// Where netstat views come from: the daemon, /proc, or the daemon when one runs.
+    #[arg(long, value_enum, default_value = "auto", help_heading = ENETSTAT)]
+    pub source: SourceArg,
+    /// The daemon's socket.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET, global = true, help_heading = ENETSTAT)]
+    pub socket: PathBuf,
     #[command(subcommand)]
     pub command: Option<RawCommand>,
+}
+
+const ENETSTAT: &str = "enetstat options";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SourceArg {
+    Auto,
+    Daemon,
+    Proc,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum RawCommand {
     /// Stream every TCP state transition on this host, live (like tcpstates).
     Watch(WatchArgs),
+    /// Run the daemon: a live socket table from the probes, answering netstat views.
+    Serve(ServeArgs),
+    /// Show the daemon's uptime, sockets tracked, events, losses, resyncs and memory.
+    Status {
+        /// Print the daemon's JSON as it is.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Size of the kernel ring buffer: a power of two, with an optional K, M or G suffix.
+    #[arg(long, value_name = "BYTES", default_value = "64M")]
+    pub ring_size: String,
+}
+
+/// Where a netstat view comes from, with what the daemon needs to answer it.
+#[derive(Debug)]
+pub enum SnapshotSource {
+    Proc,
+    Daemon { socket: PathBuf, args: Vec<String> },
+    Auto { socket: PathBuf, args: Vec<String> },
+}
+
+#[derive(Debug)]
+pub struct ServeConfig {
+    pub socket: PathBuf,
+    pub ring_bytes: u32,
 }
 
 /// A checked request.
 #[derive(Debug)]
 pub enum Config {
-    /// netstat's views, from a snapshot.
-    Netstat(NetstatConfig),
+    /// netstat's views.
+    Netstat(NetstatConfig, SnapshotSource),
     Watch(WatchConfig),
+    Serve(ServeConfig),
+    Status {
+        socket: PathBuf,
+        json: bool,
+    },
 }
 
 impl RawArgs {
-    pub fn check(self) -> Result<Config, String> {
+    /// `argv` is the command line without the program name: the daemon is sent the netstat
+    /// options from it, minus enetstat's own.
+    pub fn check(self, argv: &[String]) -> Result<Config, String> {
         match self.command {
-            None => self.netstat.check().map(Config::Netstat),
+            None => {
+                let config = self.netstat.check()?;
+                let args = netstat_args(argv);
+                let source = match self.source {
+                    SourceArg::Proc => SnapshotSource::Proc,
+                    SourceArg::Daemon => SnapshotSource::Daemon {
+                        socket: self.socket,
+                        args,
+                    },
+                    SourceArg::Auto => SnapshotSource::Auto {
+                        socket: self.socket,
+                        args,
+                    },
+                };
+                Ok(Config::Netstat(config, source))
+            }
             Some(RawCommand::Watch(args)) => args.check().map(Config::Watch),
+            Some(RawCommand::Serve(args)) => Ok(Config::Serve(ServeConfig {
+                socket: self.socket,
+                ring_bytes: check_ring_size(parse_size(&args.ring_size)?)?,
+            })),
+            Some(RawCommand::Status { json }) => Ok(Config::Status {
+                socket: self.socket,
+                json,
+            }),
         }
+    }
+}
+
+/// The command line less enetstat's own `--source` and `--socket` (and their values).
+pub fn netstat_args(argv: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip_value = false;
+    for arg in argv {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        match arg.as_str() {
+            "--source" | "--socket" => skip_value = true,
+            a if a.starts_with("--source=") || a.starts_with("--socket=") => {}
+            _ => out.push(arg.clone()),
+        }
+    }
+    out
+}
+
+/// Parses netstat options alone, as the daemon receives them.
+pub fn parse_netstat_args(args: &[String]) -> Result<NetstatConfig, String> {
+    #[derive(Parser)]
+    #[command(name = "netstat", no_binary_name = true, disable_version_flag = true)]
+    struct NetstatOnly {
+        #[command(flatten)]
+        netstat: NetstatArgs,
+    }
+    NetstatOnly::try_parse_from(args)
+        .map_err(|err| {
+            err.to_string()
+                .lines()
+                .next()
+                .unwrap_or("bad options")
+                .to_string()
+        })?
+        .netstat
+        .check()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn enetstat_options_are_not_sent_to_the_daemon() {
+        assert_eq!(
+            netstat_args(&strings(&[
+                "-tanp",
+                "--source",
+                "daemon",
+                "--socket=/x",
+                "-W"
+            ])),
+            strings(&["-tanp", "-W"])
+        );
+    }
+
+    #[test]
+    fn the_daemon_parses_netstat_options_alone() {
+        assert!(
+            parse_netstat_args(&strings(&["-tanp"]))
+                .unwrap()
+                .flags
+                .programs
+        );
+        assert!(parse_netstat_args(&strings(&["--bogus"])).is_err());
+        assert!(parse_netstat_args(&strings(&["watch"])).is_err());
     }
 }

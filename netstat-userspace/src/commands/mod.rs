@@ -1,4 +1,6 @@
 //! One module per subcommand: each wires sources, aggregator and views together.
 
+pub mod serve;
 pub mod snapshot;
+pub mod status;
 pub mod watch;

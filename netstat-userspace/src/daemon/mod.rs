@@ -2,3 +2,5 @@
 
 pub mod protocol;
 pub mod server;
+pub mod snapshot;
+pub mod state;

@@ -1,4 +1,5 @@
-//! netstat's views from a snapshot of /proc: `enetstat [netstat options]`.
+//! netstat's views: `enetstat [netstat options]`, answered by the daemon when one runs, else from
+//! a snapshot of /proc and sock_diag.
 
 #[cfg(test)]
 mod golden_tests;
@@ -7,15 +8,49 @@ mod route;
 mod sockets;
 mod statistics;
 
-use std::io::Write as _;
+use std::io::Write;
 
 use crate::{
-    cli::netstat::{NetstatConfig, NetstatView},
+    cli::{
+        SnapshotSource,
+        netstat::{NetstatConfig, NetstatView},
+    },
+    daemon::protocol::Request,
     output,
     resolve::{self, Names},
+    sources::{
+        daemon::{QueryError, query},
+        proc::owners::SocketOwners,
+    },
 };
 
-pub fn run(config: NetstatConfig) -> anyhow::Result<()> {
+/// Prints a netstat view, from the daemon or from the kernel as `source` says.
+pub fn run(config: NetstatConfig, source: &SnapshotSource) -> anyhow::Result<()> {
+    let mut out = output::stdout();
+    match source {
+        SnapshotSource::Proc => render(&config, None, &mut out)?,
+        SnapshotSource::Daemon { socket, args } | SnapshotSource::Auto { socket, args } => {
+            let request = Request::Snapshot { args: args.clone() };
+            match query(socket, &request) {
+                Ok(body) => out.write_all(&body)?,
+                Err(QueryError::NotRunning(_)) if matches!(source, SnapshotSource::Auto { .. }) => {
+                    render(&config, None, &mut out)?;
+                }
+                Err(err) => anyhow::bail!("{err}"),
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Renders a view. `owners` stands in for the /proc/*/fd scan of -p when the caller keeps them
+/// (the daemon); without it, -p scans.
+pub fn render(
+    config: &NetstatConfig,
+    owners: Option<&SocketOwners>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let flags = &config.flags;
     let names: Box<dyn Names> = if flags.numeric_hosts && flags.numeric_ports && flags.numeric_users
     {
@@ -23,13 +58,15 @@ pub fn run(config: NetstatConfig) -> anyhow::Result<()> {
     } else {
         Box::new(resolve::SystemNames::new())
     };
-    let mut out = output::stdout();
     match config.view {
-        NetstatView::Sockets => sockets::run(flags, names.as_ref(), &mut out)?,
-        NetstatView::Route => route::run(flags, names.as_ref(), &mut out)?,
-        NetstatView::Statistics => statistics::run(flags, &mut out)?,
+        NetstatView::Sockets => match owners {
+            Some(owners) => {
+                sockets::list(flags, names.as_ref(), flags.programs.then_some(owners), out)
+            }
+            None => sockets::run(flags, names.as_ref(), out),
+        },
+        NetstatView::Route => route::run(flags, names.as_ref(), out),
+        NetstatView::Statistics => statistics::run(flags, out),
         NetstatView::Interfaces => anyhow::bail!("-i is not available yet"),
     }
-    out.flush()?;
-    Ok(())
 }

@@ -27,9 +27,26 @@ pub struct InetSocketRow {
 #[derive(Debug, PartialEq, Eq)]
 pub struct BogusLine;
 
+/// The columns after the inode that netstat ignores and a daemon needs to match rows to events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelColumns {
+    /// 0 for a request socket (NEW_SYN_RECV).
+    pub refcount: u64,
+    /// The `%pK` socket address: the raw kernel address only when kptr_restrict is 1 and the
+    /// reader has CAP_SYSLOG; hashed or zero otherwise.
+    pub address: u64,
+}
+
 /// Parses one data line (not the header). Addresses are the kernel's hex dump of the address
 /// in network order read as host-order 32-bit words, as net-tools decodes them.
 pub fn parse_line(line: &str) -> Result<InetSocketRow, BogusLine> {
+    parse_line_with_kernel_columns(line).map(|(row, _)| row)
+}
+
+/// [`parse_line`], plus the kernel columns (zero when the line lacks them).
+pub fn parse_line_with_kernel_columns(
+    line: &str,
+) -> Result<(InetSocketRow, KernelColumns), BogusLine> {
     let mut fields = line.split_ascii_whitespace();
     let mut next = || fields.next().ok_or(BogusLine);
     let slot = next()?;
@@ -45,7 +62,14 @@ pub fn parse_line(line: &str) -> Result<InetSocketRow, BogusLine> {
     let uid = next()?.parse().map_err(|_| BogusLine)?;
     let timeout = next()?.parse().map_err(|_| BogusLine)?;
     let inode = next()?.parse().map_err(|_| BogusLine)?;
-    Ok(InetSocketRow {
+    let kernel = KernelColumns {
+        refcount: fields.next().and_then(|f| f.parse().ok()).unwrap_or(0),
+        address: fields
+            .next()
+            .and_then(|f| u64::from_str_radix(f, 16).ok())
+            .unwrap_or(0),
+    };
+    let row = InetSocketRow {
         local,
         local_port,
         remote,
@@ -59,7 +83,8 @@ pub fn parse_line(line: &str) -> Result<InetSocketRow, BogusLine> {
         uid,
         timeout,
         inode,
-    })
+    };
+    Ok((row, kernel))
 }
 
 /// Every row of a file; the header line is skipped and bogus lines are counted, not fatal.
@@ -141,6 +166,22 @@ mod tests {
         assert_eq!(row.local, "::ffff:127.0.0.1".parse::<IpAddr>().unwrap());
         assert_eq!(row.remote, "::1".parse::<IpAddr>().unwrap());
         assert_eq!(row.local_port, 22);
+    }
+
+    #[test]
+    fn kernel_columns() {
+        let line = TCP.lines().nth(2).unwrap();
+        let (_, kernel) = parse_line_with_kernel_columns(line).unwrap();
+        assert_eq!(
+            kernel,
+            KernelColumns {
+                refcount: 2,
+                address: 0
+            }
+        );
+        let raw = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 21746 1 ffff8881053c8000 100 0 0 10 0";
+        let (_, kernel) = parse_line_with_kernel_columns(raw).unwrap();
+        assert_eq!(kernel.address, 0xffff_8881_053c_8000);
     }
 
     #[test]

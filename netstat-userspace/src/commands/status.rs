@@ -1,0 +1,27 @@
+//! `enetstat status`: the daemon's own account of itself.
+
+use std::{io::Write as _, path::Path};
+
+use crate::{daemon::protocol::Request, output, sources::daemon::query};
+
+pub fn run(socket: &Path, json: bool) -> anyhow::Result<()> {
+    let body = query(socket, &Request::Status).map_err(|err| anyhow::anyhow!("{err}"))?;
+    let mut out = output::stdout();
+    if json {
+        out.write_all(&body)?;
+    } else {
+        let status: serde_json::Value = serde_json::from_slice(&body)?;
+        let Some(fields) = status.as_object() else {
+            anyhow::bail!("the daemon's status is not an object");
+        };
+        for (name, value) in fields {
+            writeln!(
+                out,
+                "{:<22} {value}",
+                format!("{}:", name.replace('_', " "))
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! The daemon's start-up and resync snapshot: /proc/net/tcp{,6} with each socket's kernel address,
+//! so that rows can be matched to the probe's events (which carry the address), and the owners.
+
+use anyhow::Context as _;
+
+use crate::{
+    aggregator::table::SnapshotRow,
+    sources::proc::{inet_sockets, read_net_file},
+};
+
+const KPTR_RESTRICT: &str = "/proc/sys/kernel/kptr_restrict";
+
+/// While alive, /proc prints raw kernel addresses to root: kptr_restrict 0 makes `%pK` print a
+/// hash, 1 the raw address to CAP_SYSLOG holders (and zeros to everyone else, which is stricter
+/// than 0, so nobody learns more). The old value is restored on drop.
+struct RawPointers {
+    restore: Option<String>,
+}
+
+impl RawPointers {
+    fn enable() -> Self {
+        let current = std::fs::read_to_string(KPTR_RESTRICT).unwrap_or_default();
+        if current.trim() == "0" && std::fs::write(KPTR_RESTRICT, "1").is_ok() {
+            return RawPointers {
+                restore: Some(current),
+            };
+        }
+        if current.trim() == "2" {
+            log::warn!("kptr_restrict is 2: snapshot rows cannot be matched to events by address");
+        }
+        RawPointers { restore: None }
+    }
+}
+
+impl Drop for RawPointers {
+    fn drop(&mut self) {
+        if let Some(value) = self.restore.take() {
+            let _ = std::fs::write(KPTR_RESTRICT, value);
+        }
+    }
+}
+
+/// Every TCP socket of this network namespace, v4 and v6.
+pub fn tcp_rows() -> anyhow::Result<Vec<SnapshotRow>> {
+    let ticks_per_second = clock_ticks_per_second();
+    let _raw = RawPointers::enable();
+    let mut rows = Vec::new();
+    for file in ["tcp", "tcp6"] {
+        let Some(bytes) =
+            read_net_file(file).with_context(|| format!("reading /proc/net/{file}"))?
+        else {
+            continue;
+        };
+        for line in String::from_utf8_lossy(&bytes).lines().skip(1) {
+            if let Ok((row, kernel)) = inet_sockets::parse_line_with_kernel_columns(line) {
+                rows.push(SnapshotRow::from_proc(
+                    &row,
+                    kernel.refcount,
+                    kernel.address,
+                    ticks_per_second,
+                ));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100)
+}
