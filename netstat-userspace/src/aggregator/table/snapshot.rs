@@ -117,11 +117,10 @@ impl LiveTable {
     /// stamped earlier are taken as reflected by it. Follow with [`LiveTable::replay`].
     ///
     /// Should an address be listed twice (the read can meet a reused address twice), the last
-    /// row stands; the replay settles which socket is really there.
+    /// row stands: it was read last. The replay settles which socket is really there.
     pub fn from_snapshot(rows: impl IntoIterator<Item = SnapshotRow>, snapshot_ns: u64) -> Self {
         let mut table = LiveTable {
             snapshot_ns,
-            next_expiry_ns: u64::MAX,
             ..LiveTable::default()
         };
         for row in rows {
@@ -254,7 +253,7 @@ impl LiveTable {
         let ambiguous = transitions[..reflected.saturating_sub(1)]
             .iter()
             .rposition(|t| t.new == TcpState::Close)
-            .is_some_and(|closed| (stamped_before..=closed).any(|count| shows_after(count)));
+            .is_some_and(|closed| (stamped_before..=closed).any(shows_after));
         if ambiguous && let Some(socket) = self.sockets.get_mut(&skaddr) {
             socket.inode = None;
             socket.uid = None;
