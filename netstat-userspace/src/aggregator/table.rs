@@ -30,8 +30,8 @@ pub use snapshot::{SnapshotKind, SnapshotRow};
 
 /// A socket's family and endpoints: its 4-tuple, or local address alone for a listener.
 ///
-/// Addresses are kept as 16 bytes (an IPv4 address in the first four) rather than `IpAddr`s: one
-/// byte less each, and one family for both.
+/// Addresses are kept as 16 bytes (an IPv4 address in the first four) with the family once,
+/// rather than as two `IpAddr`s of 17 bytes: entries stay small and hash fast.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Endpoints {
     local: [u8; 16],
@@ -253,6 +253,8 @@ fn time_wait_left_by(
         {
             FinWait2
         }
+        // FIN_WAIT1 -> CLOSE was seen to leave one too; an RST in FIN_WAIT1 looks the same but
+        // leaves none: a resync corrects that rare case.
         (FinWait2 | Closing | FinWait1, Close) => TimeWait,
         _ => return None,
     };
@@ -337,7 +339,7 @@ impl TableRow<'_> {
 }
 
 /// Every TCP socket the kernel holds, kept up to date by [`LiveTable::apply`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct LiveTable {
     sockets: HashMap<u64, SocketEntry>,
     time_waits: HashMap<Endpoints, TimeWaitEntry>,
@@ -346,6 +348,18 @@ pub struct LiveTable {
     snapshot_ns: u64,
     /// No time-wait entry expires before this, so `expire` can skip its scan until then.
     next_expiry_ns: u64,
+}
+
+impl Default for LiveTable {
+    fn default() -> Self {
+        LiveTable {
+            sockets: HashMap::new(),
+            time_waits: HashMap::new(),
+            timeouts: Timeouts::default(),
+            snapshot_ns: 0,
+            next_expiry_ns: u64::MAX,
+        }
+    }
 }
 
 impl LiveTable {
@@ -522,7 +536,7 @@ impl LiveTable {
         changed
     }
 
-    /// Every socket, full ones then time-wait ones, in no particular order.
+    /// Every socket: full sockets first, then time-wait ones, each in no particular order.
     pub fn rows(&self) -> impl Iterator<Item = TableRow<'_>> {
         let sockets = self
             .sockets

@@ -10,15 +10,17 @@
 //! - Every change after the attach has an event in the buffer; every change before the read
 //!   shows in the snapshot. Events stamped before `snapshot_ns` are all reflected; later ones may
 //!   or may not be, row by row, since the read walks the hash tables while they change.
-//! - Full sockets: each row reflects some prefix of its address's events. For each address,
-//!   `replay` takes the longest prefix (at least the events stamped before `snapshot_ns`) whose
-//!   last event leaves the address as the row shows it (same state and endpoints, or no row after
-//!   a CLOSE), skips it and applies the rest. The result is right whichever prefix was really
-//!   reflected: an applied event leaves the socket as the kernel left it, and when none is
-//!   applied the row is already what the last event left. The longest prefix keeps the row's
-//!   inode and uid when the address was reused during the read (the row shows the newer socket);
-//!   when an older socket at that address could explain the row as well, they are dropped rather
-//!   than risk pinning them on the wrong socket.
+//! - Full sockets: each row reflects some prefix of its address's events (at least those stamped
+//!   before `snapshot_ns`). For each address, `replay` takes the longest prefix whose last event
+//!   leaves the address as the row shows it (same state and endpoints, or no row after a CLOSE),
+//!   skips it and applies the rest. The result is right whichever prefix was really reflected:
+//!   an applied event leaves the socket as the kernel left it, and when none is applied the row
+//!   is already what the last event left. The longest prefix keeps the row's inode and uid when
+//!   the address was reused during the read (the row shows the newer socket); when an older
+//!   socket at that address could explain the row as well, they are dropped rather than risk
+//!   pinning them on the wrong socket. A full socket changes only through events, so a row that
+//!   no prefix explains was misread (the read can skip or repeat rows while hash chains change)
+//!   and the events win: a socket they show alive is kept even if the read missed it.
 //! - Time-wait sockets: a full socket and a time-wait socket never share a 4-tuple, so each event
 //!   either creates its 4-tuple's time-wait socket (a close that leaves one) or shows there is
 //!   none. A 4-tuple thus ends as the last of its events stamped after `snapshot_ns` left it, and
@@ -33,7 +35,7 @@
 //!   reused addresses, owners learned from reflected connect()s).
 //!
 //! What no event shows stays as the snapshot said until the next resync: a time-wait socket reset
-//! by its peer, a row the read skipped while a hash chain changed under it.
+//! by its peer, a socket without buffered events that the read skipped.
 
 use std::{collections::HashMap, net::IpAddr, num::NonZeroU64};
 
@@ -115,11 +117,10 @@ impl LiveTable {
     /// stamped earlier are taken as reflected by it. Follow with [`LiveTable::replay`].
     ///
     /// Should an address be listed twice (the read can meet a reused address twice), the last
-    /// row stands; the replay settles which socket is really there.
+    /// row stands: it was read last. The replay settles which socket is really there.
     pub fn from_snapshot(rows: impl IntoIterator<Item = SnapshotRow>, snapshot_ns: u64) -> Self {
         let mut table = LiveTable {
             snapshot_ns,
-            next_expiry_ns: u64::MAX,
             ..LiveTable::default()
         };
         for row in rows {
@@ -238,18 +239,21 @@ impl LiveTable {
                 .first()
                 .is_none_or(|first| starts_a_socket(first)),
         };
-        let Some(reflected) = (stamped_before..=transitions.len())
+        // Below `stamped_before` only if the row contradicts those transitions: a full socket
+        // changes only through transitions, so the read missed it (or met it twice) and the
+        // transitions win.
+        let Some(reflected) = (0..=transitions.len())
             .rev()
             .find(|&count| shows_after(count))
         else {
-            return stamped_before;
+            return 0;
         };
         // Could the row show an earlier socket at this address, one that closed before the
         // last transition of the prefix?
         let ambiguous = transitions[..reflected.saturating_sub(1)]
             .iter()
             .rposition(|t| t.new == TcpState::Close)
-            .is_some_and(|closed| (stamped_before..=closed).any(|count| shows_after(count)));
+            .is_some_and(|closed| (stamped_before..=closed).any(shows_after));
         if ambiguous && let Some(socket) = self.sockets.get_mut(&skaddr) {
             socket.inode = None;
             socket.uid = None;

@@ -693,6 +693,36 @@ fn a_row_two_sockets_at_one_address_could_explain_loses_its_inode() {
 }
 
 #[test]
+fn a_socket_the_read_missed_is_kept_from_its_events() {
+    let app = task(1, "c");
+    let client = client();
+    let snapshot_ns = SECOND;
+    let buffered = [
+        client.connecting(snapshot_ns - 20 * MS, app),
+        client.at(snapshot_ns - 10 * MS, SynSent, Established, softirq()),
+    ];
+    let mut table = LiveTable::from_snapshot([], snapshot_ns);
+    table.replay(&buffered);
+    let entry = table.socket(client.skaddr).unwrap();
+    assert_eq!(
+        (entry.state, entry.endpoints),
+        (Established, client.endpoints)
+    );
+    assert_eq!(entry.owner, Some(app));
+}
+
+#[test]
+fn a_time_wait_socket_gone_before_the_read_is_not_revived() {
+    let client = client();
+    let snapshot_ns = SECOND;
+    // Closed after the attach; its time-wait socket was reset (no event) before the read.
+    let buffered = active_close(client, task(1, "c"), snapshot_ns - 100 * MS);
+    let mut table = LiveTable::from_snapshot([], snapshot_ns);
+    table.replay(&buffered);
+    assert!(table.is_empty());
+}
+
+#[test]
 fn request_sockets_and_closed_rows_are_not_tracked() {
     let listener = Socket::new(0x11, "0.0.0.0:80", "0.0.0.0:0");
     let request = SnapshotRow {
@@ -819,9 +849,28 @@ fn no_sequence_panics() {
         if step % 97 == 0 {
             table.replay(&[transition, transition]);
             table.expire(rng.next());
+            table.apply_owners(|inode| (inode % 2 == 0).then_some(softirq()));
+        }
+        if step % 1009 == 0 {
+            let row = SnapshotRow {
+                skaddr: transition.skaddr,
+                endpoints: Endpoints::of(&transition),
+                state: transition.new,
+                kind: match rng.below(3) {
+                    0 => SnapshotKind::Socket {
+                        inode: rng.next(),
+                        uid: 0,
+                    },
+                    1 => SnapshotKind::TimeWait {
+                        expires_in_ns: rng.next(),
+                    },
+                    _ => SnapshotKind::Request,
+                },
+            };
+            table.resync([row, row], rng.next());
         }
     }
-    assert!(table.len() <= 8 + 2 * 16 * 9 * 9);
+    assert!(table.full_socket_count() <= 8, "one entry per address");
 }
 
 #[test]
