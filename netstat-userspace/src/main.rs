@@ -15,22 +15,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("enetstat: starting the runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
     exit_with(match config {
+        // No async runtime here: its drivers open sockets of their own, which a UNIX socket
+        // listing of this very process would show.
         Config::Netstat(config, source) => commands::snapshot::run(config, &source),
         Config::Status { socket, json } => commands::status::run(&socket, json),
-        Config::Watch(config) => runtime.block_on(commands::watch::run(config)),
-        Config::Serve(config) => runtime.block_on(commands::serve::run(config)),
+        Config::Watch(config) => in_runtime(commands::watch::run(config)),
+        Config::Serve(config) => in_runtime(commands::serve::run(config)),
     })
+}
+
+fn in_runtime(task: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| anyhow::anyhow!("starting the runtime: {err}"))?
+        .block_on(task)
 }
 
 fn exit_with(result: anyhow::Result<()>) -> ExitCode {

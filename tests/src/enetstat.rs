@@ -48,10 +48,23 @@ pub const READY: &str = "enetstat: watching";
 impl Running {
     /// Starts `enetstat ARGS` and waits until it reports that it is watching.
     pub fn start(args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_in(None, args, READY)
+    }
+
+    /// Starts `enetstat ARGS`, inside namespace `ns` if given, and waits for `ready` on stderr.
+    pub fn start_in(ns: Option<&str>, args: &[&str], ready: &str) -> anyhow::Result<Self> {
         let dir = TempDir::new()?;
         let stdout = dir.path.join("stdout");
         let stderr = dir.path.join("stderr");
-        let child = Command::new(binary())
+        let mut command = match ns {
+            Some(ns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", ns]).arg(binary());
+                command
+            }
+            None => Command::new(binary()),
+        };
+        let child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(File::create(&stdout)?)
@@ -67,7 +80,7 @@ impl Running {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let err = std::fs::read_to_string(&running.stderr)?;
-            if err.contains(READY) {
+            if err.contains(ready) {
                 return Ok(running);
             }
             if let Some(status) = running.child.try_wait()? {

@@ -79,7 +79,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 // Events that arrived before the request are applied first, so the answer is
                 // at least as fresh as the request.
                 ring.drain_now(usize::MAX, |bytes| on_record(&mut daemon, bytes))?;
-                let answer = daemon.answer(&incoming.request);
+                let answer = daemon.answer(&incoming.request, incoming.connection_inode);
                 let _ = incoming.reply.send(answer);
             }
         }

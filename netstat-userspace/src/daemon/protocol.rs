@@ -10,6 +10,8 @@
 use serde::{Deserialize, Serialize};
 
 pub const VERSION: u32 = 1;
+/// How a daemon's refusal for a client in another network namespace starts.
+pub const WRONG_NETNS: &str = "wrong network namespace";
 /// The longest request line accepted, newline included.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
@@ -17,7 +19,17 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 #[serde(tag = "request", rename_all = "snake_case")]
 pub enum Request {
     /// A netstat view rendered from the live table; `args` are netstat's options.
-    Snapshot { args: Vec<String> },
+    Snapshot {
+        args: Vec<String>,
+        /// Inodes of the client's end of this connection: not shown, since a netstat run at the
+        /// same moment would have no such socket.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        hide_inodes: Vec<u64>,
+        /// The client's network namespace (inode of /proc/self/ns/net): a daemon serving another
+        /// namespace refuses with [`WRONG_NETNS`] rather than show the wrong sockets.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        netns: Option<u64>,
+    },
     /// Uptime, sockets tracked, events received and lost, resyncs, memory.
     Status,
 }
@@ -123,6 +135,8 @@ mod tests {
         for request in [
             Request::Snapshot {
                 args: vec!["-tanp".into(), "-W".into()],
+                hide_inodes: vec![42],
+                netns: Some(4026531840),
             },
             Request::Status,
         ] {

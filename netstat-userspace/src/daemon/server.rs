@@ -29,6 +29,8 @@ const QUEUE_DEPTH: usize = 64;
 /// A request waiting for the main loop's answer.
 pub struct Incoming {
     pub request: Request,
+    /// The daemon's end of this connection, which no netstat view should show.
+    pub connection_inode: Option<u64>,
     pub reply: oneshot::Sender<Result<Vec<u8>, String>>,
 }
 
@@ -94,7 +96,7 @@ async fn handle(mut stream: UnixStream, main_loop: mpsc::Sender<Incoming>) {
         Ok(()) => match tokio::time::timeout(REQUEST_DEADLINE, read_request(&mut stream)).await {
             Err(_) => Err("request not received in time".to_string()),
             Ok(Err(err)) => Err(err.to_string()),
-            Ok(Ok(request)) => ask(&main_loop, request).await,
+            Ok(Ok(request)) => ask(&main_loop, request, socket_inode(&stream)).await,
         },
     };
     let (header, body) = match answer {
@@ -105,7 +107,21 @@ async fn handle(mut stream: UnixStream, main_loop: mpsc::Sender<Incoming>) {
     let _ = stream.write_all(&header).await;
     let _ = stream.write_all(&body).await;
     let _ = stream.shutdown().await;
+    // Closing with unread bytes would reset the connection before the client reads the answer
+    // (an oversized request is refused before it is all read): take what is left, within bounds.
+    let mut sink = [0u8; 4096];
+    let mut left = LINGER_BYTES;
+    while left > 0 {
+        match tokio::time::timeout(LINGER_TIME, stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => break,
+        }
+    }
 }
+
+/// After answering, how much of a client's unread request is read and dropped, and for how long.
+const LINGER_BYTES: usize = 1 << 20;
+const LINGER_TIME: Duration = Duration::from_millis(500);
 
 /// Root only, on top of the file mode: a socket inherited or passed elsewhere still refuses.
 fn check_peer(stream: &UnixStream) -> Result<(), String> {
@@ -119,14 +135,29 @@ fn check_peer(stream: &UnixStream) -> Result<(), String> {
     }
 }
 
-async fn ask(main_loop: &mpsc::Sender<Incoming>, request: Request) -> Result<Vec<u8>, String> {
+async fn ask(
+    main_loop: &mpsc::Sender<Incoming>,
+    request: Request,
+    connection_inode: Option<u64>,
+) -> Result<Vec<u8>, String> {
     let (reply, answer) = oneshot::channel();
     main_loop
-        .try_send(Incoming { request, reply })
+        .try_send(Incoming {
+            request,
+            connection_inode,
+            reply,
+        })
         .map_err(|_| "the daemon is busy; try again".to_string())?;
     answer
         .await
         .unwrap_or_else(|_| Err("the daemon is shutting down".to_string()))
+}
+
+/// The inode of a socket's fd, as /proc/net/unix lists it.
+pub fn socket_inode(socket: &impl std::os::fd::AsRawFd) -> Option<u64> {
+    // SAFETY: fstat on a valid fd with a valid out-pointer.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    (unsafe { libc::fstat(socket.as_raw_fd(), &mut stat) } == 0).then_some(stat.st_ino)
 }
 
 /// Reads up to the first newline, never more than MAX_REQUEST_BYTES.
@@ -175,7 +206,7 @@ mod tests {
                 while let Some(incoming) = requests.recv().await {
                     let answer = match incoming.request {
                         Request::Status => Ok(b"up".to_vec()),
-                        Request::Snapshot { args } => Ok(args.join(" ").into_bytes()),
+                        Request::Snapshot { args, .. } => Ok(args.join(" ").into_bytes()),
                     };
                     let _ = incoming.reply.send(answer);
                 }
@@ -225,6 +256,8 @@ mod tests {
         // Still answering.
         let args = Request::Snapshot {
             args: vec!["-tan".into()],
+            hide_inodes: Vec::new(),
+            netns: None,
         };
         assert_eq!(query(&path, &args).unwrap(), b"-tan");
     }

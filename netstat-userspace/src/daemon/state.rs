@@ -7,13 +7,19 @@ use std::{
 
 use serde::Serialize;
 
-use super::{protocol::Request, snapshot};
+use super::{
+    protocol::{Request, WRONG_NETNS},
+    snapshot,
+};
 use crate::{
     aggregator::{table::LiveTable, transitions::made_by_owner},
     cli::{netstat::NetstatView, parse_netstat_args},
     commands::snapshot::render,
     events::{Comm, Task, TcpTransition},
-    sources::proc::owners::{Owner, SocketOwners},
+    sources::{
+        daemon::own_netns,
+        proc::owners::{Owner, SocketOwners},
+    },
     views::clock::Clock,
 };
 
@@ -106,15 +112,37 @@ impl Daemon {
         Ok(())
     }
 
-    pub fn answer(&mut self, request: &Request) -> Result<Vec<u8>, String> {
+    /// Answers a request that came over the connection with inode `connection_inode`.
+    pub fn answer(
+        &mut self,
+        request: &Request,
+        connection_inode: Option<u64>,
+    ) -> Result<Vec<u8>, String> {
         match request {
             Request::Status => Ok(self.status_json()),
-            Request::Snapshot { args } => {
+            Request::Snapshot {
+                args,
+                hide_inodes,
+                netns,
+            } => {
+                let own = own_netns();
+                if netns.is_some() && *netns != own {
+                    return Err(format!(
+                        "{WRONG_NETNS}: this daemon serves net:[{}], the client is in net:[{}]",
+                        own.unwrap_or(0),
+                        netns.unwrap_or(0)
+                    ));
+                }
+                let hidden: Vec<u64> = hide_inodes
+                    .iter()
+                    .copied()
+                    .chain(connection_inode)
+                    .collect();
                 let config = parse_netstat_args(args)?;
                 let owners = (config.view == NetstatView::Sockets && config.flags.programs)
                     .then(|| self.current_owners(&config.flags));
                 let mut out = Vec::new();
-                render(&config, owners, &mut out).map_err(|err| format!("{err:#}"))?;
+                render(&config, owners, &hidden, &mut out).map_err(|err| format!("{err:#}"))?;
                 Ok(out)
             }
         }

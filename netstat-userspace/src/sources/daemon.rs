@@ -7,7 +7,10 @@ use std::{
     time::Duration,
 };
 
-use crate::daemon::protocol::{self, Request};
+use crate::daemon::{
+    protocol::{self, Request},
+    server::socket_inode,
+};
 
 /// Why the daemon did not answer.
 #[derive(Debug)]
@@ -27,12 +30,27 @@ impl std::fmt::Display for QueryError {
     }
 }
 
+/// This process's network namespace: the inode of /proc/self/ns/net.
+pub fn own_netns() -> Option<u64> {
+    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata("/proc/self/ns/net").ok()?).into()
+}
+
 /// How long to wait for an answer; a live table renders far faster than this.
 const ANSWER_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Sends one request and returns the body of a successful answer.
+/// Sends one request and returns the body of a successful answer. A snapshot request is told
+/// this connection's inode, so the answer leaves it out.
 pub fn query(socket: &Path, request: &Request) -> Result<Vec<u8>, QueryError> {
     let mut stream = UnixStream::connect(socket).map_err(QueryError::NotRunning)?;
+    let mut request = request.clone();
+    if let Request::Snapshot {
+        hide_inodes, netns, ..
+    } = &mut request
+    {
+        hide_inodes.extend(socket_inode(&stream));
+        *netns = own_netns();
+    }
+    let request = &request;
     let failed = |err: std::io::Error| QueryError::Failed(err.to_string());
     stream
         .set_read_timeout(Some(ANSWER_DEADLINE))

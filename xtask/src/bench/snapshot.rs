@@ -124,7 +124,11 @@ fn time_once(program: &Path, args: &[&str]) -> anyhow::Result<Timing> {
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     let wall = started.elapsed();
     if pid < 0 || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        bail!("{} {} failed (wait status {status})", program.display(), args.join(" "));
+        bail!(
+            "{} {} failed (wait status {status})",
+            program.display(),
+            args.join(" ")
+        );
     }
     let cpu = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     Ok(Timing {
@@ -235,7 +239,14 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<()> {
         })
         .collect();
     let table = report::markdown_table(
-        &["TCP sockets", "command", "median ms", "vs netstat", "vs ss", "CPU ms user / system"],
+        &[
+            "TCP sockets",
+            "command",
+            "median ms",
+            "vs netstat",
+            "vs ss",
+            "CPU ms user / system",
+        ],
         &table_rows,
     );
     println!("{table}");

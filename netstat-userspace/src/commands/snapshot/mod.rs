@@ -15,7 +15,7 @@ use crate::{
         SnapshotSource,
         netstat::{NetstatConfig, NetstatView},
     },
-    daemon::protocol::Request,
+    daemon::protocol::{Request, WRONG_NETNS},
     output,
     resolve::{self, Names},
     sources::{
@@ -28,13 +28,24 @@ use crate::{
 pub fn run(config: NetstatConfig, source: &SnapshotSource) -> anyhow::Result<()> {
     let mut out = output::stdout();
     match source {
-        SnapshotSource::Proc => render(&config, None, &mut out)?,
+        SnapshotSource::Proc => render(&config, None, &[], &mut out)?,
         SnapshotSource::Daemon { socket, args } | SnapshotSource::Auto { socket, args } => {
-            let request = Request::Snapshot { args: args.clone() };
+            let request = Request::Snapshot {
+                args: args.clone(),
+                hide_inodes: Vec::new(),
+                netns: None,
+            };
             match query(socket, &request) {
                 Ok(body) => out.write_all(&body)?,
+                // No daemon, or one serving another network namespace: read the kernel here.
                 Err(QueryError::NotRunning(_)) if matches!(source, SnapshotSource::Auto { .. }) => {
-                    render(&config, None, &mut out)?;
+                    render(&config, None, &[], &mut out)?;
+                }
+                Err(QueryError::Failed(why))
+                    if why.starts_with(WRONG_NETNS)
+                        && matches!(source, SnapshotSource::Auto { .. }) =>
+                {
+                    render(&config, None, &[], &mut out)?;
                 }
                 Err(err) => anyhow::bail!("{err}"),
             }
@@ -45,10 +56,11 @@ pub fn run(config: NetstatConfig, source: &SnapshotSource) -> anyhow::Result<()>
 }
 
 /// Renders a view. `owners` stands in for the /proc/*/fd scan of -p when the caller keeps them
-/// (the daemon); without it, -p scans.
+/// (the daemon); without it, -p scans. Sockets with an inode in `hidden` are left out.
 pub fn render(
     config: &NetstatConfig,
     owners: Option<&SocketOwners>,
+    hidden: &[u64],
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let flags = &config.flags;
@@ -60,10 +72,14 @@ pub fn render(
     };
     match config.view {
         NetstatView::Sockets => match owners {
-            Some(owners) => {
-                sockets::list(flags, names.as_ref(), flags.programs.then_some(owners), out)
-            }
-            None => sockets::run(flags, names.as_ref(), out),
+            Some(owners) => sockets::list(
+                flags,
+                names.as_ref(),
+                flags.programs.then_some(owners),
+                hidden,
+                out,
+            ),
+            None => sockets::run(flags, names.as_ref(), hidden, out),
         },
         NetstatView::Route => route::run(flags, names.as_ref(), out),
         NetstatView::Statistics => statistics::run(flags, out),

@@ -22,16 +22,23 @@ use crate::{
 };
 
 /// Lists sockets, with owners from a /proc/*/fd scan when -p asks for them.
-pub fn run(flags: &NetstatFlags, names: &dyn Names, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn run(
+    flags: &NetstatFlags,
+    names: &dyn Names,
+    hidden: &[u64],
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let owners = flags.programs.then(scan_owners);
-    list(flags, names, owners.as_ref(), out)
+    list(flags, names, owners.as_ref(), hidden, out)
 }
 
-/// Lists sockets with the owners given (a daemon passes the ones it keeps).
+/// Lists sockets with the owners given (a daemon passes the ones it keeps), leaving out the
+/// sockets whose inodes are in `hidden` (a daemon's own control connection).
 pub fn list(
     flags: &NetstatFlags,
     names: &dyn Names,
     owners: Option<&SocketOwners>,
+    hidden: &[u64],
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     if flags.continuous {
@@ -61,7 +68,7 @@ pub fn list(
         super::groups::run(flags, names, out)?;
     }
     if !named || flags.unix {
-        list_unix(flags, owners, out)?;
+        list_unix(flags, owners, hidden, out)?;
     }
     Ok(())
 }
@@ -195,6 +202,7 @@ fn check_sctp(flags: &NetstatFlags) -> anyhow::Result<()> {
 fn list_unix(
     flags: &NetstatFlags,
     owners: Option<&SocketOwners>,
+    hidden: &[u64],
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     write_unix_header(out, flags)?;
@@ -205,7 +213,10 @@ fn list_unix(
     for _ in 0..bogus {
         eprintln!("warning, got bogus unix line.");
     }
-    for row in rows.iter().filter(|row| unix_row_shown(row, flags)) {
+    let visible = |row: &&unix_sockets::UnixSocketRow| {
+        unix_row_shown(row, flags) && !row.inode.is_some_and(|inode| hidden.contains(&inode))
+    };
+    for row in rows.iter().filter(visible) {
         write_unix_row(out, row, flags, owners)?;
     }
     Ok(())

@@ -1,0 +1,239 @@
+//! `enetstat serve` with the real probe, inside a scratch namespace: its answers equal netstat's,
+//! for sockets that existed before it started and for sockets made since.
+
+use std::{
+    io::{Read as _, Write as _},
+    net::TcpListener,
+    os::unix::{fs::PermissionsExt as _, net::UnixStream, process::CommandExt as _},
+    path::Path,
+    process::Command,
+};
+
+use enetstat_integration_tests::{
+    compare::{difference, escape_controls, run_in},
+    enetstat::{self, Running, TempDir},
+    fixture::SocketFixture,
+    netns::Netns,
+    workload,
+};
+
+const SERVING: &str = "enetstat: serving on";
+
+fn serve(ns: &Netns, socket: &Path) -> Running {
+    Running::start_in(
+        Some(ns.name()),
+        &["serve", "--socket", socket.to_str().unwrap()],
+        SERVING,
+    )
+    .unwrap()
+}
+
+fn compare_with_netstat(ns: &Netns, socket: &Path, args: &[&str]) -> Option<String> {
+    let netstat = run_in(ns.name(), Path::new("/usr/bin/netstat"), args);
+    let mut ours_args = vec!["--source", "daemon", "--socket", socket.to_str().unwrap()];
+    ours_args.extend_from_slice(args);
+    let ours = run_in(ns.name(), &enetstat::binary(), &ours_args);
+    if !ours.status.success() {
+        return Some(format!(
+            "enetstat failed: {}",
+            String::from_utf8_lossy(&ours.stderr)
+        ));
+    }
+    difference(&escape_controls(&netstat.stdout), &ours.stdout)
+}
+
+#[test]
+fn daemon_answers_like_netstat_for_old_and_new_sockets() {
+    let ns = Netns::new("daemon").unwrap();
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    // Sockets from before the daemon, with their owners...
+    let fixture = SocketFixture::build(&ns).unwrap();
+    let daemon = serve(&ns, &socket);
+    // ...and sockets made since: an accepted pair, a closed one (TIME_WAIT), a listener.
+    let held = ns
+        .run(|| {
+            let listener = TcpListener::bind("127.0.0.1:9100")?;
+            let client = std::net::TcpStream::connect("127.0.0.1:9100")?;
+            let (server, _) = listener.accept()?;
+            workload::active_close_by_client(&listener)?;
+            Ok((listener, client, server))
+        })
+        .unwrap();
+    let mut failures = Vec::new();
+    for args in [
+        &["-tanp"][..],
+        &["-tulpn"],
+        &["-tan"],
+        &["-tano"],
+        &["-anp"],
+        &["-xap"],
+        &["-s"],
+        &["-rn"],
+    ] {
+        if let Some(diff) = compare_with_netstat(&ns, &socket, args) {
+            failures.push(format!("{}: {diff}", args.join(" ")));
+        }
+    }
+    drop(held);
+    let finished = daemon.stop().unwrap();
+    drop(fixture);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(finished.status.success(), "{}", finished.stderr);
+}
+
+#[test]
+fn status_reports_the_table() {
+    let ns = Netns::new("status").unwrap();
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let daemon = serve(&ns, &socket);
+    ns.run(|| workload::active_close_by_client(&TcpListener::bind("127.0.0.1:9200")?))
+        .unwrap();
+    let out = Command::new(enetstat::binary())
+        .args(["status", "--json", "--socket", socket.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for field in [
+        "uptime_s",
+        "sockets_tracked",
+        "events_received",
+        "events_lost",
+        "resyncs",
+        "rss_bytes",
+    ] {
+        assert!(status.get(field).is_some(), "{field} missing from {status}");
+    }
+    assert!(
+        status["events_received"].as_u64().unwrap() >= 12,
+        "{status}"
+    );
+    assert_eq!(status["events_lost"], 0);
+    let finished = daemon.stop().unwrap();
+    assert!(finished.status.success());
+}
+
+#[test]
+fn the_socket_refuses_other_users_and_survives_bad_requests() {
+    let ns = Netns::new("refuse").unwrap();
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let daemon = serve(&ns, &socket);
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // Another user cannot even connect (a world-readable copy of the binary, so it can run).
+    let bin_dir = TempDir::new().unwrap();
+    std::fs::set_permissions(&bin_dir.path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = bin_dir.path.join("enetstat");
+    std::fs::copy(enetstat::binary(), &copy).unwrap();
+    let out = Command::new(&copy)
+        .args(["status", "--socket", socket.to_str().unwrap()])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ermission denied"),
+        "{out:?}"
+    );
+
+    // Malformed, oversized and half-closed requests get an error; the daemon goes on.
+    let exchange = |bytes: &[u8], half_close: bool| {
+        let mut stream = UnixStream::connect(&socket).unwrap();
+        stream.write_all(bytes).unwrap();
+        if half_close {
+            stream.shutdown(std::net::Shutdown::Write).unwrap();
+        }
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(exchange(b"{\"version\":1,\"request\":\"nope\"}\n", false).contains("\"ok\":false"));
+    assert!(exchange(&vec![b'{'; 70_000], false).contains("larger than"));
+    assert!(exchange(b"{\"version\":1,", true).contains("before its newline"));
+    let out = Command::new(enetstat::binary())
+        .args(["status", "--socket", socket.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let finished = daemon.stop_with(libc::SIGTERM).unwrap();
+    assert!(finished.status.success(), "{}", finished.stderr);
+    assert!(!socket.exists(), "the socket file is removed on exit");
+}
+
+#[test]
+fn no_daemon_means_proc_for_auto_and_an_error_for_daemon() {
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("absent.sock");
+    let auto = Command::new(enetstat::binary())
+        .args(["-tn", "--socket", socket.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(auto.status.success());
+    assert!(String::from_utf8_lossy(&auto.stdout).starts_with("Active Internet connections"));
+    let forced = Command::new(enetstat::binary())
+        .args([
+            "-tn",
+            "--source",
+            "daemon",
+            "--socket",
+            socket.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(forced.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&forced.stderr).contains("no enetstat daemon answers"));
+}
+
+#[test]
+fn a_daemon_in_another_namespace_is_not_asked() {
+    let ns = Netns::new("otherns").unwrap();
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let daemon = serve(&ns, &socket);
+    // This test runs in the root namespace; the daemon serves `ns`.
+    let forced = Command::new(enetstat::binary())
+        .args([
+            "-tn",
+            "--source",
+            "daemon",
+            "--socket",
+            socket.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(forced.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&forced.stderr).contains("wrong network namespace"));
+    let auto = Command::new(enetstat::binary())
+        .args(["-tn", "--socket", socket.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        auto.status.success(),
+        "{}",
+        String::from_utf8_lossy(&auto.stderr)
+    );
+    let proc = Command::new(enetstat::binary())
+        .args(["-tn", "--source", "proc"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&auto.stdout)
+            .lines()
+            .take(2)
+            .collect::<Vec<_>>(),
+        String::from_utf8_lossy(&proc.stdout)
+            .lines()
+            .take(2)
+            .collect::<Vec<_>>()
+    );
+    daemon.stop().unwrap();
+}
