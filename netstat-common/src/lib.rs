@@ -38,9 +38,12 @@ pub struct TcpStateRecord {
     pub oldstate: u8,
     pub newstate: u8,
     pub _pad: [u8; 4],
+    /// The socket's network namespace (the inode of /proc/PID/ns/net), 0 when unknown.
+    pub netns: u32,
+    pub _pad2: [u8; 4],
 }
 
-const _: () = assert!(core::mem::size_of::<TcpStateRecord>() == 80);
+const _: () = assert!(core::mem::size_of::<TcpStateRecord>() == 88);
 const _: () = assert!(core::mem::align_of::<TcpStateRecord>() == 8);
 
 /// Filters applied in the kernel before a record is reserved. Set as a read-only global at load
@@ -93,9 +96,23 @@ fn port_in(ports: &[u16; MAX_FILTER_PORTS], n: u16, port: u16) -> bool {
     false
 }
 
+/// Where a socket's network namespace number lives, found in the kernel's BTF by userspace and
+/// set as a global at load time (the Rust eBPF backend has no CO-RE). Zero: not known.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetnsOffsets {
+    /// Offset of the `struct net *` in `struct sock` (`__sk_common.skc_net.net`).
+    pub sock_net: u32,
+    /// Offset of the namespace's inode number in `struct net` (`ns.inum`).
+    pub net_inum: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<NetnsOffsets>() == 8);
+
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: plain `#[repr(C)]` data with explicit padding and no invalid bit patterns.
     unsafe impl aya::Pod for super::TcpStateRecord {}
     unsafe impl aya::Pod for super::KernelFilter {}
+    unsafe impl aya::Pod for super::NetnsOffsets {}
 }

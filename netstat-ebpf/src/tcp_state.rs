@@ -1,5 +1,6 @@
 //! `sock:inet_sock_set_state`: one record per TCP state transition.
 
+use aya_ebpf::helpers::bpf_probe_read_kernel;
 use aya_ebpf::{
     EbpfContext as _,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
@@ -7,7 +8,7 @@ use aya_ebpf::{
     maps::{PerCpuArray, RingBuf},
     programs::TracePointContext,
 };
-use netstat_common::{AF_INET, IPPROTO_TCP, KernelFilter, TcpStateRecord};
+use netstat_common::{AF_INET, IPPROTO_TCP, KernelFilter, NetnsOffsets, TcpStateRecord};
 
 /// Transition records. Its size is set by userspace before load (`EbpfLoader::set_max_entries`).
 #[map]
@@ -27,6 +28,30 @@ static TCP_STATE_FILTER: KernelFilter = KernelFilter {
     local_ports: [0; netstat_common::MAX_FILTER_PORTS],
     remote_ports: [0; netstat_common::MAX_FILTER_PORTS],
 };
+
+/// Set by userspace from the kernel's BTF; zero leaves records' netns at 0.
+#[unsafe(no_mangle)]
+static TCP_STATE_NETNS_OFFSETS: NetnsOffsets = NetnsOffsets {
+    sock_net: 0,
+    net_inum: 0,
+};
+
+/// The socket's network namespace inode: two kernel reads through BTF-resolved offsets.
+#[inline(always)]
+fn netns_of(skaddr: u64) -> u32 {
+    let offsets = unsafe { core::ptr::read_volatile(&TCP_STATE_NETNS_OFFSETS) };
+    if offsets.net_inum == 0 {
+        return 0;
+    }
+    // SAFETY: bpf_probe_read_kernel checks the addresses; a failed read yields 0.
+    let net: u64 =
+        unsafe { bpf_probe_read_kernel((skaddr + u64::from(offsets.sock_net)) as *const u64) }
+            .unwrap_or(0);
+    if net == 0 {
+        return 0;
+    }
+    unsafe { bpf_probe_read_kernel((net + u64::from(offsets.net_inum)) as *const u32) }.unwrap_or(0)
+}
 
 /// Set by userspace: wake the reader only once this many bytes are waiting (0: on every record).
 /// The reader also drains on a short timer, so under load the kernel rarely has to wake it; a
@@ -122,6 +147,8 @@ unsafe fn record_transition(ctx: &TracePointContext) {
         oldstate: oldstate as u8,
         newstate: newstate as u8,
         _pad: [0; 4],
+        netns: netns_of(skaddr),
+        _pad2: [0; 4],
     });
     let wakeup_bytes = unsafe { core::ptr::read_volatile(&TCP_STATE_WAKEUP_BYTES) };
     let flags = if wakeup_bytes == 0 {

@@ -530,3 +530,26 @@ fn errors_are_one_clear_line() {
 }
 
 use std::os::unix::process::CommandExt as _;
+
+#[test]
+fn transitions_are_tagged_with_their_network_namespace() {
+    use std::os::unix::fs::MetadataExt as _;
+    let finished = watch_workload("127.0.0.1:7016", workload::active_close_by_client);
+    let records = finished.json_lines().unwrap();
+    let ours: Vec<_> = records
+        .iter()
+        .filter(|r| r["rport"] == 7016 || r["lport"] == 7016)
+        .collect();
+    assert!(!ours.is_empty());
+    let namespaces: std::collections::BTreeSet<_> = ours
+        .iter()
+        .map(|r| r["netns"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(namespaces.len(), 1, "one namespace: {namespaces:?}");
+    let root = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+    assert_ne!(
+        ours[0]["netns"], root,
+        "the scratch namespace is not the test's own"
+    );
+    assert!(ours[0]["netns"].as_u64().is_some_and(|n| n > 0));
+}

@@ -131,6 +131,7 @@ mod tests {
             old,
             new,
             task: on_cpu,
+            netns: 0,
         }
     }
 

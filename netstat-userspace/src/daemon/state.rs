@@ -26,6 +26,8 @@ use crate::{
 #[derive(Debug, Default, Serialize)]
 pub struct Counters {
     pub events_received: u64,
+    /// Events about sockets of other network namespaces (not in this daemon's table).
+    pub other_namespaces: u64,
     pub events_lost: u64,
     pub malformed_records: u64,
     pub resyncs: u64,
@@ -33,6 +35,9 @@ pub struct Counters {
 
 pub struct Daemon {
     table: LiveTable,
+    /// The namespace this daemon's snapshots and answers are about; events from others are
+    /// counted but not mixed into the table.
+    netns: Option<u64>,
     /// Socket inode -> owner: one /proc/*/fd scan at start, then per-pid rescans.
     owners: SocketOwners,
     /// Processes whose sockets changed in ways events show (connect, listen, close): rescanned
@@ -68,6 +73,7 @@ impl Daemon {
         table.apply_owners(|inode| owners.get(inode).map(task_of));
         Ok(Daemon {
             table,
+            netns: own_netns(),
             owners,
             dirty_pids: HashSet::new(),
             started: Instant::now(),
@@ -78,14 +84,32 @@ impl Daemon {
     /// The events buffered around the snapshot (see `LiveTable::replay` for why this is exact).
     pub fn replay(&mut self, buffered: &[TcpTransition]) {
         self.counters.events_received += buffered.len() as u64;
+        let buffered: Vec<TcpTransition> = buffered
+            .iter()
+            .filter(|t| self.is_ours(t))
+            .copied()
+            .collect();
+        let buffered = &buffered[..];
         for transition in buffered.iter().filter(|t| made_by_owner(t.old, t.new)) {
             self.dirty_pids.insert(transition.task.tgid);
         }
         self.table.replay(buffered);
     }
 
+    /// Whether an event is about a socket of this daemon's namespace (unknown counts as ours).
+    fn is_ours(&self, transition: &TcpTransition) -> bool {
+        transition.netns == 0
+            || self
+                .netns
+                .is_none_or(|own| own == u64::from(transition.netns))
+    }
+
     pub fn apply(&mut self, transition: &TcpTransition) {
         self.counters.events_received += 1;
+        if !self.is_ours(transition) {
+            self.counters.other_namespaces += 1;
+            return;
+        }
         if made_by_owner(transition.old, transition.new) {
             self.dirty_pids.insert(transition.task.tgid);
         }

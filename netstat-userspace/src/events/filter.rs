@@ -91,6 +91,7 @@ mod tests {
                 tgid: 1,
                 comm: Comm::new([0; 16]),
             },
+            netns: 0,
         }
     }
 

@@ -84,6 +84,8 @@ pub struct TcpTransition {
     pub old: TcpState,
     pub new: TcpState,
     pub task: Task,
+    /// The socket's network namespace (inode number), 0 when unknown.
+    pub netns: u32,
 }
 
 /// Why a record could not be decoded.
@@ -140,6 +142,7 @@ impl TcpTransition {
                 tgid: record.tgid,
                 comm: Comm::new(record.comm),
             },
+            netns: record.netns,
         })
     }
 }
@@ -179,6 +182,8 @@ mod tests {
             oldstate: 7,
             newstate: 2,
             _pad: [0; 4],
+            netns: 4026531840,
+            _pad2: [0; 4],
         }
     }
 

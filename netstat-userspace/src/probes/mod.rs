@@ -1,5 +1,6 @@
 //! Loading and attaching the kernel programs. Dropping a probe detaches it.
 
+mod btf;
 mod privileges;
 mod prog_stats;
 mod tracefs;
@@ -12,7 +13,7 @@ use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
     programs::TracePoint,
 };
-use netstat_common::KernelFilter;
+use netstat_common::{KernelFilter, NetnsOffsets};
 
 /// The object built from `netstat-ebpf` by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netstat-ebpf"));
@@ -22,6 +23,7 @@ const TCP_STATE_EVENTS: &str = "TCP_STATE_EVENTS";
 const TCP_STATE_LOST: &str = "TCP_STATE_LOST";
 const TCP_STATE_FILTER: &str = "TCP_STATE_FILTER";
 const TCP_STATE_WAKEUP_BYTES: &str = "TCP_STATE_WAKEUP_BYTES";
+const TCP_STATE_NETNS_OFFSETS: &str = "TCP_STATE_NETNS_OFFSETS";
 
 /// The `sock:inet_sock_set_state` probe, attached.
 pub struct TcpStateProbe {
@@ -75,6 +77,7 @@ impl TcpStateProbe {
             .map_max_entries(TCP_STATE_EVENTS, ring_bytes)
             .override_global(TCP_STATE_FILTER, filter, true)
             .override_global(TCP_STATE_WAKEUP_BYTES, &wakeup_bytes, true)
+            .override_global(TCP_STATE_NETNS_OFFSETS, &netns_offsets(), true)
             .load(EBPF_OBJECT)
             .map_err(|err| privileges::explain_load_error(err.into()))
             .context("loading the eBPF object")?;
@@ -120,6 +123,26 @@ impl TcpStateProbe {
             recursion,
         })
     }
+}
+
+/// Offsets for the probe's netns reads, from /sys/kernel/btf/vmlinux. Without BTF, records carry
+/// netns 0 ("unknown") and everything else works.
+fn netns_offsets() -> NetnsOffsets {
+    let found = (|| -> Result<NetnsOffsets, String> {
+        let btf = btf::Btf::from_sys_fs()
+            .map_err(|err| err.to_string())?
+            .map_err(|err| err.to_string())?;
+        let offset =
+            |name: &str, member: &str| btf.member_offset(name, member).map_err(|e| e.to_string());
+        Ok(NetnsOffsets {
+            sock_net: offset("sock", "__sk_common")? + offset("sock_common", "skc_net")?,
+            net_inum: offset("net", "ns")? + offset("ns_common", "inum")?,
+        })
+    })();
+    found.unwrap_or_else(|why| {
+        log::warn!("socket network namespaces unknown: {why}");
+        NetnsOffsets::default()
+    })
 }
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones use memcg, where raising

@@ -52,6 +52,8 @@ struct TransitionJson {
     oldstate: &'static str,
     newstate: &'static str,
     ms: Option<f64>,
+    /// The socket's network namespace inode, as `ls -iL /proc/PID/ns/net` shows it.
+    netns: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -126,6 +128,7 @@ impl TransitionPrinter {
                     oldstate: t.old.name(),
                     newstate: t.new.name(),
                     ms,
+                    netns: (t.netns != 0).then_some(t.netns),
                 };
                 serde_json::to_writer(&mut *out, &record)?;
                 out.write_all(b"\n")
@@ -183,6 +186,7 @@ mod tests {
                 old: TcpState::SynRecv,
                 new: TcpState::Established,
                 task: task(b"irrelevant"),
+                netns: 0,
             },
             owner: owner.map(task),
             in_old_state_ns: ms.map(|ms| ms * 1_000_000 + 250_000),

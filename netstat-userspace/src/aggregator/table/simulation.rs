@@ -453,6 +453,7 @@ impl Simulation {
             old: step.old,
             new: step.new,
             task: if step.by_app { app } else { task(0, "swapper") },
+            netns: 0,
         });
         let (skaddr, id, side, endpoints) = (
             lifecycle.skaddr,

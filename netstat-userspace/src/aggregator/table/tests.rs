@@ -66,6 +66,7 @@ impl Socket {
             old,
             new,
             task: on_cpu,
+            netns: 0,
         }
     }
 
@@ -844,6 +845,7 @@ fn no_sequence_panics() {
             old: pick(&mut rng),
             new: pick(&mut rng),
             task: softirq(),
+            netns: 0,
         };
         table.apply(&transition);
         if step % 97 == 0 {
