@@ -18,6 +18,9 @@ fn main() -> ExitCode {
     exit_with(match config {
         // No async runtime here: its drivers open sockets of their own, which a UNIX socket
         // listing of this very process would show.
+        Config::Netstat(config, _) if config.flags.continuous => {
+            in_runtime(commands::continuous::run(config))
+        }
         Config::Netstat(config, source) => commands::snapshot::run(config, &source),
         Config::Status { socket, json } => commands::status::run(&socket, json),
         Config::Watch(config) => in_runtime(commands::watch::run(config)),

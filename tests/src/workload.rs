@@ -43,8 +43,14 @@ pub fn refused_connect(addr: SocketAddr) -> anyhow::Result<()> {
 
 /// Client aborts with SO_LINGER 0 (sends RST); the server sees the reset.
 pub fn rst_abort_by_client(listener: &TcpListener) -> anyhow::Result<()> {
+    rst_abort_by_client_after(listener, Duration::ZERO)
+}
+
+/// [`rst_abort_by_client`] after the connection has been established for `lifetime`.
+pub fn rst_abort_by_client_after(listener: &TcpListener, lifetime: Duration) -> anyhow::Result<()> {
     let client = TcpStream::connect(listener.local_addr()?)?;
     let (mut server, _) = listener.accept()?;
+    std::thread::sleep(lifetime);
     set_linger_zero(&client)?;
     drop(client);
     server.set_read_timeout(Some(Duration::from_secs(5)))?;

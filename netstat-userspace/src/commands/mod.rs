@@ -1,5 +1,6 @@
 //! One module per subcommand: each wires sources, aggregator and views together.
 
+pub mod continuous;
 pub mod serve;
 pub mod snapshot;
 pub mod status;

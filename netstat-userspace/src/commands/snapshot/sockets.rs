@@ -41,9 +41,6 @@ pub fn list(
     hidden: &[u64],
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    if flags.continuous {
-        bail!("-c is not available yet for socket listings");
-    }
     let named = flags.named_protocols;
     let inet = !named || flags.tcp || flags.sctp || flags.udp || flags.udplite || flags.raw;
     if inet {

@@ -1,11 +1,15 @@
 //! netstat's socket listings (netstat.c tcp_do_one, udp_do_one, raw_do_one, unix_do_one,
 //! finish_this_one and the section headers), byte for byte.
 
-use std::io::{self, Write};
+use std::{
+    io::{self, Write},
+    net::IpAddr,
+};
 
 use super::address::{address_and_port, service_name, socket_host};
 use crate::{
     cli::netstat::NetstatFlags,
+    events::TcpTransition,
     resolve::Names,
     sources::proc::{
         inet_sockets::InetSocketRow,
@@ -146,6 +150,64 @@ fn timers(protocol: InetProtocol, row: &InetSocketRow) -> String {
     }
 }
 
+/// An address column: host and port named as the flags say, abbreviated unless -W.
+fn endpoint_text(
+    addr: IpAddr,
+    port: u16,
+    protocol: InetProtocol,
+    flags: &NetstatFlags,
+    names: &dyn Names,
+) -> String {
+    let host = socket_host(addr, flags.numeric_hosts, names);
+    let port = service_name(port, protocol.services(), flags.numeric_ports, names);
+    address_and_port(&host, &port, 22, flags.wide)
+}
+
+/// `-c`'s row for one TCP transition: the local time of day, then netstat's TCP row showing the
+/// new state. A transition carries no queue sizes, uid or inode, so those columns show `-`
+/// rather than a number that could be stale.
+pub fn write_transition_row(
+    out: &mut dyn Write,
+    time_of_day: &str,
+    transition: &TcpTransition,
+    owner_label: Option<&[u8]>,
+    flags: &NetstatFlags,
+    names: &dyn Names,
+) -> io::Result<()> {
+    let protocol = InetProtocol::Tcp;
+    let local = endpoint_text(
+        transition.local,
+        transition.local_port,
+        protocol,
+        flags,
+        names,
+    );
+    let remote = endpoint_text(
+        transition.remote,
+        transition.remote_port,
+        protocol,
+        flags,
+        names,
+    );
+    write!(
+        out,
+        "{time_of_day} {:<4}  {:>6} {:>6} {local:<w1$} {remote:<w2$} {:<11}",
+        protocol.label(transition.local.is_ipv6()),
+        "-",
+        "-",
+        transition.new.name(),
+        w1 = local.len().max(23),
+        w2 = remote.len().max(23),
+    )?;
+    if flags.extend > 1 {
+        write!(out, " {:<10} {:<10}", "-", "-")?;
+    }
+    if flags.programs {
+        write_program(out, owner_label)?;
+    }
+    out.write_all(b"\n")
+}
+
 pub fn write_inet_row(
     out: &mut dyn Write,
     protocol: InetProtocol,
@@ -155,11 +217,7 @@ pub fn write_inet_row(
     owners: Option<&SocketOwners>,
 ) -> io::Result<()> {
     let v6 = row.local.is_ipv6();
-    let endpoint = |addr, port| {
-        let host = socket_host(addr, flags.numeric_hosts, names);
-        let port = service_name(port, protocol.services(), flags.numeric_ports, names);
-        address_and_port(&host, &port, 22, flags.wide)
-    };
+    let endpoint = |addr, port| endpoint_text(addr, port, protocol, flags, names);
     let local = endpoint(row.local, row.local_port);
     let remote = endpoint(row.remote, row.remote_port);
     let label = protocol.label(v6);

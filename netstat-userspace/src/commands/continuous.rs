@@ -1,0 +1,100 @@
+//! `enetstat -c`: netstat's continuous listing without polling. The probe is attached first,
+//! then the table is printed once, then every TCP transition since is printed as it happens, one
+//! netstat-format row each (README: "Continuous listing"). Nothing that opens and closes between
+//! two netstat refreshes is missed.
+
+use std::{io::Write as _, time::Duration};
+
+use anyhow::{Context as _, bail};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::{
+    aggregator::transitions::TransitionTracker,
+    cli::netstat::{NetstatConfig, NetstatView},
+    events::{Family, TcpTransition, filter::TransitionFilter},
+    output,
+    probes::{TcpStateProbe, check_ring_size},
+    resolve::{self, Names},
+    sources::ring::{DEFAULT_BATCH, RingReader},
+    views::{clock::Clock, netstat::sockets::write_transition_row},
+};
+
+const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Whether -c shows this transition: TCP and the families asked for, and, as netstat's listing,
+/// listeners only with -a or -l, connections unless -l.
+fn shown(config: &NetstatConfig, t: &TcpTransition) -> bool {
+    let flags = &config.flags;
+    let family = match t.family {
+        Family::Inet => flags.families.inet || !flags.named_protocols,
+        Family::Inet6 => flags.families.inet6 || !flags.named_protocols,
+    };
+    let listener = t.remote_port == 0;
+    family && (!flags.named_protocols || flags.tcp) && (flags.all || listener == flags.listening)
+}
+
+pub async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
+    if config.view != NetstatView::Sockets {
+        bail!("-c follows socket listings; the other views are not available continuously yet");
+    }
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let ring_bytes = check_ring_size(16 << 20).map_err(anyhow::Error::msg)?;
+    let mut probe = TcpStateProbe::attach(&TransitionFilter::default().kernel(), ring_bytes)?;
+    let mut ring = RingReader::new(probe.events.take().expect("fresh probe has its ring"))?;
+
+    config.flags.continuous = false;
+    let mut out = output::stdout();
+    super::snapshot::render(&config, None, &[], &mut out)?;
+    out.flush()?;
+
+    let names: Box<dyn Names> = if config.flags.numeric_hosts && config.flags.numeric_ports {
+        Box::new(resolve::NoNames)
+    } else {
+        Box::new(resolve::SystemNames::new())
+    };
+    let clock = Clock::now();
+    let mut tracker = TransitionTracker::new();
+    let mut handle = |bytes: &[u8], out: &mut dyn std::io::Write| -> std::io::Result<()> {
+        let Ok(transition) = TcpTransition::decode(bytes) else {
+            return Ok(());
+        };
+        let observed = tracker.observe(transition);
+        if !shown(&config, &transition) {
+            return Ok(());
+        }
+        let label = observed
+            .owner
+            .map(|o| [format!("{}/", o.tgid).as_bytes(), o.comm.as_bytes()].concat());
+        write_transition_row(
+            out,
+            &clock.time_of_day(transition.ts_ns),
+            &transition,
+            label.as_deref(),
+            &config.flags,
+            names.as_ref(),
+        )
+    };
+    let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);
+    let mut reported = probe.losses()?;
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            batch = ring.next_batch(DEFAULT_BATCH, |bytes| handle(bytes, &mut out)) => { batch?; }
+            _ = drain_tick.tick() => {
+                ring.drain_now(DEFAULT_BATCH, |bytes| handle(bytes, &mut out))?;
+                let losses = probe.losses()?;
+                if losses != reported {
+                    let lost = losses.ring_full - reported.ring_full + losses.recursion - reported.recursion;
+                    eprintln!("enetstat: {lost} transition records lost");
+                    reported = losses;
+                }
+            }
+        }
+        out.flush()?;
+    }
+    ring.drain_now(usize::MAX, |bytes| handle(bytes, &mut out))?;
+    out.flush()?;
+    Ok(())
+}
