@@ -22,7 +22,11 @@ fn main() -> ExitCode {
             in_runtime(commands::continuous::run(config))
         }
         Config::Netstat(config, source) => commands::snapshot::run(config, &source),
-        Config::Status { socket, json } => commands::status::run(&socket, json),
+        Config::Status {
+            socket,
+            json,
+            table,
+        } => commands::status::run(&socket, json, table),
         Config::Watch(config) => in_runtime(commands::watch::run(config)),
         Config::Serve(config) => in_runtime(commands::serve::run(config)),
     })

@@ -237,3 +237,107 @@ fn a_daemon_in_another_namespace_is_not_asked() {
     );
     daemon.stop().unwrap();
 }
+
+/// (local, remote, state) of every TCP socket: from the daemon's table, and from the kernel.
+type SocketSet = std::collections::BTreeSet<(String, String, String)>;
+
+fn daemon_table(socket: &Path) -> SocketSet {
+    let out = Command::new(enetstat::binary())
+        .args(["status", "--table", "--socket", socket.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let text = |k: &str| row[k].as_str().unwrap().to_string();
+            (text("local"), text("remote"), text("state"))
+        })
+        .collect()
+}
+
+fn kernel_table(ns: &Netns) -> SocketSet {
+    use ::enetstat::{events::TcpState, sources::proc::inet_sockets};
+    let mut set = SocketSet::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns.name(), "cat", file])
+            .output()
+            .unwrap();
+        let (rows, _) = inet_sockets::parse(&String::from_utf8_lossy(&out.stdout));
+        for row in rows {
+            let addr = |ip, port| std::net::SocketAddr::new(ip, port).to_string();
+            set.insert((
+                addr(row.local, row.local_port),
+                addr(row.remote, row.remote_port),
+                TcpState::from_raw(row.state).name().to_string(),
+            ));
+        }
+    }
+    set
+}
+
+#[test]
+fn a_forced_overflow_is_detected_and_the_table_is_exact_after_resync() {
+    let ns = Netns::new("overflow").unwrap();
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let daemon = Running::start_in(
+        Some(ns.name()),
+        &[
+            "serve",
+            "--ring-size",
+            "4K",
+            "--socket",
+            socket.to_str().unwrap(),
+        ],
+        SERVING,
+    )
+    .unwrap();
+    // Stop the daemon's reader so the 4 KiB ring overflows, then let it go.
+    let pid = daemon.pid();
+    let daemon_pid = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()
+        .and_then(|c| c.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| pid.to_string());
+    let daemon_pid: i32 = daemon_pid.parse().unwrap();
+    // SAFETY: pausing and resuming our own child.
+    unsafe { libc::kill(daemon_pid, libc::SIGSTOP) };
+    let held = ns
+        .run(|| {
+            let listener = TcpListener::bind("127.0.0.1:7700")?;
+            for _ in 0..200 {
+                workload::rst_abort_by_client(&listener)?;
+            }
+            let mut held = Vec::new();
+            for _ in 0..20 {
+                let client = std::net::TcpStream::connect("127.0.0.1:7700")?;
+                let (server, _) = listener.accept()?;
+                held.push((client, server));
+            }
+            Ok((listener, held))
+        })
+        .unwrap();
+    unsafe { libc::kill(daemon_pid, libc::SIGCONT) };
+    std::thread::sleep(Duration::from_millis(2500));
+    let out = Command::new(enetstat::binary())
+        .args(["status", "--json", "--socket", socket.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(status["events_lost"].as_u64().unwrap() > 0, "{status}");
+    assert!(status["resyncs"].as_u64().unwrap() >= 1, "{status}");
+    let kernel = kernel_table(&ns);
+    let table = daemon_table(&socket);
+    assert_eq!(kernel.len(), 41, "{kernel:#?}");
+    assert_eq!(table, kernel);
+    drop(held);
+    daemon.stop().unwrap();
+}
+
+use std::time::Duration;

@@ -55,6 +55,9 @@ pub enum RawCommand {
         /// Print the daemon's JSON as it is.
         #[arg(long)]
         json: bool,
+        /// Print the daemon's live table instead, one JSON object per socket.
+        #[arg(long)]
+        table: bool,
     },
 }
 
@@ -89,6 +92,7 @@ pub enum Config {
     Status {
         socket: PathBuf,
         json: bool,
+        table: bool,
     },
 }
 
@@ -118,9 +122,10 @@ impl RawArgs {
                 socket: self.socket,
                 ring_bytes: check_ring_size(parse_size(&args.ring_size)?)?,
             })),
-            Some(RawCommand::Status { json }) => Ok(Config::Status {
+            Some(RawCommand::Status { json, table }) => Ok(Config::Status {
                 socket: self.socket,
                 json,
+                table,
             }),
         }
     }

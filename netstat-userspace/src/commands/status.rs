@@ -4,10 +4,15 @@ use std::{io::Write as _, path::Path};
 
 use crate::{daemon::protocol::Request, output, sources::daemon::query};
 
-pub fn run(socket: &Path, json: bool) -> anyhow::Result<()> {
-    let body = query(socket, &Request::Status).map_err(|err| anyhow::anyhow!("{err}"))?;
+pub fn run(socket: &Path, json: bool, table: bool) -> anyhow::Result<()> {
+    let request = if table {
+        Request::Table
+    } else {
+        Request::Status
+    };
+    let body = query(socket, &request).map_err(|err| anyhow::anyhow!("{err}"))?;
     let mut out = output::stdout();
-    if json {
+    if json || table {
         out.write_all(&body)?;
     } else {
         let status: serde_json::Value = serde_json::from_slice(&body)?;

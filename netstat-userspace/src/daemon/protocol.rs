@@ -32,6 +32,8 @@ pub enum Request {
     },
     /// Uptime, sockets tracked, events received and lost, resyncs, memory.
     Status,
+    /// The live table itself, one JSON object per socket: for checking it against the kernel.
+    Table,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

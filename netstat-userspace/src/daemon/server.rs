@@ -205,7 +205,7 @@ mod tests {
                 ready_tx.send(()).unwrap();
                 while let Some(incoming) = requests.recv().await {
                     let answer = match incoming.request {
-                        Request::Status => Ok(b"up".to_vec()),
+                        Request::Status | Request::Table => Ok(b"up".to_vec()),
                         Request::Snapshot { args, .. } => Ok(args.join(" ").into_bytes()),
                     };
                     let _ = incoming.reply.send(answer);

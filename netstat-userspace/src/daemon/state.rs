@@ -144,6 +144,7 @@ impl Daemon {
     ) -> Result<Vec<u8>, String> {
         match request {
             Request::Status => Ok(self.status_json()),
+            Request::Table => Ok(self.table_json_lines()),
             Request::Snapshot {
                 args,
                 hide_inodes,
@@ -188,6 +189,31 @@ impl Daemon {
             self.dirty_pids.clear();
         }
         &self.owners
+    }
+
+    fn table_json_lines(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Row {
+            family: &'static str,
+            local: String,
+            remote: String,
+            state: &'static str,
+            pid: Option<u32>,
+        }
+        let mut out = Vec::new();
+        for row in self.table.rows() {
+            let endpoints = row.endpoints();
+            let row = Row {
+                family: endpoints.family().name(),
+                local: endpoints.local().to_string(),
+                remote: endpoints.remote().to_string(),
+                state: row.state().name(),
+                pid: row.owner().map(|o| o.tgid),
+            };
+            serde_json::to_writer(&mut out, &row).expect("rows serialize");
+            out.push(b'\n');
+        }
+        out
     }
 
     fn status_json(&self) -> Vec<u8> {
