@@ -21,6 +21,18 @@ pub fn active_close_by_client(listener: &TcpListener) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Server closes first (its socket ends in TIME_WAIT), the client reads EOF and closes.
+pub fn active_close_by_server(listener: &TcpListener) -> anyhow::Result<()> {
+    let mut client = TcpStream::connect(listener.local_addr()?)?;
+    let (server, _) = listener.accept()?;
+    drop(server);
+    let mut buf = [0u8; 1];
+    let n = client.read(&mut buf)?;
+    anyhow::ensure!(n == 0, "expected EOF");
+    drop(client);
+    Ok(())
+}
+
 /// The tightest loop body: connect, accept, client closes, server closes, without waiting for
 /// anything. On loopback the FIN is processed inside the client's close(), so the sequence is the
 /// same as [`active_close_by_client`]'s.

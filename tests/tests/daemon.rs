@@ -341,3 +341,60 @@ fn a_forced_overflow_is_detected_and_the_table_is_exact_after_resync() {
 }
 
 use std::time::Duration;
+
+#[test]
+fn after_100000_connections_with_mixed_endings_the_table_equals_the_kernel() {
+    const THREADS: usize = 4;
+    const PER_THREAD: usize = 25_000;
+    let ns = Netns::new("churn").unwrap();
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let daemon = serve(&ns, &socket);
+    let held = ns
+        .run(|| {
+            // One listener per worker: a shared one would hand a worker another's connection.
+            let listeners: Vec<_> = (0..THREADS)
+                .map(|worker| {
+                    TcpListener::bind(("127.0.0.1", 7810 + worker as u16)).map(std::sync::Arc::new)
+                })
+                .collect::<Result<_, _>>()?;
+            let refused: std::net::SocketAddr = "127.0.0.1:7801".parse()?;
+            let workers: Vec<_> = (0..THREADS)
+                .map(|worker| {
+                    let listener = listeners[worker].clone();
+                    std::thread::spawn(move || -> anyhow::Result<()> {
+                        for i in 0..PER_THREAD {
+                            match (worker + i) % 4 {
+                                0 => workload::active_close_by_client(&listener)?,
+                                1 => workload::active_close_by_server(&listener)?,
+                                2 => workload::rst_abort_by_client(&listener)?,
+                                _ => workload::refused_connect(refused)?,
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for worker in workers {
+                worker
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("worker panicked"))??;
+            }
+            Ok(listeners)
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let kernel = kernel_table(&ns);
+    let table = daemon_table(&socket);
+    let missing: Vec<_> = kernel.difference(&table).take(10).collect();
+    let extra: Vec<_> = table.difference(&kernel).take(10).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} kernel sockets, {} in the table; missing {missing:?}, extra {extra:?}",
+        kernel.len(),
+        table.len()
+    );
+    assert!(kernel.iter().any(|(_, _, state)| state == "TIME_WAIT"));
+    drop(held);
+    daemon.stop().unwrap();
+}

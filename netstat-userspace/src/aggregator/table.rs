@@ -18,7 +18,7 @@ pub mod snapshot;
 mod tests;
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     num::NonZeroU64,
 };
@@ -57,6 +57,17 @@ impl Endpoints {
             local_port,
             remote_port,
             family,
+        }
+    }
+
+    /// The same connection seen from its other end.
+    pub fn mirrored(&self) -> Self {
+        Endpoints {
+            local: self.remote,
+            remote: self.local,
+            local_port: self.remote_port,
+            remote_port: self.local_port,
+            family: self.family,
         }
     }
 
@@ -348,6 +359,9 @@ pub struct LiveTable {
     snapshot_ns: u64,
     /// No time-wait entry expires before this, so `expire` can skip its scan until then.
     next_expiry_ns: u64,
+    /// 4-tuples whose peer, a socket on this host, has sent its FIN (it is in LAST_ACK): a close
+    /// on such a 4-tuple leaves a time-wait socket in TIME_WAIT, whatever the timing says.
+    peer_fin_sent: HashSet<Endpoints>,
 }
 
 impl Default for LiveTable {
@@ -355,6 +369,7 @@ impl Default for LiveTable {
         LiveTable {
             sockets: HashMap::new(),
             time_waits: HashMap::new(),
+            peer_fin_sent: HashSet::new(),
             timeouts: Timeouts::default(),
             snapshot_ns: 0,
             next_expiry_ns: u64::MAX,
@@ -383,6 +398,44 @@ impl LiveTable {
         let fin_wait2_since = self.fin_wait2_since(transition.skaddr);
         self.apply_to_time_waits(transition, fin_wait2_since, TimeWaitRow::Replace);
         self.apply_to_socket(transition);
+        self.peer_fin_reaches_time_wait(transition);
+    }
+
+    /// A socket going CLOSE_WAIT -> LAST_ACK sends its FIN. When its peer is on this host, that
+    /// FIN decides the peer's time-wait substate, with no event of its own: a peer already a
+    /// time-wait socket in FIN_WAIT2 moves to TIME_WAIT with a fresh timer (the kernel's
+    /// tcp_timewait_state_process), and a peer still in FIN_WAIT1/FIN_WAIT2 will close into
+    /// TIME_WAIT. A peer elsewhere is out of sight: its substate stays as guessed until a resync.
+    fn peer_fin_reaches_time_wait(&mut self, transition: &TcpTransition) {
+        let endpoints = Endpoints::of(transition);
+        match (transition.old, transition.new) {
+            (TcpState::CloseWait, TcpState::LastAck) => {
+                let peer = endpoints.mirrored();
+                let time_wait_ns = self.timeouts.time_wait_ns;
+                match self.time_waits.get_mut(&peer) {
+                    Some(entry) if entry.state == TcpState::FinWait2 => {
+                        entry.state = TcpState::TimeWait;
+                        entry.expires_ns = transition.ts_ns.saturating_add(time_wait_ns);
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.peer_fin_sent.insert(peer);
+                    }
+                }
+            }
+            // Our FIN is ACKed: the peer has handled it and closed already if it was going to.
+            (TcpState::LastAck, TcpState::Close) => {
+                self.peer_fin_sent.remove(&endpoints.mirrored());
+            }
+            (_, TcpState::Close) if self.peer_fin_sent.remove(&endpoints) => {
+                let time_wait_ns = self.timeouts.time_wait_ns;
+                if let Some(entry) = self.time_waits.get_mut(&endpoints) {
+                    entry.state = TcpState::TimeWait;
+                    entry.expires_ns = transition.ts_ns.saturating_add(time_wait_ns);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// When the socket at `skaddr` entered FIN_WAIT2, if it is there and that was seen.

@@ -903,3 +903,30 @@ fn entries_are_compact() {
     println!("{} sockets: about {per_socket} B each", table.len());
     assert!(per_socket <= 200, "{per_socket} B per socket");
 }
+
+#[test]
+fn the_peers_fin_moves_a_fin_wait2_time_wait_socket_to_time_wait() {
+    // The client closes first and its FIN is ACKed alone: a time-wait socket in FIN_WAIT2. Then
+    // the server, on this host too, closes: its FIN reaches that socket.
+    let app = task(1, "c");
+    let (client, child) = (client(), server_child());
+    let mut table = LiveTable::new();
+    run(
+        &mut table,
+        &[
+            client.connecting(0, app),
+            client.at(MS, SynSent, Established, softirq()),
+            child.at(MS, Listen, SynRecv, softirq()),
+            child.at(MS, SynRecv, Established, softirq()),
+            client.at(2 * MS, Established, FinWait1, app),
+            child.at(2 * MS, Established, CloseWait, softirq()),
+            client.at(2 * MS + US, FinWait1, FinWait2, softirq()),
+            client.at(2 * MS + 2 * US, FinWait2, Close, softirq()),
+        ],
+    );
+    assert_eq!(table.time_wait(&client.endpoints).unwrap().state, FinWait2);
+    run(&mut table, &[child.at(5 * MS, CloseWait, LastAck, app)]);
+    let time_wait = table.time_wait(&client.endpoints).unwrap();
+    assert_eq!(time_wait.state, TimeWait);
+    assert_eq!(time_wait.expires_ns, 5 * MS + 60 * SECOND);
+}
