@@ -39,6 +39,14 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         Ok(())
     })?;
     daemon.replay(&buffered);
+    drop(buffered);
+    // Loading the probe parsed the kernel's BTF (megabytes, freed since): give that memory back,
+    // so the daemon's resident size is what it keeps.
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 
     let mut reported_losses = probe.losses()?;
     let mut requests = socket.serve();

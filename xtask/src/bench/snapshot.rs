@@ -38,7 +38,73 @@ const TOOLS: &[(&str, &str, &[&str])] = &[
     ("netstat -tanp", "netstat", &["-tanp"]),
     ("ss -tanp", "ss", &["-tanp"]),
     ("enetstat -tanp", "enetstat", &["-tanp"]),
+    (
+        "enetstat -tan from the daemon",
+        "enetstat",
+        &["--source", "daemon", "--socket", DAEMON_SOCKET, "-tan"],
+    ),
+    (
+        "enetstat -tanp from the daemon",
+        "enetstat",
+        &["--source", "daemon", "--socket", DAEMON_SOCKET, "-tanp"],
+    ),
 ];
+
+/// The benchmark daemon's control socket (one namespace at a time).
+const DAEMON_SOCKET: &str = "/run/enetstat-bench/enetstat.sock";
+
+/// `enetstat serve` in the namespace; stopped (SIGINT) on drop.
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn start(enetstat: &Path, ns: &str) -> anyhow::Result<Self> {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(enetstat)
+            .args(["serve", "--socket", DAEMON_SOCKET])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting enetstat serve")?;
+        let mut line = String::new();
+        BufReader::new(child.stderr.take().expect("piped")).read_line(&mut line)?;
+        if !line.contains("serving on") {
+            bail!("enetstat serve did not start: {line:?}");
+        }
+        Ok(Daemon { child })
+    }
+
+    /// The daemon's status (resident memory, sockets tracked, ...).
+    fn status(enetstat: &Path) -> anyhow::Result<serde_json::Value> {
+        let out = util::output_of(Command::new(enetstat).args([
+            "status",
+            "--json",
+            "--socket",
+            DAEMON_SOCKET,
+        ]))?;
+        Ok(serde_json::from_str(&out)?)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
+        let _ = self.child.wait();
+    }
+}
+
+/// Resident bytes per tracked socket, from two daemon statuses.
+fn bytes_per_socket(before: &serde_json::Value, after: &serde_json::Value) -> Option<f64> {
+    let rss = |v: &serde_json::Value| v["rss_bytes"].as_f64();
+    let tracked = |v: &serde_json::Value| v["sockets_tracked"].as_f64();
+    let sockets = tracked(after)? - tracked(before)?;
+    let grown = rss(after)? - rss(before)?;
+    (sockets > 0.0).then_some(grown / sockets)
+}
 
 /// Sockets one holder process keeps (its fd limit is the machine's hard limit).
 fn sockets_per_holder() -> usize {
@@ -164,6 +230,7 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<()> {
     };
 
     let mut rows = Vec::new();
+    let mut memory = Vec::new();
     for &size in &args.sizes {
         let ns = format!("enetstat-snap-{}-{size}", std::process::id());
         util::check_status(Command::new("ip").args(["netns", "add", &ns]))?;
@@ -177,7 +244,17 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<()> {
                 "-qw",
                 "net.ipv4.ip_local_port_range=10000 65000",
             ]))?;
+            // The daemon starts in the empty namespace and learns the sockets from events.
+            let _daemon = Daemon::start(&enetstat, &ns)?;
+            let empty = Daemon::status(&enetstat)?;
             let _holders = Holders::start(&holder, &ns, size)?;
+            std::thread::sleep(Duration::from_secs(1));
+            let full = Daemon::status(&enetstat)?;
+            memory.push((
+                size,
+                full["sockets_tracked"].clone(),
+                bytes_per_socket(&empty, &full),
+            ));
             let ns_file = File::open(format!("/run/netns/{ns}"))?;
             // Measure from a thread that entered the namespace, so no `ip netns exec` wrapper
             // is timed.
@@ -223,7 +300,7 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<()> {
         .iter()
         .map(|(size, label, t)| {
             let d = &t.wall;
-            let columns = if label.ends_with('p') {
+            let columns = if label.contains("-tanp") {
                 ("netstat -tanp", "ss -tanp")
             } else {
                 ("netstat -tan", "ss -tan")
@@ -250,10 +327,29 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<()> {
         &table_rows,
     );
     println!("{table}");
+    let memory_rows: Vec<Vec<String>> = memory
+        .iter()
+        .map(|(size, tracked, per_socket)| {
+            vec![
+                size.to_string(),
+                tracked.to_string(),
+                per_socket.map_or("-".to_string(), |b| format!("{b:.0}")),
+            ]
+        })
+        .collect();
+    let memory_table = report::markdown_table(
+        &[
+            "TCP sockets held",
+            "tracked by the daemon",
+            "resident bytes per tracked socket",
+        ],
+        &memory_rows,
+    );
+    println!("{memory_table}");
     if !args.no_write {
         let body = format!(
-            "## Snapshot latency\n\n`cargo xtask bench snapshot --rounds {}`: established loopback pairs held open in a scratch namespace, each command run in turn {} times after a warm-up, output to /dev/null; medians.\n\n{}\nTargets: enetstat at least as fast as ss (≤ 1.00× ss) and ≥ 10× faster than netstat (≤ 0.10× netstat), for -tan and -tanp.\n",
-            args.rounds, args.rounds, table
+            "## Snapshot latency\n\n`cargo xtask bench snapshot --rounds {}`: established loopback pairs held open in a scratch namespace, each command run in turn {} times after a warm-up, output to /dev/null; medians.\n\n{}\nTargets: enetstat at least as fast as ss (≤ 1.00× ss) and ≥ 10× faster than netstat (≤ 0.10× netstat), for -tan and -tanp; from the daemon, ≤ 0.5× ss.\n\nDaemon memory: `enetstat serve` started in the empty namespace, resident memory read from its status before and after the sockets were made (target ≤ 200 B per tracked socket).\n\n{}",
+            args.rounds, args.rounds, table, memory_table
         );
         report::update_section(
             &util::workspace_root().join("BENCHMARKS.md"),
