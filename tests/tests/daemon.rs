@@ -28,6 +28,15 @@ fn serve(ns: &Netns, socket: &Path) -> Running {
     .unwrap()
 }
 
+/// Runs `enetstat ARGS --socket SOCKET` here (outside any scratch namespace).
+fn enetstat_with_socket(socket: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(enetstat::binary())
+        .args(args)
+        .args(["--socket", socket.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
 fn compare_with_netstat(ns: &Netns, socket: &Path, args: &[&str]) -> Option<String> {
     let netstat = run_in(ns.name(), Path::new("/usr/bin/netstat"), args);
     let mut ours_args = vec!["--source", "daemon", "--socket", socket.to_str().unwrap()];
@@ -173,22 +182,10 @@ fn the_socket_refuses_other_users_and_survives_bad_requests() {
 fn no_daemon_means_proc_for_auto_and_an_error_for_daemon() {
     let dir = TempDir::new().unwrap();
     let socket = dir.path.join("absent.sock");
-    let auto = Command::new(enetstat::binary())
-        .args(["-tn", "--socket", socket.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let auto = enetstat_with_socket(&socket, &["-tn"]);
     assert!(auto.status.success());
     assert!(String::from_utf8_lossy(&auto.stdout).starts_with("Active Internet connections"));
-    let forced = Command::new(enetstat::binary())
-        .args([
-            "-tn",
-            "--source",
-            "daemon",
-            "--socket",
-            socket.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let forced = enetstat_with_socket(&socket, &["-tn", "--source", "daemon"]);
     assert_eq!(forced.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&forced.stderr).contains("no enetstat daemon answers"));
 }
@@ -200,22 +197,10 @@ fn a_daemon_in_another_namespace_is_not_asked() {
     let socket = dir.path.join("enetstat.sock");
     let daemon = serve(&ns, &socket);
     // This test runs in the root namespace; the daemon serves `ns`.
-    let forced = Command::new(enetstat::binary())
-        .args([
-            "-tn",
-            "--source",
-            "daemon",
-            "--socket",
-            socket.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let forced = enetstat_with_socket(&socket, &["-tn", "--source", "daemon"]);
     assert_eq!(forced.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&forced.stderr).contains("wrong network namespace"));
-    let auto = Command::new(enetstat::binary())
-        .args(["-tn", "--socket", socket.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let auto = enetstat_with_socket(&socket, &["-tn"]);
     assert!(
         auto.status.success(),
         "{}",

@@ -69,3 +69,16 @@ pub fn output_of(cmd: &mut Command) -> anyhow::Result<String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// Builds one of the integration-test crate's helper binaries (release) and returns its path.
+pub fn build_test_binary(name: &str) -> anyhow::Result<PathBuf> {
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "enetstat-integration-tests",
+        "--bin",
+        name,
+    ])?;
+    Ok(target_dir().join("release").join(name))
+}

@@ -174,15 +174,7 @@ fn daemon_counts(enetstat: &Path) -> anyhow::Result<(u64, u64)> {
 pub fn run(args: ChurnArgs) -> anyhow::Result<()> {
     setup::ensure_debian_packages(&[("tcpstates", "libbpf-tools"), ("bpftrace", "bpftrace")])?;
     let enetstat = util::build_enetstat()?;
-    util::cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "enetstat-integration-tests",
-        "--bin",
-        "enetstat-churn",
-    ])?;
-    let churn = util::target_dir().join("release/enetstat-churn");
+    let churn = util::build_test_binary("enetstat-churn")?;
     ensure_tracefs()?;
 
     let ns = format!("enetstat-bench-{}", std::process::id());

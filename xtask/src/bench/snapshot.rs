@@ -212,15 +212,7 @@ fn median(mut values: Vec<Timing>) -> Timing {
 
 pub fn run(args: SnapshotArgs) -> anyhow::Result<()> {
     let enetstat = util::build_enetstat()?;
-    util::cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "enetstat-integration-tests",
-        "--bin",
-        "enetstat-hold-sockets",
-    ])?;
-    let holder = util::target_dir().join("release/enetstat-hold-sockets");
+    let holder = util::build_test_binary("enetstat-hold-sockets")?;
     let program = |name: &str| -> PathBuf {
         if name == "enetstat" {
             enetstat.clone()
