@@ -553,3 +553,24 @@ fn transitions_are_tagged_with_their_network_namespace() {
     );
     assert!(ours[0]["netns"].as_u64().is_some_and(|n| n > 0));
 }
+
+#[test]
+fn tracefs_is_mounted_when_missing() {
+    // A fresh machine has no tracefs mounted. Recreate that (unless something holds it open),
+    // then start watching: enetstat mounts it itself.
+    let events = std::path::Path::new("/sys/kernel/tracing/events");
+    let unmounted = Command::new("umount")
+        .arg("/sys/kernel/tracing")
+        .status()
+        .unwrap()
+        .success();
+    if unmounted {
+        assert!(!events.exists(), "tracefs still visible after umount");
+    } else {
+        eprintln!("tracefs is busy; checking only that watch starts");
+    }
+    let running = Running::start(&["watch"]).unwrap();
+    assert!(events.is_dir(), "enetstat did not mount tracefs");
+    let finished = running.stop().unwrap();
+    assert!(finished.status.success(), "{}", finished.stderr);
+}

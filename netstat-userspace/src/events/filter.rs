@@ -12,6 +12,8 @@ pub struct TransitionFilter {
     pub remote_ports: Vec<u16>,
     /// A transition matches if its old or its new state is listed.
     pub states: Vec<TcpState>,
+    /// The kernel's share of the filter, computed once: `matches` runs for every record.
+    kernel: KernelFilter,
 }
 
 impl TransitionFilter {
@@ -30,18 +32,25 @@ impl TransitionFilter {
                 ));
             }
         }
-        Ok(TransitionFilter {
+        let mut filter = TransitionFilter {
             family,
             local_ports,
             remote_ports,
             states,
-        })
+            kernel: KernelFilter::default(),
+        };
+        filter.kernel = filter.kernel_filter();
+        Ok(filter)
     }
 
     /// The part applied in the probe: family and ports, which never change over a socket's life.
     /// States are filtered in userspace, which needs every transition of a socket to attribute
     /// its owner and time its states.
     pub fn kernel(&self) -> KernelFilter {
+        self.kernel
+    }
+
+    fn kernel_filter(&self) -> KernelFilter {
         let ports = |list: &[u16]| {
             let mut out = [0u16; MAX_FILTER_PORTS];
             out[..list.len()].copy_from_slice(list);
@@ -60,8 +69,8 @@ impl TransitionFilter {
     /// Whether a transition is shown. The kernel lets through records whose local port is not yet
     /// chosen (connect() before it binds); they are hidden here when a local port is asked for.
     pub fn matches(&self, t: &TcpTransition) -> bool {
-        let kernel = self.kernel();
-        kernel.accepts(t.family.raw(), t.local_port, t.remote_port)
+        self.kernel
+            .accepts(t.family.raw(), t.local_port, t.remote_port)
             && (self.local_ports.is_empty() || t.local_port != 0)
             && (self.states.is_empty()
                 || self.states.contains(&t.old)
