@@ -383,3 +383,57 @@ fn after_100000_connections_with_mixed_endings_the_table_equals_the_kernel() {
     drop(held);
     daemon.stop().unwrap();
 }
+
+#[test]
+fn a_socket_whose_owner_exited_shows_its_last_owner() {
+    let ns = Netns::new("lastowner").unwrap();
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let daemon = serve(&ns, &socket);
+    // The listener is ours and never reads: the writer's data and FIN stay queued.
+    let listener = ns.run(|| Ok(TcpListener::bind("127.0.0.1:7900")?)).unwrap();
+    let mut writer = Command::new("ip")
+        .args(["netns", "exec", ns.name(), "bash", "-c"])
+        .arg("exec 3<>/dev/tcp/127.0.0.1/7900; cat /dev/zero >&3")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let (held, _) = listener.accept().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: killing our own child's process group.
+    unsafe { libc::kill(-(writer.id() as i32), libc::SIGKILL) };
+    let _ = writer.wait();
+    std::thread::sleep(Duration::from_millis(200));
+    let args = ["-tanp"];
+    let netstat = run_in(ns.name(), Path::new("/usr/bin/netstat"), &args);
+    let ours = run_in(
+        ns.name(),
+        &enetstat::binary(),
+        &[
+            "--source",
+            "daemon",
+            "--socket",
+            socket.to_str().unwrap(),
+            "-tanp",
+        ],
+    );
+    let orphan = |text: &[u8]| {
+        String::from_utf8_lossy(text)
+            .lines()
+            .find(|l| l.contains(":7900") && l.contains("FIN_WAIT1"))
+            .map(str::to_string)
+    };
+    let theirs = orphan(&netstat.stdout).expect("netstat lists the orphaned writer socket");
+    let mine = orphan(&ours.stdout).expect("the daemon lists it too");
+    assert!(
+        theirs.trim_end().ends_with('-'),
+        "netstat has no owner for it: {theirs}"
+    );
+    assert!(
+        mine.contains("/bash"),
+        "the daemon shows its last owner: {mine}"
+    );
+    drop(held);
+    drop(listener);
+    daemon.stop().unwrap();
+}

@@ -1,7 +1,7 @@
 //! What the daemon keeps between requests, and how it answers them.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     time::{Duration, Instant},
 };
 
@@ -18,7 +18,7 @@ use crate::{
     events::{Comm, Task, TcpTransition},
     sources::{
         daemon::own_netns,
-        proc::owners::{Owner, SocketOwners},
+        proc::owners::{Connection, Owner, SocketOwners},
     },
     views::clock::Clock,
 };
@@ -188,6 +188,7 @@ impl Daemon {
             self.owners = SocketOwners::scan();
             self.dirty_pids.clear();
         }
+        self.owners.set_last_owners(last_owners(&self.table));
         &self.owners
     }
 
@@ -243,6 +244,30 @@ impl Daemon {
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
+}
+
+/// Who made each socket the table knows an owner for, labelled `PID/comm` (the process may be
+/// gone, so its command line may be too): shown for sockets no process holds any more, where
+/// netstat shows `-`.
+fn last_owners(table: &LiveTable) -> HashMap<Connection, Owner> {
+    table
+        .rows()
+        .filter_map(|row| {
+            let owner = row.owner()?;
+            let endpoints = row.endpoints();
+            let (local, remote) = (endpoints.local(), endpoints.remote());
+            let mut label = format!("{}/", owner.tgid).into_bytes();
+            label.extend_from_slice(owner.comm.as_bytes());
+            label.truncate(19);
+            Some((
+                (local.ip(), local.port(), remote.ip(), remote.port()),
+                Owner {
+                    pid: owner.tgid,
+                    label,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// This process's resident memory, from /proc/self/statm.

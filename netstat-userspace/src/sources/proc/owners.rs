@@ -1,6 +1,6 @@
 //! Which process owns each socket inode: one pass over /proc/*/fd, as netstat -p does it.
 
-use std::{collections::HashMap, ffi::CString, fs, path::Path};
+use std::{collections::HashMap, ffi::CString, fs, net::IpAddr, path::Path};
 
 /// A socket's owner, labelled as netstat labels it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -10,11 +10,17 @@ pub struct Owner {
     pub label: Vec<u8>,
 }
 
+/// A connection's endpoints: (local address, local port, remote address, remote port).
+pub type Connection = (IpAddr, u16, IpAddr, u16);
+
 /// Socket inode -> owner. The lowest pid holding a socket wins, as in netstat (it walks /proc in
 /// readdir order, which is ascending pid order, and keeps the first).
 #[derive(Debug, Default)]
 pub struct SocketOwners {
     by_inode: HashMap<u64, Owner>,
+    /// Last owners of sockets no process holds any more (inode 0 in the kernel's tables), by
+    /// connection: a daemon, which saw who made them, fills this; a one-off snapshot cannot.
+    last_owners: HashMap<Connection, Owner>,
     /// Some /proc/PID/fd directory could not be read (not root).
     pub incomplete: bool,
 }
@@ -25,6 +31,20 @@ const LABEL_LEN: usize = 19;
 impl SocketOwners {
     pub fn get(&self, inode: u64) -> Option<&Owner> {
         self.by_inode.get(&inode)
+    }
+
+    /// The owner of a socket: by its inode while a process holds it, else its last owner.
+    pub fn owner_of(&self, inode: u64, connection: Connection) -> Option<&Owner> {
+        if inode != 0 {
+            self.get(inode)
+        } else {
+            self.last_owners.get(&connection)
+        }
+    }
+
+    /// Replaces the last owners known for sockets without a holder.
+    pub fn set_last_owners(&mut self, last_owners: HashMap<Connection, Owner>) {
+        self.last_owners = last_owners;
     }
 
     pub fn len(&self) -> usize {
@@ -197,5 +217,34 @@ mod tests {
         assert_eq!(owner_label(9, b""), b"9/");
         assert_eq!(owner_label(9, b"/"), b"9/");
         assert_eq!(owner_label(3, b"rel/ative\0"), b"3/rel/ative");
+    }
+
+    #[test]
+    fn sockets_without_a_holder_show_their_last_owner() {
+        let mut owners = SocketOwners::default();
+        let connection: Connection = (
+            "127.0.0.1".parse().unwrap(),
+            40000,
+            "127.0.0.1".parse().unwrap(),
+            80,
+        );
+        let gone = Owner {
+            pid: 7,
+            label: b"7/curl".to_vec(),
+        };
+        owners.set_last_owners([(connection, gone.clone())].into_iter().collect());
+        assert_eq!(owners.owner_of(0, connection), Some(&gone));
+        assert_eq!(
+            owners.owner_of(12345, connection),
+            None,
+            "a held socket goes by its inode"
+        );
+        let other: Connection = (
+            "127.0.0.1".parse().unwrap(),
+            40001,
+            "127.0.0.1".parse().unwrap(),
+            80,
+        );
+        assert_eq!(owners.owner_of(0, other), None);
     }
 }

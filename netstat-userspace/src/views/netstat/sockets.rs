@@ -13,7 +13,7 @@ use crate::{
     resolve::Names,
     sources::proc::{
         inet_sockets::InetSocketRow,
-        owners::SocketOwners,
+        owners::{Owner, SocketOwners},
         unix_sockets::{SO_ACCEPTCON, UnixSocketRow},
     },
     views::escape::escape_controls,
@@ -256,7 +256,9 @@ pub fn write_inet_row(
             )?;
         }
     }
-    finish_row(out, row.uid, row.inode, flags, names, owners)?;
+    let connection = (row.local, row.local_port, row.remote, row.remote_port);
+    let owner = owners.and_then(|o| o.owner_of(row.inode, connection));
+    finish_row(out, row.uid, row.inode, flags, names, owner)?;
     if flags.timers {
         write!(out, " {}", timers(protocol, row))?;
     }
@@ -270,7 +272,7 @@ fn finish_row(
     inode: u64,
     flags: &NetstatFlags,
     names: &dyn Names,
-    owners: Option<&SocketOwners>,
+    owner: Option<&Owner>,
 ) -> io::Result<()> {
     if flags.extend > 1 {
         match names.user(uid).filter(|_| !flags.numeric_users) {
@@ -280,12 +282,7 @@ fn finish_row(
         write!(out, "{inode:<10}")?;
     }
     if flags.programs {
-        write_program(
-            out,
-            owners
-                .and_then(|o| o.get(inode))
-                .map(|o| o.label.as_slice()),
-        )?;
+        write_program(out, owner.map(|o| o.label.as_slice()))?;
     }
     Ok(())
 }
