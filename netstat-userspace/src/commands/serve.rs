@@ -9,7 +9,10 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     cli::ServeConfig,
-    daemon::{server::ControlSocket, state::Daemon},
+    daemon::{
+        server::ControlSocket,
+        state::{Daemon, release_free_memory},
+    },
     events::TcpTransition,
     probes::TcpStateProbe,
     sources::ring::{DEFAULT_BATCH, RingReader},
@@ -42,11 +45,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     drop(buffered);
     // Loading the probe parsed the kernel's BTF (megabytes, freed since): give that memory back,
     // so the daemon's resident size is what it keeps.
-    #[cfg(target_env = "gnu")]
-    // SAFETY: malloc_trim only releases free heap memory.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    release_free_memory();
 
     let mut reported_losses = probe.losses()?;
     let mut requests = socket.serve();

@@ -45,6 +45,8 @@ pub struct Daemon {
     dirty_pids: HashSet<u32>,
     started: Instant,
     pub counters: Counters,
+    /// The table's size when free memory was last returned to the system.
+    trimmed_at_len: usize,
 }
 
 /// The table's owner type from a /proc/*/fd owner: the program part of netstat's label.
@@ -78,6 +80,7 @@ impl Daemon {
             dirty_pids: HashSet::new(),
             started: Instant::now(),
             counters: Counters::default(),
+            trimmed_at_len: 0,
         })
     }
 
@@ -116,9 +119,18 @@ impl Daemon {
         self.table.apply(transition);
     }
 
-    /// Time passes: time-wait sockets expire.
+    /// Time passes: time-wait sockets expire, and memory the table gave up goes back.
     pub fn tick(&mut self, now_ns: u64) {
         self.table.expire(now_ns);
+        // A growing hash map frees its old, smaller table; glibc keeps such holes unless asked.
+        // Trimming when the table changed size markedly keeps resident memory near what it holds.
+        let len = self.table.len();
+        if len > self.trimmed_at_len + self.trimmed_at_len / 8 + 1024
+            || len < self.trimmed_at_len / 2
+        {
+            release_free_memory();
+            self.trimmed_at_len = len;
+        }
     }
 
     /// Records were lost: rebuild the table from a fresh snapshot so it is exact again.
@@ -268,6 +280,15 @@ fn last_owners(table: &LiveTable) -> HashMap<Connection, Owner> {
             ))
         })
         .collect()
+}
+
+/// Returns free heap memory to the system (glibc keeps it otherwise).
+pub fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// This process's resident memory, from /proc/self/statm.
