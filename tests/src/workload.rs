@@ -33,6 +33,49 @@ pub fn active_close_by_server(listener: &TcpListener) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Both ends close at once (FIN_WAIT1 -> CLOSING on one side): each fills the other's receive
+/// buffer, both shut down writing, so each FIN waits behind data the other has not read, then
+/// both drain. On loopback a FIN is otherwise handled inside the sender's own system call.
+pub fn simultaneous_close(listener: &TcpListener) -> anyhow::Result<()> {
+    let mut a = TcpStream::connect(listener.local_addr()?)?;
+    let (mut b, _) = listener.accept()?;
+    for stream in [&mut a, &mut b] {
+        stream.set_nonblocking(true)?;
+        fill(stream)?;
+    }
+    a.shutdown(std::net::Shutdown::Write)?;
+    b.shutdown(std::net::Shutdown::Write)?;
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut a_done, mut b_done) = (false, false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !(a_done && b_done) {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "drain did not finish");
+        for (stream, done) in [(&mut a, &mut a_done), (&mut b, &mut b_done)] {
+            while !*done {
+                match stream.read(&mut buf) {
+                    Ok(0) => *done = true,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes until the socket's send buffer (and its peer's receive buffer) is full.
+fn fill(stream: &mut TcpStream) -> anyhow::Result<()> {
+    let chunk = vec![0u8; 1 << 16];
+    loop {
+        match std::io::Write::write(stream, &chunk) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// The tightest loop body: connect, accept, client closes, server closes, without waiting for
 /// anything. On loopback the FIN is processed inside the client's close(), so the sequence is the
 /// same as [`active_close_by_client`]'s.

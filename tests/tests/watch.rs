@@ -574,3 +574,16 @@ fn tracefs_is_mounted_when_missing() {
     let finished = running.stop().unwrap();
     assert!(finished.status.success(), "{}", finished.stderr);
 }
+
+#[test]
+fn simultaneous_close_goes_through_closing() {
+    let finished = watch_workload("127.0.0.1:7017", workload::simultaneous_close);
+    let sockets = per_socket(&finished.json_lines().unwrap(), 7017);
+    let sequences: Vec<Sequence> = sockets.values().map(|list| states(list)).collect();
+    assert!(
+        sequences
+            .iter()
+            .any(|s| s.contains(&("FIN_WAIT1".to_string(), "CLOSING".to_string()))),
+        "no FIN_WAIT1 -> CLOSING: {sequences:#?}"
+    );
+}

@@ -359,8 +359,8 @@ pub struct LiveTable {
     snapshot_ns: u64,
     /// No time-wait entry expires before this, so `expire` can skip its scan until then.
     next_expiry_ns: u64,
-    /// 4-tuples whose peer, a socket on this host, has sent its FIN (it is in LAST_ACK): a close
-    /// on such a 4-tuple leaves a time-wait socket in TIME_WAIT, whatever the timing says.
+    /// 4-tuples whose peer, a socket on this host, has sent its FIN: a close on such a 4-tuple
+    /// leaves a time-wait socket in TIME_WAIT, whatever the timing says.
     peer_fin_sent: HashSet<Endpoints>,
 }
 
@@ -401,40 +401,39 @@ impl LiveTable {
         self.peer_fin_reaches_time_wait(transition);
     }
 
-    /// A socket going CLOSE_WAIT -> LAST_ACK sends its FIN. When its peer is on this host, that
-    /// FIN decides the peer's time-wait substate, with no event of its own: a peer already a
-    /// time-wait socket in FIN_WAIT2 moves to TIME_WAIT with a fresh timer (the kernel's
-    /// tcp_timewait_state_process), and a peer still in FIN_WAIT1/FIN_WAIT2 will close into
-    /// TIME_WAIT. A peer elsewhere is out of sight: its substate stays as guessed until a resync.
+    /// A socket that sends its FIN (-> FIN_WAIT1, or CLOSE_WAIT -> LAST_ACK) decides, when its
+    /// peer is on this host, the peer's time-wait substate, which no event shows: the peer ends
+    /// in TIME_WAIT (the kernel's tcp_fin / tcp_timewait_state_process). A peer already a
+    /// time-wait socket in the FIN_WAIT2 substate moves to TIME_WAIT with a fresh timer; a peer
+    /// still open is marked, and its close then leaves TIME_WAIT whatever the timing says.
+    /// A peer elsewhere is out of sight: its substate is guessed from timing until a resync.
     fn peer_fin_reaches_time_wait(&mut self, transition: &TcpTransition) {
         let endpoints = Endpoints::of(transition);
-        match (transition.old, transition.new) {
-            (TcpState::CloseWait, TcpState::LastAck) => {
-                let peer = endpoints.mirrored();
-                let time_wait_ns = self.timeouts.time_wait_ns;
-                match self.time_waits.get_mut(&peer) {
-                    Some(entry) if entry.state == TcpState::FinWait2 => {
-                        entry.state = TcpState::TimeWait;
-                        entry.expires_ns = transition.ts_ns.saturating_add(time_wait_ns);
-                    }
-                    Some(_) => {}
-                    None => {
-                        self.peer_fin_sent.insert(peer);
-                    }
-                }
-            }
-            // Our FIN is ACKed: the peer has handled it and closed already if it was going to.
-            (TcpState::LastAck, TcpState::Close) => {
-                self.peer_fin_sent.remove(&endpoints.mirrored());
-            }
-            (_, TcpState::Close) if self.peer_fin_sent.remove(&endpoints) => {
-                let time_wait_ns = self.timeouts.time_wait_ns;
-                if let Some(entry) = self.time_waits.get_mut(&endpoints) {
+        let sends_fin = transition.new == TcpState::FinWait1
+            || (transition.old, transition.new) == (TcpState::CloseWait, TcpState::LastAck);
+        let time_wait_ns = self.timeouts.time_wait_ns;
+        if sends_fin {
+            let peer = endpoints.mirrored();
+            match self.time_waits.get_mut(&peer) {
+                Some(entry) if entry.state == TcpState::FinWait2 => {
                     entry.state = TcpState::TimeWait;
                     entry.expires_ns = transition.ts_ns.saturating_add(time_wait_ns);
                 }
+                Some(_) => {}
+                None => {
+                    self.peer_fin_sent.insert(peer);
+                }
             }
-            _ => {}
+        }
+        if transition.new == TcpState::Close {
+            if self.peer_fin_sent.remove(&endpoints)
+                && let Some(entry) = self.time_waits.get_mut(&endpoints)
+            {
+                entry.state = TcpState::TimeWait;
+                entry.expires_ns = transition.ts_ns.saturating_add(time_wait_ns);
+            }
+            // This connection's marks are settled once either end is gone.
+            self.peer_fin_sent.remove(&endpoints.mirrored());
         }
     }
 
