@@ -3,7 +3,7 @@
 //! netstat-format row each (README: "Continuous listing"). Nothing that opens and closes between
 //! two netstat refreshes is missed.
 
-use std::{io::Write as _, time::Duration};
+use std::io::Write as _;
 
 use anyhow::{Context as _, bail};
 use tokio::signal::unix::{SignalKind, signal};
@@ -15,11 +15,9 @@ use crate::{
     output,
     probes::{TcpStateProbe, check_ring_size},
     resolve::{self, Names},
-    sources::ring::{DEFAULT_BATCH, RingReader},
+    sources::ring::{DEFAULT_BATCH, DRAIN_INTERVAL, RingReader},
     views::{clock::Clock, netstat::sockets::write_transition_row},
 };
-
-const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Whether -c shows this transition: TCP and the families asked for, and, as netstat's listing,
 /// listeners only with -a or -l, connections unless -l.
@@ -86,7 +84,7 @@ pub async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
                 ring.drain_now(DEFAULT_BATCH, |bytes| handle(bytes, &mut out))?;
                 let losses = probe.losses()?;
                 if losses != reported {
-                    let lost = losses.ring_full - reported.ring_full + losses.recursion - reported.recursion;
+                    let lost = losses.since(&reported);
                     eprintln!("enetstat: {lost} transition records lost");
                     reported = losses;
                 }

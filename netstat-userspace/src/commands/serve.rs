@@ -15,11 +15,10 @@ use crate::{
     },
     events::TcpTransition,
     probes::TcpStateProbe,
-    sources::ring::{DEFAULT_BATCH, RingReader},
+    sources::ring::{DEFAULT_BATCH, DRAIN_INTERVAL, RingReader},
     views::clock::Clock,
 };
 
-const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
@@ -74,8 +73,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             _ = housekeeping.tick() => {
                 daemon.tick(Clock::monotonic_now_ns());
                 let losses = probe.losses()?;
-                let lost = (losses.ring_full - reported_losses.ring_full)
-                    + (losses.recursion - reported_losses.recursion);
+                let lost = losses.since(&reported_losses);
                 reported_losses = losses;
                 if lost > 0 {
                     eprintln!("enetstat: {lost} transition records lost; resynchronising from /proc");

@@ -14,7 +14,7 @@ use crate::{
     events::{TcpTransition, filter::TransitionFilter},
     output,
     probes::{LossCounts, TcpStateProbe},
-    sources::ring::{DEFAULT_BATCH, RingReader},
+    sources::ring::{DEFAULT_BATCH, DRAIN_INTERVAL, RingReader},
     views::{
         clock::Clock,
         transitions::{LossCause, TransitionPrinter},
@@ -23,9 +23,6 @@ use crate::{
 
 /// How often the lost-record counters are read.
 const LOSS_CHECK_INTERVAL: Duration = Duration::from_millis(500);
-/// How often the ring is drained without a wakeup: the bound on display latency. The probe wakes
-/// the reader itself only when the ring is a quarter full (see the probe's wakeup threshold).
-const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Everything a batch of records updates.
 struct Stream<W: Write> {

@@ -42,6 +42,13 @@ pub struct LossCounts {
     pub recursion: u64,
 }
 
+impl LossCounts {
+    /// Records lost since `earlier`, whatever the cause.
+    pub fn since(&self, earlier: &LossCounts) -> u64 {
+        (self.ring_full - earlier.ring_full) + (self.recursion - earlier.recursion)
+    }
+}
+
 /// Ring buffer sizes must be a power of two and a multiple of the page size.
 pub fn check_ring_size(bytes: u64) -> Result<u32, String> {
     let page = page_size();

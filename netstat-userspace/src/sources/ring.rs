@@ -13,6 +13,11 @@ pub struct RingReader {
 /// Records handed out per batch before yielding to other tasks.
 pub const DEFAULT_BATCH: usize = 4096;
 
+/// How often readers drain the ring without a wakeup: the bound on their latency. The probe
+/// wakes a reader itself only when the ring is a quarter full (each wakeup costs the traced CPU
+/// an IPI).
+pub const DRAIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
+
 impl RingReader {
     pub fn new(ring: RingBuf<MapData>) -> io::Result<Self> {
         // SAFETY: the RingBuf owns its map fd and keeps it open, unchanged, until it is dropped,
