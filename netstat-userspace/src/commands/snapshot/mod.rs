@@ -4,6 +4,7 @@
 #[cfg(test)]
 mod golden_tests;
 mod groups;
+mod interfaces;
 mod route;
 mod sockets;
 mod statistics;
@@ -83,6 +84,6 @@ pub fn render(
         },
         NetstatView::Route => route::run(flags, names.as_ref(), out),
         NetstatView::Statistics => statistics::run(flags, out),
-        NetstatView::Interfaces => anyhow::bail!("-i is not available yet"),
+        NetstatView::Interfaces => interfaces::run(flags, names.as_ref(), out),
     }
 }

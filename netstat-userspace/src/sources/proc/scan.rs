@@ -21,6 +21,8 @@ pub enum Conversion {
     Bytes(usize),
     /// `%N[0-9A-Fa-f]`: up to N hexadecimal digits.
     HexDigits(usize),
+    /// `%lu` or `%Lu`: a decimal 64-bit unsigned number.
+    Unsigned,
 }
 
 /// What a conversion stored. Text stays bytes: /proc files are not promised to be UTF-8, and
@@ -30,6 +32,7 @@ pub enum Scanned {
     Text(Vec<u8>),
     Int(i32),
     Hex(u32),
+    Unsigned(u64),
 }
 
 /// Runs `format` over `line` and returns what the storing conversions read, in order, stopping
@@ -56,6 +59,7 @@ pub fn scan(line: &[u8], format: &[Conversion]) -> Vec<Scanned> {
             Conversion::Hex(width) => input.hex(width.unwrap_or(usize::MAX)).map(Scanned::Hex),
             Conversion::Bytes(count) => input.bytes(count).map(Scanned::Text),
             Conversion::HexDigits(max) => input.hex_digits(max).map(Scanned::Text),
+            Conversion::Unsigned => input.unsigned().map(Scanned::Unsigned),
         };
         match value {
             Some(value) => stored.push(value),
@@ -207,6 +211,28 @@ impl Input<'_> {
         Some(value as i32)
     }
 
+    /// `%lu`: glibc converts with strtoull, which saturates and negates for a minus sign.
+    fn unsigned(&mut self) -> Option<u64> {
+        self.skip_space();
+        self.peek()?;
+        let (negative, _) = self.sign(usize::MAX);
+        let digits = self.take_while(usize::MAX, |b| b.is_ascii_digit());
+        if digits.is_empty() {
+            return None;
+        }
+        let value = digits
+            .iter()
+            .try_fold(0_u64, |value, digit| {
+                value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+            })
+            .unwrap_or(u64::MAX);
+        Some(if negative {
+            value.wrapping_neg()
+        } else {
+            value
+        })
+    }
+
     /// `%X`: glibc converts with strtoul (saturating at a 64-bit unsigned long, negated for a
     /// minus sign) and stores the low 32 bits. A `0x` prefix counts against the width.
     fn hex(&mut self, width: usize) -> Option<u32> {
@@ -272,6 +298,10 @@ mod tests {
         assert_eq!(scan("4294967296", &[Int]), vec![S::Int(0)]);
         assert_eq!(scan("99999999999999999999", &[Int]), vec![S::Int(-1)]);
         assert_eq!(scan("+5", &[Int]), vec![S::Int(5)]);
+        assert_eq!(
+            scan("99999999999999999999 -1 7", &[Unsigned, Unsigned, Unsigned]),
+            vec![S::Unsigned(u64::MAX), S::Unsigned(u64::MAX), S::Unsigned(7)]
+        );
         assert_eq!(scan("-", &[Int]), vec![]);
         assert_eq!(scan("-1", &[Hex(None)]), vec![S::Hex(u32::MAX)]);
         assert_eq!(scan("FFFFFFFF", &[Hex(None)]), vec![S::Hex(u32::MAX)]);

@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod groups;
+pub mod interfaces;
 pub mod route;
 pub mod sockets;
 pub mod statistics;
