@@ -99,10 +99,7 @@ fn status_reports_the_table() {
     let daemon = serve(&ns, &socket);
     ns.run(|| workload::active_close_by_client(&TcpListener::bind("127.0.0.1:9200")?))
         .unwrap();
-    let out = Command::new(enetstat::binary())
-        .args(["status", "--json", "--socket", socket.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = enetstat_with_socket(&socket, &["status", "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for field in [
         "uptime_s",
@@ -164,10 +161,7 @@ fn the_socket_refuses_other_users_and_survives_bad_requests() {
     assert!(exchange(b"{\"version\":1,\"request\":\"nope\"}\n", false).contains("\"ok\":false"));
     assert!(exchange(&vec![b'{'; 70_000], false).contains("larger than"));
     assert!(exchange(b"{\"version\":1,", true).contains("before its newline"));
-    let out = Command::new(enetstat::binary())
-        .args(["status", "--socket", socket.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = enetstat_with_socket(&socket, &["status"]);
     assert!(
         out.status.success(),
         "{}",
@@ -227,10 +221,7 @@ fn a_daemon_in_another_namespace_is_not_asked() {
 type SocketSet = std::collections::BTreeSet<(String, String, String)>;
 
 fn daemon_table(socket: &Path) -> SocketSet {
-    let out = Command::new(enetstat::binary())
-        .args(["status", "--table", "--socket", socket.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = enetstat_with_socket(socket, &["status", "--table"]);
     assert!(
         out.status.success(),
         "{}",
@@ -310,10 +301,7 @@ fn a_forced_overflow_is_detected_and_the_table_is_exact_after_resync() {
         .unwrap();
     unsafe { libc::kill(daemon_pid, libc::SIGCONT) };
     std::thread::sleep(Duration::from_millis(2500));
-    let out = Command::new(enetstat::binary())
-        .args(["status", "--json", "--socket", socket.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = enetstat_with_socket(&socket, &["status", "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(status["events_lost"].as_u64().unwrap() > 0, "{status}");
     assert!(status["resyncs"].as_u64().unwrap() >= 1, "{status}");

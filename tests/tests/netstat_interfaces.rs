@@ -2,29 +2,13 @@
 //! namespace holding lo, a veth end (its peer in a second namespace, an alias label, promiscuous) and a veth
 //! pair that is down.
 
-use std::{net::UdpSocket, process::Command, thread, time::Duration};
+use std::{net::UdpSocket, thread, time::Duration};
 
-use anyhow::{Context as _, bail};
 use enetstat_integration_tests::{
     compare::{difference, run_in},
     enetstat,
-    netns::Netns,
+    netns::{Netns, ip},
 };
-
-fn ip(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .context("running ip")?;
-    if !out.status.success() {
-        bail!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
-}
 
 #[test]
 fn interface_tables_match_netstat() -> anyhow::Result<()> {

@@ -15,6 +15,7 @@ use std::{
 };
 
 use enetstat_integration_tests::{
+    compare::difference,
     enetstat::{self, TempDir},
     netns::Netns,
 };
@@ -50,7 +51,8 @@ impl Pair {
             got = from_groups_heading(got);
         }
         if want != got {
-            return Some(describe_difference(&self.label, want, got));
+            let diff = difference(want, got).unwrap_or_else(|| "outputs differ".to_string());
+            return Some(format!("{}: {diff}", self.label));
         }
         if !sockets_too && (self.netstat.status == 0) != (self.enetstat.status == 0) {
             return Some(format!(
@@ -67,26 +69,6 @@ fn from_groups_heading(text: &[u8]) -> &[u8] {
     text.windows(heading.len())
         .position(|window| window == heading)
         .map_or(text, |start| &text[start..])
-}
-
-fn describe_difference(label: &str, want: &[u8], got: &[u8]) -> String {
-    let (want, got) = (String::from_utf8_lossy(want), String::from_utf8_lossy(got));
-    let first = want
-        .split_inclusive('\n')
-        .zip(got.split_inclusive('\n'))
-        .position(|(a, b)| a != b)
-        .unwrap_or_else(|| want.lines().count().min(got.lines().count()));
-    let line = |text: &str| {
-        text.split_inclusive('\n')
-            .nth(first)
-            .map_or("(none)".to_string(), |l| format!("{l:?}"))
-    };
-    format!(
-        "{label}: first difference at line {}\n  netstat:  {}\n  enetstat: {}\n--- netstat\n{want}--- enetstat\n{got}---",
-        first + 1,
-        line(&want),
-        line(&got)
-    )
 }
 
 fn assert_all_same(pairs: &[Pair]) {

@@ -168,13 +168,8 @@ fn from_proc(protocol: InetProtocol, v6: bool) -> anyhow::Result<Option<Vec<Inet
         return Ok(None);
     };
     let (rows, bogus) = inet_sockets::parse(&String::from_utf8_lossy(&bytes));
-    let kind = match protocol {
-        InetProtocol::Tcp => "tcp",
-        InetProtocol::Udp | InetProtocol::UdpLite => "udp",
-        InetProtocol::Raw => "raw",
-    };
     for _ in 0..bogus {
-        eprintln!("warning, got bogus {kind} line.");
+        eprintln!("warning, got bogus {} line.", protocol.services());
     }
     Ok(Some(rows))
 }

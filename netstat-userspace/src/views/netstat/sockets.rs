@@ -66,8 +66,8 @@ impl InetProtocol {
         }
     }
 
-    /// The services table net-tools looks ports up in.
-    fn services(self) -> &'static str {
+    /// The services table net-tools looks ports up in (also the name its warnings use).
+    pub fn services(self) -> &'static str {
         match self {
             InetProtocol::Tcp => "tcp",
             InetProtocol::Udp | InetProtocol::UdpLite => "udp",
