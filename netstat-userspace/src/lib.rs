@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod daemon;
 pub mod events;
+pub mod logging;
 pub mod output;
 pub mod probes;
 pub mod resolve;

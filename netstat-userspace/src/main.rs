@@ -2,16 +2,17 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use enetstat::{
-    cli::{Config, RawArgs},
-    commands, output,
+    cli::{Config, RawArgs, color::Terminal, docs},
+    commands, logging, output,
 };
 
 fn main() -> ExitCode {
+    logging::init();
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let config = match RawArgs::parse().check(&argv) {
+    let config = match RawArgs::parse().check_for(&argv, &Terminal::detect()) {
         Ok(config) => config,
         Err(message) => {
-            eprintln!("enetstat: {message}");
+            logging::fatal(&message);
             return ExitCode::from(2);
         }
     };
@@ -29,6 +30,12 @@ fn main() -> ExitCode {
         } => commands::status::run(&socket, json, table),
         Config::Watch(config) => in_runtime(commands::watch::run(config)),
         Config::Serve(config) => in_runtime(commands::serve::run(config)),
+        Config::Completions(shell) => {
+            docs::write_completions(shell, &mut output::stdout()).map_err(Into::into)
+        }
+        Config::Man(dir) => docs::write_man_pages(&dir)
+            .map(|_| ())
+            .map_err(|err| anyhow::anyhow!("writing man pages into {}: {err}", dir.display())),
     })
 }
 
@@ -45,7 +52,7 @@ fn exit_with(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("enetstat: {err:#}");
+            logging::fatal(&format!("{err:#}"));
             ExitCode::FAILURE
         }
     }

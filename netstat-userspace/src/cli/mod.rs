@@ -1,14 +1,17 @@
 //! Command-line parsing in two stages: clap's raw arguments, then a checked configuration that
 //! the commands consume.
 
+pub mod color;
+pub mod docs;
 pub mod netstat;
 mod watch;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::{daemon::server::DEFAULT_SOCKET, probes::check_ring_size};
+use color::{ColorArg, Terminal};
 use watch::parse_size;
 
 pub use netstat::{NetstatArgs, NetstatConfig};
@@ -20,17 +23,29 @@ pub use watch::{WatchArgs, WatchConfig};
     version,
     about = "Live, eBPF-backed netstat: netstat's views, and every TCP state transition as it happens",
     propagate_version = true,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    // Defined below, under enetstat's heading: what they print is enetstat's, not net-tools'.
+    disable_help_flag = true,
+    disable_version_flag = true
 )]
 pub struct RawArgs {
     #[command(flatten)]
     pub netstat: NetstatArgs,
-    /// Where netstat views come from: the daemon, /proc, or the daemon when one runs.
-    #[arg(long, value_enum, default_value = "auto", help_heading = ENETSTAT)]
+    /// Where netstat views come from: auto (the daemon when one runs, else the kernel), daemon, proc.
+    #[arg(long, value_enum, default_value = "auto", hide_possible_values = true, hide_default_value = true, help_heading = ENETSTAT)]
     pub source: SourceArg,
     /// The daemon's socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET, global = true, help_heading = ENETSTAT)]
     pub socket: PathBuf,
+    /// Colour TCP states: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto", hide_possible_values = true, hide_default_value = true, global = true, help_heading = ENETSTAT)]
+    pub color: ColorArg,
+    /// Print help.
+    #[arg(short = 'h', long, action = ArgAction::Help, global = true, help_heading = ENETSTAT)]
+    help: Option<bool>,
+    /// Print version.
+    #[arg(short = 'V', long, action = ArgAction::Version, global = true, help_heading = ENETSTAT)]
+    version: Option<bool>,
     #[command(subcommand)]
     pub command: Option<RawCommand>,
 }
@@ -59,6 +74,14 @@ pub enum RawCommand {
         #[arg(long)]
         table: bool,
     },
+    /// Print a completion script for SHELL on standard output.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (enetstat.8 and one per subcommand) into DIR.
+    #[command(hide = true)]
+    Man { dir: PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -94,15 +117,24 @@ pub enum Config {
         json: bool,
         table: bool,
     },
+    Completions(clap_complete::Shell),
+    Man(PathBuf),
 }
 
 impl RawArgs {
-    /// `argv` is the command line without the program name: the daemon is sent the netstat
-    /// options from it, minus enetstat's own.
+    /// As [`RawArgs::check_for`] with output that is not a terminal, so `--color auto` is off.
     pub fn check(self, argv: &[String]) -> Result<Config, String> {
+        self.check_for(argv, &Terminal::default())
+    }
+
+    /// `argv` is the command line without the program name: the daemon is sent the netstat
+    /// options from it, minus enetstat's own. `terminal` decides `--color auto`.
+    pub fn check_for(self, argv: &[String], terminal: &Terminal) -> Result<Config, String> {
+        let color = self.color.enabled(terminal);
         match self.command {
             None => {
-                let config = self.netstat.check()?;
+                let mut config = self.netstat.check()?;
+                config.flags.color = color;
                 let args = netstat_args(argv);
                 let source = match self.source {
                     SourceArg::Proc => SnapshotSource::Proc,
@@ -117,7 +149,11 @@ impl RawArgs {
                 };
                 Ok(Config::Netstat(config, source))
             }
-            Some(RawCommand::Watch(args)) => args.check().map(Config::Watch),
+            Some(RawCommand::Watch(args)) => {
+                let mut config = args.check()?;
+                config.color = color;
+                Ok(Config::Watch(config))
+            }
             Some(RawCommand::Serve(args)) => Ok(Config::Serve(ServeConfig {
                 socket: self.socket,
                 ring_bytes: check_ring_size(parse_size(&args.ring_size)?)?,
@@ -127,11 +163,13 @@ impl RawArgs {
                 json,
                 table,
             }),
+            Some(RawCommand::Completions { shell }) => Ok(Config::Completions(shell)),
+            Some(RawCommand::Man { dir }) => Ok(Config::Man(dir)),
         }
     }
 }
 
-/// The command line less enetstat's own `--source` and `--socket` (and their values).
+/// The command line less enetstat's own `--source`, `--socket` and `--color` (and their values).
 pub fn netstat_args(argv: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let mut skip_value = false;
@@ -140,8 +178,10 @@ pub fn netstat_args(argv: &[String]) -> Vec<String> {
             continue;
         }
         match arg.as_str() {
-            "--source" | "--socket" => skip_value = true,
-            a if a.starts_with("--source=") || a.starts_with("--socket=") => {}
+            "--source" | "--socket" | "--color" => skip_value = true,
+            a if ["--source=", "--socket=", "--color="]
+                .iter()
+                .any(|own| a.starts_with(own)) => {}
             _ => out.push(arg.clone()),
         }
     }
@@ -184,7 +224,10 @@ mod tests {
                 "--source",
                 "daemon",
                 "--socket=/x",
-                "-W"
+                "--color",
+                "always",
+                "-W",
+                "--color=never"
             ])),
             strings(&["-tanp", "-W"])
         );

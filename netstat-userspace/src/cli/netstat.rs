@@ -145,6 +145,8 @@ pub struct NetstatFlags {
     pub verbose: bool,
     pub cache: bool,
     pub continuous: bool,
+    /// Colour the TCP State column: not a netstat option, set from `--color` (cli::color).
+    pub color: bool,
 }
 
 #[derive(Debug)]
@@ -208,6 +210,7 @@ impl NetstatArgs {
             verbose: self.verbose,
             cache: self.cache && !self.fib,
             continuous: self.continuous,
+            color: false,
         };
         let any_inet_protocol = |f: &NetstatFlags| f.tcp || f.sctp || f.udp || f.udplite || f.raw;
         // A family or -s without a protocol means every protocol of that family.

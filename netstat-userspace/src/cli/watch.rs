@@ -56,6 +56,8 @@ pub struct WatchConfig {
     pub filter: TransitionFilter,
     pub format: StreamFormat,
     pub ring_bytes: u32,
+    /// Colour the table's states (`--color`, set by the caller).
+    pub color: bool,
 }
 
 /// `16M` -> 16777216. Accepts K, M, G (powers of 1024), case-insensitive.
@@ -103,6 +105,7 @@ impl WatchArgs {
             filter,
             format,
             ring_bytes,
+            color: false,
         })
     }
 }

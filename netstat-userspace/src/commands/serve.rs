@@ -48,8 +48,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
 
     let mut reported_losses = probe.losses()?;
     let mut requests = socket.serve();
+    // The line that tells people and scripts the daemon answers (logging.rs keeps its form).
     log::info!("serving on {}", config.socket.display());
-    eprintln!("enetstat: serving on {}", config.socket.display());
 
     let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
@@ -76,7 +76,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 let lost = losses.since(&reported_losses);
                 reported_losses = losses;
                 if lost > 0 {
-                    eprintln!("enetstat: {lost} transition records lost; resynchronising from /proc");
+                    log::warn!("{lost} transition records lost; resynchronising from /proc");
                     daemon.resync(lost)?;
                 }
             }

@@ -88,7 +88,7 @@ pub async fn run(config: WatchConfig) -> anyhow::Result<()> {
     let mut stream = Stream {
         filter: config.filter,
         tracker: TransitionTracker::new(),
-        printer: TransitionPrinter::new(config.format, Clock::now()),
+        printer: TransitionPrinter::new(config.format, Clock::now()).with_color(config.color),
         out: output::stdout(),
         reported: probe.losses()?,
         malformed: 0,

@@ -29,6 +29,9 @@ pub enum Request {
         /// namespace refuses with [`WRONG_NETNS`] rather than show the wrong sockets.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         netns: Option<u64>,
+        /// Colour the TCP states (the client's `--color`, decided where the output goes).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        color: bool,
     },
     /// Uptime, sockets tracked, events received and lost, resyncs, memory.
     Status,
@@ -139,6 +142,7 @@ mod tests {
                 args: vec!["-tanp".into(), "-W".into()],
                 hide_inodes: vec![42],
                 netns: Some(4026531840),
+                color: true,
             },
             Request::Status,
         ] {

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{clock::Clock, escape::escape_bytes};
+use super::{clock::Clock, color::StateCell, escape::escape_bytes};
 use crate::aggregator::transitions::Observed;
 
 /// How the stream is written.
@@ -36,6 +36,8 @@ impl LossCause {
 pub struct TransitionPrinter {
     format: StreamFormat,
     clock: Clock,
+    /// Colour the state columns of the table (`--color`).
+    color: bool,
 }
 
 #[derive(Serialize)]
@@ -65,7 +67,16 @@ struct LostJson {
 
 impl TransitionPrinter {
     pub fn new(format: StreamFormat, clock: Clock) -> Self {
-        TransitionPrinter { format, clock }
+        TransitionPrinter {
+            format,
+            clock,
+            color: false,
+        }
+    }
+
+    /// Colours the table's state names; JSON is never coloured.
+    pub fn with_color(self, color: bool) -> Self {
+        TransitionPrinter { color, ..self }
     }
 
     fn address_width(&self) -> usize {
@@ -99,9 +110,14 @@ impl TransitionPrinter {
                     .owner
                     .map_or_else(|| "-".to_string(), |o| o.tgid.to_string());
                 let ms = ms.map_or_else(|| "-".to_string(), |ms| format!("{ms:.3}"));
+                let state = |state: crate::events::TcpState| StateCell {
+                    name: state.name(),
+                    width: 11,
+                    color: self.color,
+                };
                 writeln!(
                     out,
-                    "{:<15} {:<7} {:<16} {:<w$} {:<5} {:<w$} {:<5} {:<11} -> {:<11} {}",
+                    "{:<15} {:<7} {:<16} {:<w$} {:<5} {:<w$} {:<5} {} -> {} {}",
                     self.clock.time_of_day(t.ts_ns),
                     pid,
                     comm.as_deref().unwrap_or("-"),
@@ -109,8 +125,8 @@ impl TransitionPrinter {
                     t.local_port,
                     t.remote.to_string(),
                     t.remote_port,
-                    t.old.name(),
-                    t.new.name(),
+                    state(t.old),
+                    state(t.new),
                     ms
                 )
             }
@@ -218,6 +234,35 @@ mod tests {
         assert_eq!(header.find("PID"), row.find("4242"));
         assert_eq!(header.find("OLDSTATE"), row.find("SYN_RECV"));
         assert_eq!(header.find("MS"), row.find("3.250"));
+    }
+
+    #[test]
+    fn coloured_states_keep_the_columns() {
+        let printer =
+            TransitionPrinter::new(StreamFormat::Table { wide: false }, Clock::fixed(0, 0))
+                .with_color(true);
+        let mut out = Vec::new();
+        printer
+            .write_transition(&mut out, &observed(Some(b"nginx"), Some(3)))
+            .unwrap();
+        let row = String::from_utf8(out).unwrap();
+        assert!(
+            row.contains("\x1b[35mSYN_RECV\x1b[0m    -> \x1b[32mESTABLISHED\x1b[0m 3.250"),
+            "{row:?}"
+        );
+        assert_eq!(
+            crate::views::color::strip_sgr(&row),
+            render(
+                StreamFormat::Table { wide: false },
+                &observed(Some(b"nginx"), Some(3))
+            )
+        );
+        let json =
+            TransitionPrinter::new(StreamFormat::JsonLines, Clock::fixed(0, 0)).with_color(true);
+        let mut out = Vec::new();
+        json.write_transition(&mut out, &observed(None, None))
+            .unwrap();
+        assert!(!out.contains(&0x1b), "JSON is never coloured");
     }
 
     #[test]

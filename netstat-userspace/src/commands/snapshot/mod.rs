@@ -35,6 +35,7 @@ pub fn run(config: NetstatConfig, source: &SnapshotSource) -> anyhow::Result<()>
                 args: args.clone(),
                 hide_inodes: Vec::new(),
                 netns: None,
+                color: config.flags.color,
             };
             match query(socket, &request) {
                 Ok(body) => out.write_all(&body)?,

@@ -16,7 +16,7 @@ use crate::{
         owners::{Owner, SocketOwners},
         unix_sockets::{SO_ACCEPTCON, UnixSocketRow},
     },
-    views::escape::escape_controls,
+    views::{color::StateCell, escape::escape_controls},
 };
 
 /// The IP protocols netstat lists, in its order.
@@ -150,6 +150,15 @@ fn timers(protocol: InetProtocol, row: &InetSocketRow) -> String {
     }
 }
 
+/// The TCP State column: `%-11s`, coloured with --color.
+fn tcp_state_cell<'a>(name: &'a str, flags: &NetstatFlags) -> StateCell<'a> {
+    StateCell {
+        name,
+        width: 11,
+        color: flags.color,
+    }
+}
+
 /// An address column: host and port named as the flags say, abbreviated unless -W.
 fn endpoint_text(
     addr: IpAddr,
@@ -191,11 +200,11 @@ pub fn write_transition_row(
     );
     write!(
         out,
-        "{time_of_day} {:<4}  {:>6} {:>6} {local:<w1$} {remote:<w2$} {:<11}",
+        "{time_of_day} {:<4}  {:>6} {:>6} {local:<w1$} {remote:<w2$} {}",
         protocol.label(transition.local.is_ipv6()),
         "-",
         "-",
-        transition.new.name(),
+        tcp_state_cell(transition.new.name(), flags),
         w1 = local.len().max(23),
         w2 = remote.len().max(23),
     )?;
@@ -229,9 +238,10 @@ pub fn write_inet_row(
                 .unwrap_or("UNKNOWN");
             write!(
                 out,
-                "{label:<4}  {:6} {:6} {local:<w1$} {remote:<w2$} {state:<11}",
+                "{label:<4}  {:6} {:6} {local:<w1$} {remote:<w2$} {}",
                 row.rx_queue,
                 row.tx_queue,
+                tcp_state_cell(state, flags),
                 w1 = local.len().max(23),
                 w2 = remote.len().max(23),
             )?;
@@ -442,6 +452,33 @@ mod tests {
         assert_eq!(
             render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None)),
             "tcp6       0     16 ::1:8080                ::1:41938               ESTABLISHED 1000       83817      keepalive (47.19/3/0)\n"
+        );
+    }
+
+    #[test]
+    fn colour_touches_only_the_tcp_state_word() {
+        let mut f = flags();
+        f.numeric_hosts = true;
+        f.numeric_ports = true;
+        f.extend = 2;
+        f.timers = true;
+        for line in [LISTEN, ESTABLISHED6] {
+            let row = inet_sockets::parse_line(line).unwrap();
+            f.color = false;
+            let plain = render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None));
+            f.color = true;
+            let colored =
+                render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None));
+            assert_ne!(colored, plain);
+            assert_eq!(crate::views::color::strip_sgr(&colored), plain);
+            // UDP has no TCP states to colour.
+            let udp = render(|o| write_inet_row(o, InetProtocol::Udp, &row, &f, &NoNames, None));
+            assert!(!udp.contains('\x1b'));
+        }
+        let row = inet_sockets::parse_line(LISTEN).unwrap();
+        assert!(
+            render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None))
+                .contains(" \x1b[36mLISTEN\x1b[0m      ")
         );
     }
 
