@@ -53,9 +53,6 @@ impl Running {
 
     /// Starts `enetstat ARGS`, inside namespace `ns` if given, and waits for `ready` on stderr.
     pub fn start_in(ns: Option<&str>, args: &[&str], ready: &str) -> anyhow::Result<Self> {
-        let dir = TempDir::new()?;
-        let stdout = dir.path.join("stdout");
-        let stderr = dir.path.join("stderr");
         let mut command = match ns {
             Some(ns) => {
                 let mut command = Command::new("ip");
@@ -64,13 +61,22 @@ impl Running {
             }
             None => Command::new(binary()),
         };
+        command.args(args);
+        Self::start_command(command, ready)
+    }
+
+    /// Starts `command` (one that runs enetstat, perhaps through wrappers) and waits for `ready`
+    /// on stderr.
+    pub fn start_command(mut command: Command, ready: &str) -> anyhow::Result<Self> {
+        let dir = TempDir::new()?;
+        let stdout = dir.path.join("stdout");
+        let stderr = dir.path.join("stderr");
         let child = command
-            .args(args)
             .stdin(Stdio::null())
             .stdout(File::create(&stdout)?)
             .stderr(File::create(&stderr)?)
             .spawn()
-            .with_context(|| format!("starting {}", binary().display()))?;
+            .with_context(|| format!("starting {command:?}"))?;
         let mut running = Running {
             child,
             stdout,
@@ -98,9 +104,16 @@ impl Running {
     }
 
     /// Sends `signal` and waits for the process to exit.
-    pub fn stop_with(mut self, signal: libc::c_int) -> anyhow::Result<Finished> {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    pub fn stop_with(self, signal: libc::c_int) -> anyhow::Result<Finished> {
+        let pid = self.child.id();
+        self.signal_and_wait(pid, signal)
+    }
+
+    /// Sends `signal` to `pid` (our child, or a process under it, such as the program a tracer
+    /// runs) and waits for our child to exit.
+    pub fn signal_and_wait(mut self, pid: u32, signal: libc::c_int) -> anyhow::Result<Finished> {
+        // SAFETY: signalling a process we started.
+        unsafe { libc::kill(pid as libc::pid_t, signal) };
         let deadline = Instant::now() + Duration::from_secs(30);
         let status = loop {
             if let Some(status) = self.child.try_wait()? {

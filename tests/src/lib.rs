@@ -5,4 +5,5 @@ pub mod compare;
 pub mod enetstat;
 pub mod fixture;
 pub mod netns;
+pub mod unit_file;
 pub mod workload;

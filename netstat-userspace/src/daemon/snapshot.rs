@@ -20,10 +20,17 @@ struct RawPointers {
 impl RawPointers {
     fn enable() -> Self {
         let current = std::fs::read_to_string(KPTR_RESTRICT).unwrap_or_default();
-        if current.trim() == "0" && std::fs::write(KPTR_RESTRICT, "1").is_ok() {
-            return RawPointers {
-                restore: Some(current),
-            };
+        if current.trim() == "0" {
+            match std::fs::write(KPTR_RESTRICT, "1") {
+                Ok(()) => {
+                    return RawPointers {
+                        restore: Some(current),
+                    };
+                }
+                Err(err) => log::warn!(
+                    "kptr_restrict is 0 and setting it to 1 failed ({err}; it needs CAP_SYS_ADMIN): snapshot rows cannot be matched to events by address"
+                ),
+            }
         }
         if current.trim() == "2" {
             log::warn!("kptr_restrict is 2: snapshot rows cannot be matched to events by address");

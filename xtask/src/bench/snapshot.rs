@@ -69,12 +69,17 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .context("starting enetstat serve")?;
-        let mut line = String::new();
-        BufReader::new(child.stderr.take().expect("piped")).read_line(&mut line)?;
-        if !line.contains("serving on") {
-            bail!("enetstat serve did not start: {line:?}");
+        // Other lines (such as a tracefs mount) may come first.
+        let stderr = BufReader::new(child.stderr.take().expect("piped"));
+        let mut seen = Vec::new();
+        for line in stderr.lines() {
+            let line = line?;
+            if line.contains("serving on") {
+                return Ok(Daemon { child });
+            }
+            seen.push(line);
         }
-        Ok(Daemon { child })
+        bail!("enetstat serve did not start: {}", seen.join("\n"))
     }
 
     /// The daemon's status (resident memory, sockets tracked, ...).
