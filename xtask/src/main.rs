@@ -1,6 +1,7 @@
 //! `cargo xtask`: set-up, run, test and benchmark enetstat from a fresh machine.
 
 mod bench;
+mod install;
 mod setup;
 mod util;
 
@@ -32,6 +33,10 @@ enum Task {
     },
     /// Benchmarks that compare enetstat with its peers side by side (see BENCHMARKS.md).
     Bench(bench::BenchArgs),
+    /// Build enetstat and write its man pages (enetstat.8, enetstat-watch.8, ...) into OUT_DIR.
+    Man(install::ManArgs),
+    /// Build and install enetstat: binary, man pages, shell completions, systemd unit.
+    Install(install::InstallArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +46,8 @@ fn main() -> ExitCode {
         Task::Run { args } => run(&args),
         Task::Test { args } => test(&args),
         Task::Bench(args) => bench::run(args),
+        Task::Man(args) => install::man(args),
+        Task::Install(args) => install::install(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -159,6 +159,48 @@ fn bash_completions_parse_and_know_the_options_and_subcommands() {
     );
 }
 
+/// What bash offers for the last of `words`, from the generated script.
+fn bash_offers(script: &Path, words: &[&str]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let (current, previous) = (&quoted[words.len() - 1], &quoted[words.len() - 2]);
+    // A completion function gets the command, the word being completed and the one before.
+    let program = format!(
+        "source '{}'; COMP_WORDS=({}); COMP_CWORD={}; _enetstat enetstat {current} {previous}; echo \"${{COMPREPLY[*]}}\"",
+        script.display(),
+        quoted.join(" "),
+        words.len() - 1,
+    );
+    let out = Command::new("bash")
+        .args(["-c", &program])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn bash_completes_options_subcommands_and_values() {
+    let dir = scratch("bash-run");
+    let script = dir.join("enetstat");
+    std::fs::write(&script, completions(Shell::Bash)).unwrap();
+    assert_eq!(bash_offers(&script, &["enetstat", "--tc"]), "--tcp");
+    assert_eq!(bash_offers(&script, &["enetstat", "wa"]), "watch");
+    assert_eq!(
+        bash_offers(&script, &["enetstat", "--color", ""]),
+        "auto always never"
+    );
+    assert_eq!(
+        bash_offers(&script, &["enetstat", "watch", "--lp"]),
+        "--lport"
+    );
+    assert_eq!(bash_offers(&script, &["enetstat", "ma"]), "");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn completions_take_the_same_arguments_as_the_command() {
     let full = command();
