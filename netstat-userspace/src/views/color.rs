@@ -49,15 +49,16 @@ impl fmt::Display for StateCell<'_> {
     }
 }
 
-/// `text` without its SGR escape sequences (`ESC [ ... m`): what a terminal shows.
-#[cfg(test)]
+/// `text` without its SGR escape sequences (`ESC [ ... m`): what a terminal shows. For tests.
 pub fn strip_sgr(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("\x1b[") {
         out.push_str(&rest[..start]);
-        let end = rest[start..].find('m').expect("SGR sequences end with m");
-        rest = &rest[start + end + 1..];
+        match rest[start..].find('m') {
+            Some(end) => rest = &rest[start + end + 1..],
+            None => return out + &rest[start..],
+        }
     }
     out.push_str(rest);
     out
