@@ -32,8 +32,10 @@ fn completable() -> clap::Command {
 
 /// `enetstat completions SHELL`.
 pub fn write_completions(shell: Shell, out: &mut dyn Write) -> io::Result<()> {
-    let mut out = out;
-    clap_complete::generate(shell, &mut completable(), "enetstat", &mut out);
+    // Rendered in memory first: clap_complete panics on a write error, such as a closed pipe.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut completable(), "enetstat", &mut script);
+    out.write_all(&script)?;
     out.flush()
 }
 
