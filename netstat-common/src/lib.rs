@@ -4,6 +4,10 @@
 //! builds agree byte for byte; the sizes are asserted at compile time.
 #![no_std]
 
+mod interfaces;
+
+pub use interfaces::*;
+
 /// Length of a task's `comm`, including its NUL (the kernel's TASK_COMM_LEN).
 pub const TASK_COMM_LEN: usize = 16;
 

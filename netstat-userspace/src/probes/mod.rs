@@ -1,6 +1,7 @@
 //! Loading and attaching the kernel programs. Dropping a probe detaches it.
 
 mod btf;
+pub mod interfaces;
 mod privileges;
 mod prog_stats;
 mod tracefs;
@@ -80,11 +81,12 @@ impl TcpStateProbe {
         }
         // A quarter full: the reader's timer normally drains long before that.
         let wakeup_bytes = u64::from(ring_bytes / 4);
-        let mut ebpf = EbpfLoader::new()
+        let netns_offsets = netns_offsets();
+        let mut ebpf = loader()
             .map_max_entries(TCP_STATE_EVENTS, ring_bytes)
             .override_global(TCP_STATE_FILTER, filter, true)
             .override_global(TCP_STATE_WAKEUP_BYTES, &wakeup_bytes, true)
-            .override_global(TCP_STATE_NETNS_OFFSETS, &netns_offsets(), true)
+            .override_global(TCP_STATE_NETNS_OFFSETS, &netns_offsets, true)
             .load(EBPF_OBJECT)
             .map_err(|err| privileges::explain_load_error(err.into()))
             .context("loading the eBPF object")?;
@@ -150,6 +152,17 @@ fn netns_offsets() -> NetnsOffsets {
         log::warn!("socket network namespaces unknown: {why}");
         NetnsOffsets::default()
     })
+}
+
+/// A loader for the one eBPF object. Every map in it is created whichever programs a probe
+/// attaches, so each ring gets the smallest legal size here and a probe enlarges its own.
+fn loader<'a>() -> EbpfLoader<'a> {
+    let page = page_size() as u32;
+    let mut loader = EbpfLoader::new();
+    loader
+        .map_max_entries(TCP_STATE_EVENTS, page)
+        .map_max_entries(interfaces::IFACE_EVENTS, page);
+    loader
 }
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones use memcg, where raising
