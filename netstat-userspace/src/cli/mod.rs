@@ -12,7 +12,7 @@ use crate::{daemon::server::DEFAULT_SOCKET, probes::check_ring_size};
 use watch::parse_size;
 
 pub use netstat::{NetstatArgs, NetstatConfig};
-pub use watch::{WatchArgs, WatchConfig};
+pub use watch::{InterfaceWatchConfig, WatchArgs, WatchConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,7 +46,8 @@ pub enum SourceArg {
 
 #[derive(Debug, Subcommand)]
 pub enum RawCommand {
-    /// Stream every TCP state transition on this host, live (like tcpstates).
+    /// Stream every TCP state transition on this host, live (like tcpstates); with
+    /// --interfaces, per-interface rates and error/drop events instead.
     Watch(WatchArgs),
     /// Run the daemon: a live socket table from the probes, answering netstat views.
     Serve(ServeArgs),
@@ -88,6 +89,7 @@ pub enum Config {
     /// netstat's views.
     Netstat(NetstatConfig, SnapshotSource),
     Watch(WatchConfig),
+    WatchInterfaces(InterfaceWatchConfig),
     Serve(ServeConfig),
     Status {
         socket: PathBuf,
@@ -116,6 +118,9 @@ impl RawArgs {
                     },
                 };
                 Ok(Config::Netstat(config, source))
+            }
+            Some(RawCommand::Watch(args)) if args.interfaces => {
+                args.check_interfaces().map(Config::WatchInterfaces)
             }
             Some(RawCommand::Watch(args)) => args.check().map(Config::Watch),
             Some(RawCommand::Serve(args)) => Ok(Config::Serve(ServeConfig {

@@ -32,8 +32,11 @@ fn shown(config: &NetstatConfig, t: &TcpTransition) -> bool {
 }
 
 pub async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
+    if config.view == NetstatView::Interfaces {
+        return super::interfaces::continuous(config).await;
+    }
     if config.view != NetstatView::Sockets {
-        bail!("-c follows socket listings; the other views are not available continuously yet");
+        bail!("-c follows socket listings and the interface table (-i); not -r, -g or -s");
     }
     let mut interrupt = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
     let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;

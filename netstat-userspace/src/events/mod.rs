@@ -1,6 +1,7 @@
 //! Decoding of the probes' records into typed events. Pure: no I/O, no clocks.
 
 pub mod filter;
+pub mod interface;
 mod tcp_state;
 
 pub use tcp_state::TcpState;
@@ -92,33 +93,42 @@ pub struct TcpTransition {
 #[derive(Debug, PartialEq, Eq)]
 pub enum DecodeError {
     /// Fewer bytes than a record.
-    Short(usize),
+    Short {
+        got: usize,
+        expected: usize,
+    },
     UnknownFamily(u16),
+    UnknownKind(u8),
 }
 
 impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DecodeError::Short(len) => write!(
-                f,
-                "record of {len} bytes, expected {}",
-                size_of::<TcpStateRecord>()
-            ),
+            DecodeError::Short { got, expected } => {
+                write!(f, "record of {got} bytes, expected {expected}")
+            }
             DecodeError::UnknownFamily(family) => write!(f, "unknown address family {family}"),
+            DecodeError::UnknownKind(kind) => write!(f, "unknown event kind {kind}"),
         }
     }
+}
+
+/// Copies a plain-old-data record out of ring-buffer bytes, which are only 8-byte aligned.
+fn read_record<T: aya::Pod>(bytes: &[u8]) -> Result<T, DecodeError> {
+    if bytes.len() < size_of::<T>() {
+        return Err(DecodeError::Short {
+            got: bytes.len(),
+            expected: size_of::<T>(),
+        });
+    }
+    // SAFETY: T is plain old data (any bit pattern is valid) and the length was checked.
+    Ok(unsafe { bytes.as_ptr().cast::<T>().read_unaligned() })
 }
 
 impl TcpTransition {
     /// Decodes one ring-buffer record.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        if bytes.len() < size_of::<TcpStateRecord>() {
-            return Err(DecodeError::Short(bytes.len()));
-        }
-        // SAFETY: TcpStateRecord is plain old data and the length was checked; the ring buffer
-        // only guarantees 8-byte alignment, hence the unaligned read.
-        let record = unsafe { bytes.as_ptr().cast::<TcpStateRecord>().read_unaligned() };
-        Self::from_record(&record)
+        Self::from_record(&read_record::<TcpStateRecord>(bytes)?)
     }
 
     pub fn from_record(record: &TcpStateRecord) -> Result<Self, DecodeError> {
@@ -217,7 +227,10 @@ mod tests {
         let bytes = record_bytes(&sample());
         assert_eq!(
             TcpTransition::decode(&bytes[..79]),
-            Err(DecodeError::Short(79))
+            Err(DecodeError::Short {
+                got: 79,
+                expected: 88
+            })
         );
         let mut r = sample();
         r.family = 1;

@@ -229,6 +229,40 @@ pub fn sum_per_cpu<'a>(per_cpu: impl Iterator<Item = &'a InterfaceCounters>) -> 
     })
 }
 
+/// The kernel's names for its drop reasons (`enum skb_drop_reason`, which differs between
+/// kernel versions), read from BTF.
+#[derive(Clone, Debug, Default)]
+pub struct DropReasons(HashMap<u32, String>);
+
+impl DropReasons {
+    pub fn from_kernel() -> Self {
+        let names = Btf::from_sys_fs()
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|btf| {
+                let values = btf.enum_values("skb_drop_reason").ok()?;
+                Some(
+                    values
+                        .iter()
+                        .map(|(name, value)| {
+                            let short = name.strip_prefix("SKB_DROP_REASON_").unwrap_or(name);
+                            (*value as u32, short.to_string())
+                        })
+                        .collect(),
+                )
+            });
+        DropReasons(names.unwrap_or_default())
+    }
+
+    /// `NO_SOCKET`, or the number when this kernel does not name it.
+    pub fn name(&self, reason: u32) -> String {
+        self.0
+            .get(&reason)
+            .cloned()
+            .unwrap_or_else(|| format!("reason {reason}"))
+    }
+}
+
 /// The struct offsets the probes read with, from the kernel's BTF.
 fn probe_config(options: &InterfaceProbeOptions) -> anyhow::Result<InterfaceProbeConfig> {
     let btf = Btf::from_sys_fs()

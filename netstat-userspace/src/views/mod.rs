@@ -2,5 +2,6 @@
 
 pub mod clock;
 pub mod escape;
+pub mod interface_stream;
 pub mod netstat;
 pub mod transitions;

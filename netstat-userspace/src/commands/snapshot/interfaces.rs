@@ -22,6 +22,27 @@ use crate::{
 };
 
 pub fn run(flags: &NetstatFlags, names: &dyn Names, out: &mut dyn Write) -> anyhow::Result<()> {
+    let dev = read_net_file("dev")?;
+    let mut list = InterfaceList::default();
+    if let Some(text) = &dev {
+        list.add_proc_dev(text);
+    } else {
+        eprintln!(
+            "Warning: cannot open /proc/net/dev (No such file or directory). Limited output."
+        );
+    }
+    render(flags, names, list, true, out)
+}
+
+/// Prints the table for `list` (the interfaces with counters; SIOCGIFCONF's names are merged
+/// in here). `first`: whether this is the first table of the run.
+pub fn render(
+    flags: &NetstatFlags,
+    names: &dyn Names,
+    mut list: InterfaceList,
+    first: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     // SAFETY: a plain socket(2) call; the descriptor is owned at once.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
@@ -32,20 +53,12 @@ pub fn run(flags: &NetstatFlags, names: &dyn Names, out: &mut dyn Write) -> anyh
 
     // iface_info prints the short table while flag_exp < 2.
     let long = flags.extend >= 2;
-    write_heading(long, out)?;
+    write_heading(first, long, out)?;
 
-    let mut list = InterfaceList::default();
-    let dev = read_net_file("dev")?;
-    if let Some(text) = &dev {
-        list.add_proc_dev(text);
-    } else {
-        eprintln!(
-            "Warning: cannot open /proc/net/dev (No such file or directory). Limited output."
-        );
-    }
+    let had_counters = !list.interfaces.is_empty();
     match configured_names(&socket) {
         Ok(conf) => list.add_names(conf.iter().map(Vec::as_slice)),
-        Err(err) if dev.is_some() => eprintln!("SIOCGIFCONF: {err}"),
+        Err(err) if had_counters => eprintln!("SIOCGIFCONF: {err}"),
         Err(err) => return Err(err).context("missing interface information"),
     }
     // ifconfig reads if_inet6 for each interface; once is enough here.

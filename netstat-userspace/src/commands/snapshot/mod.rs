@@ -4,7 +4,7 @@
 #[cfg(test)]
 mod golden_tests;
 mod groups;
-mod interfaces;
+pub(crate) mod interfaces;
 mod route;
 mod sockets;
 mod statistics;

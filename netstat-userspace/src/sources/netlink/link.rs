@@ -7,6 +7,7 @@ use std::io;
 use tokio::io::{Interest, unix::AsyncFd};
 
 use super::{Message, NetlinkSocket, attributes, messages, request};
+use crate::sources::proc::dev::DevStats;
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
@@ -17,19 +18,6 @@ const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
 const IFLA_STATS64: u16 = 23;
 
-/// The first eight counters of struct rtnl_link_stats64, in its order.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LinkStats {
-    pub rx_packets: u64,
-    pub tx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_bytes: u64,
-    pub rx_errors: u64,
-    pub tx_errors: u64,
-    pub rx_dropped: u64,
-    pub tx_dropped: u64,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Link {
     pub ifindex: u32,
@@ -37,7 +25,8 @@ pub struct Link {
     /// IFF_* flags.
     pub flags: u32,
     pub mtu: u32,
-    pub stats: Option<LinkStats>,
+    /// The counters, as /proc/net/dev would print them.
+    pub stats: Option<DevStats>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,25 +84,42 @@ fn decode_link(payload: &[u8]) -> Option<Link> {
             IFLA_MTU if value.len() >= 4 => {
                 link.mtu = u32::from_ne_bytes(value[..4].try_into().unwrap_or_default());
             }
-            IFLA_STATS64 if value.len() >= 64 => {
+            IFLA_STATS64 if value.len() >= STATS64_LEN => {
                 let c = |i: usize| {
                     u64::from_ne_bytes(value[i * 8..i * 8 + 8].try_into().unwrap_or_default())
                 };
-                link.stats = Some(LinkStats {
-                    rx_packets: c(0),
-                    tx_packets: c(1),
-                    rx_bytes: c(2),
-                    tx_bytes: c(3),
-                    rx_errors: c(4),
-                    tx_errors: c(5),
-                    rx_dropped: c(6),
-                    tx_dropped: c(7),
-                });
+                link.stats = Some(dev_stats(c));
             }
             _ => {}
         }
     }
     Some(link)
+}
+
+/// struct rtnl_link_stats64 up to rx_nohandler (Linux 4.6+).
+const STATS64_LEN: usize = 24 * 8;
+
+/// rtnl_link_stats64 (by field index) folded into /proc/net/dev's columns, as the kernel's
+/// dev_seq_printf_stats folds them.
+fn dev_stats(c: impl Fn(usize) -> u64) -> DevStats {
+    DevStats {
+        rx_packets: c(0),
+        tx_packets: c(1),
+        rx_bytes: c(2),
+        tx_bytes: c(3),
+        rx_errors: c(4),
+        tx_errors: c(5),
+        rx_dropped: c(6) + c(15),
+        tx_dropped: c(7),
+        rx_multicast: c(8),
+        collisions: c(9),
+        rx_frame_errors: c(10) + c(11) + c(12) + c(13),
+        rx_fifo_errors: c(14),
+        tx_carrier_errors: c(16) + c(17) + c(19) + c(20),
+        tx_fifo_errors: c(18),
+        rx_compressed: c(21),
+        tx_compressed: c(22),
+    }
 }
 
 fn dump_request() -> Vec<u8> {
@@ -206,7 +212,7 @@ mod tests {
         p.extend(attribute(IFLA_MTU, &1500u32.to_ne_bytes()));
         if let Some(stats) = stats {
             let mut value: Vec<u8> = stats.iter().flat_map(|v| v.to_ne_bytes()).collect();
-            value.resize(200, 0);
+            value.resize(STATS64_LEN, 0);
             p.extend(attribute(IFLA_STATS64, &value));
         }
         p
@@ -232,7 +238,7 @@ mod tests {
                     name: "veth0".into(),
                     flags: libc::IFF_UP as u32,
                     mtu: 1500,
-                    stats: Some(LinkStats {
+                    stats: Some(DevStats {
                         rx_packets: 1,
                         tx_packets: 2,
                         rx_bytes: 3,
@@ -241,6 +247,7 @@ mod tests {
                         tx_errors: 6,
                         rx_dropped: 7,
                         tx_dropped: 8,
+                        ..DevStats::default()
                     }),
                 }),
                 LinkChange::Removed { ifindex: 9 },

@@ -88,6 +88,11 @@ impl InterfaceList {
         }
     }
 
+    /// Adds an interface whose counters come from elsewhere (the live interface table).
+    pub fn add_with_stats(&mut self, name: &[u8], stats: DevStats) {
+        self.add(name).stats = Some(stats);
+    }
+
     /// Adds SIOCGIFCONF's names (if_readconf), after /proc/net/dev's.
     pub fn add_names<'a>(&mut self, names: impl IntoIterator<Item = &'a [u8]>) {
         for name in names {

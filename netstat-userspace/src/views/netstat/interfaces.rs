@@ -63,9 +63,12 @@ pub struct Interface {
     pub ipv4: Option<Ipv4Config>,
 }
 
-/// "Kernel Interface table" and, for the short form, the column heading.
-pub fn write_heading(long: bool, out: &mut dyn Write) -> io::Result<()> {
-    out.write_all(b"Kernel Interface table\n")?;
+/// "Kernel Interface table" (netstat prints it once, also with -c) and, for the short form,
+/// the column heading (with -c, on every refresh).
+pub fn write_heading(first: bool, long: bool, out: &mut dyn Write) -> io::Result<()> {
+    if first {
+        out.write_all(b"Kernel Interface table\n")?;
+    }
     if !long {
         out.write_all(b"Iface             MTU    RX-OK RX-ERR RX-DRP RX-OVR    TX-OK TX-ERR TX-DRP TX-OVR Flg\n")?;
     }
@@ -409,7 +412,7 @@ mod tests {
         no_stats.stats = None;
         no_stats.flags = 0x1000 | 0x100 | 0x10 | 0x41;
         let text = render(|out| {
-            write_heading(false, out)?;
+            write_heading(true, false, out)?;
             write_short(&eth0(), out)?;
             write_short(&no_stats, out)
         });
