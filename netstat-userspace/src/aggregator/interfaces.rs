@@ -76,6 +76,19 @@ pub struct InterfaceTable {
     previous: Option<(u64, HashMap<u32, InterfaceCounters>)>,
 }
 
+/// The Ethernet header loopback builds and then strips before counting (loopback_xmit counts
+/// bytes after eth_type_trans); the probes count frames with their link-layer header.
+const LOOPBACK_LINK_HEADER: u64 = 14;
+
+/// Bytes as the interface's driver counts them.
+fn driver_bytes(link: &LinkInfo, bytes: u64, packets: u64) -> u64 {
+    if link.flags & libc::IFF_LOOPBACK as u32 != 0 {
+        bytes.saturating_sub(packets * LOOPBACK_LINK_HEADER)
+    } else {
+        bytes
+    }
+}
+
 fn delta(now: &InterfaceCounters, then: &InterfaceCounters) -> InterfaceCounters {
     InterfaceCounters {
         rx_packets: now.rx_packets.saturating_sub(then.rx_packets),
@@ -156,7 +169,9 @@ impl InterfaceTable {
             if let Some(counters) = probe.get(ifindex) {
                 live.probe = *counters;
             }
-            let seen = delta(&live.probe, &live.probe_at_baseline);
+            let mut seen = delta(&live.probe, &live.probe_at_baseline);
+            seen.rx_bytes = driver_bytes(&live.link, seen.rx_bytes, seen.rx_packets);
+            seen.tx_bytes = driver_bytes(&live.link, seen.tx_bytes, seen.tx_packets);
             let mut totals = live.baseline;
             totals.rx_packets += seen.rx_packets;
             totals.rx_bytes += seen.rx_bytes;
@@ -165,7 +180,9 @@ impl InterfaceTable {
             let rates = match (&self.previous, elapsed) {
                 (Some((_, previous)), Some(seconds)) => {
                     let then = previous.get(ifindex).unwrap_or(&live.probe_at_baseline);
-                    let d = delta(&live.probe, then);
+                    let mut d = delta(&live.probe, then);
+                    d.rx_bytes = driver_bytes(&live.link, d.rx_bytes, d.rx_packets);
+                    d.tx_bytes = driver_bytes(&live.link, d.tx_bytes, d.tx_packets);
                     let per_second = |n: u64| n as f64 / seconds;
                     Rates {
                         rx_packets: per_second(d.rx_packets),
@@ -298,6 +315,17 @@ mod tests {
         let samples = table.sample(2_000_000_000, &HashMap::from([(5, counters(99, 99))]));
         assert_eq!(samples.len(), 1);
         assert_eq!(samples[0].link.name, "lo");
+    }
+
+    #[test]
+    fn loopback_bytes_leave_out_the_ethernet_header() {
+        let mut table = InterfaceTable::default();
+        let mut lo = link(1, "lo");
+        lo.flags |= libc::IFF_LOOPBACK as u32;
+        table.begin(lo, DevStats::default(), counters(0, 0), true);
+        let samples = table.sample(1, &HashMap::from([(1, counters(10, 10))]));
+        assert_eq!(samples[0].totals.rx_bytes, 10 * 100 - 10 * 14);
+        assert_eq!(samples[0].totals.tx_bytes, 10 * 100 - 10 * 14);
     }
 
     #[test]

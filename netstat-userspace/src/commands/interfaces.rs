@@ -33,6 +33,10 @@ trait LiveView {
     fn link(&mut self, now_ns: u64, event: &LinkEvent) -> anyhow::Result<()>;
     fn lost(&mut self, now_ns: u64, lost: u64, what: &str) -> anyhow::Result<()>;
     fn flush(&mut self) -> std::io::Result<()>;
+    /// Whether the counters are shown once more on exit.
+    fn final_sample(&self) -> bool {
+        true
+    }
 }
 
 /// Attaches, then feeds `view` until SIGINT/SIGTERM; dropping the probes detaches them.
@@ -40,10 +44,15 @@ async fn run_live(
     options: InterfaceProbeOptions,
     interval: Duration,
     view: &mut dyn LiveView,
+    ready: Option<&str>,
 ) -> anyhow::Result<()> {
     let mut interrupt = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
     let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
     let mut live = LiveInterfaces::start(options)?;
+    if let Some(ready) = ready {
+        // Once counting has begun, so people and scripts know what is covered.
+        eprintln!("{ready}");
+    }
     let mut ring = RingReader::new(live.probe.events.take().expect("fresh probe has its ring"))
         .context("registering the ring buffer with tokio")?;
     if !live.probe.drops_attached && options.events_per_sec > 0 {
@@ -90,7 +99,13 @@ async fn run_live(
         }
         view.flush()?;
     }
+    // What arrived before the signal is still shown, then the counters as they stand.
     ring.drain_now(usize::MAX, |bytes| handle(bytes, &mut *view))?;
+    let now = Clock::monotonic_now_ns();
+    if view.final_sample() {
+        view.samples(now, &live.sample(now)?)?;
+    }
+    report_losses(view, now, &reported, &live.probe.stats()?)?;
     view.flush()?;
     Ok(())
 }
@@ -172,8 +187,8 @@ pub async fn watch(config: InterfaceWatchConfig) -> anyhow::Result<()> {
     view.printer.write_header(&mut view.out)?;
     view.out.flush()?;
     let options = probe_options(config.ring_bytes, config.events_per_sec)?;
-    eprintln!("enetstat: watching interfaces (Ctrl-C to stop)");
-    run_live(options, config.interval, &mut view).await
+    let ready = "enetstat: watching interfaces (Ctrl-C to stop)";
+    run_live(options, config.interval, &mut view, Some(ready)).await
 }
 
 /// netstat's table, each refresh built from the live counters.
@@ -210,6 +225,10 @@ impl<W: Write> LiveView for NetstatTableView<W> {
     fn lost(&mut self, _now_ns: u64, _lost: u64, _what: &str) -> anyhow::Result<()> {
         Ok(())
     }
+    // netstat -ic ends on Ctrl-C without another table.
+    fn final_sample(&self) -> bool {
+        false
+    }
     fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
     }
@@ -231,5 +250,5 @@ pub async fn continuous(config: NetstatConfig) -> anyhow::Result<()> {
     let ring_bytes = check_ring_size(1 << 16).map_err(anyhow::Error::msg)?;
     // No events in this view: the drop probe stays detached.
     let options = probe_options(ring_bytes, 0)?;
-    run_live(options, Duration::from_secs(1), &mut view).await
+    run_live(options, Duration::from_secs(1), &mut view, None).await
 }

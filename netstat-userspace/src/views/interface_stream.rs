@@ -11,12 +11,15 @@ use crate::{
     aggregator::interfaces::{InterfaceSample, LinkEvent, Rates},
     events::interface::{InterfaceEvent, InterfaceEventKind, xmit_rc_name},
     probes::interfaces::DropReasons,
+    resolve::kernel_symbols::KernelSymbols,
 };
 
 pub struct InterfacePrinter {
     format: StreamFormat,
     clock: Clock,
     reasons: DropReasons,
+    /// Loaded at the first drop: reading /proc/kallsyms takes a moment.
+    symbols: std::cell::OnceCell<KernelSymbols>,
 }
 
 #[derive(Serialize)]
@@ -62,6 +65,8 @@ struct EventJson {
     rc: Option<i32>,
     /// Where the kernel dropped the packet, a kernel text address (drops).
     location: Option<String>,
+    /// That address as `function+0xoffset`, when /proc/kallsyms names it.
+    function: Option<String>,
     len: u32,
     /// EtherType, e.g. 0x0800 for IPv4.
     protocol: String,
@@ -103,6 +108,7 @@ impl InterfacePrinter {
             format,
             clock,
             reasons,
+            symbols: std::cell::OnceCell::new(),
         }
     }
 
@@ -184,28 +190,39 @@ impl InterfacePrinter {
     }
 
     pub fn write_event(&self, out: &mut impl Write, event: &InterfaceEvent) -> io::Result<()> {
-        let (kind, reason, rc, location) = match event.kind {
-            InterfaceEventKind::XmitFailed { rc } => {
-                ("xmit_failed", xmit_rc_name(rc).to_string(), Some(rc), None)
-            }
+        let (kind, reason, rc, location, function) = match event.kind {
+            InterfaceEventKind::XmitFailed { rc } => (
+                "xmit_failed",
+                xmit_rc_name(rc).to_string(),
+                Some(rc),
+                None,
+                None,
+            ),
             InterfaceEventKind::Drop { reason, location } => (
                 "drop",
                 self.reasons.name(reason),
                 None,
                 Some(format!("{location:#x}")),
+                self.symbols
+                    .get_or_init(KernelSymbols::load)
+                    .describe(location),
             ),
         };
         let interface = escape_bytes(event.ifname_bytes());
         match self.format {
             StreamFormat::Table { .. } => writeln!(
                 out,
-                "{:<15} {:<15} {} {} {}{} len={} proto={:#06x}",
+                "{:<15} {:<15} {} {} {}{}{} len={} proto={:#06x}",
                 self.clock.time_of_day(event.ts_ns),
                 interface,
                 event.direction.name(),
                 kind.replace('_', "-"),
                 reason,
                 rc.map(|rc| format!(" (rc={rc})")).unwrap_or_default(),
+                function
+                    .as_deref()
+                    .map(|f| format!(" at {f}"))
+                    .unwrap_or_default(),
                 event.len,
                 event.protocol
             ),
@@ -220,6 +237,7 @@ impl InterfacePrinter {
                     reason,
                     rc,
                     location,
+                    function,
                     len: event.len,
                     protocol: format!("{:#06x}", event.protocol),
                 },
