@@ -12,7 +12,7 @@ use std::{
 
 use enetstat_integration_tests::{
     compare::{difference, run_in},
-    enetstat::Running,
+    enetstat::{Running, loaded_program_ids},
     netns::{Netns, ip},
 };
 
@@ -242,7 +242,20 @@ fn interfaces_appearing_and_vanishing_are_reported() -> anyhow::Result<()> {
     thread::sleep(Duration::from_millis(400));
     ip(&["-n", n, "link", "del", "renamed0"])?;
     thread::sleep(Duration::from_millis(400));
+    let pid = watch.pid();
     let lines = watch.stop()?.json_lines()?;
+    // Ctrl-C detached every interface probe (program names keep 15 bytes).
+    for program in [
+        "enetstat_net_de",
+        "enetstat_netif_",
+        "enetstat_napi_g",
+        "enetstat_kfree_",
+    ] {
+        assert!(
+            loaded_program_ids(program).is_empty() || other_enetstat_running(pid),
+            "{program} still loaded after SIGINT"
+        );
+    }
     let link_events: Vec<(String, String)> = lines
         .iter()
         .filter(|l| l["type"] == "link")
@@ -282,6 +295,20 @@ fn interfaces_appearing_and_vanishing_are_reported() -> anyhow::Result<()> {
         "{last}"
     );
     Ok(())
+}
+
+/// Whether some other enetstat (a daemon, say) may hold the same programs.
+fn other_enetstat_running(stopped: u32) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| {
+            let pid = entry.file_name().to_string_lossy().parse::<u32>().ok();
+            pid.is_some_and(|pid| pid != stopped)
+                && std::fs::read(entry.path().join("comm"))
+                    .is_ok_and(|comm| comm.starts_with(b"enetstat"))
+        })
 }
 
 #[test]
