@@ -125,14 +125,19 @@ fn traffic(ns: &Netns) -> anyhow::Result<()> {
     })
 }
 
-#[test]
-fn probe_counts_equal_proc_net_dev_on_lo_and_veth() -> anyhow::Result<()> {
-    let (ns, _peer) = veth_pair("ifcount", 1500)?;
-    let watch = Running::start_in(
+/// `enetstat watch --interfaces --json` in `ns`, counting once it returns.
+fn watch_interfaces(ns: &Netns) -> anyhow::Result<Running> {
+    Running::start_in(
         Some(ns.name()),
         &["watch", "--interfaces", "--json", "--interval", "0.2"],
         READY,
-    )?;
+    )
+}
+
+#[test]
+fn probe_counts_equal_proc_net_dev_on_lo_and_veth() -> anyhow::Result<()> {
+    let (ns, _peer) = veth_pair("ifcount", 1500)?;
+    let watch = watch_interfaces(&ns)?;
     thread::sleep(Duration::from_millis(500));
     let before = proc_net_dev(&ns)?;
     traffic(&ns)?;
@@ -179,11 +184,7 @@ fn a_refused_transmission_shows_as_events() -> anyhow::Result<()> {
     // The peer's MTU is smaller than ours: veth refuses frames the peer could not receive
     // (NET_XMIT_DROP) and frees them as dropped.
     let (ns, _peer) = veth_pair("ifdrop", 1280)?;
-    let watch = Running::start_in(
-        Some(ns.name()),
-        &["watch", "--interfaces", "--json", "--interval", "0.2"],
-        READY,
-    )?;
+    let watch = watch_interfaces(&ns)?;
     ns.run(|| {
         let socket = UdpSocket::bind("10.9.7.1:0")?;
         // A small one first, so that ARP has resolved the peer.
@@ -229,11 +230,7 @@ fn a_refused_transmission_shows_as_events() -> anyhow::Result<()> {
 #[test]
 fn interfaces_appearing_and_vanishing_are_reported() -> anyhow::Result<()> {
     let ns = Netns::new("iflink")?;
-    let watch = Running::start_in(
-        Some(ns.name()),
-        &["watch", "--interfaces", "--json", "--interval", "0.2"],
-        READY,
-    )?;
+    let watch = watch_interfaces(&ns)?;
     let n = ns.name();
     ip(&[
         "-n", n, "link", "add", "dyn0", "type", "veth", "peer", "name", "dyn1",
