@@ -53,16 +53,25 @@ impl Running {
 
     /// Starts `enetstat ARGS`, inside namespace `ns` if given, and waits for `ready` on stderr.
     pub fn start_in(ns: Option<&str>, args: &[&str], ready: &str) -> anyhow::Result<Self> {
+        match ns {
+            Some(ns) => Self::start_under(&["ip", "netns", "exec", ns], args, ready),
+            None => Self::start_under(&[], args, ready),
+        }
+    }
+
+    /// Starts `WRAPPER... enetstat ARGS` (a command that runs the binary it is given, such as
+    /// `ip netns exec NS`), and waits for `ready` on stderr.
+    pub fn start_under(wrapper: &[&str], args: &[&str], ready: &str) -> anyhow::Result<Self> {
         let dir = TempDir::new()?;
         let stdout = dir.path.join("stdout");
         let stderr = dir.path.join("stderr");
-        let mut command = match ns {
-            Some(ns) => {
-                let mut command = Command::new("ip");
-                command.args(["netns", "exec", ns]).arg(binary());
+        let mut command = match wrapper {
+            [program, wrapper_args @ ..] => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(binary());
                 command
             }
-            None => Command::new(binary()),
+            [] => Command::new(binary()),
         };
         let child = command
             .args(args)

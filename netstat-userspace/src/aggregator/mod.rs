@@ -2,5 +2,6 @@
 //! synthetic event sequences.
 
 pub mod interfaces;
+pub mod lifetimes;
 pub mod table;
 pub mod transitions;

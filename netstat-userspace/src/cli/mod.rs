@@ -47,7 +47,8 @@ pub enum SourceArg {
 #[derive(Debug, Subcommand)]
 pub enum RawCommand {
     /// Stream every TCP state transition on this host, live (like tcpstates); with
-    /// --interfaces, per-interface rates and error/drop events instead.
+    /// --lifetimes, one line per closed connection (like tcplife); with --interfaces,
+    /// per-interface rates and error/drop events.
     Watch(WatchArgs),
     /// Run the daemon: a live socket table from the probes, answering netstat views.
     Serve(ServeArgs),

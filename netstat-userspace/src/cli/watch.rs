@@ -40,6 +40,9 @@ pub struct WatchArgs {
         value_delimiter = ','
     )]
     pub states: Vec<String>,
+    /// One line per closed connection instead (like tcplife): owner, endpoints, bytes, duration.
+    #[arg(long, conflicts_with_all = ["states", "interfaces"])]
+    pub lifetimes: bool,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -85,6 +88,8 @@ pub struct WatchConfig {
     pub filter: TransitionFilter,
     pub format: StreamFormat,
     pub ring_bytes: u32,
+    /// Closed connections' lifetimes instead of transitions.
+    pub lifetimes: bool,
 }
 
 /// `16M` -> 16777216. Accepts K, M, G (powers of 1024), case-insensitive.
@@ -151,6 +156,7 @@ impl WatchArgs {
             filter,
             format,
             ring_bytes,
+            lifetimes: self.lifetimes,
         })
     }
 }
@@ -186,6 +192,20 @@ mod tests {
         assert_eq!(c.filter, TransitionFilter::default());
         assert_eq!(c.format, StreamFormat::Table { wide: false });
         assert_eq!(c.ring_bytes, 16 << 20);
+        assert!(!c.lifetimes);
+    }
+
+    #[test]
+    fn lifetimes_take_the_socket_filters_but_not_states() {
+        let c = check(&["--lifetimes", "--json", "-4", "--rport", "443"]).unwrap();
+        assert!(c.lifetimes);
+        assert_eq!(c.format, StreamFormat::JsonLines);
+        assert_eq!(c.filter.family, Some(Family::Inet));
+        assert_eq!(c.filter.remote_ports, [443]);
+        for other in ["--state=LISTEN", "--interfaces"] {
+            let err = check(&["--lifetimes", other]).unwrap_err();
+            assert!(err.contains("cannot be used with"), "{other}: {err}");
+        }
     }
 
     #[test]

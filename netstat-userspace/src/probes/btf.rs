@@ -314,6 +314,14 @@ mod tests {
         assert!(btf.member_offset("sock_common", "skc_net").is_ok());
         assert!(btf.member_offset("net", "ns").is_ok());
         assert!(btf.member_offset("ns_common", "inum").is_ok());
+        for member in ["bytes_acked", "bytes_received", "snd_una", "write_seq"] {
+            assert!(btf.member_offset("tcp_sock", member).is_ok(), "{member}");
+        }
+        assert!(
+            btf.enum_values("sock_flags")
+                .unwrap()
+                .contains(&("SOCK_DONE".to_string(), 1))
+        );
     }
 
     #[test]

@@ -3,5 +3,6 @@
 pub mod clock;
 pub mod escape;
 pub mod interface_stream;
+pub mod lifetimes;
 pub mod netstat;
 pub mod transitions;

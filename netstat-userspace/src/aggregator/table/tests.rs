@@ -67,6 +67,7 @@ impl Socket {
             new,
             task: on_cpu,
             netns: 0,
+            counters: None,
         }
     }
 
@@ -846,6 +847,7 @@ fn no_sequence_panics() {
             new: pick(&mut rng),
             task: softirq(),
             netns: 0,
+            counters: None,
         };
         table.apply(&transition);
         if step % 97 == 0 {
