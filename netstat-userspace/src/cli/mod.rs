@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{daemon::server::DEFAULT_SOCKET, probes::check_ring_size};
+use crate::{daemon::server::DEFAULT_SOCKET, probes::check_ring_size, views::OutputFormat};
 use watch::parse_size;
 
 pub use netstat::{NetstatArgs, NetstatConfig};
@@ -28,6 +28,9 @@ pub struct RawArgs {
     /// Where netstat views come from: the daemon, /proc, or the daemon when one runs.
     #[arg(long, value_enum, default_value = "auto", help_heading = ENETSTAT)]
     pub source: SourceArg,
+    /// Write the view as JSON: one object per line (one object for -s); README, "JSON output".
+    #[arg(long, help_heading = ENETSTAT)]
+    pub json: bool,
     /// The daemon's socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET, global = true, help_heading = ENETSTAT)]
     pub socket: PathBuf,
@@ -105,7 +108,10 @@ impl RawArgs {
     pub fn check(self, argv: &[String]) -> Result<Config, String> {
         match self.command {
             None => {
-                let config = self.netstat.check()?;
+                let mut config = self.netstat.check()?;
+                if self.json {
+                    config.flags.format = OutputFormat::Json;
+                }
                 let args = netstat_args(argv);
                 let source = match self.source {
                     SourceArg::Proc => SnapshotSource::Proc,
@@ -137,7 +143,8 @@ impl RawArgs {
     }
 }
 
-/// The command line less enetstat's own `--source` and `--socket` (and their values).
+/// The command line less enetstat's own `--source`, `--socket` (and their values) and `--json`
+/// (the request carries the format).
 pub fn netstat_args(argv: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let mut skip_value = false;
@@ -147,6 +154,7 @@ pub fn netstat_args(argv: &[String]) -> Vec<String> {
         }
         match arg.as_str() {
             "--source" | "--socket" => skip_value = true,
+            "--json" => {}
             a if a.starts_with("--source=") || a.starts_with("--socket=") => {}
             _ => out.push(arg.clone()),
         }
@@ -190,6 +198,7 @@ mod tests {
                 "--source",
                 "daemon",
                 "--socket=/x",
+                "--json",
                 "-W"
             ])),
             strings(&["-tanp", "-W"])

@@ -2,6 +2,8 @@
 
 use clap::{ArgAction, Args};
 
+use crate::views::OutputFormat;
+
 /// netstat's options, exactly as `netstat` spells them.
 #[derive(Debug, Default, Args)]
 pub struct NetstatArgs {
@@ -145,6 +147,8 @@ pub struct NetstatFlags {
     pub verbose: bool,
     pub cache: bool,
     pub continuous: bool,
+    /// Not a netstat option: enetstat's `--json`, set by the caller.
+    pub format: OutputFormat,
 }
 
 #[derive(Debug)]
@@ -208,6 +212,7 @@ impl NetstatArgs {
             verbose: self.verbose,
             cache: self.cache && !self.fib,
             continuous: self.continuous,
+            format: OutputFormat::Text,
         };
         let any_inet_protocol = |f: &NetstatFlags| f.tcp || f.sctp || f.udp || f.udplite || f.raw;
         // A family or -s without a protocol means every protocol of that family.

@@ -16,7 +16,12 @@ use crate::{
     probes::{TcpStateProbe, check_ring_size},
     resolve::{self, Names},
     sources::ring::{DEFAULT_BATCH, DRAIN_INTERVAL, RingReader},
-    views::{clock::Clock, netstat::sockets::write_transition_row},
+    views::{
+        OutputFormat,
+        clock::Clock,
+        json::{sockets::write_transition, stamp_lines},
+        netstat::sockets::write_transition_row,
+    },
 };
 
 /// Whether -c shows this transition: TCP and the families asked for, and, as netstat's listing,
@@ -45,8 +50,19 @@ pub async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
     let mut ring = RingReader::new(probe.events.take().expect("fresh probe has its ring"))?;
 
     config.flags.continuous = false;
+    let clock = Clock::now();
+    let json = config.flags.format == OutputFormat::Json;
     let mut out = output::stdout();
-    super::snapshot::render(&config, None, &[], &mut out)?;
+    if json {
+        // JSON lines throughout: the table's objects stamped with the time it was read, then one
+        // object per transition stamped with its own.
+        let read_at = clock.rfc3339(Clock::monotonic_now_ns());
+        let mut table = Vec::new();
+        super::snapshot::render(&config, None, &[], &mut table)?;
+        stamp_lines(&table, &read_at, &mut out)?;
+    } else {
+        super::snapshot::render(&config, None, &[], &mut out)?;
+    }
     out.flush()?;
 
     let names: Box<dyn Names> = if config.flags.numeric_hosts && config.flags.numeric_ports {
@@ -54,7 +70,6 @@ pub async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
     } else {
         Box::new(resolve::SystemNames::new())
     };
-    let clock = Clock::now();
     let mut tracker = TransitionTracker::new();
     let mut handle = |bytes: &[u8], out: &mut dyn std::io::Write| -> std::io::Result<()> {
         let Ok(transition) = TcpTransition::decode(bytes) else {
@@ -63,6 +78,11 @@ pub async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
         let observed = tracker.observe(transition);
         if !shown(&config, &transition) {
             return Ok(());
+        }
+        if json {
+            let ts = clock.rfc3339(transition.ts_ns);
+            let owner = observed.owner.as_ref();
+            return write_transition(out, &ts, &transition, owner, &config.flags);
         }
         let label = observed
             .owner

@@ -258,6 +258,7 @@ mod tests {
             args: vec!["-tan".into()],
             hide_inodes: Vec::new(),
             netns: None,
+            format: Default::default(),
         };
         assert_eq!(query(&path, &args).unwrap(), b"-tan");
     }

@@ -161,6 +161,7 @@ impl Daemon {
                 args,
                 hide_inodes,
                 netns,
+                format,
             } => {
                 let own = own_netns();
                 if netns.is_some() && *netns != own {
@@ -175,7 +176,8 @@ impl Daemon {
                     .copied()
                     .chain(connection_inode)
                     .collect();
-                let config = parse_netstat_args(args)?;
+                let mut config = parse_netstat_args(args)?;
+                config.flags.format = *format;
                 let owners = (config.view == NetstatView::Sockets && config.flags.programs)
                     .then(|| self.current_owners(&config.flags));
                 let mut out = Vec::new();

@@ -16,8 +16,12 @@ use crate::{
         dev::{InterfaceList, parse_if_inet6},
         read_net_file,
     },
-    views::netstat::interfaces::{
-        DeviceMap, Interface, Ipv4Config, write_heading, write_long, write_short,
+    views::{
+        OutputFormat,
+        json::interfaces::write_interface,
+        netstat::interfaces::{
+            DeviceMap, Interface, Ipv4Config, write_heading, write_long, write_short,
+        },
     },
 };
 
@@ -53,7 +57,10 @@ pub fn render(
 
     // iface_info prints the short table while flag_exp < 2.
     let long = flags.extend >= 2;
-    write_heading(first, long, out)?;
+    let json = flags.format == OutputFormat::Json;
+    if !json {
+        write_heading(first, long, out)?;
+    }
 
     let had_counters = !list.interfaces.is_empty();
     match configured_names(&socket) {
@@ -62,7 +69,7 @@ pub fn render(
         Err(err) => return Err(err).context("missing interface information"),
     }
     // ifconfig reads if_inet6 for each interface; once is enough here.
-    let inet6 = if long {
+    let inet6 = if long || json {
         read_net_file("if_inet6")?
             .map(|text| parse_if_inet6(&text))
             .unwrap_or_default()
@@ -92,7 +99,9 @@ pub fn render(
         if iface.flags & libc::IFF_UP as u16 == 0 && !flags.all {
             continue;
         }
-        if long {
+        if json {
+            write_interface(&iface, &inet6, out)?;
+        } else if long {
             write_long(&iface, &inet6, names, out)?;
         } else {
             write_short(&iface, out)?;

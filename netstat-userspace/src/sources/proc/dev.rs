@@ -9,8 +9,9 @@ use super::scan::{
     Scanned, lines, scan,
 };
 
-/// An interface's counters, as /proc/net/dev gives them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// An interface's counters, as /proc/net/dev gives them. Serialized as they are for `-i --json`:
+/// the field names are that view's (README, "JSON output").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DevStats {
     pub rx_bytes: u64,
     pub rx_packets: u64,

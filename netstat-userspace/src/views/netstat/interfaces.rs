@@ -10,7 +10,7 @@ use crate::{
 };
 
 /// The IFF_* flags net-tools prints.
-mod iff {
+pub mod iff {
     pub const UP: u16 = 0x1;
     pub const BROADCAST: u16 = 0x2;
     pub const DEBUG: u16 = 0x4;
@@ -124,14 +124,8 @@ pub fn write_short(iface: &Interface, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{flags}")
 }
 
-/// The ifconfig-like block of -e. `inet6` is /proc/net/if_inet6 (this interface's lines are
-/// picked out here).
-pub fn write_long(
-    iface: &Interface,
-    inet6: &[Inet6Address],
-    names: &dyn Names,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+/// The names of the IFF_* flags set, in ifconfig's order.
+pub fn flag_names(flags: u16) -> Vec<&'static str> {
     let words = [
         (iff::UP, "UP"),
         (iff::BROADCAST, "BROADCAST"),
@@ -148,11 +142,28 @@ pub fn write_long(
         (iff::MULTICAST, "MULTICAST"),
         (iff::DYNAMIC, "DYNAMIC"),
     ];
-    let set: Vec<&str> = words
+    words
         .iter()
-        .filter(|(bit, _)| iface.flags & bit != 0)
+        .filter(|(bit, _)| flags & bit != 0)
         .map(|(_, word)| *word)
-        .collect();
+        .collect()
+}
+
+/// The hardware type's name and the address as -e shows them (none for types without one).
+pub fn hardware(iface: &Interface) -> (&'static str, Option<String>) {
+    let hw = HwType::of(iface.hw_type);
+    (hw.name, hw.address(&iface.hw_address))
+}
+
+/// The ifconfig-like block of -e. `inet6` is /proc/net/if_inet6 (this interface's lines are
+/// picked out here).
+pub fn write_long(
+    iface: &Interface,
+    inet6: &[Inet6Address],
+    names: &dyn Names,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let set = flag_names(iface.flags);
     out.write_all(&iface.name)?;
     // net-tools keeps the flags in a C short, so IFF_DYNAMIC prints negative; with no flag
     // its trimming of the list leaves a lone '<'.
@@ -265,6 +276,16 @@ pub fn write_long(
 
 /// The "<global>"-style words after an IPv6 scope id (empty when none applies).
 fn scope_words(scope: u32) -> String {
+    let words = scope_names(scope);
+    if words.is_empty() {
+        String::new()
+    } else {
+        format!("<{}>", words.join(","))
+    }
+}
+
+/// The names of an IPv6 address's scope bits, as ifconfig names them.
+pub fn scope_names(scope: u32) -> Vec<&'static str> {
     let mut words = Vec::new();
     let mut scope = scope;
     if scope & 0x80 != 0 {
@@ -279,11 +300,7 @@ fn scope_words(scope: u32) -> String {
             words.push(word);
         }
     }
-    if words.is_empty() {
-        String::new()
-    } else {
-        format!("<{}>", words.join(","))
-    }
+    words
 }
 
 /// A byte count in tenths of the largest binary unit it exceeds, as ife_print_long rounds it
