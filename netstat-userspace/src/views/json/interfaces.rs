@@ -89,33 +89,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::views::netstat::interfaces::{DeviceMap, Ipv4Config};
-
-    fn eth0() -> Interface {
-        Interface {
-            name: b"eth0".to_vec(),
-            flags: 4163,
-            mtu: 1400,
-            stats: Some(DevStats {
-                rx_bytes: 125930535,
-                rx_packets: 6182,
-                tx_bytes: 378049,
-                tx_packets: 3797,
-                collisions: 2,
-                ..DevStats::default()
-            }),
-            hw_type: 1,
-            hw_address: [2, 0xfc, 0, 0, 0, 1, 0, 0],
-            tx_queue_len: Some(1000),
-            map: DeviceMap::default(),
-            ipv4: Some(Ipv4Config {
-                address: Ipv4Addr::new(192, 0, 2, 2),
-                netmask: Some(Ipv4Addr::new(255, 255, 255, 0)),
-                broadcast: Some(Ipv4Addr::new(192, 0, 2, 255)),
-                destination: Some(Ipv4Addr::UNSPECIFIED),
-            }),
-        }
-    }
+    use crate::views::netstat::interfaces::tests::{eth0, inet6};
 
     fn render(iface: &Interface, inet6: &[Inet6Address]) -> Value {
         let mut out = Vec::new();
@@ -126,21 +100,9 @@ mod tests {
 
     #[test]
     fn every_counter_flag_and_address() {
-        let inet6 = [
-            Inet6Address {
-                device: b"eth0".to_vec(),
-                address: "fd00::2".parse().unwrap(),
-                prefix_len: 64,
-                scope: 0,
-            },
-            Inet6Address {
-                device: b"lo".to_vec(),
-                address: Ipv6Addr::LOCALHOST,
-                prefix_len: 128,
-                scope: 0x10,
-            },
-        ];
-        let value = render(&eth0(), &inet6);
+        let mut iface = eth0();
+        iface.stats.as_mut().expect("eth0 has counters").collisions = 2;
+        let value = render(&iface, &inet6());
         assert_eq!(
             value,
             json!({

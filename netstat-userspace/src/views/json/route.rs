@@ -18,9 +18,9 @@ use crate::{
     },
 };
 
-/// The columns every IPv4 route and cache entry has (`flags` are netstat's letters).
+/// The columns every route and cache entry has (`flags` are netstat's letters).
 #[derive(Debug, Serialize)]
-struct Ipv4Common {
+struct Usage {
     flags: String,
     metric: i32,
     #[serde(rename = "ref")]
@@ -28,29 +28,36 @@ struct Ipv4Common {
     #[serde(rename = "use")]
     uses: i32,
     iface: String,
-    mss: i32,
-    window: i32,
-    irtt: i32,
 }
 
+/// The [`Usage`] of a route or a cache entry, which name these columns alike.
+macro_rules! usage {
+    ($entry:expr, $flags:expr) => {
+        Usage {
+            flags: $flags,
+            metric: $entry.metric,
+            refcnt: $entry.refcnt,
+            uses: $entry.uses,
+            iface: escape_bytes(&$entry.iface),
+        }
+    };
+}
+
+/// A route of the FIB (with `genmask`) or of the cache (with `source`).
 #[derive(Debug, Serialize)]
 struct Ipv4RouteJson {
     family: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<Ipv4Addr>,
     destination: Ipv4Addr,
     gateway: Ipv4Addr,
-    genmask: Ipv4Addr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    genmask: Option<Ipv4Addr>,
     #[serde(flatten)]
-    common: Ipv4Common,
-}
-
-#[derive(Debug, Serialize)]
-struct Ipv4CacheJson {
-    family: &'static str,
-    source: Ipv4Addr,
-    destination: Ipv4Addr,
-    gateway: Ipv4Addr,
-    #[serde(flatten)]
-    common: Ipv4Common,
+    usage: Usage,
+    mss: i32,
+    window: i32,
+    irtt: i32,
 }
 
 #[derive(Debug, Serialize)]
@@ -59,32 +66,22 @@ struct Ipv6RouteJson {
     destination: Ipv6Addr,
     prefix_len: u32,
     next_hop: Ipv6Addr,
-    flags: String,
-    metric: i32,
-    #[serde(rename = "ref")]
-    refcnt: i32,
-    #[serde(rename = "use")]
-    uses: i32,
-    iface: String,
+    #[serde(flatten)]
+    usage: Usage,
 }
 
 pub fn write_ipv4_routes(routes: &[Ipv4Route], out: &mut dyn Write) -> io::Result<()> {
     for route in shown_ipv4_routes(routes) {
         let route = Ipv4RouteJson {
             family: "inet",
+            source: None,
             destination: route.destination,
             gateway: route.gateway,
-            genmask: route.mask,
-            common: Ipv4Common {
-                flags: ipv4_table_flags(route.flags),
-                metric: route.metric,
-                refcnt: route.refcnt,
-                uses: route.uses,
-                iface: escape_bytes(&route.iface),
-                mss: route.mss,
-                window: route.window,
-                irtt: route.irtt,
-            },
+            genmask: Some(route.mask),
+            usage: usage!(route, ipv4_table_flags(route.flags)),
+            mss: route.mss,
+            window: route.window,
+            irtt: route.irtt,
         };
         write_line(out, &route)?;
     }
@@ -99,21 +96,16 @@ pub fn write_ipv4_cache(cache: &Ipv4RouteCache, out: &mut dyn Write) -> io::Resu
             CacheExtra::Linux2_0 { .. } => CacheFormat::Linux2_0,
             CacheExtra::Linux2_2 { .. } => CacheFormat::Linux2_2,
         };
-        let entry = Ipv4CacheJson {
+        let entry = Ipv4RouteJson {
             family: "inet",
-            source: entry.source,
+            source: Some(entry.source),
             destination: entry.destination,
             gateway: entry.gateway,
-            common: Ipv4Common {
-                flags: ipv4_cache_flags(entry.flags, format),
-                metric: entry.metric,
-                refcnt: entry.refcnt,
-                uses: entry.uses,
-                iface: escape_bytes(&entry.iface),
-                mss: entry.mss,
-                window: entry.window,
-                irtt: entry.irtt,
-            },
+            genmask: None,
+            usage: usage!(entry, ipv4_cache_flags(entry.flags, format)),
+            mss: entry.mss,
+            window: entry.window,
+            irtt: entry.irtt,
         };
         write_line(out, &entry)?;
     }
@@ -127,11 +119,7 @@ pub fn write_ipv6_routes(routes: &[Ipv6Route], cache: bool, out: &mut dyn Write)
             destination: route.destination,
             prefix_len: route.prefix_len,
             next_hop: route.next_hop,
-            flags: ipv6_flags(route.flags),
-            metric: route.metric,
-            refcnt: route.refcnt,
-            uses: route.uses,
-            iface: escape_bytes(&route.iface),
+            usage: usage!(route, ipv6_flags(route.flags)),
         };
         write_line(out, &route)?;
     }

@@ -385,13 +385,14 @@ impl HwType {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::net::Ipv6Addr;
 
     use super::*;
     use crate::resolve::NoNames;
 
-    fn eth0() -> Interface {
+    /// An Ethernet interface with an IPv4 address and counters (also the JSON view's fixture).
+    pub(crate) fn eth0() -> Interface {
         Interface {
             name: b"eth0".to_vec(),
             flags: 4163,
@@ -443,9 +444,9 @@ a-very-long-int  1400      - no statistics available -                        MP
         );
     }
 
-    #[test]
-    fn long_block() {
-        let inet6 = [
+    /// /proc/net/if_inet6's lines: one for eth0, one for lo.
+    pub(crate) fn inet6() -> [Inet6Address; 2] {
+        [
             Inet6Address {
                 device: b"eth0".to_vec(),
                 address: "fd00::2".parse().unwrap_or(Ipv6Addr::UNSPECIFIED),
@@ -458,8 +459,12 @@ a-very-long-int  1400      - no statistics available -                        MP
                 prefix_len: 128,
                 scope: 0x10,
             },
-        ];
-        let text = render(|out| write_long(&eth0(), &inet6, &NoNames, out));
+        ]
+    }
+
+    #[test]
+    fn long_block() {
+        let text = render(|out| write_long(&eth0(), &inet6(), &NoNames, out));
         assert_eq!(
             text,
             "eth0: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 1400
