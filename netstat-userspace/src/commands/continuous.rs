@@ -1,7 +1,7 @@
 //! `enetstat -c`: netstat's continuous listing without polling. The probe is attached first,
 //! then the table is printed once, then every TCP transition since is printed as it happens, one
 //! netstat-format row each (README: "Continuous listing"). Nothing that opens and closes between
-//! two netstat refreshes is missed.
+//! two netstat refreshes is missed. With `--json`, the same as JSON lines (README: "JSON output").
 
 use std::io::Write as _;
 
