@@ -23,7 +23,7 @@ use crate::{
         proc::dev::InterfaceList,
         ring::{DEFAULT_BATCH, DRAIN_INTERVAL, RingReader},
     },
-    views::{clock::Clock, interface_stream::InterfacePrinter},
+    views::{OutputFormat, clock::Clock, interface_stream::InterfacePrinter, json::stamp_lines},
 };
 
 /// What a live view does with each kind of news.
@@ -195,23 +195,27 @@ pub async fn watch(config: InterfaceWatchConfig) -> anyhow::Result<()> {
 struct NetstatTableView<W: Write> {
     config: NetstatConfig,
     names: Box<dyn Names>,
+    clock: Clock,
     first: bool,
     out: W,
 }
 
 impl<W: Write> LiveView for NetstatTableView<W> {
-    fn samples(&mut self, _now_ns: u64, samples: &[InterfaceSample]) -> anyhow::Result<()> {
+    fn samples(&mut self, now_ns: u64, samples: &[InterfaceSample]) -> anyhow::Result<()> {
         let mut list = InterfaceList::default();
         for sample in samples {
             list.add_with_stats(sample.link.name.as_bytes(), sample.totals);
         }
-        super::snapshot::interfaces::render(
-            &self.config.flags,
-            self.names.as_ref(),
-            list,
-            self.first,
-            &mut self.out,
-        )?;
+        let flags = &self.config.flags;
+        let names = self.names.as_ref();
+        if flags.format == OutputFormat::Json {
+            // JSON lines, each object stamped with its refresh's time.
+            let mut table = Vec::new();
+            super::snapshot::interfaces::render(flags, names, list, self.first, &mut table)?;
+            stamp_lines(&table, &self.clock.rfc3339(now_ns), &mut self.out)?;
+        } else {
+            super::snapshot::interfaces::render(flags, names, list, self.first, &mut self.out)?;
+        }
         self.first = false;
         Ok(())
     }
@@ -244,6 +248,7 @@ pub async fn continuous(config: NetstatConfig) -> anyhow::Result<()> {
     let mut view = NetstatTableView {
         config,
         names,
+        clock: Clock::now(),
         first: true,
         out: output::stdout(),
     };
