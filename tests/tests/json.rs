@@ -341,34 +341,38 @@ fn a_daemon_too_old_for_json_is_passed_over() {
     drop(listener);
 }
 
-#[test]
-fn continuous_json_stamps_the_table_and_every_transition() {
-    let ns = Netns::new("jsonc").unwrap();
+/// Runs `enetstat ARGS` in `ns` until it has printed a line, then `traffic`, then lets it run
+/// for `settle` and stops it with SIGINT. Its lines, each an object stamped with a UTC `ts`.
+fn stream(
+    ns: &Netns,
+    args: &[&str],
+    settle: Duration,
+    traffic: impl FnOnce(),
+) -> (Vec<Value>, String) {
     let dir = TempDir::new().unwrap();
     let out = dir.path.join("stdout");
-    let listener = ns.run(|| Ok(TcpListener::bind("127.0.0.1:7700")?)).unwrap();
     let mut child = std::process::Command::new("ip")
         .args(["netns", "exec", ns.name()])
         .arg(enetstat::binary())
-        .args(["-tanpc", "--json"])
+        .args(args)
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::fs::read_to_string(&out).unwrap_or_default().is_empty() {
-        assert!(Instant::now() < deadline, "enetstat -c printed no table");
+        assert!(
+            Instant::now() < deadline,
+            "enetstat {args:?} printed nothing"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
-    ns.run(|| workload::active_close_by_client(&TcpListener::bind("127.0.0.1:7701")?))
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    traffic();
+    std::thread::sleep(settle);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     assert!(child.wait().unwrap().success());
-    drop(listener);
-
     let text = std::fs::read_to_string(&out).unwrap();
     let rows: Vec<Value> = text
         .lines()
@@ -376,8 +380,51 @@ fn continuous_json_stamps_the_table_and_every_transition() {
         .collect();
     assert!(
         rows.iter()
-            .all(|r| r["ts"].as_str().is_some_and(|ts| ts.ends_with('Z')))
+            .all(|r| r["ts"].as_str().is_some_and(|ts| ts.ends_with('Z'))),
+        "{text}"
     );
+    (rows, text)
+}
+
+#[test]
+fn continuous_interfaces_json_is_one_stamped_object_per_interface_and_refresh() {
+    let ns = Netns::new("jsonic").unwrap();
+    let (rows, text) = stream(&ns, &["-ic", "--json"], Duration::from_millis(2500), || {
+        ns.run(|| {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:5000")?;
+            for _ in 0..3 {
+                socket.send_to(b"x", "127.0.0.1:5000")?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    });
+    assert!(rows.len() >= 3, "{text}");
+    assert!(rows.iter().all(|r| r["iface"] == "lo" && r["mtu"] == 65536));
+    let (first, last) = (&rows[0], &rows[rows.len() - 1]);
+    assert!(first["ts"].as_str() < last["ts"].as_str(), "{text}");
+    let packets = |row: &Value| row["stats"]["tx_packets"].as_u64().unwrap();
+    assert_eq!(
+        packets(last) - packets(first),
+        3,
+        "the three datagrams:\n{text}"
+    );
+}
+
+#[test]
+fn continuous_json_stamps_the_table_and_every_transition() {
+    let ns = Netns::new("jsonc").unwrap();
+    let listener = ns.run(|| Ok(TcpListener::bind("127.0.0.1:7700")?)).unwrap();
+    let (rows, text) = stream(
+        &ns,
+        &["-tanpc", "--json"],
+        Duration::from_millis(500),
+        || {
+            ns.run(|| workload::active_close_by_client(&TcpListener::bind("127.0.0.1:7701")?))
+                .unwrap();
+        },
+    );
+    drop(listener);
     let table = &rows[0];
     assert_eq!(
         (&table["lport"], &table["state"]),
