@@ -90,7 +90,7 @@ fn counters(sample: &serde_json::Value) -> HashMap<String, [u64; 4]> {
         .map(|i| {
             let n = |key: &str| i[key].as_u64().unwrap_or(u64::MAX);
             (
-                i["name"].as_str().unwrap_or_default().to_string(),
+                i["iface"].as_str().unwrap_or_default().to_string(),
                 [
                     n("rx_bytes"),
                     n("rx_packets"),
@@ -198,7 +198,7 @@ fn a_refused_transmission_shows_as_events() -> anyhow::Result<()> {
     let on_ve_a = |kind: &str| {
         lines
             .iter()
-            .filter(|l| l["type"] == kind && l["interface"] == "ve-a" && l["len"] == 1442)
+            .filter(|l| l["type"] == kind && l["iface"] == "ve-a" && l["len"] == 1442)
             .cloned()
             .collect::<Vec<_>>()
     };
@@ -220,7 +220,7 @@ fn a_refused_transmission_shows_as_events() -> anyhow::Result<()> {
         .expect("a sample");
     let ve_a = last["interfaces"]
         .as_array()
-        .and_then(|all| all.iter().find(|i| i["name"] == "ve-a"))
+        .and_then(|all| all.iter().find(|i| i["iface"] == "ve-a"))
         .expect("ve-a");
     assert_eq!(ve_a["tx_errors_seen"], 1, "{ve_a}");
     assert!(ve_a["tx_dropped_seen"].as_u64() >= Some(1), "{ve_a}");
@@ -259,7 +259,7 @@ fn interfaces_appearing_and_vanishing_are_reported() -> anyhow::Result<()> {
         .map(|l| {
             (
                 l["event"].as_str().unwrap_or_default().to_string(),
-                l["interface"].as_str().unwrap_or_default().to_string(),
+                l["iface"].as_str().unwrap_or_default().to_string(),
             )
         })
         .collect();
@@ -288,7 +288,7 @@ fn interfaces_appearing_and_vanishing_are_reported() -> anyhow::Result<()> {
             .as_array()
             .expect("interfaces")
             .iter()
-            .any(|i| i["name"] == "renamed0" || i["name"] == "dyn1"),
+            .any(|i| i["iface"] == "renamed0" || i["iface"] == "dyn1"),
         "{last}"
     );
     Ok(())

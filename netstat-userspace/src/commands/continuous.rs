@@ -24,9 +24,16 @@ use crate::{
     },
 };
 
-/// Whether -c shows this transition: TCP and the families asked for, and, as netstat's listing,
-/// listeners only with -a or -l, connections unless -l.
-fn shown(config: &NetstatConfig, t: &TcpTransition) -> bool {
+/// Whether -c shows this transition: of this network namespace (as netstat's /proc listing),
+/// TCP and the families asked for, and, as netstat's listing, listeners only with -a or -l,
+/// connections unless -l. `own_netns` is None when unknown; records tagged 0 are unknown too.
+fn shown(config: &NetstatConfig, own_netns: Option<u64>, t: &TcpTransition) -> bool {
+    if let Some(own) = own_netns
+        && t.netns != 0
+        && u64::from(t.netns) != own
+    {
+        return false;
+    }
     let flags = &config.flags;
     let family = match t.family {
         Family::Inet => flags.families.inet || !flags.named_protocols,
@@ -70,13 +77,14 @@ pub async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
     } else {
         Box::new(resolve::SystemNames::new())
     };
+    let own_netns = crate::sources::daemon::own_netns();
     let mut tracker = TransitionTracker::new();
     let mut handle = |bytes: &[u8], out: &mut dyn std::io::Write| -> std::io::Result<()> {
         let Ok(transition) = TcpTransition::decode(bytes) else {
             return Ok(());
         };
         let observed = tracker.observe(transition);
-        if !shown(&config, &transition) {
+        if !shown(&config, own_netns, &transition) {
             return Ok(());
         }
         if json {

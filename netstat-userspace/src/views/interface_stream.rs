@@ -6,7 +6,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{clock::Clock, escape::escape_bytes, transitions::StreamFormat};
+use super::{
+    clock::Clock, escape::escape_bytes, netstat::interfaces::flag_names, transitions::StreamFormat,
+};
 use crate::{
     aggregator::interfaces::{InterfaceSample, LinkEvent, Rates},
     events::interface::{InterfaceEvent, InterfaceEventKind, xmit_rc_name},
@@ -32,9 +34,10 @@ struct SampleJson<'a> {
 
 #[derive(Serialize)]
 struct InterfaceJson<'a> {
-    name: String,
+    iface: String,
     ifindex: u32,
-    flags: u32,
+    /// As `-i --json` names them (ifconfig's words).
+    flags: Vec<&'static str>,
     mtu: u32,
     /// The kernel's counters: baseline plus what the probes counted.
     rx_packets: u64,
@@ -57,7 +60,7 @@ struct EventJson {
     #[serde(rename = "type")]
     kind: &'static str,
     ts: String,
-    interface: String,
+    iface: String,
     ifindex: u32,
     direction: &'static str,
     reason: String,
@@ -78,7 +81,7 @@ struct LinkJson<'a> {
     kind: &'static str,
     ts: String,
     event: &'static str,
-    interface: String,
+    iface: String,
     ifindex: u32,
     from: Option<&'a str>,
 }
@@ -168,9 +171,9 @@ impl InterfacePrinter {
                     interfaces: samples
                         .iter()
                         .map(|s| InterfaceJson {
-                            name: name(&s.link.name),
+                            iface: name(&s.link.name),
                             ifindex: s.link.ifindex,
-                            flags: s.link.flags,
+                            flags: flag_names(s.link.flags as u16),
                             mtu: s.link.mtu,
                             rx_packets: s.totals.rx_packets,
                             rx_bytes: s.totals.rx_bytes,
@@ -231,7 +234,7 @@ impl InterfacePrinter {
                 &EventJson {
                     kind,
                     ts: self.clock.rfc3339(event.ts_ns),
-                    interface,
+                    iface: interface,
                     ifindex: event.ifindex,
                     direction: event.direction.name(),
                     reason,
@@ -273,7 +276,7 @@ impl InterfacePrinter {
                     kind: "link",
                     ts: self.clock.rfc3339(now_ns),
                     event: what,
-                    interface: link_name,
+                    iface: link_name,
                     ifindex,
                     from,
                 },
