@@ -4,7 +4,10 @@
 pub mod netstat;
 mod watch;
 
-use std::path::PathBuf;
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
+};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -71,6 +74,10 @@ pub struct ServeArgs {
     /// Size of the kernel ring buffer: a power of two, with an optional K, M or G suffix.
     #[arg(long, value_name = "BYTES", default_value = "64M")]
     pub ring_size: String,
+    /// Serve Prometheus metrics at http://ADDR/metrics: HOST:PORT, [IPV6]:PORT, or PORT alone
+    /// for 127.0.0.1:PORT. Off unless given.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 /// Where a netstat view comes from, with what the daemon needs to answer it.
@@ -85,6 +92,8 @@ pub enum SnapshotSource {
 pub struct ServeConfig {
     pub socket: PathBuf,
     pub ring_bytes: u32,
+    /// Where to serve metrics, if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// A checked request.
@@ -133,6 +142,11 @@ impl RawArgs {
             Some(RawCommand::Serve(args)) => Ok(Config::Serve(ServeConfig {
                 socket: self.socket,
                 ring_bytes: check_ring_size(parse_size(&args.ring_size)?)?,
+                metrics: args
+                    .metrics
+                    .as_deref()
+                    .map(parse_metrics_addr)
+                    .transpose()?,
             })),
             Some(RawCommand::Status { json, table }) => Ok(Config::Status {
                 socket: self.socket,
@@ -141,6 +155,20 @@ impl RawArgs {
             }),
         }
     }
+}
+
+/// `--metrics ADDR`: an IP address and port, or a port alone, which means loopback (metrics are
+/// not offered to the network unless asked). Host names are refused: resolving one could leave
+/// the machine, and the address bound should be the one written.
+pub fn parse_metrics_addr(addr: &str) -> Result<SocketAddr, String> {
+    if !addr.is_empty() && addr.bytes().all(|b| b.is_ascii_digit()) {
+        return match addr.parse::<u16>() {
+            Ok(port) => Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
+            Err(_) => Err(format!("--metrics: port {addr} is out of range")),
+        };
+    }
+    addr.parse()
+        .map_err(|_| format!("--metrics: expected PORT, IPV4:PORT or [IPV6]:PORT, got {addr:?}"))
 }
 
 /// The command line less enetstat's own `--source`, `--socket` (and their values) and `--json`
@@ -203,6 +231,34 @@ mod tests {
             ])),
             strings(&["-tanp", "-W"])
         );
+    }
+
+    #[test]
+    fn metrics_addresses_are_ip_and_port_or_a_port_on_loopback() {
+        let ok = |addr: &str| parse_metrics_addr(addr).unwrap().to_string();
+        assert_eq!(ok("9464"), "127.0.0.1:9464");
+        assert_eq!(ok("0"), "127.0.0.1:0");
+        assert_eq!(ok("0.0.0.0:9464"), "0.0.0.0:9464");
+        assert_eq!(ok("10.1.2.3:80"), "10.1.2.3:80");
+        assert_eq!(ok("[::1]:9464"), "[::1]:9464");
+        assert_eq!(ok("[::]:9464"), "[::]:9464");
+        for bad in [
+            "",
+            "65536",
+            "localhost:9464",
+            "::1:9464",
+            "::1",
+            "127.0.0.1",
+            "127.0.0.1:",
+            ":9464",
+            "[::1]",
+            "127.0.0.1:99999",
+            "-1",
+            "9464 ",
+        ] {
+            let err = parse_metrics_addr(bad).unwrap_err();
+            assert!(err.starts_with("--metrics: "), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -47,9 +47,21 @@ pub struct LossCounts {
 }
 
 impl LossCounts {
+    /// Records lost since `earlier`, by cause.
+    pub fn minus(&self, earlier: &LossCounts) -> LossCounts {
+        LossCounts {
+            ring_full: self.ring_full - earlier.ring_full,
+            recursion: self.recursion - earlier.recursion,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.ring_full + self.recursion
+    }
+
     /// Records lost since `earlier`, whatever the cause.
     pub fn since(&self, earlier: &LossCounts) -> u64 {
-        (self.ring_full - earlier.ring_full) + (self.recursion - earlier.recursion)
+        self.minus(earlier).total()
     }
 }
 

@@ -5,6 +5,7 @@ pub mod escape;
 pub mod interface_stream;
 pub mod json;
 pub mod lifetimes;
+pub mod metrics;
 pub mod netstat;
 pub mod transitions;
 

@@ -932,3 +932,118 @@ fn the_peers_fin_moves_a_fin_wait2_time_wait_socket_to_time_wait() {
     assert_eq!(time_wait.state, TimeWait);
     assert_eq!(time_wait.expires_ns, 5 * MS + 60 * SECOND);
 }
+
+// --- Connection lifetimes: what `apply` reports about the sockets it closes. ---
+
+/// Applies `transitions`, returning the lifetime of each connection they closed.
+fn lifetimes(table: &mut LiveTable, transitions: &[TcpTransition]) -> Vec<u64> {
+    transitions
+        .iter()
+        .filter_map(|t| table.apply(t)?.connection_lifetime_ns(t.ts_ns))
+        .collect()
+}
+
+#[test]
+fn each_end_of_a_connection_lives_from_its_creation_to_its_close() {
+    let app = task(1, "c");
+    let mut table = LiveTable::new();
+    let mut events = active_close(client(), app, SECOND);
+    events.extend(passive_close(server_child(), app, SECOND));
+    events.sort_by_key(|t| t.ts_ns);
+    let mut found = lifetimes(&mut table, &events);
+    found.sort();
+    // The child exists from the handshake's end (LISTEN -> SYN_RECV), a millisecond after the
+    // client's connect().
+    assert_eq!(found, [6 * MS, 7 * MS]);
+}
+
+#[test]
+fn listeners_and_connects_that_never_connected_have_no_lifetime() {
+    let app = task(1, "c");
+    let listener = Socket::new(0x11, "0.0.0.0:80", "0.0.0.0:0");
+    let refused = Socket::new(0x22, "127.0.0.1:40001", "127.0.0.1:81");
+    let reset_child = Socket::new(0x33, "127.0.0.1:80", "127.0.0.1:40002");
+    let mut table = LiveTable::new();
+    let events = [
+        listener.at(MS, Close, Listen, app),
+        refused.connecting(2 * MS, app),
+        refused.at(3 * MS, SynSent, Close, softirq()),
+        reset_child.at(4 * MS, Listen, SynRecv, softirq()),
+        reset_child.at(5 * MS, SynRecv, Close, softirq()),
+        listener.at(9 * MS, Listen, Close, app),
+    ];
+    assert_eq!(lifetimes(&mut table, &events), Vec::<u64>::new());
+    assert!(table.is_empty());
+}
+
+#[test]
+fn a_socket_first_seen_in_a_snapshot_or_mid_life_has_no_known_lifetime() {
+    let app = task(1, "c");
+    let client = client();
+    let mut table = LiveTable::from_snapshot([socket_row(client, Established, 7)], SECOND);
+    table.replay(&[]);
+    let closing = active_close(client, app, 2 * SECOND);
+    let closed = table.apply(&closing[4]);
+    assert_eq!(
+        closed.map(|c| c.state),
+        Some(Established),
+        "closed as it was known"
+    );
+    assert_eq!(
+        closed.unwrap().connection_lifetime_ns(closing[4].ts_ns),
+        None
+    );
+    // Its first event is not a creation (an earlier one was lost).
+    let mut table = LiveTable::new();
+    assert_eq!(lifetimes(&mut table, &closing[1..]), Vec::<u64>::new());
+}
+
+#[test]
+fn a_creation_the_snapshot_reflects_still_dates_the_socket() {
+    let app = task(1, "c");
+    let client = client();
+    let snapshot_ns = 10 * SECOND;
+    let buffered = [
+        client.connecting(snapshot_ns - 2 * MS, app),
+        client.at(snapshot_ns - MS, SynSent, Established, softirq()),
+    ];
+    let mut table = LiveTable::from_snapshot([socket_row(client, Established, 900)], snapshot_ns);
+    table.replay(&buffered);
+    let close = client.at(snapshot_ns + 8 * MS, Established, Close, softirq());
+    assert_eq!(lifetimes(&mut table, &[close]), [10 * MS]);
+}
+
+#[test]
+fn resync_keeps_the_creation_time_of_sockets_still_there() {
+    let app = task(1, "c");
+    let client = client();
+    let mut table = LiveTable::new();
+    run(&mut table, &active_close(client, app, SECOND)[..2]);
+    table.resync([socket_row(client, Established, 5)], 2 * SECOND);
+    table.replay(&[]);
+    let close = client.at(3 * SECOND, Established, Close, softirq());
+    assert_eq!(lifetimes(&mut table, &[close]), [2 * SECOND]);
+}
+
+#[test]
+fn counts_by_family_and_state_split_inet_and_inet6() {
+    let app = task(1, "c");
+    let mut table = LiveTable::new();
+    run(
+        &mut table,
+        &[
+            Socket::new(0x11, "0.0.0.0:80", "0.0.0.0:0").at(0, Close, Listen, app),
+            Socket::new(0x12, "[::]:80", "[::]:0").at(0, Close, Listen, app),
+            Socket::new(0x13, "[::1]:81", "[::]:0").at(0, Close, Listen, app),
+        ],
+    );
+    run(&mut table, &active_close(client(), app, 0));
+    assert_eq!(
+        table.counts_by_family_and_state(),
+        HashMap::from([
+            ((Family::Inet, Listen), 1),
+            ((Family::Inet6, Listen), 2),
+            ((Family::Inet, TimeWait), 1),
+        ])
+    );
+}
