@@ -112,12 +112,13 @@ impl Daemon {
     /// The events buffered around the snapshot (see `LiveTable::replay` for why this is exact).
     pub fn replay(&mut self, buffered: &[TcpTransition]) {
         self.counters.events_received += buffered.len() as u64;
-        let buffered: Vec<TcpTransition> = buffered
+        let ours: Vec<TcpTransition> = buffered
             .iter()
             .filter(|t| self.is_ours(t))
             .copied()
             .collect();
-        let buffered = &buffered[..];
+        self.counters.other_namespaces += (buffered.len() - ours.len()) as u64;
+        let buffered = &ours[..];
         for transition in buffered.iter().filter(|t| made_by_owner(t.old, t.new)) {
             self.dirty_pids.insert(transition.task.tgid);
         }
@@ -416,7 +417,9 @@ mod tests {
         const MS: u64 = 1_000_000;
         let (listener, client, child) = (0x10, 0x20, 0x30);
         // Before the live events: a listener, as replayed at start-up.
-        daemon.replay(&[event(MS, listener, (8080, 0), Close, Listen)]);
+        let mut foreign = event(MS, 0x40, (0, 80), Close, SynSent);
+        foreign.netns = NETNS + 1;
+        daemon.replay(&[event(MS, listener, (8080, 0), Close, Listen), foreign]);
         for t in [
             event(2 * MS, client, (0, 8080), Close, SynSent),
             event(3 * MS, client, (40000, 8080), SynSent, Established),
@@ -431,9 +434,8 @@ mod tests {
         ] {
             daemon.apply(&t);
         }
-        // Another namespace's socket: counted as received, nothing else.
-        let mut foreign = event(7 * MS, 0x40, (0, 80), Close, SynSent);
-        foreign.netns = NETNS + 1;
+        // Another namespace's socket, replayed or live: counted as received, nothing else.
+        foreign.ts_ns = 7 * MS;
         daemon.apply(&foreign);
         daemon.counters.malformed_records += 1;
 
@@ -470,8 +472,8 @@ mod tests {
             value(&text, "enetstat_connection_duration_seconds_sum"),
             "0.007"
         );
-        assert_eq!(value(&text, "enetstat_events_received_total"), "12");
-        assert_eq!(value(&text, "enetstat_events_other_namespaces_total"), "1");
+        assert_eq!(value(&text, "enetstat_events_received_total"), "13");
+        assert_eq!(value(&text, "enetstat_events_other_namespaces_total"), "2");
         assert_eq!(value(&text, "enetstat_malformed_records_total"), "1");
         assert_eq!(
             value(&text, "enetstat_events_lost_total{cause=\"ring_full\"}"),
