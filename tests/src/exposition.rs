@@ -304,7 +304,9 @@ fn parse_number(text: &str) -> anyhow::Result<f64> {
 /// `_count`.
 fn check_histogram(family: &MetricFamily) -> anyhow::Result<()> {
     let name = &family.name;
-    let mut buckets: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+    // Series labels (less `le`) -> (le, count) in order.
+    type Buckets = BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>>;
+    let mut buckets = Buckets::new();
     for sample in family
         .samples
         .iter()

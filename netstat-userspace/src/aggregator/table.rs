@@ -152,7 +152,8 @@ pub struct SocketEntry {
     pub endpoints: Endpoints,
     pub state: TcpState,
     /// When the socket entered `state`; None if it was in it already when the snapshot was read.
-    pub entered_ns: Option<u64>,
+    /// Like `born_ns`, a NonZeroU64 (8 bytes, not 16): the probes' clock never reads 0.
+    pub entered_ns: Option<NonZeroU64>,
     /// The process that owns the socket, learned from a transition made in its context or from a
     /// /proc/*/fd scan. Kept after that process exits: owners only change when shown to.
     pub owner: Option<Task>,
@@ -171,7 +172,7 @@ impl SocketEntry {
         SocketEntry {
             endpoints: Endpoints::of(transition),
             state: transition.new,
-            entered_ns: Some(transition.ts_ns),
+            entered_ns: NonZeroU64::new(transition.ts_ns),
             owner: owner_after(transition, None),
             inode: None,
             uid: None,
@@ -468,6 +469,7 @@ impl LiveTable {
             .get(&skaddr)
             .filter(|socket| socket.state == TcpState::FinWait2)
             .and_then(|socket| socket.entered_ns)
+            .map(NonZeroU64::get)
     }
 
     /// A full socket and a time-wait socket never share a 4-tuple, so a transition either leaves
@@ -525,7 +527,7 @@ impl LiveTable {
             if socket.endpoints.local_port == 0 {
                 socket.endpoints = Endpoints::of(transition);
             }
-            socket.entered_ns.get_or_insert(transition.ts_ns);
+            socket.entered_ns = socket.entered_ns.or(NonZeroU64::new(transition.ts_ns));
             socket.born_ns = socket.born_ns.or(birth_shown_by(transition));
             socket.owner = owner_after(transition, socket.owner);
         } else if transition.new == TcpState::Close {
@@ -536,7 +538,7 @@ impl LiveTable {
             // Later records carry the endpoints connect() chose after its first one.
             socket.endpoints = Endpoints::of(transition);
             socket.state = transition.new;
-            socket.entered_ns = Some(transition.ts_ns);
+            socket.entered_ns = NonZeroU64::new(transition.ts_ns);
             socket.owner = owner_after(transition, socket.owner);
         } else {
             // A new socket at a reused address, or one whose earlier transitions were lost.
@@ -567,7 +569,7 @@ impl LiveTable {
             }
         });
         socket.owner = owner.or(socket.owner);
-        socket.entered_ns.get_or_insert(last.ts_ns);
+        socket.entered_ns = socket.entered_ns.or(NonZeroU64::new(last.ts_ns));
         // The latest start is this socket's: any earlier one ended in a CLOSE before it.
         let birth = reflected.iter().rev().find_map(|t| birth_shown_by(t));
         socket.born_ns = socket.born_ns.or(birth);

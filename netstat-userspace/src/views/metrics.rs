@@ -36,21 +36,15 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// Connection lifetimes: 1 ms doubling to about 70 minutes (2^22 ms), then +Inf.
 const LIFETIME_BUCKETS: (f64, f64, u16) = (0.001, 2.0, 23);
 
-/// The states a socket in the live table can show: what /proc/net/tcp lists, less request
-/// sockets (which have no events, so the table leaves them out). Each is exported, at 0 when no
-/// socket is in it, so that queries need not handle absent series.
-const TABLE_STATES: [TcpState; 10] = [
-    TcpState::Established,
-    TcpState::SynSent,
-    TcpState::SynRecv,
-    TcpState::FinWait1,
-    TcpState::FinWait2,
-    TcpState::TimeWait,
-    TcpState::CloseWait,
-    TcpState::LastAck,
-    TcpState::Listen,
-    TcpState::Closing,
-];
+/// Whether a socket in the live table can show `state`: any state /proc/net/tcp lists, but
+/// request sockets (which have no events, so the table leaves them out). Each such state is
+/// exported, at 0 when no socket is in it, so that queries need not handle absent series.
+fn table_can_show(state: TcpState) -> bool {
+    !matches!(
+        state,
+        TcpState::Close | TcpState::NewSynRecv | TcpState::BoundInactive | TcpState::Unknown(_)
+    )
+}
 
 type TransitionLabels = [(&'static str, &'static str); 2];
 
@@ -164,14 +158,14 @@ impl Collector for Readings {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         let mut sockets = Vec::new();
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            for state in TABLE_STATES {
+            for state in TcpState::ALL.into_iter().filter(|&s| table_can_show(s)) {
                 let count = self.sockets.get(&(family, state)).copied().unwrap_or(0);
                 sockets.push(([("state", state.name()), ("family", family.name())], count));
             }
         }
         // Anything else the table shows (it should not) is exported rather than hidden.
         for (&(family, state), &count) in &self.sockets {
-            if !TABLE_STATES.contains(&state) {
+            if !table_can_show(state) {
                 sockets.push(([("state", state.name()), ("family", family.name())], count));
             }
         }

@@ -144,7 +144,10 @@ fn active_close_leaves_a_time_wait_socket_and_fixes_the_connect_endpoints() {
     let established = table.socket(client.skaddr).unwrap();
     assert_eq!(established.endpoints, client.endpoints, "fixed up");
     assert_eq!(established.owner, Some(app), "kept through softirq");
-    assert_eq!(established.entered_ns, Some(SECOND + MS));
+    assert_eq!(
+        established.entered_ns.map(NonZeroU64::get),
+        Some(SECOND + MS)
+    );
 
     run(&mut table, &events[2..4]);
     assert_eq!(state_of(&table, client.skaddr), Some(FinWait2));
@@ -308,7 +311,7 @@ fn an_address_reused_right_after_close_is_a_new_socket() {
         entry.owner, None,
         "the on-CPU task does not own a child born in softirq"
     );
-    assert_eq!(entry.entered_ns, Some(8 * MS));
+    assert_eq!(entry.entered_ns.map(NonZeroU64::get), Some(8 * MS));
     assert!(table.time_wait(&client.endpoints).is_some());
 }
 
@@ -557,7 +560,13 @@ fn an_event_before_the_snapshot_is_already_in_it() {
         Some(app),
         "learned from the reflected connect()"
     );
-    assert_eq!(entry.entered_ns, Some(snapshot_ns - MS));
+    assert_eq!(
+        entry.entered_ns.map(NonZeroU64::get),
+        Some(snapshot_ns - MS)
+    );
+    // The reflected connect() dates the socket too.
+    let close = client.at(snapshot_ns + 8 * MS, Established, Close, softirq());
+    assert_eq!(lifetimes(&mut table, &[close]), [10 * MS]);
 }
 
 #[test]
@@ -765,7 +774,11 @@ fn resync_keeps_owners_of_sockets_that_are_still_there() {
     table.replay(&[]);
     let kept = table.socket(client.skaddr).unwrap();
     assert_eq!(kept.owner, Some(app));
-    assert_eq!(kept.entered_ns, Some(MS), "same state since");
+    assert_eq!(
+        kept.entered_ns.map(NonZeroU64::get),
+        Some(MS),
+        "same state since"
+    );
     assert_eq!(kept.inode, NonZeroU64::new(5));
     assert_eq!(table.socket(0x11).unwrap().owner, None);
 }
@@ -996,21 +1009,6 @@ fn a_socket_first_seen_in_a_snapshot_or_mid_life_has_no_known_lifetime() {
     // Its first event is not a creation (an earlier one was lost).
     let mut table = LiveTable::new();
     assert_eq!(lifetimes(&mut table, &closing[1..]), Vec::<u64>::new());
-}
-
-#[test]
-fn a_creation_the_snapshot_reflects_still_dates_the_socket() {
-    let app = task(1, "c");
-    let client = client();
-    let snapshot_ns = 10 * SECOND;
-    let buffered = [
-        client.connecting(snapshot_ns - 2 * MS, app),
-        client.at(snapshot_ns - MS, SynSent, Established, softirq()),
-    ];
-    let mut table = LiveTable::from_snapshot([socket_row(client, Established, 900)], snapshot_ns);
-    table.replay(&buffered);
-    let close = client.at(snapshot_ns + 8 * MS, Established, Close, softirq());
-    assert_eq!(lifetimes(&mut table, &[close]), [10 * MS]);
 }
 
 #[test]
