@@ -52,7 +52,7 @@ pub fn lifetime(observed: &Observed) -> Option<Lifetime> {
 }
 
 /// States in which both sides' initial sequence numbers are agreed: the handshake completed.
-fn synchronized(state: TcpState) -> bool {
+pub fn synchronized(state: TcpState) -> bool {
     use TcpState::*;
     matches!(
         state,

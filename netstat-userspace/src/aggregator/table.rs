@@ -23,7 +23,7 @@ use std::{
     num::NonZeroU64,
 };
 
-use super::transitions::made_by_owner;
+use super::{lifetimes::synchronized, transitions::made_by_owner};
 use crate::events::{Family, Task, TcpState, TcpTransition};
 
 pub use snapshot::{SnapshotKind, SnapshotRow};
@@ -184,12 +184,8 @@ impl SocketEntry {
     /// creation, if that was seen, and if it was connected (not a listener, nor a connect() or a
     /// handshake that never completed; `state` is the state it closed from).
     pub fn connection_lifetime_ns(&self, close_ns: u64) -> Option<u64> {
-        let connected = !matches!(
-            self.state,
-            TcpState::Listen | TcpState::SynSent | TcpState::SynRecv
-        );
         let born = self.born_ns?.get();
-        connected.then(|| close_ns.saturating_sub(born))
+        synchronized(self.state).then(|| close_ns.saturating_sub(born))
     }
 
     /// Whether this entry is what `transition` leaves behind (so the transition is already in it).

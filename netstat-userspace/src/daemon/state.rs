@@ -397,6 +397,7 @@ mod tests {
                 comm: Comm::new(*b"client\0\0\0\0\0\0\0\0\0\0"),
             },
             netns: NETNS,
+            counters: None,
         }
     }
 

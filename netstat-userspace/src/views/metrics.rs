@@ -51,7 +51,7 @@ type TransitionLabels = [(&'static str, &'static str); 2];
 /// One network interface's counters, totals since they started counting (counters restart
 /// from 0 only when the interface or its counting does).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct InterfaceSample {
+pub struct InterfaceTotals {
     pub name: String,
     pub ifindex: u32,
     pub rx_packets: u64,
@@ -70,7 +70,7 @@ pub struct Metrics {
     transitions: Family<TransitionLabels, Counter>,
     connection_lifetimes: Histogram,
     /// The latest published interface counters, by name.
-    interfaces: BTreeMap<String, InterfaceSample>,
+    interfaces: BTreeMap<String, InterfaceTotals>,
 }
 
 impl Default for Metrics {
@@ -120,7 +120,7 @@ impl Metrics {
     /// an interface that is gone disappears from the next scrape. Call it with every interface's
     /// current totals (summed over CPUs) before each scrape is rendered, or on a timer. Should
     /// two samples share a name, the last one counts.
-    pub fn publish_interfaces(&mut self, samples: impl IntoIterator<Item = InterfaceSample>) {
+    pub fn publish_interfaces(&mut self, samples: impl IntoIterator<Item = InterfaceTotals>) {
         self.interfaces = samples
             .into_iter()
             .map(|sample| (sample.name.clone(), sample))
@@ -239,14 +239,14 @@ fn cause_label(cause: LossCause) -> &'static str {
 
 /// The published interface counters, as constant counters: built for one scrape.
 #[derive(Debug)]
-struct InterfaceCounters(Vec<InterfaceSample>);
+struct InterfaceCounters(Vec<InterfaceTotals>);
 
 impl Collector for InterfaceCounters {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         if self.0.is_empty() {
             return Ok(());
         }
-        type Pick = fn(&InterfaceSample) -> (u64, u64);
+        type Pick = fn(&InterfaceTotals) -> (u64, u64);
         let families: [(&str, &str, Pick); 4] = [
             (
                 "interface_packets",
@@ -422,8 +422,8 @@ mod tests {
         assert!(text.contains("enetstat_connection_duration_seconds_sum 7200.0035\n"));
     }
 
-    fn sample(name: &str, ifindex: u32, base: u64) -> InterfaceSample {
-        InterfaceSample {
+    fn sample(name: &str, ifindex: u32, base: u64) -> InterfaceTotals {
+        InterfaceTotals {
             name: name.to_string(),
             ifindex,
             rx_packets: base + 1,
