@@ -4,6 +4,10 @@
 //! builds agree byte for byte; the sizes are asserted at compile time.
 #![no_std]
 
+mod interfaces;
+
+pub use interfaces::*;
+
 /// Length of a task's `comm`, including its NUL (the kernel's TASK_COMM_LEN).
 pub const TASK_COMM_LEN: usize = 16;
 
@@ -37,14 +41,42 @@ pub struct TcpStateRecord {
     pub family: u16,
     pub oldstate: u8,
     pub newstate: u8,
-    pub _pad: [u8; 4],
     /// The socket's network namespace (the inode of /proc/PID/ns/net), 0 when unknown.
     pub netns: u32,
-    pub _pad2: [u8; 4],
+    /// The socket's counters as it enters CLOSE; all zero for every other transition. Read at
+    /// one state change per socket only, to keep the common case cheap.
+    pub close: CloseCounters,
 }
 
-const _: () = assert!(core::mem::size_of::<TcpStateRecord>() == 88);
+const _: () = assert!(core::mem::size_of::<TcpStateRecord>() == 112);
 const _: () = assert!(core::mem::align_of::<TcpStateRecord>() == 8);
+const _: () = assert!(core::mem::offset_of!(TcpStateRecord, netns) == 76);
+const _: () = assert!(core::mem::offset_of!(TcpStateRecord, close) == 80);
+
+/// The bit of `sk_flags` the kernel sets when the peer's FIN arrives (`enum sock_flags`; checked
+/// against the kernel's BTF at load time).
+pub const SOCK_DONE: u32 = 1;
+
+/// `struct tcp_sock` fields read as a socket enters CLOSE, through BTF-resolved offsets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CloseCounters {
+    /// `tcp_sock.bytes_acked`: sequence space the peer acknowledged (a SYN and a FIN count 1).
+    pub bytes_acked: u64,
+    /// `tcp_sock.bytes_received`: sequence space received in order (a FIN counts 1).
+    pub bytes_received: u64,
+    /// `tcp_sock.snd_una`: first unacknowledged sequence number.
+    pub snd_una: u32,
+    /// `tcp_sock.write_seq`: one past the last byte queued, FIN included.
+    pub write_seq: u32,
+    /// The low 32 bits of `sock.sk_flags` (`SOCK_DONE`: the peer's FIN arrived).
+    pub sk_flags: u32,
+    /// 1 when the fields above were read, 0 when not (no BTF, or not a close).
+    pub valid: u8,
+    pub _pad: [u8; 3],
+}
+
+const _: () = assert!(core::mem::size_of::<CloseCounters>() == 32);
 
 /// Filters applied in the kernel before a record is reserved. Set as a read-only global at load
 /// time. Only fields that are fixed for a socket's whole life are filtered here, so userspace still
@@ -109,10 +141,27 @@ pub struct NetnsOffsets {
 
 const _: () = assert!(core::mem::size_of::<NetnsOffsets>() == 8);
 
+/// Where the [`CloseCounters`] fields live in `struct tcp_sock` (whose first member is the
+/// `struct sock`), found in the kernel's BTF by userspace. `bytes_acked == 0`: not known.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CloseOffsets {
+    pub bytes_acked: u32,
+    pub bytes_received: u32,
+    pub snd_una: u32,
+    pub write_seq: u32,
+    /// Offset of `sk_flags` (`__sk_common.skc_flags`).
+    pub sk_flags: u32,
+    pub _pad: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<CloseOffsets>() == 24);
+
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: plain `#[repr(C)]` data with explicit padding and no invalid bit patterns.
     unsafe impl aya::Pod for super::TcpStateRecord {}
     unsafe impl aya::Pod for super::KernelFilter {}
     unsafe impl aya::Pod for super::NetnsOffsets {}
+    unsafe impl aya::Pod for super::CloseOffsets {}
 }

@@ -3,6 +3,7 @@
 #![no_std]
 #![no_main]
 
+mod interfaces;
 mod tcp_state;
 
 #[cfg(not(test))]

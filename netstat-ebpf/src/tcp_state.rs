@@ -8,7 +8,9 @@ use aya_ebpf::{
     maps::{PerCpuArray, RingBuf},
     programs::TracePointContext,
 };
-use netstat_common::{AF_INET, IPPROTO_TCP, KernelFilter, NetnsOffsets, TcpStateRecord};
+use netstat_common::{
+    AF_INET, CloseCounters, CloseOffsets, IPPROTO_TCP, KernelFilter, NetnsOffsets, TcpStateRecord,
+};
 
 /// Transition records. Its size is set by userspace before load (`EbpfLoader::set_max_entries`).
 #[map]
@@ -51,6 +53,57 @@ fn netns_of(skaddr: u64) -> u32 {
         return 0;
     }
     unsafe { bpf_probe_read_kernel((net + u64::from(offsets.net_inum)) as *const u32) }.unwrap_or(0)
+}
+
+/// Set by userspace from the kernel's BTF; zero leaves records' close counters unread.
+#[unsafe(no_mangle)]
+static TCP_STATE_CLOSE_OFFSETS: CloseOffsets = CloseOffsets {
+    bytes_acked: 0,
+    bytes_received: 0,
+    snd_una: 0,
+    write_seq: 0,
+    sk_flags: 0,
+    _pad: 0,
+};
+
+const TCP_CLOSE: i32 = 7;
+
+/// The socket's counters, read only as it enters CLOSE (once per socket): five kernel reads
+/// through BTF-resolved offsets. `skaddr` is a `struct sock *`, the start of its `tcp_sock`.
+#[inline(always)]
+fn close_counters(skaddr: u64, newstate: i32) -> CloseCounters {
+    if newstate != TCP_CLOSE {
+        return CloseCounters::default();
+    }
+    let offsets = unsafe { core::ptr::read_volatile(&TCP_STATE_CLOSE_OFFSETS) };
+    if offsets.bytes_acked == 0 {
+        return CloseCounters::default();
+    }
+    let at = |offset: u32| skaddr + u64::from(offset);
+    // SAFETY: bpf_probe_read_kernel checks the addresses; a failed read leaves `valid` at 0.
+    let read = unsafe {
+        (
+            bpf_probe_read_kernel(at(offsets.bytes_acked) as *const u64),
+            bpf_probe_read_kernel(at(offsets.bytes_received) as *const u64),
+            bpf_probe_read_kernel(at(offsets.snd_una) as *const u32),
+            bpf_probe_read_kernel(at(offsets.write_seq) as *const u32),
+            bpf_probe_read_kernel(at(offsets.sk_flags) as *const u32),
+        )
+    };
+    match read {
+        (Ok(bytes_acked), Ok(bytes_received), Ok(snd_una), Ok(write_seq), Ok(sk_flags)) => {
+            CloseCounters {
+                bytes_acked,
+                bytes_received,
+                snd_una,
+                write_seq,
+                sk_flags,
+                valid: 1,
+                _pad: [0; 3],
+            }
+        }
+        _ => CloseCounters::default(),
+    }
 }
 
 /// Set by userspace: wake the reader only once this many bytes are waiting (0: on every record).
@@ -146,9 +199,8 @@ unsafe fn record_transition(ctx: &TracePointContext) {
         family,
         oldstate: oldstate as u8,
         newstate: newstate as u8,
-        _pad: [0; 4],
         netns: netns_of(skaddr),
-        _pad2: [0; 4],
+        close: close_counters(skaddr, newstate),
     });
     let wakeup_bytes = unsafe { core::ptr::read_volatile(&TCP_STATE_WAKEUP_BYTES) };
     let flags = if wakeup_bytes == 0 {

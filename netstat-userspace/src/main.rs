@@ -29,6 +29,7 @@ fn main() -> ExitCode {
             table,
         } => commands::status::run(&socket, json, table),
         Config::Watch(config) => in_runtime(commands::watch::run(config)),
+        Config::WatchInterfaces(config) => in_runtime(commands::interfaces::watch(config)),
         Config::Serve(config) => in_runtime(commands::serve::run(config)),
         Config::Completions(shell) => {
             docs::write_completions(shell, &mut output::stdout()).map_err(Into::into)

@@ -53,30 +53,33 @@ impl Running {
 
     /// Starts `enetstat ARGS`, inside namespace `ns` if given, and waits for `ready` on stderr.
     pub fn start_in(ns: Option<&str>, args: &[&str], ready: &str) -> anyhow::Result<Self> {
-        let mut command = match ns {
-            Some(ns) => {
-                let mut command = Command::new("ip");
-                command.args(["netns", "exec", ns]).arg(binary());
-                command
-            }
-            None => Command::new(binary()),
-        };
-        command.args(args);
-        Self::start_command(command, ready)
+        match ns {
+            Some(ns) => Self::start_under(&["ip", "netns", "exec", ns], args, ready),
+            None => Self::start_under(&[], args, ready),
+        }
     }
 
-    /// Starts `command` (one that runs enetstat, perhaps through wrappers) and waits for `ready`
-    /// on stderr.
-    pub fn start_command(mut command: Command, ready: &str) -> anyhow::Result<Self> {
+    /// Starts `WRAPPER... enetstat ARGS` (a command that runs the binary it is given, such as
+    /// `ip netns exec NS`), and waits for `ready` on stderr.
+    pub fn start_under(wrapper: &[&str], args: &[&str], ready: &str) -> anyhow::Result<Self> {
         let dir = TempDir::new()?;
         let stdout = dir.path.join("stdout");
         let stderr = dir.path.join("stderr");
+        let mut command = match wrapper {
+            [program, wrapper_args @ ..] => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(binary());
+                command
+            }
+            [] => Command::new(binary()),
+        };
         let child = command
+            .args(args)
             .stdin(Stdio::null())
             .stdout(File::create(&stdout)?)
             .stderr(File::create(&stderr)?)
             .spawn()
-            .with_context(|| format!("starting {command:?}"))?;
+            .with_context(|| format!("starting {}", binary().display()))?;
         let mut running = Running {
             child,
             stdout,

@@ -1,9 +1,11 @@
 //! Helpers for enetstat's root-only integration tests and benchmarks: scratch network namespaces,
-//! connection workloads, and a handle on a running `enetstat`.
+//! connection workloads, a handle on a running `enetstat`, and what reads its metrics endpoint.
 
 pub mod compare;
 pub mod enetstat;
+pub mod exposition;
 pub mod fixture;
+pub mod http;
 pub mod netns;
 pub mod unit_file;
 pub mod workload;

@@ -87,6 +87,52 @@ pub fn connect_accept_close(listener: &TcpListener) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A connection that moves known payloads: the client sends `to_server` bytes, the server reads
+/// them all and answers with `to_client` bytes, and after `lifetime` the client closes first
+/// (or, with `reset`, aborts with an RST) and the server closes once it sees the end.
+pub fn exchange(
+    listener: &TcpListener,
+    to_server: usize,
+    to_client: usize,
+    lifetime: Duration,
+    reset: bool,
+) -> anyhow::Result<()> {
+    let client = TcpStream::connect(listener.local_addr()?)?;
+    let (server, _) = listener.accept()?;
+    exchange_on(client, server, to_server, to_client, lifetime, reset)
+}
+
+/// [`exchange`] on a connection that is already open.
+pub fn exchange_on(
+    mut client: TcpStream,
+    mut server: TcpStream,
+    to_server: usize,
+    to_client: usize,
+    lifetime: Duration,
+    reset: bool,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    client.write_all(&vec![b'c'; to_server])?;
+    server.read_exact(&mut vec![0u8; to_server])?;
+    server.write_all(&vec![b's'; to_client])?;
+    client.read_exact(&mut vec![0u8; to_client])?;
+    std::thread::sleep(lifetime);
+    if reset {
+        set_linger_zero(&client)?;
+    }
+    drop(client);
+    server.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut buf = [0u8; 1];
+    match server.read(&mut buf) {
+        Ok(0) if !reset => Ok(()),
+        Err(e) if reset && e.kind() == std::io::ErrorKind::ConnectionReset => Ok(()),
+        other => anyhow::bail!(
+            "expected the client's {}, got {other:?}",
+            if reset { "reset" } else { "FIN" }
+        ),
+    }
+}
+
 /// A connect to a port nobody listens on.
 pub fn refused_connect(addr: SocketAddr) -> anyhow::Result<()> {
     match TcpStream::connect(addr) {

@@ -48,6 +48,14 @@ fn a_ten_millisecond_connection_is_captured_and_netstat_misses_it() {
         workload::rst_abort_by_client_after(&listener, Duration::from_millis(10))
     })
     .unwrap();
+    // A connection in another namespace is not this listing's, as it is not in its /proc.
+    let elsewhere = Netns::new("contx").unwrap();
+    elsewhere
+        .run(|| {
+            let listener = TcpListener::bind("127.0.0.1:7601")?;
+            workload::rst_abort_by_client_after(&listener, Duration::from_millis(10))
+        })
+        .unwrap();
     std::thread::sleep(Duration::from_millis(2500));
     for child in [&mut ours, &mut theirs] {
         // SAFETY: signalling our own children.
@@ -62,6 +70,10 @@ fn a_ten_millisecond_connection_is_captured_and_netstat_misses_it() {
         "enetstat -c missed the connection:\n{ours}"
     );
     assert!(captured.iter().any(|l| l.contains("CLOSE")), "{ours}");
+    assert!(
+        !ours.contains(":7601 "),
+        "another namespace's connection was shown:\n{ours}"
+    );
     assert!(
         theirs
             .lines()

@@ -227,21 +227,16 @@ fn the_daemon_works_within_the_units_capabilities_and_filters() {
         })
         .unwrap();
 
-    let mut command = Command::new("ip");
-    command.args(["netns", "exec", ns.name()]);
+    let bounding_set = unit.setpriv_bounding_set();
+    let trace_arg = trace.to_str().unwrap();
+    let mut wrapper = vec!["ip", "netns", "exec", ns.name()];
     if trace_calls {
-        command.args(["strace", "-f", "-qq", "-o"]).arg(&trace);
+        wrapper.extend(["strace", "-f", "-qq", "-o", trace_arg]);
     }
-    command
-        .args([
-            "setpriv",
-            "--bounding-set",
-            &unit.setpriv_bounding_set(),
-            "--",
-        ])
-        .arg(enetstat::binary())
-        .args(["serve", "--socket", socket_arg]);
-    let daemon = Running::start_command(command, SERVING).unwrap();
+    wrapper.extend(["setpriv", "--bounding-set", &bounding_set, "--"]);
+    // With the metrics endpoint too (on an ephemeral loopback port), for its system calls.
+    let serve = ["serve", "--socket", socket_arg, "--metrics", "0"];
+    let daemon = Running::start_under(&wrapper, &serve, SERVING).unwrap();
 
     // FIN_WAIT2 facing CLOSE_WAIT, both sockets older than the daemon.
     client.shutdown(Shutdown::Write).unwrap();

@@ -90,8 +90,17 @@ fn watch_workload(
     addr: &str,
     workload: impl FnOnce(&TcpListener) -> anyhow::Result<()> + Send + 'static,
 ) -> Finished {
+    watch_workload_with(&["watch", "--json"], addr, workload)
+}
+
+/// [`watch_workload`] under `enetstat ARGS`.
+fn watch_workload_with(
+    args: &[&str],
+    addr: &str,
+    workload: impl FnOnce(&TcpListener) -> anyhow::Result<()> + Send + 'static,
+) -> Finished {
     let ns = Netns::new("watch").unwrap();
-    let running = Running::start(&["watch", "--json"]).unwrap();
+    let running = Running::start(args).unwrap();
     let addr: SocketAddr = addr.parse().unwrap();
     ns.run(move || {
         let listener = TcpListener::bind(addr)?;
@@ -402,7 +411,7 @@ fn sigint_and_sigterm_detach_the_probe() {
 #[test]
 fn a_tiny_ring_reports_its_losses() {
     let ns = Netns::new("lost").unwrap();
-    // Pause the reader so the 4 KiB ring (about 46 records) overflows, then let it go.
+    // Pause the reader so the 4 KiB ring (about 34 records of 112 bytes plus a header) overflows, then let it go.
     let running =
         Running::start(&["watch", "--json", "--ring-size", "4K", "--rport", "7014"]).unwrap();
     // SAFETY: pausing and resuming our own child.
@@ -585,5 +594,209 @@ fn simultaneous_close_goes_through_closing() {
             .iter()
             .any(|s| s.contains(&("FIN_WAIT1".to_string(), "CLOSING".to_string()))),
         "no FIN_WAIT1 -> CLOSING: {sequences:#?}"
+    );
+}
+
+/// `watch --lifetimes --json` lines of the connections to or from `port`.
+fn lifetimes_of(finished: &Finished, port: u16) -> Vec<Value> {
+    let lines = finished.json_lines().unwrap();
+    for line in &lines {
+        assert!(
+            line.get("newstate").is_none(),
+            "a transition in --lifetimes: {line}"
+        );
+    }
+    lines
+        .into_iter()
+        .filter(|r| r.get("lost").is_none() && (r["lport"] == port || r["rport"] == port))
+        .collect()
+}
+
+/// The one line whose `field` is `port`.
+fn side(lines: &[Value], field: &str, port: u16) -> Value {
+    let matching: Vec<_> = lines.iter().filter(|r| r[field] == port).collect();
+    assert_eq!(
+        matching.len(),
+        1,
+        "one line with {field} {port}: {lines:#?}"
+    );
+    matching[0].clone()
+}
+
+/// Payload bytes sent and received, as a line of `watch --lifetimes --json` gives them.
+fn payload(line: &Value) -> (Value, Value) {
+    (line["tx_bytes"].clone(), line["rx_bytes"].clone())
+}
+
+const LIFETIME: Duration = Duration::from_millis(200);
+
+/// The client's and the server's lines for one [`workload::exchange`] of 10,000 bytes up and
+/// 3,000 down on `addr`, ended after [`LIFETIME`] by the client's close (or reset).
+fn exchange_lifetimes(addr: &'static str, reset: bool) -> (Value, Value) {
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+    let finished =
+        watch_workload_with(&["watch", "--lifetimes", "--json"], addr, move |listener| {
+            workload::exchange(listener, 10_000, 3_000, LIFETIME, reset)
+        });
+    let lines = lifetimes_of(&finished, port);
+    assert_eq!(
+        lines.len(),
+        2,
+        "one line per socket, none for the listener: {lines:#?}"
+    );
+    (side(&lines, "rport", port), side(&lines, "lport", port))
+}
+
+#[test]
+fn lifetimes_count_each_sides_payload_and_duration() {
+    let (client, server) = exchange_lifetimes("127.0.0.1:7020", false);
+    let me = std::process::id();
+    for (r, tx, rx, closed_from) in [
+        (&client, 10_000, 3_000, "FIN_WAIT2"),
+        (&server, 3_000, 10_000, "LAST_ACK"),
+    ] {
+        assert_eq!(r["pid"], me, "{r}");
+        assert_eq!(r["family"], "inet", "{r}");
+        assert_eq!(
+            (&r["laddr"], &r["raddr"]),
+            (&Value::from("127.0.0.1"), &Value::from("127.0.0.1"))
+        );
+        assert_eq!(payload(r), (tx.into(), rx.into()), "{r}");
+        assert_eq!(r["partial"], false, "{r}");
+        assert_eq!(r["closed_from"], closed_from, "{r}");
+        let ms = r["ms"].as_f64().unwrap();
+        assert!(ms >= LIFETIME.as_secs_f64() * 1e3 && ms < 10_000.0, "{r}");
+        assert!(r["netns"].as_u64().is_some_and(|n| n > 0), "{r}");
+    }
+    assert_eq!(client["lport"], server["rport"]);
+}
+
+#[test]
+fn lifetimes_of_a_reset_connection_and_its_unknown_passive_owner() {
+    let (client, server) = exchange_lifetimes("[::1]:7021", true);
+    assert_eq!(client["family"], "inet6");
+    assert_eq!(payload(&client), (10_000.into(), 3_000.into()));
+    assert_eq!(payload(&server), (3_000.into(), 10_000.into()));
+    for r in [&client, &server] {
+        assert_eq!(r["closed_from"], "ESTABLISHED", "{r}");
+        assert!(
+            r["ms"].as_f64().unwrap() >= LIFETIME.as_secs_f64() * 1e3,
+            "{r}"
+        );
+    }
+    assert_eq!(client["pid"], std::process::id(), "the connect() named it");
+    // The accepted socket was reset in softirq before its owner ever closed it.
+    assert_eq!(server["pid"], Value::Null);
+    assert_eq!(server["comm"], Value::Null);
+}
+
+#[test]
+fn lifetimes_take_the_family_and_port_filters() {
+    let ns = Netns::new("lifefilter").unwrap();
+    let running =
+        Running::start(&["watch", "--lifetimes", "--json", "-6", "--lport", "7022"]).unwrap();
+    ns.run(|| {
+        for addr in ["127.0.0.1:7022", "[::1]:7022", "[::1]:7023"] {
+            let listener = TcpListener::bind(addr)?;
+            workload::exchange(&listener, 100, 10, Duration::ZERO, false)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let finished = running.stop().unwrap();
+    let lines = finished.json_lines().unwrap();
+    // Only the IPv6 server side on 7022: the clients' local ports are ephemeral.
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(lines[0]["family"], "inet6");
+    assert_eq!(lines[0]["lport"], 7022);
+    assert_eq!(lines[0]["rx_bytes"], 100);
+}
+
+#[test]
+fn a_connection_open_before_watching_is_partial() {
+    let ns = Netns::new("partial").unwrap();
+    let (client, server) = ns
+        .run(|| {
+            let listener = TcpListener::bind("127.0.0.1:7024")?;
+            let client = std::net::TcpStream::connect(listener.local_addr()?)?;
+            let (server, _) = listener.accept()?;
+            Ok((client, server))
+        })
+        .unwrap();
+    std::thread::sleep(LIFETIME);
+    let running = Running::start(&["watch", "--lifetimes", "--json"]).unwrap();
+    let running_table = Running::start(&["watch", "--lifetimes", "--rport", "7024"]).unwrap();
+    workload::exchange_on(client, server, 10_000, 3_000, Duration::ZERO, false).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let finished = running.stop().unwrap();
+    let table = running_table.stop().unwrap();
+    let lines = lifetimes_of(&finished, 7024);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    let client = &side(&lines, "rport", 7024);
+    let server = &side(&lines, "lport", 7024);
+    assert_eq!(server["partial"], true, "{server}");
+    assert_eq!(payload(server), (3_000.into(), 10_000.into()));
+    assert_eq!(client["partial"], true, "{client}");
+    assert!(
+        client["ms"].as_f64().unwrap() < LIFETIME.as_secs_f64() * 1e3,
+        "from first sight: {client}"
+    );
+    assert_eq!(client["rx_bytes"], 3_000);
+    // Its connect() was not seen, so its SYN stays in the kernel's count (README).
+    assert_eq!(client["tx_bytes"], 10_001);
+    assert_eq!(client["pid"], std::process::id());
+
+    let rows: Vec<_> = table.stdout.lines().collect();
+    assert_eq!(rows.len(), 2, "a header and one row: {rows:?}");
+    assert!(
+        rows[0].starts_with("TIME ") && rows[0].ends_with("TX_BYTES   RX_BYTES   MS"),
+        "{rows:?}"
+    );
+    let fields: Vec<_> = rows[1].split_whitespace().collect();
+    assert_eq!(fields[7..9], ["10001", "3000"], "{rows:?}");
+    assert!(fields[9].starts_with('>'), "a lower bound: {rows:?}");
+}
+
+#[test]
+fn without_btf_bytes_are_unknown_and_said_to_be() {
+    // Hide the kernel's BTF from enetstat alone: a private mount namespace with an empty file
+    // bound over it.
+    let hide_btf = [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        "mount --bind /dev/null /sys/kernel/btf/vmlinux && exec \"$0\" \"$@\"",
+    ];
+    let running = Running::start_under(
+        &hide_btf,
+        &["watch", "--lifetimes", "--json", "--rport", "7025"],
+        enetstat::READY,
+    )
+    .unwrap();
+    let ns = Netns::new("nobtf").unwrap();
+    ns.run(|| {
+        let listener = TcpListener::bind("127.0.0.1:7025")?;
+        workload::exchange(&listener, 100, 10, Duration::ZERO, false)
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let finished = running.stop().unwrap();
+    assert!(finished.status.success(), "{}", finished.stderr);
+    assert!(
+        finished
+            .stderr
+            .contains("enetstat: byte counts unknown, shown as - (JSON null)"),
+        "{}",
+        finished.stderr
+    );
+    let lines = lifetimes_of(&finished, 7025);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(payload(&lines[0]), (Value::Null, Value::Null));
+    assert_eq!(lines[0]["pid"], std::process::id(), "owners need no BTF");
+    assert_eq!(
+        std::fs::read("/sys/kernel/btf/vmlinux").unwrap()[..2],
+        [0x9f, 0xeb],
+        "the host still sees its BTF"
     );
 }

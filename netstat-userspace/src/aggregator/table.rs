@@ -23,7 +23,7 @@ use std::{
     num::NonZeroU64,
 };
 
-use super::transitions::made_by_owner;
+use super::{lifetimes::synchronized, transitions::made_by_owner};
 use crate::events::{Family, Task, TcpState, TcpTransition};
 
 pub use snapshot::{SnapshotKind, SnapshotRow};
@@ -152,7 +152,8 @@ pub struct SocketEntry {
     pub endpoints: Endpoints,
     pub state: TcpState,
     /// When the socket entered `state`; None if it was in it already when the snapshot was read.
-    pub entered_ns: Option<u64>,
+    /// Like `born_ns`, a NonZeroU64 (8 bytes, not 16): the probes' clock never reads 0.
+    pub entered_ns: Option<NonZeroU64>,
     /// The process that owns the socket, learned from a transition made in its context or from a
     /// /proc/*/fd scan. Kept after that process exits: owners only change when shown to.
     pub owner: Option<Task>,
@@ -160,6 +161,9 @@ pub struct SocketEntry {
     pub inode: Option<NonZeroU64>,
     /// Its owner's uid, from a snapshot.
     pub uid: Option<u32>,
+    /// When it was created (connect(), listen(), or a child of a listener), if a transition
+    /// showed it; None for a socket first seen in a snapshot or after lost events.
+    pub born_ns: Option<NonZeroU64>,
 }
 
 impl SocketEntry {
@@ -168,11 +172,20 @@ impl SocketEntry {
         SocketEntry {
             endpoints: Endpoints::of(transition),
             state: transition.new,
-            entered_ns: Some(transition.ts_ns),
+            entered_ns: NonZeroU64::new(transition.ts_ns),
             owner: owner_after(transition, None),
             inode: None,
             uid: None,
+            born_ns: birth_shown_by(transition),
         }
+    }
+
+    /// How long this socket lived as a connection if `close_ns` is when it closed: from its
+    /// creation, if that was seen, and if it was connected (not a listener, nor a connect() or a
+    /// handshake that never completed; `state` is the state it closed from).
+    pub fn connection_lifetime_ns(&self, close_ns: u64) -> Option<u64> {
+        let born = self.born_ns?.get();
+        synchronized(self.state).then(|| close_ns.saturating_sub(born))
     }
 
     /// Whether this entry is what `transition` leaves behind (so the transition is already in it).
@@ -203,6 +216,13 @@ fn owner_after(transition: &TcpTransition, before: Option<Task>) -> Option<Task>
 fn starts_a_socket(transition: &TcpTransition) -> bool {
     transition.old == TcpState::Close
         || (transition.old, transition.new) == (TcpState::Listen, TcpState::SynRecv)
+}
+
+/// When a socket was created, if `transition` created it.
+fn birth_shown_by(transition: &TcpTransition) -> Option<NonZeroU64> {
+    starts_a_socket(transition)
+        .then(|| NonZeroU64::new(transition.ts_ns))
+        .flatten()
 }
 
 /// A time-wait mini-socket.
@@ -389,16 +409,18 @@ impl LiveTable {
     }
 
     /// Follows one transition. Any sequence is accepted: lost, duplicated or replayed events leave
-    /// the socket as the latest event says, never a panic.
-    pub fn apply(&mut self, transition: &TcpTransition) {
+    /// the socket as the latest event says, never a panic. Returns the full socket the transition
+    /// closed, as the table last knew it, if it held one at that address.
+    pub fn apply(&mut self, transition: &TcpTransition) -> Option<SocketEntry> {
         if transition.ts_ns < self.snapshot_ns {
             self.absorb_reflected(transition.skaddr, &[transition]);
-            return;
+            return None;
         }
         let fin_wait2_since = self.fin_wait2_since(transition.skaddr);
         self.apply_to_time_waits(transition, fin_wait2_since, TimeWaitRow::Replace);
-        self.apply_to_socket(transition);
+        let closed = self.apply_to_socket(transition);
         self.peer_fin_reaches_time_wait(transition);
+        closed
     }
 
     /// A socket that sends its FIN (-> FIN_WAIT1, or CLOSE_WAIT -> LAST_ACK) decides, when its
@@ -443,6 +465,7 @@ impl LiveTable {
             .get(&skaddr)
             .filter(|socket| socket.state == TcpState::FinWait2)
             .and_then(|socket| socket.entered_ns)
+            .map(NonZeroU64::get)
     }
 
     /// A full socket and a time-wait socket never share a 4-tuple, so a transition either leaves
@@ -485,13 +508,14 @@ impl LiveTable {
         self.time_waits.insert(endpoints, time_wait);
     }
 
-    fn apply_to_socket(&mut self, transition: &TcpTransition) {
+    /// Returns the socket a transition to CLOSE removed.
+    fn apply_to_socket(&mut self, transition: &TcpTransition) -> Option<SocketEntry> {
         let skaddr = transition.skaddr;
         let Some(socket) = self.sockets.get_mut(&skaddr) else {
             if transition.new != TcpState::Close {
                 self.sockets.insert(skaddr, SocketEntry::born(transition));
             }
-            return;
+            return None;
         };
         if socket.shows_outcome_of(transition) {
             // Already there (a replayed event the snapshot reflected): keep what the snapshot
@@ -499,22 +523,24 @@ impl LiveTable {
             if socket.endpoints.local_port == 0 {
                 socket.endpoints = Endpoints::of(transition);
             }
-            socket.entered_ns.get_or_insert(transition.ts_ns);
+            socket.entered_ns = socket.entered_ns.or(NonZeroU64::new(transition.ts_ns));
+            socket.born_ns = socket.born_ns.or(birth_shown_by(transition));
             socket.owner = owner_after(transition, socket.owner);
         } else if transition.new == TcpState::Close {
-            self.sockets.remove(&skaddr);
+            return self.sockets.remove(&skaddr);
         } else if !starts_a_socket(transition)
             && socket.endpoints.same_socket(&Endpoints::of(transition))
         {
             // Later records carry the endpoints connect() chose after its first one.
             socket.endpoints = Endpoints::of(transition);
             socket.state = transition.new;
-            socket.entered_ns = Some(transition.ts_ns);
+            socket.entered_ns = NonZeroU64::new(transition.ts_ns);
             socket.owner = owner_after(transition, socket.owner);
         } else {
             // A new socket at a reused address, or one whose earlier transitions were lost.
             *socket = SocketEntry::born(transition);
         }
+        None
     }
 
     /// Takes in a socket's transitions that the snapshot already reflects: what they tell beyond
@@ -539,7 +565,10 @@ impl LiveTable {
             }
         });
         socket.owner = owner.or(socket.owner);
-        socket.entered_ns.get_or_insert(last.ts_ns);
+        socket.entered_ns = socket.entered_ns.or(NonZeroU64::new(last.ts_ns));
+        // The latest start is this socket's: any earlier one ended in a CLOSE before it.
+        let birth = reflected.iter().rev().find_map(|t| birth_shown_by(t));
+        socket.born_ns = socket.born_ns.or(birth);
     }
 
     /// Drops time-wait sockets that expired by `now_ns`; returns how many.
@@ -615,8 +644,19 @@ impl LiveTable {
     /// How many sockets show each state (time-wait sockets under their substate).
     pub fn counts_by_state(&self) -> BTreeMap<TcpState, usize> {
         let mut counts = BTreeMap::new();
+        for ((_, state), count) in self.counts_by_family_and_state() {
+            *counts.entry(state).or_default() += count;
+        }
+        counts
+    }
+
+    /// How many sockets of each family show each state (time-wait sockets under their substate).
+    pub fn counts_by_family_and_state(&self) -> HashMap<(Family, TcpState), usize> {
+        let mut counts = HashMap::new();
         for row in self.rows() {
-            *counts.entry(row.state()).or_default() += 1;
+            *counts
+                .entry((row.endpoints().family(), row.state()))
+                .or_default() += 1;
         }
         counts
     }

@@ -1,5 +1,5 @@
-//! Per-socket memory that a single transition record cannot carry: who owns the socket and when
-//! it entered its current state.
+//! Per-socket memory that a single transition record cannot carry: who owns the socket, when it
+//! entered its current state, and the first transition of it that was seen.
 
 use std::collections::HashMap;
 
@@ -13,6 +13,33 @@ pub struct Observed {
     pub owner: Option<Task>,
     /// Nanoseconds spent in `transition.old`, if the transition into it was seen.
     pub in_old_state_ns: Option<u64>,
+    /// The socket's first transition seen (this one, for a socket not seen before).
+    pub first_seen: Sighting,
+}
+
+/// One transition, reduced to when and which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sighting {
+    pub ts_ns: u64,
+    pub old: TcpState,
+    pub new: TcpState,
+}
+
+impl Sighting {
+    fn of(t: &TcpTransition) -> Self {
+        Sighting {
+            ts_ns: t.ts_ns,
+            old: t.old,
+            new: t.new,
+        }
+    }
+
+    /// Whether this transition began the socket's life: a new socket's connect() or listen()
+    /// (it leaves CLOSE), or a connection's child socket born from its listener.
+    pub fn is_birth(&self) -> bool {
+        self.old == TcpState::Close
+            || (self.old == TcpState::Listen && self.new == TcpState::SynRecv)
+    }
 }
 
 /// Whether a transition always runs in the context of the process that owns the socket (a system
@@ -34,6 +61,7 @@ pub fn made_by_owner(old: TcpState, new: TcpState) -> bool {
 struct SocketMemo {
     owner: Option<Task>,
     entered_ns: u64,
+    first_seen: Sighting,
 }
 
 /// Remembers, per live socket, its owner and when it entered its current state.
@@ -76,11 +104,15 @@ impl TransitionTracker {
             // Crude but honest: a forgotten socket shows an unknown owner and time, never a wrong one.
             self.sockets.clear();
         }
+        let sighting = Sighting::of(&transition);
         let previous = if closing {
             self.sockets.remove(&transition.skaddr)
         } else {
             self.sockets.get(&transition.skaddr).copied()
         };
+        // A birth means any memory of this address is of an earlier socket whose CLOSE was lost.
+        let previous = previous.filter(|_| !sighting.is_birth());
+        let first_seen = previous.map_or(sighting, |memo| memo.first_seen);
         let owner = if made_by_owner(transition.old, transition.new) {
             Some(transition.task)
         } else {
@@ -92,6 +124,7 @@ impl TransitionTracker {
                 SocketMemo {
                     owner,
                     entered_ns: transition.ts_ns,
+                    first_seen,
                 },
             );
         }
@@ -99,18 +132,19 @@ impl TransitionTracker {
             transition,
             owner,
             in_old_state_ns: previous.map(|memo| transition.ts_ns.saturating_sub(memo.entered_ns)),
+            first_seen,
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
     use crate::events::{Comm, Family};
 
-    fn task(tgid: u32, name: &str) -> Task {
+    pub(crate) fn task(tgid: u32, name: &str) -> Task {
         let mut comm = [0u8; 16];
         comm[..name.len()].copy_from_slice(name.as_bytes());
         Task {
@@ -119,7 +153,14 @@ mod tests {
         }
     }
 
-    fn t(ts_ms: u64, skaddr: u64, old: TcpState, new: TcpState, on_cpu: Task) -> TcpTransition {
+    /// A loopback IPv4 transition at `ts_ms` milliseconds, ports 1 -> 2.
+    pub(crate) fn t(
+        ts_ms: u64,
+        skaddr: u64,
+        old: TcpState,
+        new: TcpState,
+        on_cpu: Task,
+    ) -> TcpTransition {
         TcpTransition {
             ts_ns: ts_ms * 1_000_000,
             skaddr,
@@ -132,6 +173,7 @@ mod tests {
             new,
             task: on_cpu,
             netns: 0,
+            counters: None,
         }
     }
 
@@ -215,6 +257,45 @@ mod tests {
             tracker.observe(t(4, 2, Established, Close, irq)).owner,
             Some(client)
         );
+    }
+
+    #[test]
+    fn first_seen_is_the_birth_or_the_first_transition_after_start() {
+        let me = task(1, "me");
+        let mut tracker = TransitionTracker::new();
+        let born = tracker.observe(t(10, 1, Close, SynSent, me));
+        assert!(born.first_seen.is_birth());
+        tracker.observe(t(11, 1, SynSent, Established, me));
+        let closed = tracker.observe(t(30, 1, Established, Close, me));
+        assert_eq!(closed.first_seen.ts_ns, 10_000_000);
+        assert_eq!(
+            (closed.first_seen.old, closed.first_seen.new),
+            (Close, SynSent)
+        );
+
+        // Open before the tracker started: first seen mid-life.
+        tracker.observe(t(40, 2, Established, FinWait1, me));
+        let closed = tracker.observe(t(50, 2, FinWait2, Close, me));
+        assert_eq!(closed.first_seen.ts_ns, 40_000_000);
+        assert!(!closed.first_seen.is_birth());
+
+        // A child socket is born from its listener.
+        let child = tracker.observe(t(60, 3, Listen, SynRecv, me));
+        assert!(child.first_seen.is_birth());
+    }
+
+    #[test]
+    fn a_birth_forgets_a_socket_whose_close_was_lost() {
+        let old_owner = task(1, "old");
+        let cpu = task(2, "other");
+        let mut tracker = TransitionTracker::new();
+        tracker.observe(t(0, 7, Close, SynSent, old_owner));
+        tracker.observe(t(1, 7, SynSent, Established, cpu));
+        // Its CLOSE is lost; the address comes back as a listener's child.
+        let child = tracker.observe(t(5, 7, Listen, SynRecv, cpu));
+        assert_eq!(child.owner, None);
+        assert_eq!(child.in_old_state_ns, None);
+        assert_eq!(child.first_seen.ts_ns, 5_000_000);
     }
 
     #[test]

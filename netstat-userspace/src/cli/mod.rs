@@ -6,16 +6,19 @@ pub mod docs;
 pub mod netstat;
 mod watch;
 
-use std::path::PathBuf;
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
+};
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-use crate::{daemon::server::DEFAULT_SOCKET, probes::check_ring_size};
+use crate::{daemon::server::DEFAULT_SOCKET, probes::check_ring_size, views::OutputFormat};
 use color::{ColorArg, Terminal};
 use watch::parse_size;
 
 pub use netstat::{NetstatArgs, NetstatConfig};
-pub use watch::{WatchArgs, WatchConfig};
+pub use watch::{InterfaceWatchConfig, WatchArgs, WatchConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +37,9 @@ pub struct RawArgs {
     /// Where netstat views come from: auto (the daemon when one runs, else the kernel), daemon, proc.
     #[arg(long, value_enum, default_value = "auto", hide_possible_values = true, hide_default_value = true, help_heading = ENETSTAT)]
     pub source: SourceArg,
+    /// Write the view as JSON: one object per line (one object for -s); README, "JSON output".
+    #[arg(long, help_heading = ENETSTAT)]
+    pub json: bool,
     /// The daemon's socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET, global = true, help_heading = ENETSTAT)]
     pub socket: PathBuf,
@@ -62,6 +68,9 @@ pub enum SourceArg {
 #[derive(Debug, Subcommand)]
 pub enum RawCommand {
     /// Stream every TCP state transition on this host, live (like tcpstates).
+    ///
+    /// With --lifetimes, one line per closed connection instead (like tcplife); with
+    /// --interfaces, per-interface rates and error/drop events.
     Watch(WatchArgs),
     /// Run the daemon: a live socket table from the probes, answering netstat views.
     Serve(ServeArgs),
@@ -89,6 +98,10 @@ pub struct ServeArgs {
     /// Size of the kernel ring buffer: a power of two, with an optional K, M or G suffix.
     #[arg(long, value_name = "BYTES", default_value = "64M")]
     pub ring_size: String,
+    /// Serve Prometheus metrics at http://ADDR/metrics: HOST:PORT, [IPV6]:PORT, or PORT alone
+    /// for 127.0.0.1:PORT. Off unless given.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 /// Where a netstat view comes from, with what the daemon needs to answer it.
@@ -103,6 +116,8 @@ pub enum SnapshotSource {
 pub struct ServeConfig {
     pub socket: PathBuf,
     pub ring_bytes: u32,
+    /// Where to serve metrics, if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// A checked request.
@@ -111,6 +126,7 @@ pub enum Config {
     /// netstat's views.
     Netstat(NetstatConfig, SnapshotSource),
     Watch(WatchConfig),
+    WatchInterfaces(InterfaceWatchConfig),
     Serve(ServeConfig),
     Status {
         socket: PathBuf,
@@ -135,6 +151,9 @@ impl RawArgs {
             None => {
                 let mut config = self.netstat.check()?;
                 config.flags.color = color;
+                if self.json {
+                    config.flags.format = OutputFormat::Json;
+                }
                 let args = netstat_args(argv);
                 let source = match self.source {
                     SourceArg::Proc => SnapshotSource::Proc,
@@ -149,6 +168,9 @@ impl RawArgs {
                 };
                 Ok(Config::Netstat(config, source))
             }
+            Some(RawCommand::Watch(args)) if args.interfaces => {
+                args.check_interfaces().map(Config::WatchInterfaces)
+            }
             Some(RawCommand::Watch(args)) => {
                 let mut config = args.check()?;
                 config.color = color;
@@ -157,6 +179,11 @@ impl RawArgs {
             Some(RawCommand::Serve(args)) => Ok(Config::Serve(ServeConfig {
                 socket: self.socket,
                 ring_bytes: check_ring_size(parse_size(&args.ring_size)?)?,
+                metrics: args
+                    .metrics
+                    .as_deref()
+                    .map(parse_metrics_addr)
+                    .transpose()?,
             })),
             Some(RawCommand::Status { json, table }) => Ok(Config::Status {
                 socket: self.socket,
@@ -169,7 +196,22 @@ impl RawArgs {
     }
 }
 
-/// The command line less enetstat's own `--source`, `--socket` and `--color` (and their values).
+/// `--metrics ADDR`: an IP address and port, or a port alone, which means loopback (metrics are
+/// not offered to the network unless asked). Host names are refused: resolving one could leave
+/// the machine, and the address bound should be the one written.
+pub fn parse_metrics_addr(addr: &str) -> Result<SocketAddr, String> {
+    if !addr.is_empty() && addr.bytes().all(|b| b.is_ascii_digit()) {
+        return match addr.parse::<u16>() {
+            Ok(port) => Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
+            Err(_) => Err(format!("--metrics: port {addr} is out of range")),
+        };
+    }
+    addr.parse()
+        .map_err(|_| format!("--metrics: expected PORT, IPV4:PORT or [IPV6]:PORT, got {addr:?}"))
+}
+
+/// The command line less enetstat's own `--source`, `--socket`, `--color` (and their values) and
+/// `--json` (the request carries the format and the colour).
 pub fn netstat_args(argv: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let mut skip_value = false;
@@ -179,6 +221,7 @@ pub fn netstat_args(argv: &[String]) -> Vec<String> {
         }
         match arg.as_str() {
             "--source" | "--socket" | "--color" => skip_value = true,
+            "--json" => {}
             a if ["--source=", "--socket=", "--color="]
                 .iter()
                 .any(|own| a.starts_with(own)) => {}
@@ -224,6 +267,7 @@ mod tests {
                 "--source",
                 "daemon",
                 "--socket=/x",
+                "--json",
                 "--color",
                 "always",
                 "-W",
@@ -231,6 +275,34 @@ mod tests {
             ])),
             strings(&["-tanp", "-W"])
         );
+    }
+
+    #[test]
+    fn metrics_addresses_are_ip_and_port_or_a_port_on_loopback() {
+        let ok = |addr: &str| parse_metrics_addr(addr).unwrap().to_string();
+        assert_eq!(ok("9464"), "127.0.0.1:9464");
+        assert_eq!(ok("0"), "127.0.0.1:0");
+        assert_eq!(ok("0.0.0.0:9464"), "0.0.0.0:9464");
+        assert_eq!(ok("10.1.2.3:80"), "10.1.2.3:80");
+        assert_eq!(ok("[::1]:9464"), "[::1]:9464");
+        assert_eq!(ok("[::]:9464"), "[::]:9464");
+        for bad in [
+            "",
+            "65536",
+            "localhost:9464",
+            "::1:9464",
+            "::1",
+            "127.0.0.1",
+            "127.0.0.1:",
+            ":9464",
+            "[::1]",
+            "127.0.0.1:99999",
+            "-1",
+            "9464 ",
+        ] {
+            let err = parse_metrics_addr(bad).unwrap_err();
+            assert!(err.starts_with("--metrics: "), "{bad:?}: {err}");
+        }
     }
 
     #[test]

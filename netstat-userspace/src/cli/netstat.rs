@@ -2,6 +2,8 @@
 
 use clap::{ArgAction, Args};
 
+use crate::views::OutputFormat;
+
 /// netstat's options, exactly as `netstat` spells them.
 #[derive(Debug, Default, Args)]
 pub struct NetstatArgs {
@@ -147,6 +149,8 @@ pub struct NetstatFlags {
     pub continuous: bool,
     /// Colour the TCP State column: not a netstat option, set from `--color` (cli::color).
     pub color: bool,
+    /// Not a netstat option: enetstat's `--json`, set by the caller.
+    pub format: OutputFormat,
 }
 
 #[derive(Debug)]
@@ -211,6 +215,7 @@ impl NetstatArgs {
             cache: self.cache && !self.fib,
             continuous: self.continuous,
             color: false,
+            format: OutputFormat::Text,
         };
         let any_inet_protocol = |f: &NetstatFlags| f.tcp || f.sctp || f.udp || f.udplite || f.raw;
         // A family or -s without a protocol means every protocol of that family.

@@ -40,6 +40,9 @@ pub struct WatchArgs {
         value_delimiter = ','
     )]
     pub states: Vec<String>,
+    /// One line per closed connection instead (like tcplife): owner, endpoints, bytes, duration.
+    #[arg(long, conflicts_with_all = ["states", "interfaces"])]
+    pub lifetimes: bool,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -49,6 +52,35 @@ pub struct WatchArgs {
     /// Size of the kernel ring buffer: a power of two, with an optional K, M or G suffix.
     #[arg(long, value_name = "BYTES", default_value = "16M")]
     pub ring_size: String,
+    /// Watch interfaces instead: packets, bytes, errors and drops per second, error and drop
+    /// events as they happen, interfaces appearing and vanishing.
+    #[arg(
+        short = 'i',
+        long = "interfaces",
+        conflicts_with_all = ["inet", "inet6", "local_ports", "remote_ports", "states"]
+    )]
+    pub interfaces: bool,
+    /// With --interfaces: seconds between counter lines (fractions allowed).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value = "1",
+        requires = "interfaces"
+    )]
+    pub interval: f64,
+    /// With --interfaces: error and drop events allowed per second on each CPU (beyond that
+    /// they are still counted, and the number held back is reported); 0 turns events off.
+    #[arg(long, value_name = "N", default_value = "100", requires = "interfaces")]
+    pub events_per_sec: u32,
+}
+
+/// `watch --interfaces`, checked.
+#[derive(Debug)]
+pub struct InterfaceWatchConfig {
+    pub format: StreamFormat,
+    pub interval: std::time::Duration,
+    pub ring_bytes: u32,
+    pub events_per_sec: u32,
 }
 
 #[derive(Debug)]
@@ -58,6 +90,8 @@ pub struct WatchConfig {
     pub ring_bytes: u32,
     /// Colour the table's states (`--color`, set by the caller).
     pub color: bool,
+    /// Closed connections' lifetimes instead of transitions.
+    pub lifetimes: bool,
 }
 
 /// `16M` -> 16777216. Accepts K, M, G (powers of 1024), case-insensitive.
@@ -78,6 +112,29 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 impl WatchArgs {
+    fn format(&self) -> StreamFormat {
+        if self.json {
+            StreamFormat::JsonLines
+        } else {
+            StreamFormat::Table { wide: self.wide }
+        }
+    }
+
+    pub fn check_interfaces(self) -> Result<InterfaceWatchConfig, String> {
+        if !(self.interval.is_finite() && (0.01..=86_400.0).contains(&self.interval)) {
+            return Err(format!(
+                "--interval must be between 0.01 and 86400 seconds, got {}",
+                self.interval
+            ));
+        }
+        Ok(InterfaceWatchConfig {
+            format: self.format(),
+            interval: std::time::Duration::from_secs_f64(self.interval),
+            ring_bytes: check_ring_size(parse_size(&self.ring_size)?)?,
+            events_per_sec: self.events_per_sec,
+        })
+    }
+
     pub fn check(self) -> Result<WatchConfig, String> {
         let family = match (self.inet, self.inet6) {
             (true, _) => Some(Family::Inet),
@@ -94,18 +151,15 @@ impl WatchArgs {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let filter = TransitionFilter::new(family, self.local_ports, self.remote_ports, states)?;
+        let format = self.format();
         let ring_bytes = check_ring_size(parse_size(&self.ring_size)?)?;
-        let format = if self.json {
-            StreamFormat::JsonLines
-        } else {
-            StreamFormat::Table { wide: self.wide }
-        };
+        let filter = TransitionFilter::new(family, self.local_ports, self.remote_ports, states)?;
         Ok(WatchConfig {
             filter,
             format,
             ring_bytes,
             color: false,
+            lifetimes: self.lifetimes,
         })
     }
 }
@@ -141,6 +195,20 @@ mod tests {
         assert_eq!(c.filter, TransitionFilter::default());
         assert_eq!(c.format, StreamFormat::Table { wide: false });
         assert_eq!(c.ring_bytes, 16 << 20);
+        assert!(!c.lifetimes);
+    }
+
+    #[test]
+    fn lifetimes_take_the_socket_filters_but_not_states() {
+        let c = check(&["--lifetimes", "--json", "-4", "--rport", "443"]).unwrap();
+        assert!(c.lifetimes);
+        assert_eq!(c.format, StreamFormat::JsonLines);
+        assert_eq!(c.filter.family, Some(Family::Inet));
+        assert_eq!(c.filter.remote_ports, [443]);
+        for other in ["--state=LISTEN", "--interfaces"] {
+            let err = check(&["--lifetimes", other]).unwrap_err();
+            assert!(err.contains("cannot be used with"), "{other}: {err}");
+        }
     }
 
     #[test]
@@ -178,5 +246,27 @@ mod tests {
         assert!(check(&["--lport", "70000"]).is_err());
         assert!(check(&["-4", "-6"]).is_err());
         assert!(check(&["--bogus"]).is_err());
+    }
+
+    fn check_interfaces(args: &[&str]) -> Result<InterfaceWatchConfig, String> {
+        let raw = RawArgs::try_parse_from(["enetstat", "watch"].iter().chain(args))
+            .map_err(|e| e.to_string())?;
+        match raw.check(&[])? {
+            Config::WatchInterfaces(config) => Ok(config),
+            other => panic!("not an interface watch config: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn interface_mode() {
+        let c = check_interfaces(&["-i", "--json", "--interval", "0.5"]).unwrap();
+        assert_eq!(c.format, StreamFormat::JsonLines);
+        assert_eq!(c.interval, std::time::Duration::from_millis(500));
+        assert_eq!(c.events_per_sec, 100);
+        assert!(check_interfaces(&["-i", "--interval", "0"]).is_err());
+        assert!(check_interfaces(&["-i", "--interval", "nan"]).is_err());
+        assert!(check_interfaces(&["-i", "--lport", "80"]).is_err());
+        // Interface options need --interfaces.
+        assert!(check(&["--interval", "2"]).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! `enetstat -c`: netstat's continuous listing without polling. The probe is attached first,
 //! then the table is printed once, then every TCP transition since is printed as it happens, one
 //! netstat-format row each (README: "Continuous listing"). Nothing that opens and closes between
-//! two netstat refreshes is missed.
+//! two netstat refreshes is missed. With `--json`, the same as JSON lines (README: "JSON output").
 
 use std::io::Write as _;
 
@@ -16,12 +16,24 @@ use crate::{
     probes::{TcpStateProbe, check_ring_size},
     resolve::{self, Names},
     sources::ring::{DEFAULT_BATCH, DRAIN_INTERVAL, RingReader},
-    views::{clock::Clock, netstat::sockets::write_transition_row},
+    views::{
+        OutputFormat,
+        clock::Clock,
+        json::{sockets::write_transition, stamp_lines},
+        netstat::sockets::write_transition_row,
+    },
 };
 
-/// Whether -c shows this transition: TCP and the families asked for, and, as netstat's listing,
-/// listeners only with -a or -l, connections unless -l.
-fn shown(config: &NetstatConfig, t: &TcpTransition) -> bool {
+/// Whether -c shows this transition: of this network namespace (as netstat's /proc listing),
+/// TCP and the families asked for, and, as netstat's listing, listeners only with -a or -l,
+/// connections unless -l. `own_netns` is None when unknown; records tagged 0 are unknown too.
+fn shown(config: &NetstatConfig, own_netns: Option<u64>, t: &TcpTransition) -> bool {
+    if let Some(own) = own_netns
+        && t.netns != 0
+        && u64::from(t.netns) != own
+    {
+        return false;
+    }
     let flags = &config.flags;
     let family = match t.family {
         Family::Inet => flags.families.inet || !flags.named_protocols,
@@ -32,8 +44,11 @@ fn shown(config: &NetstatConfig, t: &TcpTransition) -> bool {
 }
 
 pub async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
+    if config.view == NetstatView::Interfaces {
+        return super::interfaces::continuous(config).await;
+    }
     if config.view != NetstatView::Sockets {
-        bail!("-c follows socket listings; the other views are not available continuously yet");
+        bail!("-c follows socket listings and the interface table (-i); not -r, -g or -s");
     }
     let mut interrupt = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
     let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
@@ -42,8 +57,19 @@ pub async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
     let mut ring = RingReader::new(probe.events.take().expect("fresh probe has its ring"))?;
 
     config.flags.continuous = false;
+    let clock = Clock::now();
+    let json = config.flags.format == OutputFormat::Json;
     let mut out = output::stdout();
-    super::snapshot::render(&config, None, &[], &mut out)?;
+    if json {
+        // JSON lines throughout: the table's objects stamped with the time it was read, then one
+        // object per transition stamped with its own.
+        let read_at = clock.rfc3339(Clock::monotonic_now_ns());
+        let mut table = Vec::new();
+        super::snapshot::render(&config, None, &[], &mut table)?;
+        stamp_lines(&table, &read_at, &mut out)?;
+    } else {
+        super::snapshot::render(&config, None, &[], &mut out)?;
+    }
     out.flush()?;
 
     let names: Box<dyn Names> = if config.flags.numeric_hosts && config.flags.numeric_ports {
@@ -51,15 +77,20 @@ pub async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
     } else {
         Box::new(resolve::SystemNames::new())
     };
-    let clock = Clock::now();
+    let own_netns = crate::sources::daemon::own_netns();
     let mut tracker = TransitionTracker::new();
     let mut handle = |bytes: &[u8], out: &mut dyn std::io::Write| -> std::io::Result<()> {
         let Ok(transition) = TcpTransition::decode(bytes) else {
             return Ok(());
         };
         let observed = tracker.observe(transition);
-        if !shown(&config, &transition) {
+        if !shown(&config, own_netns, &transition) {
             return Ok(());
+        }
+        if json {
+            let ts = clock.rfc3339(transition.ts_ns);
+            let owner = observed.owner.as_ref();
+            return write_transition(out, &ts, &transition, owner, &config.flags);
         }
         let label = observed
             .owner

@@ -5,11 +5,15 @@
 use std::{io, time::Duration};
 
 use anyhow::Context as _;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::mpsc,
+};
 
 use crate::{
     cli::ServeConfig,
     daemon::{
+        metrics_http::{MetricsEndpoint, Scrape},
         server::ControlSocket,
         state::{Daemon, release_free_memory},
     },
@@ -29,10 +33,17 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let mut ring = RingReader::new(probe.events.take().expect("fresh probe has its ring"))
         .context("registering the ring buffer with tokio")?;
     let socket = ControlSocket::bind(&config.socket).await?;
+    let metrics = match config.metrics {
+        Some(addr) => Some(MetricsEndpoint::bind(addr).await?),
+        None => None,
+    };
 
     // The ring holds every event since the attach; the snapshot is read, then they are replayed.
     let snapshot_ns = Clock::monotonic_now_ns();
     let mut daemon = Daemon::from_snapshot(snapshot_ns)?;
+    if metrics.is_some() {
+        daemon.enable_metrics();
+    }
     let mut buffered = Vec::new();
     ring.drain_now(usize::MAX, |bytes| {
         if let Ok(t) = TcpTransition::decode(bytes) {
@@ -48,6 +59,16 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
 
     let mut reported_losses = probe.losses()?;
     let mut requests = socket.serve();
+    let mut scrapes = match metrics {
+        Some(endpoint) => {
+            let addr = endpoint
+                .local_addr()
+                .context("reading the metrics address")?;
+            log::info!("metrics on http://{addr}/metrics");
+            Some(endpoint.serve())
+        }
+        None => None,
+    };
     // The line that tells people and scripts the daemon answers (logging.rs keeps its form).
     log::info!("serving on {}", config.socket.display());
 
@@ -73,10 +94,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             _ = housekeeping.tick() => {
                 daemon.tick(Clock::monotonic_now_ns());
                 let losses = probe.losses()?;
-                let lost = losses.since(&reported_losses);
+                let lost = losses.minus(&reported_losses);
                 reported_losses = losses;
-                if lost > 0 {
-                    log::warn!("{lost} transition records lost; resynchronising from /proc");
+                if lost.total() > 0 {
+                    log::warn!(
+                        "{} transition records lost; resynchronising from /proc",
+                        lost.total()
+                    );
                     daemon.resync(lost)?;
                 }
             }
@@ -87,8 +111,22 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 let answer = daemon.answer(&incoming.request, incoming.connection_inode);
                 let _ = incoming.reply.send(answer);
             }
+            Some(scrape) = next_scrape(&mut scrapes) => {
+                ring.drain_now(usize::MAX, |bytes| on_record(&mut daemon, bytes))?;
+                // Per-interface counters plug in here, once there is a probe for them:
+                // `daemon.metrics_mut()` then `Metrics::publish_interfaces` with its totals.
+                let _ = scrape.reply.send(daemon.metrics_exposition());
+            }
         }
     }
     drop(probe);
     Ok(())
+}
+
+/// The next scrape, or never when metrics are off.
+async fn next_scrape(scrapes: &mut Option<mpsc::Receiver<Scrape>>) -> Option<Scrape> {
+    match scrapes {
+        Some(scrapes) => scrapes.recv().await,
+        None => std::future::pending().await,
+    }
 }

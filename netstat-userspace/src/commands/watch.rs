@@ -1,4 +1,5 @@
-//! `enetstat watch`: the live transition stream.
+//! `enetstat watch`: the live transition stream, or with `--lifetimes` one line per closed
+//! connection.
 
 use std::{
     io::{self, Write},
@@ -9,7 +10,7 @@ use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
-    aggregator::transitions::TransitionTracker,
+    aggregator::{lifetimes::lifetime, transitions::TransitionTracker},
     cli::WatchConfig,
     events::{TcpTransition, filter::TransitionFilter},
     output,
@@ -17,6 +18,7 @@ use crate::{
     sources::ring::{DEFAULT_BATCH, DRAIN_INTERVAL, RingReader},
     views::{
         clock::Clock,
+        lifetimes::LifetimePrinter,
         transitions::{LossCause, TransitionPrinter},
     },
 };
@@ -29,6 +31,8 @@ struct Stream<W: Write> {
     filter: TransitionFilter,
     tracker: TransitionTracker,
     printer: TransitionPrinter,
+    /// Set with `--lifetimes`: closed connections are printed instead of transitions.
+    lifetimes: Option<LifetimePrinter>,
     out: W,
     reported: LossCounts,
     malformed: u64,
@@ -46,10 +50,16 @@ impl<W: Write> Stream<W> {
             }
         };
         let observed = self.tracker.observe(transition);
-        if self.filter.matches(&transition) {
-            self.printer.write_transition(&mut self.out, &observed)?;
+        if !self.filter.matches(&transition) {
+            return Ok(());
         }
-        Ok(())
+        match &self.lifetimes {
+            Some(printer) => match lifetime(&observed) {
+                Some(life) => printer.write_lifetime(&mut self.out, &life),
+                None => Ok(()),
+            },
+            None => self.printer.write_transition(&mut self.out, &observed),
+        }
     }
 
     /// Reports any growth of the lost counters since the last report.
@@ -85,18 +95,35 @@ pub async fn run(config: WatchConfig) -> anyhow::Result<()> {
     let mut ring = RingReader::new(probe.events.take().expect("fresh probe has its ring"))
         .context("registering the ring buffer with tokio")?;
 
+    let clock = Clock::now();
     let mut stream = Stream {
         filter: config.filter,
         tracker: TransitionTracker::new(),
-        printer: TransitionPrinter::new(config.format, Clock::now()).with_color(config.color),
+        printer: TransitionPrinter::new(config.format, clock).with_color(config.color),
+        lifetimes: config
+            .lifetimes
+            .then(|| LifetimePrinter::new(config.format, clock)),
         out: output::stdout(),
         reported: probe.losses()?,
         malformed: 0,
     };
-    stream.printer.write_header(&mut stream.out)?;
+    match &stream.lifetimes {
+        Some(printer) => printer.write_header(&mut stream.out)?,
+        None => stream.printer.write_header(&mut stream.out)?,
+    }
     stream.out.flush()?;
+    if config.lifetimes
+        && let Some(why) = &probe.close_counters_unknown
+    {
+        eprintln!("enetstat: byte counts unknown, shown as - (JSON null): {why}");
+    }
     // Like tcpdump's "listening on", so people and scripts know when capture begins.
-    eprintln!("enetstat: watching TCP state transitions (Ctrl-C to stop)");
+    let what = if config.lifetimes {
+        "TCP connection lifetimes"
+    } else {
+        "TCP state transitions"
+    };
+    eprintln!("enetstat: watching {what} (Ctrl-C to stop)");
 
     let mut loss_check = tokio::time::interval(LOSS_CHECK_INTERVAL);
     let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);

@@ -6,10 +6,20 @@
 //! daemon: {"version":1,"ok":false,"error":"..."}\n
 //! ```
 //! Requests are bounded in size; the server also bounds the time a client may take to send one.
+//!
+//! Version 2 adds `"format":"json"` to snapshot requests: the daemon renders JSON with the same
+//! code as the client would (the views take their rows from wherever they come), so no row
+//! type has to cross the socket and the answer is the same bytes either way. A client sends the
+//! lowest version its request needs: a version 1 daemon answers text requests as before and
+//! refuses a JSON one with a clear error, where an unknown field would silently give text.
 
 use serde::{Deserialize, Serialize};
 
-pub const VERSION: u32 = 1;
+use crate::views::OutputFormat;
+
+/// The newest version this side speaks; it also accepts every version from [`MIN_VERSION`].
+pub const VERSION: u32 = 2;
+pub const MIN_VERSION: u32 = 1;
 /// How a daemon's refusal for a client in another network namespace starts.
 pub const WRONG_NETNS: &str = "wrong network namespace";
 /// The longest request line accepted, newline included.
@@ -29,7 +39,11 @@ pub enum Request {
         /// namespace refuses with [`WRONG_NETNS`] rather than show the wrong sockets.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         netns: Option<u64>,
-        /// Colour the TCP states (the client's `--color`, decided where the output goes).
+        /// Text (netstat's bytes) or JSON lines; version 2.
+        #[serde(default, skip_serializing_if = "OutputFormat::is_text")]
+        format: OutputFormat,
+        /// Colour the TCP states (the client's `--color`, decided where the output goes). A
+        /// daemon that predates it ignores it and does not colour.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         color: bool,
     },
@@ -37,6 +51,19 @@ pub enum Request {
     Status,
     /// The live table itself, one JSON object per socket: for checking it against the kernel.
     Table,
+}
+
+impl Request {
+    /// The lowest protocol version that can carry this request.
+    fn version(&self) -> u32 {
+        match self {
+            Request::Snapshot {
+                format: OutputFormat::Json,
+                ..
+            } => 2,
+            _ => MIN_VERSION,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -70,19 +97,20 @@ impl std::fmt::Display for RequestError {
             RequestError::TooLarge => write!(f, "request larger than {MAX_REQUEST_BYTES} bytes"),
             RequestError::Truncated => write!(f, "request ended before its newline"),
             RequestError::Malformed(why) => write!(f, "malformed request: {why}"),
-            RequestError::UnsupportedVersion(v) => {
-                write!(
-                    f,
-                    "protocol version {v} is not supported (this daemon speaks {VERSION})"
-                )
-            }
+            RequestError::UnsupportedVersion(v) => write!(
+                f,
+                "{UNSUPPORTED_VERSION} {v} is not supported (this daemon speaks {MIN_VERSION} to {VERSION})"
+            ),
         }
     }
 }
 
+/// How a daemon's refusal of a protocol version starts (version 1 daemons included).
+pub const UNSUPPORTED_VERSION: &str = "protocol version";
+
 pub fn encode_request(request: &Request) -> Vec<u8> {
     let envelope = RequestEnvelope {
-        version: VERSION,
+        version: request.version(),
         request: request.clone(),
     };
     let mut line = serde_json::to_vec(&envelope).expect("requests serialize");
@@ -102,7 +130,7 @@ pub fn decode_request(line: &[u8]) -> Result<Request, RequestError> {
         serde_json::from_slice(body).map_err(|err| RequestError::Malformed(err.to_string()))?;
     let version = value.get("version").and_then(serde_json::Value::as_u64);
     match version {
-        Some(v) if v == u64::from(VERSION) => {}
+        Some(v) if (u64::from(MIN_VERSION)..=u64::from(VERSION)).contains(&v) => {}
         Some(v) => {
             return Err(RequestError::UnsupportedVersion(
                 v.min(u64::from(u32::MAX)) as u32
@@ -110,9 +138,15 @@ pub fn decode_request(line: &[u8]) -> Result<Request, RequestError> {
         }
         None => return Err(RequestError::Malformed("no version".to_string())),
     }
-    serde_json::from_value::<RequestEnvelope>(value)
-        .map(|envelope| envelope.request)
-        .map_err(|err| RequestError::Malformed(err.to_string()))
+    let envelope = serde_json::from_value::<RequestEnvelope>(value)
+        .map_err(|err| RequestError::Malformed(err.to_string()))?;
+    if envelope.request.version() > envelope.version {
+        return Err(RequestError::Malformed(format!(
+            "this request needs protocol version {}",
+            envelope.request.version()
+        )));
+    }
+    Ok(envelope.request)
 }
 
 pub fn encode_header(result: Result<(), &str>) -> Vec<u8> {
@@ -142,7 +176,15 @@ mod tests {
                 args: vec!["-tanp".into(), "-W".into()],
                 hide_inodes: vec![42],
                 netns: Some(4026531840),
+                format: OutputFormat::Text,
                 color: true,
+            },
+            Request::Snapshot {
+                args: vec!["-s".into()],
+                hide_inodes: Vec::new(),
+                netns: None,
+                format: OutputFormat::Json,
+                color: false,
             },
             Request::Status,
         ] {
@@ -151,6 +193,43 @@ mod tests {
         assert_eq!(
             encode_request(&Request::Status),
             b"{\"version\":1,\"request\":\"status\"}\n"
+        );
+    }
+
+    #[test]
+    fn only_json_snapshots_need_version_2() {
+        let colored = |format, color| Request::Snapshot {
+            args: vec!["-tan".into()],
+            hide_inodes: Vec::new(),
+            netns: None,
+            format,
+            color,
+        };
+        let snapshot = |format| colored(format, false);
+        assert_eq!(
+            encode_request(&snapshot(OutputFormat::Text)),
+            b"{\"version\":1,\"request\":\"snapshot\",\"args\":[\"-tan\"]}\n",
+            "what a version 1 daemon understands"
+        );
+        // Colour is a hint a daemon that predates it ignores (it prints netstat's bytes).
+        assert_eq!(
+            encode_request(&colored(OutputFormat::Text, true)),
+            b"{\"version\":1,\"request\":\"snapshot\",\"args\":[\"-tan\"],\"color\":true}\n"
+        );
+        assert_eq!(
+            encode_request(&snapshot(OutputFormat::Json)),
+            b"{\"version\":2,\"request\":\"snapshot\",\"args\":[\"-tan\"],\"format\":\"json\"}\n"
+        );
+        assert!(matches!(
+            decode_request(
+                b"{\"version\":1,\"request\":\"snapshot\",\"args\":[],\"format\":\"json\"}\n"
+            ),
+            Err(RequestError::Malformed(_))
+        ));
+        assert!(
+            RequestError::UnsupportedVersion(3)
+                .to_string()
+                .starts_with(UNSUPPORTED_VERSION)
         );
     }
 
@@ -169,8 +248,8 @@ mod tests {
             Err(RequestError::Malformed(_))
         ));
         assert_eq!(
-            decode_request(b"{\"version\":2,\"request\":\"status\"}\n"),
-            Err(RequestError::UnsupportedVersion(2))
+            decode_request(b"{\"version\":3,\"request\":\"status\"}\n"),
+            Err(RequestError::UnsupportedVersion(3))
         );
         assert!(matches!(
             decode_request(b"{\"version\":1,\"request\":\"format_disk\"}\n"),
@@ -189,7 +268,7 @@ mod tests {
         assert_eq!(
             decode_header(&encode_header(Err("nope"))).unwrap(),
             ResponseHeader {
-                version: 1,
+                version: VERSION,
                 ok: false,
                 error: Some("nope".into())
             }

@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use tokio::{
-    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _},
     net::{UnixListener, UnixStream},
     sync::{mpsc, oneshot},
 };
@@ -107,8 +107,13 @@ async fn handle(mut stream: UnixStream, main_loop: mpsc::Sender<Incoming>) {
     let _ = stream.write_all(&header).await;
     let _ = stream.write_all(&body).await;
     let _ = stream.shutdown().await;
-    // Closing with unread bytes would reset the connection before the client reads the answer
-    // (an oversized request is refused before it is all read): take what is left, within bounds.
+    linger(&mut stream).await;
+}
+
+/// Before closing an answered connection: closing with unread bytes would reset it before the
+/// client reads the answer (an oversized request is refused before it is all read), so what is
+/// left is read and dropped, within bounds.
+pub(super) async fn linger(stream: &mut (impl AsyncRead + Unpin)) {
     let mut sink = [0u8; 4096];
     let mut left = LINGER_BYTES;
     while left > 0 {
@@ -259,6 +264,7 @@ mod tests {
             hide_inodes: Vec::new(),
             netns: None,
             color: false,
+            format: Default::default(),
         };
         assert_eq!(query(&path, &args).unwrap(), b"-tan");
     }

@@ -16,11 +16,15 @@ use crate::{
     cli::{netstat::NetstatView, parse_netstat_args},
     commands::snapshot::render,
     events::{Comm, Task, TcpTransition},
+    probes::LossCounts,
     sources::{
         daemon::own_netns,
         proc::owners::{Connection, Owner, SocketOwners},
     },
-    views::clock::Clock,
+    views::{
+        clock::Clock,
+        metrics::{Metrics, Readings},
+    },
 };
 
 #[derive(Debug, Default, Serialize)]
@@ -29,6 +33,9 @@ pub struct Counters {
     /// Events about sockets of other network namespaces (not in this daemon's table).
     pub other_namespaces: u64,
     pub events_lost: u64,
+    /// `events_lost` by cause.
+    pub events_lost_ring_full: u64,
+    pub events_lost_recursion: u64,
     pub malformed_records: u64,
     pub resyncs: u64,
 }
@@ -47,6 +54,8 @@ pub struct Daemon {
     pub counters: Counters,
     /// The table's size when free memory was last returned to the system.
     trimmed_at_len: usize,
+    /// What is counted for Prometheus, when metrics are served.
+    metrics: Option<Metrics>,
 }
 
 /// The table's owner type from a /proc/*/fd owner: the program part of netstat's label.
@@ -73,28 +82,50 @@ impl Daemon {
         let owners = SocketOwners::scan();
         let mut table = LiveTable::from_snapshot(rows, snapshot_ns);
         table.apply_owners(|inode| owners.get(inode).map(task_of));
-        Ok(Daemon {
+        Ok(Self::new(table, owners, own_netns()))
+    }
+
+    fn new(table: LiveTable, owners: SocketOwners, netns: Option<u64>) -> Self {
+        Daemon {
             table,
-            netns: own_netns(),
+            netns,
             owners,
             dirty_pids: HashSet::new(),
             started: Instant::now(),
             counters: Counters::default(),
             trimmed_at_len: 0,
-        })
+            metrics: None,
+        }
+    }
+
+    /// Starts counting for Prometheus (before the replay, so that it is counted too).
+    pub fn enable_metrics(&mut self) {
+        self.metrics = Some(Metrics::new());
+    }
+
+    /// The metrics, when they are served: [`Metrics::publish_interfaces`] takes interface
+    /// counters through this.
+    pub fn metrics_mut(&mut self) -> Option<&mut Metrics> {
+        self.metrics.as_mut()
     }
 
     /// The events buffered around the snapshot (see `LiveTable::replay` for why this is exact).
     pub fn replay(&mut self, buffered: &[TcpTransition]) {
         self.counters.events_received += buffered.len() as u64;
-        let buffered: Vec<TcpTransition> = buffered
+        let ours: Vec<TcpTransition> = buffered
             .iter()
             .filter(|t| self.is_ours(t))
             .copied()
             .collect();
-        let buffered = &buffered[..];
+        self.counters.other_namespaces += (buffered.len() - ours.len()) as u64;
+        let buffered = &ours[..];
         for transition in buffered.iter().filter(|t| made_by_owner(t.old, t.new)) {
             self.dirty_pids.insert(transition.task.tgid);
+        }
+        if let Some(metrics) = &self.metrics {
+            for transition in buffered {
+                metrics.count_transition(transition.old, transition.new);
+            }
         }
         self.table.replay(buffered);
     }
@@ -116,7 +147,14 @@ impl Daemon {
         if made_by_owner(transition.old, transition.new) {
             self.dirty_pids.insert(transition.task.tgid);
         }
-        self.table.apply(transition);
+        let closed = self.table.apply(transition);
+        if let Some(metrics) = &self.metrics {
+            metrics.count_transition(transition.old, transition.new);
+            if let Some(lifetime) = closed.and_then(|c| c.connection_lifetime_ns(transition.ts_ns))
+            {
+                metrics.observe_connection_lifetime(lifetime);
+            }
+        }
     }
 
     /// Time passes: time-wait sockets expire, and memory the table gave up goes back.
@@ -134,8 +172,10 @@ impl Daemon {
     }
 
     /// Records were lost: rebuild the table from a fresh snapshot so it is exact again.
-    pub fn resync(&mut self, lost: u64) -> anyhow::Result<()> {
-        self.counters.events_lost += lost;
+    pub fn resync(&mut self, lost: LossCounts) -> anyhow::Result<()> {
+        self.counters.events_lost += lost.total();
+        self.counters.events_lost_ring_full += lost.ring_full;
+        self.counters.events_lost_recursion += lost.recursion;
         self.counters.resyncs += 1;
         let snapshot_ns = Clock::monotonic_now_ns();
         let rows = snapshot::tcp_rows()?;
@@ -162,6 +202,7 @@ impl Daemon {
                 hide_inodes,
                 netns,
                 color,
+                format,
             } => {
                 let own = own_netns();
                 if netns.is_some() && *netns != own {
@@ -178,6 +219,7 @@ impl Daemon {
                     .collect();
                 let mut config = parse_netstat_args(args)?;
                 config.flags.color = *color;
+                config.flags.format = *format;
                 let owners = (config.view == NetstatView::Sockets && config.flags.programs)
                     .then(|| self.current_owners(&config.flags));
                 let mut out = Vec::new();
@@ -255,6 +297,24 @@ impl Daemon {
         json
     }
 
+    /// The Prometheus exposition of the metrics and of the table as it is now.
+    pub fn metrics_exposition(&self) -> Result<String, String> {
+        let metrics = self.metrics.as_ref().ok_or("metrics are not enabled")?;
+        let counters = &self.counters;
+        let readings = Readings {
+            sockets: self.table.counts_by_family_and_state(),
+            events_received: counters.events_received,
+            events_other_namespaces: counters.other_namespaces,
+            lost_ring_full: counters.events_lost_ring_full,
+            lost_recursion: counters.events_lost_recursion,
+            malformed_records: counters.malformed_records,
+            resyncs: counters.resyncs,
+        };
+        metrics
+            .encode(readings)
+            .map_err(|_| "encoding the metrics failed".to_string())
+    }
+
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
@@ -304,4 +364,131 @@ fn resident_bytes() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
     pages * page
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::*;
+    use crate::events::{Family, TcpState, TcpState::*};
+
+    const NETNS: u32 = 4026531840;
+
+    /// A loopback transition of socket `skaddr` between `local` and `remote` ports.
+    fn event(
+        ts_ns: u64,
+        skaddr: u64,
+        ports: (u16, u16),
+        old: TcpState,
+        new: TcpState,
+    ) -> TcpTransition {
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        TcpTransition {
+            ts_ns,
+            skaddr,
+            family: Family::Inet,
+            local: loopback,
+            local_port: ports.0,
+            remote: loopback,
+            remote_port: ports.1,
+            old,
+            new,
+            task: Task {
+                tgid: 42,
+                comm: Comm::new(*b"client\0\0\0\0\0\0\0\0\0\0"),
+            },
+            netns: NETNS,
+            counters: None,
+        }
+    }
+
+    fn value<'a>(text: &'a str, series: &str) -> &'a str {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in {text}"))
+    }
+
+    #[test]
+    fn metrics_follow_a_connection_through_the_daemon() {
+        let mut daemon = Daemon::new(
+            LiveTable::new(),
+            SocketOwners::default(),
+            Some(NETNS.into()),
+        );
+        daemon.enable_metrics();
+        const MS: u64 = 1_000_000;
+        let (listener, client, child) = (0x10, 0x20, 0x30);
+        // Before the live events: a listener, as replayed at start-up.
+        let mut foreign = event(MS, 0x40, (0, 80), Close, SynSent);
+        foreign.netns = NETNS + 1;
+        daemon.replay(&[event(MS, listener, (8080, 0), Close, Listen), foreign]);
+        for t in [
+            event(2 * MS, client, (0, 8080), Close, SynSent),
+            event(3 * MS, client, (40000, 8080), SynSent, Established),
+            event(3 * MS, child, (8080, 40000), Listen, SynRecv),
+            event(3 * MS, child, (8080, 40000), SynRecv, Established),
+            event(5 * MS, client, (40000, 8080), Established, FinWait1),
+            event(5 * MS, child, (8080, 40000), Established, CloseWait),
+            event(5 * MS, client, (40000, 8080), FinWait1, FinWait2),
+            event(6 * MS, child, (8080, 40000), CloseWait, LastAck),
+            event(6 * MS, client, (40000, 8080), FinWait2, Close),
+            event(6 * MS, child, (8080, 40000), LastAck, Close),
+        ] {
+            daemon.apply(&t);
+        }
+        // Another namespace's socket, replayed or live: counted as received, nothing else.
+        foreign.ts_ns = 7 * MS;
+        daemon.apply(&foreign);
+        daemon.counters.malformed_records += 1;
+
+        let text = daemon.metrics_exposition().unwrap();
+        let connections = |state: &str| {
+            value(
+                &text,
+                &format!("enetstat_connections{{state=\"{state}\",family=\"inet\"}}"),
+            )
+        };
+        assert_eq!(connections("LISTEN"), "1");
+        assert_eq!(connections("TIME_WAIT"), "1", "the client's end");
+        assert_eq!(connections("ESTABLISHED"), "0");
+        let transition = |old: &str, new: &str| {
+            value(
+                &text,
+                &format!("enetstat_transitions_total{{old_state=\"{old}\",new_state=\"{new}\"}}"),
+            )
+        };
+        assert_eq!(transition("CLOSE", "LISTEN"), "1");
+        assert_eq!(
+            transition("CLOSE", "SYN_SENT"),
+            "1",
+            "not the other namespace's"
+        );
+        assert_eq!(transition("SYN_SENT", "ESTABLISHED"), "1");
+        assert_eq!(transition("LAST_ACK", "CLOSE"), "1");
+        // Both ends closed: 4 ms from connect() for the client, 3 ms for the accepted child.
+        assert_eq!(
+            value(&text, "enetstat_connection_duration_seconds_count"),
+            "2"
+        );
+        assert_eq!(
+            value(&text, "enetstat_connection_duration_seconds_sum"),
+            "0.007"
+        );
+        assert_eq!(value(&text, "enetstat_events_received_total"), "13");
+        assert_eq!(value(&text, "enetstat_events_other_namespaces_total"), "2");
+        assert_eq!(value(&text, "enetstat_malformed_records_total"), "1");
+        assert_eq!(
+            value(&text, "enetstat_events_lost_total{cause=\"ring_full\"}"),
+            "0"
+        );
+    }
+
+    #[test]
+    fn without_metrics_nothing_is_counted_or_served() {
+        let mut daemon = Daemon::new(LiveTable::new(), SocketOwners::default(), None);
+        daemon.apply(&event(1, 0x10, (80, 0), Close, Listen));
+        assert!(daemon.metrics_mut().is_none());
+        assert!(daemon.metrics_exposition().is_err());
+    }
 }

@@ -101,6 +101,7 @@ mod tests {
                 comm: Comm::new([0; 16]),
             },
             netns: 0,
+            counters: None,
         }
     }
 

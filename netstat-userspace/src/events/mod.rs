@@ -1,13 +1,14 @@
 //! Decoding of the probes' records into typed events. Pure: no I/O, no clocks.
 
 pub mod filter;
+pub mod interface;
 mod tcp_state;
 
 pub use tcp_state::TcpState;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use netstat_common::{AF_INET, AF_INET6, TASK_COMM_LEN, TcpStateRecord};
+use netstat_common::{AF_INET, AF_INET6, SOCK_DONE, TASK_COMM_LEN, TcpStateRecord};
 
 /// Address family of a socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,39 +87,65 @@ pub struct TcpTransition {
     pub task: Task,
     /// The socket's network namespace (inode number), 0 when unknown.
     pub netns: u32,
+    /// Read from the socket on transitions into CLOSE, when the kernel's BTF gave the offsets.
+    pub counters: Option<CloseCounters>,
+}
+
+/// A socket's counters as it entered CLOSE, as the kernel keeps them: in sequence space, where a
+/// SYN and a FIN take one number each ([`crate::aggregator::lifetimes`] turns them into bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CloseCounters {
+    /// `tcp_sock.bytes_acked`.
+    pub bytes_acked: u64,
+    /// `tcp_sock.bytes_received`.
+    pub bytes_received: u64,
+    /// `tcp_sock.snd_una` and `write_seq`: equal when everything queued, FIN included, was acked.
+    pub snd_una: u32,
+    pub write_seq: u32,
+    /// The peer's FIN arrived (`SOCK_DONE`), so `bytes_received` counts it.
+    pub fin_received: bool,
 }
 
 /// Why a record could not be decoded.
 #[derive(Debug, PartialEq, Eq)]
 pub enum DecodeError {
     /// Fewer bytes than a record.
-    Short(usize),
+    Short {
+        got: usize,
+        expected: usize,
+    },
     UnknownFamily(u16),
+    UnknownKind(u8),
 }
 
 impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DecodeError::Short(len) => write!(
-                f,
-                "record of {len} bytes, expected {}",
-                size_of::<TcpStateRecord>()
-            ),
+            DecodeError::Short { got, expected } => {
+                write!(f, "record of {got} bytes, expected {expected}")
+            }
             DecodeError::UnknownFamily(family) => write!(f, "unknown address family {family}"),
+            DecodeError::UnknownKind(kind) => write!(f, "unknown event kind {kind}"),
         }
     }
+}
+
+/// Copies a plain-old-data record out of ring-buffer bytes, which are only 8-byte aligned.
+fn read_record<T: aya::Pod>(bytes: &[u8]) -> Result<T, DecodeError> {
+    if bytes.len() < size_of::<T>() {
+        return Err(DecodeError::Short {
+            got: bytes.len(),
+            expected: size_of::<T>(),
+        });
+    }
+    // SAFETY: T is plain old data (any bit pattern is valid) and the length was checked.
+    Ok(unsafe { bytes.as_ptr().cast::<T>().read_unaligned() })
 }
 
 impl TcpTransition {
     /// Decodes one ring-buffer record.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        if bytes.len() < size_of::<TcpStateRecord>() {
-            return Err(DecodeError::Short(bytes.len()));
-        }
-        // SAFETY: TcpStateRecord is plain old data and the length was checked; the ring buffer
-        // only guarantees 8-byte alignment, hence the unaligned read.
-        let record = unsafe { bytes.as_ptr().cast::<TcpStateRecord>().read_unaligned() };
-        Self::from_record(&record)
+        Self::from_record(&read_record::<TcpStateRecord>(bytes)?)
     }
 
     pub fn from_record(record: &TcpStateRecord) -> Result<Self, DecodeError> {
@@ -143,6 +170,13 @@ impl TcpTransition {
                 comm: Comm::new(record.comm),
             },
             netns: record.netns,
+            counters: (record.close.valid != 0).then_some(CloseCounters {
+                bytes_acked: record.close.bytes_acked,
+                bytes_received: record.close.bytes_received,
+                snd_una: record.close.snd_una,
+                write_seq: record.close.write_seq,
+                fin_received: record.close.sk_flags & (1 << SOCK_DONE) != 0,
+            }),
         })
     }
 }
@@ -181,9 +215,8 @@ mod tests {
             family: AF_INET,
             oldstate: 7,
             newstate: 2,
-            _pad: [0; 4],
             netns: 4026531840,
-            _pad2: [0; 4],
+            close: netstat_common::CloseCounters::default(),
         }
     }
 
@@ -198,6 +231,43 @@ mod tests {
         assert_eq!(t.task.tgid, 1234);
         assert_eq!(t.task.comm.as_bytes(), b"curl");
         assert_eq!(t.skaddr, 0xffff_8881_0000_1000);
+        assert_eq!(t.netns, 4026531840);
+        assert_eq!(t.counters, None);
+    }
+
+    #[test]
+    fn decodes_close_counters_and_the_fin_flag() {
+        let mut r = sample();
+        r.oldstate = 9; // LAST_ACK
+        r.newstate = 7;
+        r.close = netstat_common::CloseCounters {
+            bytes_acked: 3001,
+            bytes_received: 10_001,
+            snd_una: 77,
+            write_seq: 77,
+            sk_flags: 0x303, // SOCK_DEAD | SOCK_DONE | others
+            valid: 1,
+            _pad: [0; 3],
+        };
+        let t = TcpTransition::decode(&record_bytes(&r)).unwrap();
+        assert_eq!(
+            t.counters,
+            Some(CloseCounters {
+                bytes_acked: 3001,
+                bytes_received: 10_001,
+                snd_una: 77,
+                write_seq: 77,
+                fin_received: true,
+            })
+        );
+        r.close.sk_flags = 0x301;
+        let t = TcpTransition::decode(&record_bytes(&r)).unwrap();
+        assert!(!t.counters.unwrap().fin_received);
+        r.close.valid = 0;
+        assert_eq!(
+            TcpTransition::decode(&record_bytes(&r)).unwrap().counters,
+            None
+        );
     }
 
     #[test]
@@ -216,8 +286,11 @@ mod tests {
     fn rejects_short_records_and_unknown_families() {
         let bytes = record_bytes(&sample());
         assert_eq!(
-            TcpTransition::decode(&bytes[..79]),
-            Err(DecodeError::Short(79))
+            TcpTransition::decode(&bytes[..111]),
+            Err(DecodeError::Short {
+                got: 111,
+                expected: 112
+            })
         );
         let mut r = sample();
         r.family = 1;

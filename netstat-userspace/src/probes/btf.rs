@@ -12,6 +12,9 @@ enum Type {
     Struct {
         members: Vec<Member>,
     },
+    Enum {
+        values: Vec<(String, i64)>,
+    },
     /// typedef, const, volatile, restrict, type tag: transparent wrappers.
     Alias {
         target: u32,
@@ -30,6 +33,7 @@ struct Member {
 pub struct Btf {
     types: Vec<Type>,
     structs_by_name: HashMap<String, u32>,
+    enums_by_name: HashMap<String, u32>,
 }
 
 /// Why an offset could not be found.
@@ -38,6 +42,7 @@ pub enum BtfError {
     Malformed(&'static str),
     NoStruct(String),
     NoMember(String),
+    NoEnum(String),
 }
 
 impl std::fmt::Display for BtfError {
@@ -46,6 +51,7 @@ impl std::fmt::Display for BtfError {
             BtfError::Malformed(why) => write!(f, "malformed BTF: {why}"),
             BtfError::NoStruct(name) => write!(f, "BTF has no struct {name}"),
             BtfError::NoMember(path) => write!(f, "BTF has no member {path}"),
+            BtfError::NoEnum(name) => write!(f, "BTF has no enum {name}"),
         }
     }
 }
@@ -85,6 +91,7 @@ impl Btf {
         // Type id 0 is void.
         let mut types = vec![Type::Other];
         let mut structs_by_name = HashMap::new();
+        let mut enums_by_name = HashMap::new();
         let mut at = start;
         while at + 12 <= end {
             let name_off = u32_at(at).ok_or(bad("truncated type"))?;
@@ -118,6 +125,27 @@ impl Btf {
                     }
                     Type::Struct { members }
                 }
+                // enum (name, i32 value) and enum64 (name, low, high)
+                6 | 19 => {
+                    let entry = if kind == 6 { 8 } else { 12 };
+                    let mut values = Vec::with_capacity(vlen);
+                    for i in 0..vlen {
+                        let e = at + i * entry;
+                        let low = u32_at(e + 4).ok_or(bad("truncated enum"))?;
+                        let value = if kind == 6 {
+                            i64::from(low as i32)
+                        } else {
+                            let high = u32_at(e + 8).ok_or(bad("truncated enum"))?;
+                            ((u64::from(high) << 32) | u64::from(low)) as i64
+                        };
+                        values.push((name(u32_at(e).ok_or(bad("truncated enum"))?), value));
+                    }
+                    at += vlen * entry;
+                    if name_off != 0 {
+                        enums_by_name.entry(name(name_off)).or_insert(id);
+                    }
+                    Type::Enum { values }
+                }
                 8 | 9 | 10 | 11 | 18 => Type::Alias {
                     target: size_or_type,
                 },
@@ -125,8 +153,8 @@ impl Btf {
                     at += match kind {
                         1 | 14 | 17 => 4,     // int, var, decl tag
                         3 => 12,              // array
-                        6 | 13 => vlen * 8,   // enum, func proto
-                        15 | 19 => vlen * 12, // datasec, enum64
+                        13 => vlen * 8,       // func proto
+                        15 => vlen * 12,      // datasec
                         2 | 7 | 12 | 16 => 0, // ptr, fwd, func, float
                         _ => return Err(bad("unknown type kind")),
                     };
@@ -138,6 +166,7 @@ impl Btf {
         Ok(Btf {
             types,
             structs_by_name,
+            enums_by_name,
         })
     }
 
@@ -164,6 +193,18 @@ impl Btf {
         self.find_member(id, member)
             .map(|bits| bits / 8)
             .ok_or_else(|| BtfError::NoMember(format!("{name}.{member}")))
+    }
+
+    /// The enumerators of enum `name`, in declaration order.
+    pub fn enum_values(&self, name: &str) -> Result<&[(String, i64)], BtfError> {
+        let id = *self
+            .enums_by_name
+            .get(name)
+            .ok_or_else(|| BtfError::NoEnum(name.to_string()))?;
+        match self.types.get(id as usize) {
+            Some(Type::Enum { values }) => Ok(values),
+            _ => Err(BtfError::NoEnum(name.to_string())),
+        }
     }
 
     /// Bit offset of `member` within type `id`, searching anonymous members recursively.
@@ -273,5 +314,27 @@ mod tests {
         assert!(btf.member_offset("sock_common", "skc_net").is_ok());
         assert!(btf.member_offset("net", "ns").is_ok());
         assert!(btf.member_offset("ns_common", "inum").is_ok());
+        for member in ["bytes_acked", "bytes_received", "snd_una", "write_seq"] {
+            assert!(btf.member_offset("tcp_sock", member).is_ok(), "{member}");
+        }
+        assert!(
+            btf.enum_values("sock_flags")
+                .unwrap()
+                .contains(&("SOCK_DONE".to_string(), 1))
+        );
+    }
+
+    #[test]
+    fn this_kernel_names_its_drop_reasons() {
+        let Ok(Ok(btf)) = Btf::from_sys_fs() else {
+            return;
+        };
+        let reasons = btf.enum_values("skb_drop_reason").unwrap();
+        assert!(
+            reasons
+                .iter()
+                .any(|(name, value)| name == "SKB_DROP_REASON_NOT_SPECIFIED" && *value == 2),
+            "{reasons:?}"
+        );
     }
 }

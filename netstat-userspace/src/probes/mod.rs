@@ -1,6 +1,7 @@
 //! Loading and attaching the kernel programs. Dropping a probe detaches it.
 
 mod btf;
+pub mod interfaces;
 mod privileges;
 mod prog_stats;
 mod tracefs;
@@ -13,7 +14,7 @@ use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
     programs::TracePoint,
 };
-use netstat_common::{KernelFilter, NetnsOffsets};
+use netstat_common::{CloseOffsets, KernelFilter, NetnsOffsets, SOCK_DONE};
 
 /// The object built from `netstat-ebpf` by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netstat-ebpf"));
@@ -24,6 +25,7 @@ const TCP_STATE_LOST: &str = "TCP_STATE_LOST";
 const TCP_STATE_FILTER: &str = "TCP_STATE_FILTER";
 const TCP_STATE_WAKEUP_BYTES: &str = "TCP_STATE_WAKEUP_BYTES";
 const TCP_STATE_NETNS_OFFSETS: &str = "TCP_STATE_NETNS_OFFSETS";
+const TCP_STATE_CLOSE_OFFSETS: &str = "TCP_STATE_CLOSE_OFFSETS";
 
 /// The `sock:inet_sock_set_state` probe, attached.
 pub struct TcpStateProbe {
@@ -31,6 +33,8 @@ pub struct TcpStateProbe {
     ebpf: Ebpf,
     pub events: Option<RingBuf<MapData>>,
     lost: PerCpuArray<MapData, u64>,
+    /// Why records into CLOSE carry no counters (no BTF, or a field not found), if they do not.
+    pub close_counters_unknown: Option<String>,
 }
 
 /// Counts of records that never reached the ring's reader.
@@ -43,9 +47,21 @@ pub struct LossCounts {
 }
 
 impl LossCounts {
+    /// Records lost since `earlier`, by cause.
+    pub fn minus(&self, earlier: &LossCounts) -> LossCounts {
+        LossCounts {
+            ring_full: self.ring_full - earlier.ring_full,
+            recursion: self.recursion - earlier.recursion,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.ring_full + self.recursion
+    }
+
     /// Records lost since `earlier`, whatever the cause.
     pub fn since(&self, earlier: &LossCounts) -> u64 {
-        (self.ring_full - earlier.ring_full) + (self.recursion - earlier.recursion)
+        self.minus(earlier).total()
     }
 }
 
@@ -80,11 +96,18 @@ impl TcpStateProbe {
         }
         // A quarter full: the reader's timer normally drains long before that.
         let wakeup_bytes = u64::from(ring_bytes / 4);
-        let mut ebpf = EbpfLoader::new()
+        let netns_offsets = netns_offsets();
+        let close_offsets = close_offsets();
+        let mut ebpf = loader()
             .map_max_entries(TCP_STATE_EVENTS, ring_bytes)
             .override_global(TCP_STATE_FILTER, filter, true)
             .override_global(TCP_STATE_WAKEUP_BYTES, &wakeup_bytes, true)
-            .override_global(TCP_STATE_NETNS_OFFSETS, &netns_offsets(), true)
+            .override_global(TCP_STATE_NETNS_OFFSETS, &netns_offsets, true)
+            .override_global(
+                TCP_STATE_CLOSE_OFFSETS,
+                &close_offsets.as_ref().copied().unwrap_or_default(),
+                true,
+            )
             .load(EBPF_OBJECT)
             .map_err(|err| privileges::explain_load_error(err.into()))
             .context("loading the eBPF object")?;
@@ -111,6 +134,7 @@ impl TcpStateProbe {
             ebpf,
             events: Some(events),
             lost,
+            close_counters_unknown: close_offsets.err(),
         })
     }
 
@@ -150,6 +174,50 @@ fn netns_offsets() -> NetnsOffsets {
         log::warn!("socket network namespaces unknown: {why}");
         NetnsOffsets::default()
     })
+}
+
+/// Offsets for the probe's reads of a closing socket's counters, from /sys/kernel/btf/vmlinux.
+/// The probe reads them from the `struct sock *` it is given, so `tcp_sock` must begin with it.
+fn close_offsets() -> Result<CloseOffsets, String> {
+    let btf = btf::Btf::from_sys_fs()
+        .map_err(|err| format!("reading /sys/kernel/btf/vmlinux: {err}"))?
+        .map_err(|err| err.to_string())?;
+    let offset =
+        |name: &str, member: &str| btf.member_offset(name, member).map_err(|e| e.to_string());
+    let sock_at = offset("tcp_sock", "inet_conn")?
+        + offset("inet_connection_sock", "icsk_inet")?
+        + offset("inet_sock", "sk")?;
+    if sock_at != 0 {
+        return Err(format!("struct sock sits at offset {sock_at} of tcp_sock"));
+    }
+    let done = btf
+        .enum_values("sock_flags")
+        .map_err(|e| e.to_string())?
+        .iter()
+        .find(|(name, _)| name == "SOCK_DONE")
+        .map(|&(_, value)| value);
+    if done != Some(i64::from(SOCK_DONE)) {
+        return Err(format!("SOCK_DONE is {done:?}, expected {SOCK_DONE}"));
+    }
+    Ok(CloseOffsets {
+        bytes_acked: offset("tcp_sock", "bytes_acked")?,
+        bytes_received: offset("tcp_sock", "bytes_received")?,
+        snd_una: offset("tcp_sock", "snd_una")?,
+        write_seq: offset("tcp_sock", "write_seq")?,
+        sk_flags: offset("sock", "__sk_common")? + offset("sock_common", "skc_flags")?,
+        _pad: 0,
+    })
+}
+
+/// A loader for the one eBPF object. Every map in it is created whichever programs a probe
+/// attaches, so each ring gets the smallest legal size here and a probe enlarges its own.
+fn loader<'a>() -> EbpfLoader<'a> {
+    let page = page_size() as u32;
+    let mut loader = EbpfLoader::new();
+    loader
+        .map_max_entries(TCP_STATE_EVENTS, page)
+        .map_max_entries(interfaces::IFACE_EVENTS, page);
+    loader
 }
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones use memcg, where raising

@@ -3,6 +3,7 @@
 //!
 //! Renderers take a `&dyn Names`, so they are tested with fixed answers and no resolver.
 
+pub mod kernel_symbols;
 mod services;
 mod system;
 

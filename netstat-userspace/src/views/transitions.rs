@@ -5,7 +5,10 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::{clock::Clock, color::StateCell, escape::escape_bytes};
-use crate::aggregator::transitions::Observed;
+use crate::{
+    aggregator::transitions::Observed,
+    events::{Task, TcpState, TcpTransition},
+};
 
 /// How the stream is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,8 +43,9 @@ pub struct TransitionPrinter {
     color: bool,
 }
 
+/// The fields every stream object begins with: when, whose, and which socket.
 #[derive(Serialize)]
-struct TransitionJson {
+pub(super) struct SocketJson {
     ts: String,
     skaddr: String,
     pid: Option<u32>,
@@ -51,6 +55,69 @@ struct TransitionJson {
     lport: u16,
     raddr: String,
     rport: u16,
+}
+
+impl SocketJson {
+    pub(super) fn new(clock: &Clock, t: &TcpTransition, owner: Option<Task>) -> Self {
+        SocketJson {
+            ts: clock.rfc3339(t.ts_ns),
+            skaddr: format!("{:#x}", t.skaddr),
+            pid: owner.map(|o| o.tgid),
+            comm: owner.map(|o| escape_bytes(o.comm.as_bytes())),
+            family: t.family.name(),
+            laddr: t.local.to_string(),
+            lport: t.local_port,
+            raddr: t.remote.to_string(),
+            rport: t.remote_port,
+        }
+    }
+}
+
+/// The network namespace as JSON shows it: `null` when unknown.
+pub(super) fn netns_json(t: &TcpTransition) -> Option<u32> {
+    (t.netns != 0).then_some(t.netns)
+}
+
+/// Table columns every stream row begins with: time, owner, endpoints. `w` is the address width.
+pub(super) fn leading_header(w: usize) -> String {
+    format!(
+        "{:<15} {:<7} {:<16} {:<w$} {:<5} {:<w$} {:<5}",
+        "TIME", "PID", "COMM", "LADDR", "LPORT", "RADDR", "RPORT"
+    )
+}
+
+pub(super) fn leading_columns(
+    clock: &Clock,
+    t: &TcpTransition,
+    owner: Option<Task>,
+    w: usize,
+) -> String {
+    let pid = owner.map_or_else(|| "-".to_string(), |o| o.tgid.to_string());
+    let comm = owner.map_or_else(|| "-".to_string(), |o| escape_bytes(o.comm.as_bytes()));
+    format!(
+        "{:<15} {:<7} {:<16} {:<w$} {:<5} {:<w$} {:<5}",
+        clock.time_of_day(t.ts_ns),
+        pid,
+        comm,
+        t.local.to_string(),
+        t.local_port,
+        t.remote.to_string(),
+        t.remote_port,
+    )
+}
+
+/// Address column width: room for full IPv6 addresses with `-W`.
+pub(super) fn address_width(format: StreamFormat) -> usize {
+    match format {
+        StreamFormat::Table { wide: true } => 39,
+        _ => 15,
+    }
+}
+
+#[derive(Serialize)]
+struct TransitionJson {
+    #[serde(flatten)]
+    socket: SocketJson,
     oldstate: &'static str,
     newstate: &'static str,
     ms: Option<f64>,
@@ -79,21 +146,15 @@ impl TransitionPrinter {
         TransitionPrinter { color, ..self }
     }
 
-    fn address_width(&self) -> usize {
-        match self.format {
-            StreamFormat::Table { wide: true } => 39,
-            _ => 15,
-        }
-    }
-
     /// The column header, for formats that have one.
     pub fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
         if let StreamFormat::Table { .. } = self.format {
-            let w = self.address_width();
             writeln!(
                 out,
-                "{:<15} {:<7} {:<16} {:<w$} {:<5} {:<w$} {:<5} {:<11} -> {:<11} MS",
-                "TIME", "PID", "COMM", "LADDR", "LPORT", "RADDR", "RPORT", "OLDSTATE", "NEWSTATE"
+                "{} {:<11} -> {:<11} MS",
+                leading_header(address_width(self.format)),
+                "OLDSTATE",
+                "NEWSTATE"
             )?;
         }
         Ok(())
@@ -101,30 +162,19 @@ impl TransitionPrinter {
 
     pub fn write_transition(&self, out: &mut impl Write, observed: &Observed) -> io::Result<()> {
         let t = &observed.transition;
-        let comm = observed.owner.map(|o| escape_bytes(o.comm.as_bytes()));
         let ms = observed.in_old_state_ns.map(|ns| ns as f64 / 1e6);
         match self.format {
             StreamFormat::Table { .. } => {
-                let w = self.address_width();
-                let pid = observed
-                    .owner
-                    .map_or_else(|| "-".to_string(), |o| o.tgid.to_string());
                 let ms = ms.map_or_else(|| "-".to_string(), |ms| format!("{ms:.3}"));
-                let state = |state: crate::events::TcpState| StateCell {
+                let state = |state: TcpState| StateCell {
                     name: state.name(),
                     width: 11,
                     color: self.color,
                 };
                 writeln!(
                     out,
-                    "{:<15} {:<7} {:<16} {:<w$} {:<5} {:<w$} {:<5} {} -> {} {}",
-                    self.clock.time_of_day(t.ts_ns),
-                    pid,
-                    comm.as_deref().unwrap_or("-"),
-                    t.local.to_string(),
-                    t.local_port,
-                    t.remote.to_string(),
-                    t.remote_port,
+                    "{} {} -> {} {}",
+                    leading_columns(&self.clock, t, observed.owner, address_width(self.format)),
                     state(t.old),
                     state(t.new),
                     ms
@@ -132,19 +182,11 @@ impl TransitionPrinter {
             }
             StreamFormat::JsonLines => {
                 let record = TransitionJson {
-                    ts: self.clock.rfc3339(t.ts_ns),
-                    skaddr: format!("{:#x}", t.skaddr),
-                    pid: observed.owner.map(|o| o.tgid),
-                    comm,
-                    family: t.family.name(),
-                    laddr: t.local.to_string(),
-                    lport: t.local_port,
-                    raddr: t.remote.to_string(),
-                    rport: t.remote_port,
+                    socket: SocketJson::new(&self.clock, t, observed.owner),
                     oldstate: t.old.name(),
                     newstate: t.new.name(),
                     ms,
-                    netns: (t.netns != 0).then_some(t.netns),
+                    netns: netns_json(t),
                 };
                 serde_json::to_writer(&mut *out, &record)?;
                 out.write_all(b"\n")
@@ -203,9 +245,15 @@ mod tests {
                 new: TcpState::Established,
                 task: task(b"irrelevant"),
                 netns: 0,
+                counters: None,
             },
             owner: owner.map(task),
             in_old_state_ns: ms.map(|ms| ms * 1_000_000 + 250_000),
+            first_seen: crate::aggregator::transitions::Sighting {
+                ts_ns: 0,
+                old: TcpState::Listen,
+                new: TcpState::SynRecv,
+            },
         }
     }
 
@@ -312,6 +360,18 @@ mod tests {
         .unwrap();
         assert_eq!(v["pid"], 4242);
         assert_eq!(v["ms"], 2.25);
+    }
+
+    #[test]
+    fn json_fields_come_in_the_documented_order() {
+        let line = render(StreamFormat::JsonLines, &observed(Some(b"x"), Some(2)));
+        assert_eq!(
+            line,
+            "{\"ts\":\"1970-01-01T00:00:00.001500000Z\",\"skaddr\":\"0xffff888123456780\",\"pid\":4242,\
+             \"comm\":\"x\",\"family\":\"inet6\",\"laddr\":\"::1\",\"lport\":8080,\"raddr\":\"::1\",\
+             \"rport\":51000,\"oldstate\":\"SYN_RECV\",\"newstate\":\"ESTABLISHED\",\"ms\":2.25,\
+             \"netns\":null}\n"
+        );
     }
 
     #[test]

@@ -454,6 +454,7 @@ impl Simulation {
             new: step.new,
             task: if step.by_app { app } else { task(0, "swapper") },
             netns: 0,
+            counters: None,
         });
         let (skaddr, id, side, endpoints) = (
             lifecycle.skaddr,

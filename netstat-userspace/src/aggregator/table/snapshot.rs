@@ -137,6 +137,7 @@ impl LiveTable {
                             owner: None,
                             inode: NonZeroU64::new(inode),
                             uid: Some(uid),
+                            born_ns: None,
                         },
                     );
                 }
@@ -154,8 +155,8 @@ impl LiveTable {
     }
 
     /// Rebuilds from a fresh snapshot after events were lost, keeping what only events taught:
-    /// the owner of each socket still at the same address with the same endpoints, and when it
-    /// entered its state if that did not change. Follow with [`LiveTable::replay`] of the events
+    /// the owner and creation time of each socket still at the same address with the same
+    /// endpoints, and when it entered its state if that did not change. Follow with [`LiveTable::replay`] of the events
     /// buffered since before `snapshot_ns`.
     pub fn resync(&mut self, rows: impl IntoIterator<Item = SnapshotRow>, snapshot_ns: u64) {
         let mut fresh = LiveTable::from_snapshot(rows, snapshot_ns).with_timeouts(self.timeouts);
@@ -167,6 +168,7 @@ impl LiveTable {
                 continue;
             }
             socket.owner = known.owner;
+            socket.born_ns = known.born_ns;
             if known.state == socket.state {
                 socket.entered_ns = known.entered_ns;
             }
@@ -214,7 +216,9 @@ impl LiveTable {
             }
             match reflected_left.get_mut(&skaddr) {
                 Some(left) if *left > 0 => *left -= 1,
-                _ => self.apply_to_socket(transition),
+                _ => {
+                    self.apply_to_socket(transition);
+                }
             }
             latest.insert(skaddr, transition);
         }

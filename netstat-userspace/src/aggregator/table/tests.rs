@@ -67,6 +67,7 @@ impl Socket {
             new,
             task: on_cpu,
             netns: 0,
+            counters: None,
         }
     }
 
@@ -143,7 +144,10 @@ fn active_close_leaves_a_time_wait_socket_and_fixes_the_connect_endpoints() {
     let established = table.socket(client.skaddr).unwrap();
     assert_eq!(established.endpoints, client.endpoints, "fixed up");
     assert_eq!(established.owner, Some(app), "kept through softirq");
-    assert_eq!(established.entered_ns, Some(SECOND + MS));
+    assert_eq!(
+        established.entered_ns.map(NonZeroU64::get),
+        Some(SECOND + MS)
+    );
 
     run(&mut table, &events[2..4]);
     assert_eq!(state_of(&table, client.skaddr), Some(FinWait2));
@@ -307,7 +311,7 @@ fn an_address_reused_right_after_close_is_a_new_socket() {
         entry.owner, None,
         "the on-CPU task does not own a child born in softirq"
     );
-    assert_eq!(entry.entered_ns, Some(8 * MS));
+    assert_eq!(entry.entered_ns.map(NonZeroU64::get), Some(8 * MS));
     assert!(table.time_wait(&client.endpoints).is_some());
 }
 
@@ -556,7 +560,13 @@ fn an_event_before_the_snapshot_is_already_in_it() {
         Some(app),
         "learned from the reflected connect()"
     );
-    assert_eq!(entry.entered_ns, Some(snapshot_ns - MS));
+    assert_eq!(
+        entry.entered_ns.map(NonZeroU64::get),
+        Some(snapshot_ns - MS)
+    );
+    // The reflected connect() dates the socket too.
+    let close = client.at(snapshot_ns + 8 * MS, Established, Close, softirq());
+    assert_eq!(lifetimes(&mut table, &[close]), [10 * MS]);
 }
 
 #[test]
@@ -764,7 +774,11 @@ fn resync_keeps_owners_of_sockets_that_are_still_there() {
     table.replay(&[]);
     let kept = table.socket(client.skaddr).unwrap();
     assert_eq!(kept.owner, Some(app));
-    assert_eq!(kept.entered_ns, Some(MS), "same state since");
+    assert_eq!(
+        kept.entered_ns.map(NonZeroU64::get),
+        Some(MS),
+        "same state since"
+    );
     assert_eq!(kept.inode, NonZeroU64::new(5));
     assert_eq!(table.socket(0x11).unwrap().owner, None);
 }
@@ -846,6 +860,7 @@ fn no_sequence_panics() {
             new: pick(&mut rng),
             task: softirq(),
             netns: 0,
+            counters: None,
         };
         table.apply(&transition);
         if step % 97 == 0 {
@@ -929,4 +944,104 @@ fn the_peers_fin_moves_a_fin_wait2_time_wait_socket_to_time_wait() {
     let time_wait = table.time_wait(&client.endpoints).unwrap();
     assert_eq!(time_wait.state, TimeWait);
     assert_eq!(time_wait.expires_ns, 5 * MS + 60 * SECOND);
+}
+
+// --- Connection lifetimes: what `apply` reports about the sockets it closes. ---
+
+/// Applies `transitions`, returning the lifetime of each connection they closed.
+fn lifetimes(table: &mut LiveTable, transitions: &[TcpTransition]) -> Vec<u64> {
+    transitions
+        .iter()
+        .filter_map(|t| table.apply(t)?.connection_lifetime_ns(t.ts_ns))
+        .collect()
+}
+
+#[test]
+fn each_end_of_a_connection_lives_from_its_creation_to_its_close() {
+    let app = task(1, "c");
+    let mut table = LiveTable::new();
+    let mut events = active_close(client(), app, SECOND);
+    events.extend(passive_close(server_child(), app, SECOND));
+    events.sort_by_key(|t| t.ts_ns);
+    let mut found = lifetimes(&mut table, &events);
+    found.sort();
+    // The child exists from the handshake's end (LISTEN -> SYN_RECV), a millisecond after the
+    // client's connect().
+    assert_eq!(found, [6 * MS, 7 * MS]);
+}
+
+#[test]
+fn listeners_and_connects_that_never_connected_have_no_lifetime() {
+    let app = task(1, "c");
+    let listener = Socket::new(0x11, "0.0.0.0:80", "0.0.0.0:0");
+    let refused = Socket::new(0x22, "127.0.0.1:40001", "127.0.0.1:81");
+    let reset_child = Socket::new(0x33, "127.0.0.1:80", "127.0.0.1:40002");
+    let mut table = LiveTable::new();
+    let events = [
+        listener.at(MS, Close, Listen, app),
+        refused.connecting(2 * MS, app),
+        refused.at(3 * MS, SynSent, Close, softirq()),
+        reset_child.at(4 * MS, Listen, SynRecv, softirq()),
+        reset_child.at(5 * MS, SynRecv, Close, softirq()),
+        listener.at(9 * MS, Listen, Close, app),
+    ];
+    assert_eq!(lifetimes(&mut table, &events), Vec::<u64>::new());
+    assert!(table.is_empty());
+}
+
+#[test]
+fn a_socket_first_seen_in_a_snapshot_or_mid_life_has_no_known_lifetime() {
+    let app = task(1, "c");
+    let client = client();
+    let mut table = LiveTable::from_snapshot([socket_row(client, Established, 7)], SECOND);
+    table.replay(&[]);
+    let closing = active_close(client, app, 2 * SECOND);
+    let closed = table.apply(&closing[4]);
+    assert_eq!(
+        closed.map(|c| c.state),
+        Some(Established),
+        "closed as it was known"
+    );
+    assert_eq!(
+        closed.unwrap().connection_lifetime_ns(closing[4].ts_ns),
+        None
+    );
+    // Its first event is not a creation (an earlier one was lost).
+    let mut table = LiveTable::new();
+    assert_eq!(lifetimes(&mut table, &closing[1..]), Vec::<u64>::new());
+}
+
+#[test]
+fn resync_keeps_the_creation_time_of_sockets_still_there() {
+    let app = task(1, "c");
+    let client = client();
+    let mut table = LiveTable::new();
+    run(&mut table, &active_close(client, app, SECOND)[..2]);
+    table.resync([socket_row(client, Established, 5)], 2 * SECOND);
+    table.replay(&[]);
+    let close = client.at(3 * SECOND, Established, Close, softirq());
+    assert_eq!(lifetimes(&mut table, &[close]), [2 * SECOND]);
+}
+
+#[test]
+fn counts_by_family_and_state_split_inet_and_inet6() {
+    let app = task(1, "c");
+    let mut table = LiveTable::new();
+    run(
+        &mut table,
+        &[
+            Socket::new(0x11, "0.0.0.0:80", "0.0.0.0:0").at(0, Close, Listen, app),
+            Socket::new(0x12, "[::]:80", "[::]:0").at(0, Close, Listen, app),
+            Socket::new(0x13, "[::1]:81", "[::]:0").at(0, Close, Listen, app),
+        ],
+    );
+    run(&mut table, &active_close(client(), app, 0));
+    assert_eq!(
+        table.counts_by_family_and_state(),
+        HashMap::from([
+            ((Family::Inet, Listen), 1),
+            ((Family::Inet6, Listen), 2),
+            ((Family::Inet, TimeWait), 1),
+        ])
+    );
 }

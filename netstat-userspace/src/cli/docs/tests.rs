@@ -60,7 +60,14 @@ fn help_groups_netstat_options_apart_from_enetstat_options() {
     assert_eq!(sections[1].1, netstat, "{help}");
     assert_eq!(
         sections[2].1,
-        ["--source", "--socket", "--color", "--help", "--version"],
+        [
+            "--source",
+            "--json",
+            "--socket",
+            "--color",
+            "--help",
+            "--version"
+        ],
         "{help}"
     );
     // No option help switches --help to clap's long layout: -h and --help print the same.

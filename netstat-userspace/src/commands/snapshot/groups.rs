@@ -11,7 +11,10 @@ use crate::{
     cli::netstat::NetstatFlags,
     resolve::Names,
     sources::proc::igmp::parse_memberships,
-    views::netstat::groups::{write_heading, write_memberships},
+    views::{
+        OutputFormat, json,
+        netstat::groups::{write_heading, write_memberships},
+    },
 };
 
 pub fn run(flags: &NetstatFlags, names: &dyn Names, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -26,7 +29,9 @@ pub(super) fn run_in(
     names: &dyn Names,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    write_heading(out)?;
+    if flags.format.is_text() {
+        write_heading(out)?;
+    }
     let mut igmp_missing = false;
     let igmp = if flags.families.inet {
         let path = proc_net.join("igmp");
@@ -58,7 +63,12 @@ pub(super) fn run_in(
         let file = if bogus.ipv6 { "igmp6" } else { "igmp" };
         eprintln!("warning, got bogus {file} line {}.", bogus.index);
     }
-    write_memberships(&memberships.groups, flags.numeric_hosts, names, out)?;
+    match flags.format {
+        OutputFormat::Text => {
+            write_memberships(&memberships.groups, flags.numeric_hosts, names, out)?;
+        }
+        OutputFormat::Json => json::groups::write_memberships(&memberships.groups, out)?,
+    }
     if igmp_missing {
         anyhow::bail!("no support for `AF INET (igmp)' on this system.");
     }

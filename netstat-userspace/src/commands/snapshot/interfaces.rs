@@ -16,12 +16,37 @@ use crate::{
         dev::{InterfaceList, parse_if_inet6},
         read_net_file,
     },
-    views::netstat::interfaces::{
-        DeviceMap, Interface, Ipv4Config, write_heading, write_long, write_short,
+    views::{
+        OutputFormat,
+        json::interfaces::write_interface,
+        netstat::interfaces::{
+            DeviceMap, Interface, Ipv4Config, write_heading, write_long, write_short,
+        },
     },
 };
 
 pub fn run(flags: &NetstatFlags, names: &dyn Names, out: &mut dyn Write) -> anyhow::Result<()> {
+    let dev = read_net_file("dev")?;
+    let mut list = InterfaceList::default();
+    if let Some(text) = &dev {
+        list.add_proc_dev(text);
+    } else {
+        eprintln!(
+            "Warning: cannot open /proc/net/dev (No such file or directory). Limited output."
+        );
+    }
+    render(flags, names, list, true, out)
+}
+
+/// Prints the table for `list` (the interfaces with counters; SIOCGIFCONF's names are merged
+/// in here). `first`: whether this is the first table of the run.
+pub fn render(
+    flags: &NetstatFlags,
+    names: &dyn Names,
+    mut list: InterfaceList,
+    first: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     // SAFETY: a plain socket(2) call; the descriptor is owned at once.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
@@ -32,24 +57,19 @@ pub fn run(flags: &NetstatFlags, names: &dyn Names, out: &mut dyn Write) -> anyh
 
     // iface_info prints the short table while flag_exp < 2.
     let long = flags.extend >= 2;
-    write_heading(long, out)?;
-
-    let mut list = InterfaceList::default();
-    let dev = read_net_file("dev")?;
-    if let Some(text) = &dev {
-        list.add_proc_dev(text);
-    } else {
-        eprintln!(
-            "Warning: cannot open /proc/net/dev (No such file or directory). Limited output."
-        );
+    let json = flags.format == OutputFormat::Json;
+    if !json {
+        write_heading(first, long, out)?;
     }
+
+    let had_counters = !list.interfaces.is_empty();
     match configured_names(&socket) {
         Ok(conf) => list.add_names(conf.iter().map(Vec::as_slice)),
-        Err(err) if dev.is_some() => eprintln!("SIOCGIFCONF: {err}"),
+        Err(err) if had_counters => eprintln!("SIOCGIFCONF: {err}"),
         Err(err) => return Err(err).context("missing interface information"),
     }
     // ifconfig reads if_inet6 for each interface; once is enough here.
-    let inet6 = if long {
+    let inet6 = if long || json {
         read_net_file("if_inet6")?
             .map(|text| parse_if_inet6(&text))
             .unwrap_or_default()
@@ -79,7 +99,9 @@ pub fn run(flags: &NetstatFlags, names: &dyn Names, out: &mut dyn Write) -> anyh
         if iface.flags & libc::IFF_UP as u16 == 0 && !flags.all {
             continue;
         }
-        if long {
+        if json {
+            write_interface(&iface, &inet6, out)?;
+        } else if long {
             write_long(&iface, &inet6, names, out)?;
         } else {
             write_short(&iface, out)?;

@@ -4,7 +4,7 @@
 #[cfg(test)]
 mod golden_tests;
 mod groups;
-mod interfaces;
+pub(crate) mod interfaces;
 mod route;
 mod sockets;
 mod statistics;
@@ -16,7 +16,7 @@ use crate::{
         SnapshotSource,
         netstat::{NetstatConfig, NetstatView},
     },
-    daemon::protocol::{Request, WRONG_NETNS},
+    daemon::protocol::{Request, UNSUPPORTED_VERSION, WRONG_NETNS},
     output,
     resolve::{self, Names},
     sources::{
@@ -36,16 +36,18 @@ pub fn run(config: NetstatConfig, source: &SnapshotSource) -> anyhow::Result<()>
                 hide_inodes: Vec::new(),
                 netns: None,
                 color: config.flags.color,
+                format: config.flags.format,
             };
+            let auto = matches!(source, SnapshotSource::Auto { .. });
             match query(socket, &request) {
                 Ok(body) => out.write_all(&body)?,
-                // No daemon, or one serving another network namespace: read the kernel here.
-                Err(QueryError::NotRunning(_)) if matches!(source, SnapshotSource::Auto { .. }) => {
-                    render(&config, None, &[], &mut out)?;
-                }
+                // No daemon, one serving another network namespace, or one too old for the
+                // request (JSON): read the kernel here.
+                Err(QueryError::NotRunning(_)) if auto => render(&config, None, &[], &mut out)?,
                 Err(QueryError::Failed(why))
-                    if why.starts_with(WRONG_NETNS)
-                        && matches!(source, SnapshotSource::Auto { .. }) =>
+                    if auto
+                        && (why.starts_with(WRONG_NETNS)
+                            || why.starts_with(UNSUPPORTED_VERSION)) =>
                 {
                     render(&config, None, &[], &mut out)?;
                 }

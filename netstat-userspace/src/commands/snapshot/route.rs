@@ -13,10 +13,13 @@ use crate::{
     sources::proc::route::{
         RouteFileError, ipv4_cache_header, parse_ipv4_cache, parse_ipv4_routes, parse_ipv6_routes,
     },
-    views::netstat::route::{
-        Naming, RouteColumns, RouteFamily, write_ipv4_cache, write_ipv4_cache_heading,
-        write_ipv4_cache_title, write_ipv4_table, write_ipv4_table_heading, write_ipv6_heading,
-        write_ipv6_routes, write_not_configured,
+    views::{
+        json,
+        netstat::route::{
+            Naming, RouteColumns, RouteFamily, write_ipv4_cache, write_ipv4_cache_heading,
+            write_ipv4_cache_title, write_ipv4_table, write_ipv4_table_heading, write_ipv6_heading,
+            write_ipv6_routes, write_not_configured,
+        },
     },
 };
 
@@ -40,6 +43,7 @@ pub(super) fn run_in(
             names,
         },
         cache: flags.cache,
+        text: flags.format.is_text(),
     };
     let named = flags.named_families;
     // netstat's default address family for -r is inet.
@@ -61,6 +65,8 @@ struct Table<'a> {
     columns: RouteColumns,
     naming: Naming<'a>,
     cache: bool,
+    /// netstat's text, else JSON (no headings, no "not configured" line).
+    text: bool,
 }
 
 impl Table<'_> {
@@ -75,7 +81,9 @@ impl Table<'_> {
         match std::fs::read(&path) {
             Ok(text) => Ok(text),
             Err(err) => {
-                write_not_configured(family, out)?;
+                if self.text {
+                    write_not_configured(family, out)?;
+                }
                 Err(err).with_context(|| path.display().to_string())
             }
         }
@@ -87,10 +95,13 @@ impl Table<'_> {
         }
         let text = self.read("route", RouteFamily::Inet, out)?;
         match parse_ipv4_routes(&text) {
+            Ok(routes) if !self.text => Ok(json::route::write_ipv4_routes(&routes, out)?),
             Ok(routes) => Ok(write_ipv4_table(&routes, self.columns, self.naming, out)?),
             Err(err) => {
                 // netstat prints its headings before it reads the header line.
-                write_ipv4_table_heading(self.columns, out)?;
+                if self.text {
+                    write_ipv4_table_heading(self.columns, out)?;
+                }
                 Err(file_error(self.proc_net.join("route"), err))
             }
         }
@@ -103,18 +114,26 @@ impl Table<'_> {
             Ok(header) => header,
             Err(err) => {
                 // netstat prints its title before it looks at what it read.
-                write_ipv4_cache_title(out)?;
+                if self.text {
+                    write_ipv4_cache_title(out)?;
+                }
                 return Err(file_error(path, err));
             }
         };
         let cache = match parse_ipv4_cache(&text) {
             Ok(cache) => cache,
             Err(err) => {
-                write_ipv4_cache_heading(&header, self.columns, out)?;
+                if self.text {
+                    write_ipv4_cache_heading(&header, self.columns, out)?;
+                }
                 return Err(file_error(path, err));
             }
         };
-        write_ipv4_cache(&cache, self.columns, self.naming, out)?;
+        if self.text {
+            write_ipv4_cache(&cache, self.columns, self.naming, out)?;
+        } else {
+            json::route::write_ipv4_cache(&cache, out)?;
+        }
         if header.format.is_none() && header.data_lines > 0 {
             bail!(
                 "{}: unknown layout, {} lines not shown",
@@ -128,9 +147,14 @@ impl Table<'_> {
     fn ipv6(&self, out: &mut dyn Write) -> anyhow::Result<()> {
         let text = self.read("ipv6_route", RouteFamily::Inet6, out)?;
         match parse_ipv6_routes(&text) {
+            Ok(routes) if !self.text => {
+                Ok(json::route::write_ipv6_routes(&routes, self.cache, out)?)
+            }
             Ok(routes) => Ok(write_ipv6_routes(&routes, self.cache, self.naming, out)?),
             Err(err) => {
-                write_ipv6_heading(self.cache, out)?;
+                if self.text {
+                    write_ipv6_heading(self.cache, out)?;
+                }
                 Err(file_error(self.proc_net.join("ipv6_route"), err))
             }
         }

@@ -15,9 +15,13 @@ use crate::{
             read_net_file, unix_sockets,
         },
     },
-    views::netstat::sockets::{
-        InetProtocol, inet_row_shown, unix_row_shown, write_inet_header, write_inet_row,
-        write_unix_header, write_unix_row,
+    views::{
+        OutputFormat,
+        json::sockets::{write_inet_socket, write_unix_socket},
+        netstat::sockets::{
+            InetProtocol, inet_row_shown, unix_row_shown, write_inet_header, write_inet_row,
+            write_unix_header, write_unix_row,
+        },
     },
 };
 
@@ -43,7 +47,7 @@ pub fn list(
 ) -> anyhow::Result<()> {
     let named = flags.named_protocols;
     let inet = !named || flags.tcp || flags.sctp || flags.udp || flags.udplite || flags.raw;
-    if inet {
+    if inet && flags.format.is_text() {
         write_inet_header(out, flags)?;
     }
     if !named || flags.tcp {
@@ -127,7 +131,10 @@ fn list_inet(
             .iter()
             .filter(|row| inet_row_shown(protocol, row, flags))
         {
-            write_inet_row(out, protocol, row, flags, names, owners)?;
+            match flags.format {
+                OutputFormat::Text => write_inet_row(out, protocol, row, flags, names, owners)?,
+                OutputFormat::Json => write_inet_socket(out, protocol, row, flags, owners)?,
+            }
         }
     }
     Ok(())
@@ -197,7 +204,9 @@ fn list_unix(
     hidden: &[u64],
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    write_unix_header(out, flags)?;
+    if flags.format.is_text() {
+        write_unix_header(out, flags)?;
+    }
     let Some(bytes) = read_net_file("unix").context("reading /proc/net/unix")? else {
         return missing_protocol("AF UNIX", flags);
     };
@@ -209,7 +218,10 @@ fn list_unix(
         unix_row_shown(row, flags) && !row.inode.is_some_and(|inode| hidden.contains(&inode))
     };
     for row in rows.iter().filter(visible) {
-        write_unix_row(out, row, flags, owners)?;
+        match flags.format {
+            OutputFormat::Text => write_unix_row(out, row, flags, owners)?,
+            OutputFormat::Json => write_unix_socket(out, row, flags, owners)?,
+        }
     }
     Ok(())
 }

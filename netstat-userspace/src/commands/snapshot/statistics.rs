@@ -11,7 +11,10 @@ use anyhow::Context as _;
 use crate::{
     cli::netstat::{Families, NetstatFlags},
     sources::proc::snmp::{self, Parsed},
-    views::netstat::statistics::{self, InetCounters, ShownProtocols},
+    views::{
+        OutputFormat, json,
+        netstat::statistics::{self, CounterSection, InetCounters, ShownProtocols},
+    },
 };
 
 const PROC_NET: &str = "/proc/net";
@@ -42,7 +45,7 @@ fn run_in(proc_net: &Path, flags: &NetstatFlags, out: &mut dyn Write) -> anyhow:
                 netstat: &netstat,
                 sctp: sctp.as_deref(),
             };
-            statistics::write_inet(&counters, shown, out)?;
+            write(flags, &statistics::inet_sections(&counters), shown, out)?;
         }
         Family::Inet6 => {
             let snmp6 = files
@@ -50,13 +53,26 @@ fn run_in(proc_net: &Path, flags: &NetstatFlags, out: &mut dyn Write) -> anyhow:
                 .with_context(|| files.missing("snmp6"))?;
             // netstat prints the IPv6 counters before it finds /proc/net/snmp missing.
             let snmp = files.line_pairs("snmp")?;
-            statistics::write_inet6(&snmp6, snmp.as_deref().unwrap_or_default(), shown, out)?;
+            let sections = statistics::inet6_sections(&snmp6, snmp.as_deref().unwrap_or_default());
+            write(flags, &sections, shown, out)?;
             if snmp.is_none() {
                 anyhow::bail!(files.missing("snmp"));
             }
         }
     }
     Ok(())
+}
+
+fn write(
+    flags: &NetstatFlags,
+    sections: &[CounterSection],
+    shown: ShownProtocols,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    match flags.format {
+        OutputFormat::Text => statistics::write_sections(sections, shown, out),
+        OutputFormat::Json => json::statistics::write_statistics(sections, shown, out),
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

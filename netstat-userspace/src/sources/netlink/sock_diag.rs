@@ -4,16 +4,14 @@
 use std::{
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
 };
+
+use super::{Message, NetlinkSocket, messages};
 
 use crate::sources::proc::inet_sockets::InetSocketRow;
 
 const NETLINK_SOCK_DIAG: libc::c_int = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLMSG_HEADER_LEN: usize = 16;
 const INET_DIAG_MSG_LEN: usize = 72;
 
 /// A sock_diag request: which family and protocol, and a bitmask of states (1 << state).
@@ -24,25 +22,17 @@ pub struct DumpRequest {
     pub states: u32,
 }
 
-/// The request message: nlmsghdr followed by inet_diag_req_v2 (sockid zeroed: no filter).
+/// The request: inet_diag_req_v2 with the sockid zeroed (no filter).
 fn request_bytes(request: DumpRequest) -> Vec<u8> {
-    let total = NLMSG_HEADER_LEN + 56;
-    let mut msg = Vec::with_capacity(total);
-    msg.extend_from_slice(&(total as u32).to_ne_bytes());
-    msg.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
-    msg.extend_from_slice(&flags.to_ne_bytes());
-    msg.extend_from_slice(&1u32.to_ne_bytes()); // sequence
-    msg.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
     let family = if request.v6 {
         libc::AF_INET6
     } else {
         libc::AF_INET
     } as u8;
-    msg.extend_from_slice(&[family, request.protocol, 0, 0]);
-    msg.extend_from_slice(&request.states.to_ne_bytes());
-    msg.resize(total, 0);
-    msg
+    let mut payload = vec![0u8; 56];
+    payload[..4].copy_from_slice(&[family, request.protocol, 0, 0]);
+    payload[4..8].copy_from_slice(&request.states.to_ne_bytes());
+    super::request(SOCK_DIAG_BY_FAMILY, libc::NLM_F_DUMP as u16, &payload)
 }
 
 /// What one received buffer held.
@@ -57,33 +47,24 @@ pub struct Decoded {
 
 /// Decodes the netlink messages in `buf` into rows.
 pub fn decode(buf: &[u8], into: &mut Decoded) {
-    let mut offset = 0;
-    while offset + NLMSG_HEADER_LEN <= buf.len() {
-        let u32_at = |at: usize| u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap_or_default());
-        let len = u32_at(offset) as usize;
-        let kind = u16::from_ne_bytes([buf[offset + 4], buf[offset + 5]]);
-        if len < NLMSG_HEADER_LEN || offset + len > buf.len() {
-            into.error = Some(libc::EBADMSG);
-            return;
-        }
-        let payload = &buf[offset + NLMSG_HEADER_LEN..offset + len];
-        match kind {
-            NLMSG_DONE => into.done = true,
-            NLMSG_ERROR => {
-                let errno = payload.get(..4).map_or(libc::EBADMSG, |b| {
-                    -i32::from_ne_bytes(b.try_into().unwrap_or_default())
-                });
+    for message in messages(buf) {
+        match message {
+            Message::Done => into.done = true,
+            Message::Error(errno) => {
                 into.error = Some(errno);
                 into.done = true;
             }
-            SOCK_DIAG_BY_FAMILY => {
+            Message::Truncated => into.error = Some(libc::EBADMSG),
+            Message::Payload {
+                kind: SOCK_DIAG_BY_FAMILY,
+                payload,
+            } => {
                 if let Some(row) = decode_inet_diag_msg(payload) {
                     into.rows.push(row);
                 }
             }
-            _ => {}
+            Message::Payload { .. } => {}
         }
-        offset += len.next_multiple_of(4);
     }
 }
 
@@ -139,47 +120,16 @@ fn decode_inet_diag_msg(msg: &[u8]) -> Option<InetSocketRow> {
 /// `timer`, `timer_ticks`, `retransmits` and `timeout` are not /proc's: sock_diag reports
 /// probes instead of retransmits for some timers and has no probe count, so `-o` uses /proc.
 pub fn dump(request: DumpRequest) -> io::Result<Vec<InetSocketRow>> {
-    // SAFETY: plain socket(2); the fd is owned from here on.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-            NETLINK_SOCK_DIAG,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    let message = request_bytes(request);
-    // SAFETY: sending a valid buffer on our socket (to the kernel: no address needed).
-    let sent = unsafe {
-        libc::send(
-            socket.as_raw_fd(),
-            message.as_ptr().cast(),
-            message.len(),
-            0,
-        )
-    };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let socket = NetlinkSocket::open(NETLINK_SOCK_DIAG, 0, false)?;
+    socket.send(&request_bytes(request))?;
     let mut buf = vec![0u8; 1 << 16];
     let mut decoded = Decoded::default();
     while !decoded.done {
-        // SAFETY: receiving into a buffer of the stated length.
-        let n = unsafe { libc::recv(socket.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
+        let n = socket.recv(&mut buf)?;
         if n == 0 {
             break;
         }
-        decode(&buf[..n as usize], &mut decoded);
+        decode(&buf[..n], &mut decoded);
     }
     match decoded.error {
         Some(errno) => Err(io::Error::from_raw_os_error(errno)),
@@ -190,17 +140,7 @@ pub fn dump(request: DumpRequest) -> io::Result<Vec<InetSocketRow>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn message(kind: u16, payload: &[u8]) -> Vec<u8> {
-        let len = NLMSG_HEADER_LEN + payload.len();
-        let mut msg = Vec::new();
-        msg.extend_from_slice(&(len as u32).to_ne_bytes());
-        msg.extend_from_slice(&kind.to_ne_bytes());
-        msg.extend_from_slice(&[0; 10]);
-        msg.extend_from_slice(payload);
-        msg.resize(len.next_multiple_of(4), 0);
-        msg
-    }
+    use crate::sources::netlink::{NLMSG_DONE, NLMSG_ERROR, test_support::message};
 
     fn diag_msg() -> Vec<u8> {
         let mut m = vec![0u8; INET_DIAG_MSG_LEN];

@@ -9,8 +9,9 @@ use super::scan::{
     Scanned, lines, scan,
 };
 
-/// An interface's counters, as /proc/net/dev gives them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// An interface's counters, as /proc/net/dev gives them. Serialized as they are for `-i --json`:
+/// the field names are that view's (README, "JSON output").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DevStats {
     pub rx_bytes: u64,
     pub rx_packets: u64,
@@ -86,6 +87,11 @@ impl InterfaceList {
             let stats = listed.stats.get_or_insert_with(DevStats::default);
             format.read(rest, stats);
         }
+    }
+
+    /// Adds an interface whose counters come from elsewhere (the live interface table).
+    pub fn add_with_stats(&mut self, name: &[u8], stats: DevStats) {
+        self.add(name).stats = Some(stats);
     }
 
     /// Adds SIOCGIFCONF's names (if_readconf), after /proc/net/dev's.

@@ -13,6 +13,18 @@ pub struct Owner {
 /// A connection's endpoints: (local address, local port, remote address, remote port).
 pub type Connection = (IpAddr, u16, IpAddr, u16);
 
+impl Owner {
+    /// The label without its `PID/`: the program as netstat shows it. Untrusted.
+    pub fn program(&self) -> &[u8] {
+        let prefix = self
+            .label
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(0, |slash| slash + 1);
+        &self.label[prefix..]
+    }
+}
+
 /// Socket inode -> owner. The lowest pid holding a socket wins, as in netstat (it walks /proc in
 /// readdir order, which is ascending pid order, and keeps the first).
 #[derive(Debug, Default)]
@@ -217,6 +229,11 @@ mod tests {
         assert_eq!(owner_label(9, b""), b"9/");
         assert_eq!(owner_label(9, b"/"), b"9/");
         assert_eq!(owner_label(3, b"rel/ative\0"), b"3/rel/ative");
+        let owner = Owner {
+            pid: 3,
+            label: owner_label(3, b"rel/ative\0"),
+        };
+        assert_eq!(owner.program(), b"rel/ative");
     }
 
     #[test]

@@ -9,9 +9,17 @@ pub struct UnixSocketRow {
     pub socket_type: u32,
     pub state: u32,
     pub inode: Option<u64>,
-    /// The path as netstat shows it: the kernel's bytes up to the first whitespace (netstat reads
-    /// it with scanf's `%s`), `@`-prefixed for abstract names. Untrusted.
+    /// The path, whole, as the kernel lists it (`@`-prefixed for abstract names, empty for an
+    /// unnamed socket). Untrusted.
     pub path: Vec<u8>,
+}
+
+impl UnixSocketRow {
+    /// The path as netstat shows it: up to its first whitespace (netstat reads it with `%s`).
+    pub fn netstat_path(&self) -> &[u8] {
+        let mut rest = self.path.as_slice();
+        next_field(&mut rest).unwrap_or_default()
+    }
 }
 
 pub const SO_ACCEPTCON: u64 = 1 << 16;
@@ -38,22 +46,20 @@ pub fn parse(bytes: &[u8]) -> (Vec<UnixSocketRow>, usize) {
 }
 
 fn parse_line(line: &[u8], has_inode: bool) -> Option<UnixSocketRow> {
-    let mut fields = line
-        .split(|b| b.is_ascii_whitespace())
-        .filter(|field| !field.is_empty());
+    let mut rest = line;
+    let mut next = || next_field(&mut rest);
     let hex = |f: Option<&[u8]>| -> Option<u64> {
         u64::from_str_radix(std::str::from_utf8(f?).ok()?, 16).ok()
     };
-    let _address = fields.next()?.strip_suffix(b":")?;
-    let ref_count = hex(fields.next())?;
-    let protocol = hex(fields.next())?;
-    let flags = hex(fields.next())?;
-    let socket_type = u32::try_from(hex(fields.next())?).ok()?;
-    let state = u32::try_from(hex(fields.next())?).ok()?;
-    let inode = fields
-        .next()
-        .and_then(|f| std::str::from_utf8(f).ok()?.parse().ok());
-    let path = fields.next().map(<[u8]>::to_vec).unwrap_or_default();
+    let _address = next()?.strip_suffix(b":")?;
+    let ref_count = hex(next())?;
+    let protocol = hex(next())?;
+    let flags = hex(next())?;
+    let socket_type = u32::try_from(hex(next())?).ok()?;
+    let state = u32::try_from(hex(next())?).ok()?;
+    let inode = next().and_then(|f| std::str::from_utf8(f).ok()?.parse().ok());
+    // The kernel writes one space, then the path's bytes up to the end of the line.
+    let path = rest.strip_prefix(b" ").unwrap_or(rest).to_vec();
     Some(UnixSocketRow {
         ref_count,
         protocol,
@@ -63,6 +69,18 @@ fn parse_line(line: &[u8], has_inode: bool) -> Option<UnixSocketRow> {
         inode: if has_inode { inode } else { None },
         path,
     })
+}
+
+/// The next whitespace-separated field of `rest`, which is left just after it.
+fn next_field<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    let field = &rest[start..];
+    let len = field
+        .iter()
+        .position(|b| b.is_ascii_whitespace())
+        .unwrap_or(field.len());
+    *rest = &field[len..];
+    Some(&field[..len])
 }
 
 #[cfg(test)]
@@ -75,24 +93,30 @@ mod tests {
 0000000000000000: 00000002 00000000 00000000 0002 01 23458 @abstract@name
 0000000000000000: 00000002 00000000 00000000 0005 01 23459 /tmp/with space
 0000000000000000: 00000002 00000000 00000000 0001 01 23460 /tmp/ctl\x1b[2J
+0000000000000000: 00000002 00000000 00000000 0002 01 23461  leading  and trailing 
 ";
 
     #[test]
     fn parses_rows_paths_and_flags() {
         let (rows, bogus) = parse(UNIX);
         assert_eq!(bogus, 0);
-        assert_eq!(rows.len(), 5);
+        assert_eq!(rows.len(), 6);
         assert_eq!(rows[0].flags & SO_ACCEPTCON, SO_ACCEPTCON);
         assert_eq!(rows[0].path, b"/run/dbus/system_bus_socket");
         assert_eq!((rows[1].state, rows[1].inode), (3, Some(23457)));
         assert!(rows[1].path.is_empty());
+        assert!(rows[1].netstat_path().is_empty());
         assert_eq!(rows[2].path, b"@abstract@name");
         assert_eq!(rows[3].socket_type, 5);
+        assert_eq!(rows[3].path, b"/tmp/with space");
         assert_eq!(
-            rows[3].path, b"/tmp/with",
+            rows[3].netstat_path(),
+            b"/tmp/with",
             "netstat's %s stops at the space"
         );
         assert_eq!(rows[4].path, b"/tmp/ctl\x1b[2J");
+        assert_eq!(rows[5].path, b" leading  and trailing ");
+        assert_eq!(rows[5].netstat_path(), b"leading");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::{
 };
 
 /// The IFF_* flags net-tools prints.
-mod iff {
+pub mod iff {
     pub const UP: u16 = 0x1;
     pub const BROADCAST: u16 = 0x2;
     pub const DEBUG: u16 = 0x4;
@@ -63,9 +63,12 @@ pub struct Interface {
     pub ipv4: Option<Ipv4Config>,
 }
 
-/// "Kernel Interface table" and, for the short form, the column heading.
-pub fn write_heading(long: bool, out: &mut dyn Write) -> io::Result<()> {
-    out.write_all(b"Kernel Interface table\n")?;
+/// "Kernel Interface table" (netstat prints it once, also with -c) and, for the short form,
+/// the column heading (with -c, on every refresh).
+pub fn write_heading(first: bool, long: bool, out: &mut dyn Write) -> io::Result<()> {
+    if first {
+        out.write_all(b"Kernel Interface table\n")?;
+    }
     if !long {
         out.write_all(b"Iface             MTU    RX-OK RX-ERR RX-DRP RX-OVR    TX-OK TX-ERR TX-DRP TX-OVR Flg\n")?;
     }
@@ -121,14 +124,8 @@ pub fn write_short(iface: &Interface, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{flags}")
 }
 
-/// The ifconfig-like block of -e. `inet6` is /proc/net/if_inet6 (this interface's lines are
-/// picked out here).
-pub fn write_long(
-    iface: &Interface,
-    inet6: &[Inet6Address],
-    names: &dyn Names,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+/// The names of the IFF_* flags set, in ifconfig's order.
+pub fn flag_names(flags: u16) -> Vec<&'static str> {
     let words = [
         (iff::UP, "UP"),
         (iff::BROADCAST, "BROADCAST"),
@@ -145,11 +142,28 @@ pub fn write_long(
         (iff::MULTICAST, "MULTICAST"),
         (iff::DYNAMIC, "DYNAMIC"),
     ];
-    let set: Vec<&str> = words
+    words
         .iter()
-        .filter(|(bit, _)| iface.flags & bit != 0)
+        .filter(|(bit, _)| flags & bit != 0)
         .map(|(_, word)| *word)
-        .collect();
+        .collect()
+}
+
+/// The hardware type's name and the address as -e shows them (none for types without one).
+pub fn hardware(iface: &Interface) -> (&'static str, Option<String>) {
+    let hw = HwType::of(iface.hw_type);
+    (hw.name, hw.address(&iface.hw_address))
+}
+
+/// The ifconfig-like block of -e. `inet6` is /proc/net/if_inet6 (this interface's lines are
+/// picked out here).
+pub fn write_long(
+    iface: &Interface,
+    inet6: &[Inet6Address],
+    names: &dyn Names,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let set = flag_names(iface.flags);
     out.write_all(&iface.name)?;
     // net-tools keeps the flags in a C short, so IFF_DYNAMIC prints negative; with no flag
     // its trimming of the list leaves a lone '<'.
@@ -262,6 +276,16 @@ pub fn write_long(
 
 /// The "<global>"-style words after an IPv6 scope id (empty when none applies).
 fn scope_words(scope: u32) -> String {
+    let words = scope_names(scope);
+    if words.is_empty() {
+        String::new()
+    } else {
+        format!("<{}>", words.join(","))
+    }
+}
+
+/// The names of an IPv6 address's scope bits, as ifconfig names them.
+pub fn scope_names(scope: u32) -> Vec<&'static str> {
     let mut words = Vec::new();
     let mut scope = scope;
     if scope & 0x80 != 0 {
@@ -276,11 +300,7 @@ fn scope_words(scope: u32) -> String {
             words.push(word);
         }
     }
-    if words.is_empty() {
-        String::new()
-    } else {
-        format!("<{}>", words.join(","))
-    }
+    words
 }
 
 /// A byte count in tenths of the largest binary unit it exceeds, as ife_print_long rounds it
@@ -365,13 +385,14 @@ impl HwType {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::net::Ipv6Addr;
 
     use super::*;
     use crate::resolve::NoNames;
 
-    fn eth0() -> Interface {
+    /// An Ethernet interface with an IPv4 address and counters (also the JSON view's fixture).
+    pub(crate) fn eth0() -> Interface {
         Interface {
             name: b"eth0".to_vec(),
             flags: 4163,
@@ -409,7 +430,7 @@ mod tests {
         no_stats.stats = None;
         no_stats.flags = 0x1000 | 0x100 | 0x10 | 0x41;
         let text = render(|out| {
-            write_heading(false, out)?;
+            write_heading(true, false, out)?;
             write_short(&eth0(), out)?;
             write_short(&no_stats, out)
         });
@@ -423,9 +444,9 @@ a-very-long-int  1400      - no statistics available -                        MP
         );
     }
 
-    #[test]
-    fn long_block() {
-        let inet6 = [
+    /// /proc/net/if_inet6's lines: one for eth0, one for lo.
+    pub(crate) fn inet6() -> [Inet6Address; 2] {
+        [
             Inet6Address {
                 device: b"eth0".to_vec(),
                 address: "fd00::2".parse().unwrap_or(Ipv6Addr::UNSPECIFIED),
@@ -438,8 +459,12 @@ a-very-long-int  1400      - no statistics available -                        MP
                 prefix_len: 128,
                 scope: 0x10,
             },
-        ];
-        let text = render(|out| write_long(&eth0(), &inet6, &NoNames, out));
+        ]
+    }
+
+    #[test]
+    fn long_block() {
+        let text = render(|out| write_long(&eth0(), &inet6(), &NoNames, out));
         assert_eq!(
             text,
             "eth0: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 1400

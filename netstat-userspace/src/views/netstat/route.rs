@@ -104,10 +104,15 @@ pub fn write_ipv4_table(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     write_ipv4_table_heading(columns, out)?;
-    for route in routes.iter().filter(|route| route.flags & RTF_UP != 0) {
+    for route in shown_ipv4_routes(routes) {
         write_ipv4_route(route, columns, naming, out)?;
     }
     Ok(())
+}
+
+/// The IPv4 routes netstat shows: those that are up.
+pub fn shown_ipv4_routes(routes: &[Ipv4Route]) -> impl Iterator<Item = &Ipv4Route> {
+    routes.iter().filter(|route| route.flags & RTF_UP != 0)
 }
 
 /// Addresses longer than this are cut (net-tools ends its buffers at byte 15).
@@ -171,7 +176,7 @@ fn write_ipv4_route(
 }
 
 /// Flag letters in net-tools' order; a reject route restarts the string at "!".
-fn ipv4_table_flags(bits: u32) -> String {
+pub fn ipv4_table_flags(bits: u32) -> String {
     let mut text = String::new();
     for (flag, letters) in [(RTF_UP, "U"), (RTF_GATEWAY, "G"), (RTF_REJECT, "!")] {
         if bits & flag != 0 {
@@ -314,7 +319,7 @@ fn write_ipv4_cache_entry(
 }
 
 /// Cache flag letters. The 2.0 layout has U and H where 2.2 has its dead and on-link bits.
-fn ipv4_cache_flags(bits: u32, format: CacheFormat) -> String {
+pub fn ipv4_cache_flags(bits: u32, format: CacheFormat) -> String {
     let mut text = String::new();
     if format == CacheFormat::Linux2_0 {
         append_flags(&mut text, bits, &[(RTF_UP, "U"), (RTF_HOST, "H")]);
@@ -363,10 +368,7 @@ pub fn write_ipv6_routes(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     write_ipv6_heading(cache, out)?;
-    let shown = routes
-        .iter()
-        .filter(|route| (route.flags & RTF_CACHE != 0) == cache);
-    for route in shown {
+    for route in shown_ipv6_routes(routes, cache) {
         let bits = naming.bits();
         let destination = format!(
             "{}/{}",
@@ -385,6 +387,13 @@ pub fn write_ipv6_routes(
     Ok(())
 }
 
+/// The IPv6 routes netstat shows: the forwarding entries, or with `cache` the cached ones.
+pub fn shown_ipv6_routes(routes: &[Ipv6Route], cache: bool) -> impl Iterator<Item = &Ipv6Route> {
+    routes
+        .iter()
+        .filter(move |route| (route.flags & RTF_CACHE != 0) == cache)
+}
+
 /// The title and headings of the IPv6 table.
 pub fn write_ipv6_heading(cache: bool, out: &mut dyn Write) -> io::Result<()> {
     if cache {
@@ -398,7 +407,7 @@ pub fn write_ipv6_heading(cache: bool, out: &mut dyn Write) -> io::Result<()> {
     )
 }
 
-fn ipv6_flags(bits: u32) -> String {
+pub fn ipv6_flags(bits: u32) -> String {
     let mut text = String::new();
     let table = [
         (RTF_UP, "U"),

@@ -2,6 +2,7 @@
 //! finish_this_one and the section headers), byte for byte.
 
 use std::{
+    borrow::Cow,
     io::{self, Write},
     net::IpAddr,
 };
@@ -40,6 +41,16 @@ impl InetProtocol {
             (InetProtocol::UdpLite, true) => "udpl6",
             (InetProtocol::Raw, false) => "raw",
             (InetProtocol::Raw, true) => "raw6",
+        }
+    }
+
+    /// The protocol's own name, without the family (JSON's `proto`).
+    pub fn name(self) -> &'static str {
+        match self {
+            InetProtocol::Tcp => "tcp",
+            InetProtocol::Udp => "udp",
+            InetProtocol::UdpLite => "udplite",
+            InetProtocol::Raw => "raw",
         }
     }
 
@@ -133,21 +144,26 @@ pub fn inet_row_shown(protocol: InetProtocol, row: &InetSocketRow, flags: &Netst
     connected != flags.listening
 }
 
-fn timers(protocol: InetProtocol, row: &InetSocketRow) -> String {
+/// The timer -o shows: netstat's name for it and the seconds until it fires (0 when off).
+pub fn timer_of(protocol: InetProtocol, row: &InetSocketRow) -> (Cow<'static, str>, f64) {
     // TCP divides by the clock tick rate, UDP and raw by a hard-coded 100; USER_HZ is 100
     // everywhere Linux runs today, so both are the same division.
     let seconds = row.timer_ticks as f64 / 100.0;
-    let (retr, timeout) = (row.retransmits, row.timeout);
     match (protocol, row.timer) {
-        (_, 0) => format!("off (0.00/{retr}/{timeout})"),
-        (InetProtocol::Tcp, 1) => format!("on ({seconds:.2}/{retr}/{timeout})"),
-        (InetProtocol::Tcp, 2) => format!("keepalive ({seconds:.2}/{retr}/{timeout})"),
-        (InetProtocol::Tcp, 3) => format!("timewait ({seconds:.2}/{retr}/{timeout})"),
-        (InetProtocol::Tcp, 4) => format!("probe ({seconds:.2}/{retr}/{timeout})"),
-        (InetProtocol::Tcp, n) => format!("unkn-{n} ({seconds:.2}/{retr}/{timeout})"),
-        (_, n @ (1 | 2)) => format!("on{n} ({seconds:.2}/{retr}/{timeout})"),
-        (_, n) => format!("unkn-{n} ({seconds:.2}/{retr}/{timeout})"),
+        (_, 0) => ("off".into(), 0.0),
+        (InetProtocol::Tcp, 1) => ("on".into(), seconds),
+        (InetProtocol::Tcp, 2) => ("keepalive".into(), seconds),
+        (InetProtocol::Tcp, 3) => ("timewait".into(), seconds),
+        (InetProtocol::Tcp, 4) => ("probe".into(), seconds),
+        (InetProtocol::Tcp, n) => (format!("unkn-{n}").into(), seconds),
+        (_, n @ (1 | 2)) => (format!("on{n}").into(), seconds),
+        (_, n) => (format!("unkn-{n}").into(), seconds),
     }
+}
+
+fn timers(protocol: InetProtocol, row: &InetSocketRow) -> String {
+    let (name, seconds) = timer_of(protocol, row);
+    format!("{name} ({seconds:.2}/{}/{})", row.retransmits, row.timeout)
 }
 
 /// The TCP State column: `%-11s`, coloured with --color.
@@ -266,13 +282,29 @@ pub fn write_inet_row(
             )?;
         }
     }
-    let connection = (row.local, row.local_port, row.remote, row.remote_port);
-    let owner = owners.and_then(|o| o.owner_of(row.inode, connection));
-    finish_row(out, row.uid, row.inode, flags, names, owner)?;
+    finish_row(
+        out,
+        row.uid,
+        row.inode,
+        flags,
+        names,
+        inet_owner(row, owners),
+    )?;
     if flags.timers {
         write!(out, " {}", timers(protocol, row))?;
     }
     out.write_all(b"\n")
+}
+
+/// An IP socket's owner: by inode, or its last owner when no process holds it.
+pub fn inet_owner<'a>(row: &InetSocketRow, owners: Option<&'a SocketOwners>) -> Option<&'a Owner> {
+    let connection = (row.local, row.local_port, row.remote, row.remote_port);
+    owners?.owner_of(row.inode, connection)
+}
+
+/// A UNIX socket's owner, by inode.
+pub fn unix_owner<'a>(row: &UnixSocketRow, owners: Option<&'a SocketOwners>) -> Option<&'a Owner> {
+    owners?.get(row.inode?)
 }
 
 /// finish_this_one: the -e, -p columns (the caller adds -o and the newline).
@@ -326,43 +358,60 @@ pub fn unix_row_shown(row: &UnixSocketRow, flags: &NetstatFlags) -> bool {
     flags.all || listening == flags.listening
 }
 
-pub fn write_unix_row(
-    out: &mut dyn Write,
-    row: &UnixSocketRow,
-    flags: &NetstatFlags,
-    owners: Option<&SocketOwners>,
-) -> io::Result<()> {
-    const SO_WAITDATA: u64 = 1 << 17;
-    const SO_NOSPACE: u64 = 1 << 18;
-    let protocol = if row.protocol == 0 { "unix" } else { "??" };
-    let socket_type = match row.socket_type {
+/// The socket type, as netstat names it.
+pub fn unix_type(row: &UnixSocketRow) -> &'static str {
+    match row.socket_type {
         1 => "STREAM",
         2 => "DGRAM",
         3 => "RAW",
         4 => "RDM",
         5 => "SEQPACKET",
         _ => "UNKNOWN",
-    };
-    let state = match row.state {
+    }
+}
+
+/// The state (the kernel's SS_*) as netstat names it, except that an unconnected socket that does
+/// not listen is UNCONNECTED, where netstat leaves the column empty.
+pub fn unix_state(row: &UnixSocketRow) -> &'static str {
+    match row.state {
         0 => "FREE",
         1 if row.flags & SO_ACCEPTCON != 0 => "LISTENING",
-        1 => "",
+        1 => "UNCONNECTED",
         2 => "CONNECTING",
         3 => "CONNECTED",
         4 => "DISCONNECTING",
         _ => "UNKNOWN",
+    }
+}
+
+/// The flags netstat shows between brackets: ACC (listening), W (waiting for data), N (no space).
+pub fn unix_flags(row: &UnixSocketRow) -> impl Iterator<Item = &'static str> {
+    const SO_WAITDATA: u64 = 1 << 17;
+    const SO_NOSPACE: u64 = 1 << 18;
+    [(SO_ACCEPTCON, "ACC"), (SO_WAITDATA, "W"), (SO_NOSPACE, "N")]
+        .into_iter()
+        .filter(move |(bit, _)| row.flags & bit != 0)
+        .map(|(_, letters)| letters)
+}
+
+pub fn write_unix_row(
+    out: &mut dyn Write,
+    row: &UnixSocketRow,
+    flags: &NetstatFlags,
+    owners: Option<&SocketOwners>,
+) -> io::Result<()> {
+    let protocol = if row.protocol == 0 { "unix" } else { "??" };
+    let state = match unix_state(row) {
+        "UNCONNECTED" => "",
+        state => state,
     };
     let mut socket_flags = String::from("[ ");
-    for (bit, letter) in [
-        (SO_ACCEPTCON, "ACC "),
-        (SO_WAITDATA, "W "),
-        (SO_NOSPACE, "N "),
-    ] {
-        if row.flags & bit != 0 {
-            socket_flags.push_str(letter);
-        }
+    for flag in unix_flags(row) {
+        socket_flags.push_str(flag);
+        socket_flags.push(' ');
     }
     socket_flags.push(']');
+    let socket_type = unix_type(row);
     write!(
         out,
         "{protocol:<5} {:<6} {socket_flags:<11} {socket_type:<10} {state:<13} ",
@@ -373,13 +422,10 @@ pub fn write_unix_row(
         None => out.write_all(b"-       ")?,
     }
     if flags.programs {
-        let owner = row
-            .inode
-            .and_then(|inode| owners.and_then(|o| o.get(inode)));
-        write_program(out, owner.map(|o| o.label.as_slice()))?;
+        write_program(out, unix_owner(row, owners).map(|o| o.label.as_slice()))?;
     }
     out.write_all(b" ")?;
-    out.write_all(&escape_controls(&row.path))?;
+    out.write_all(&escape_controls(row.netstat_path()))?;
     out.write_all(b"\n")
 }
 

@@ -32,31 +32,51 @@ pub struct InetCounters<'a> {
     pub sctp: Option<&'a [Counter]>,
 }
 
-/// `netstat -s`: every section of /proc/net/snmp and /proc/net/netstat, then SCTP's counters.
-pub fn write_inet(
-    counters: &InetCounters,
-    shown: ShownProtocols,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let mut printer = Printer::new(shown, out);
-    for section in counters.snmp.iter().chain(counters.netstat) {
-        printer.section(INET_TABLES, &section.title, &section.counters)?;
-    }
-    if let Some(sctp) = counters.sctp {
-        printer.section(INET_TABLES, SCTP_TITLE, sctp)?;
-    }
-    Ok(())
+/// A section of counters as netstat shows it: a title, its counters, and the tables netstat
+/// looks the title up in.
+pub struct CounterSection<'a> {
+    pub title: &'a str,
+    pub counters: &'a [Counter],
+    tables: &'static [Table],
 }
 
-/// `netstat -s -6`: /proc/net/snmp6, grouped into sections by name, then the Tcp sections of
-/// /proc/net/snmp (the kernel keeps no TCP counters per IP version).
-pub fn write_inet6(
-    snmp6: &[Counter],
-    snmp: &[Section],
-    shown: ShownProtocols,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let mut printer = Printer::new(shown, out);
+impl CounterSection<'_> {
+    fn table(&self) -> Option<&'static Table> {
+        self.tables.iter().find(|table| table.title == self.title)
+    }
+
+    /// Whether netstat prints this section: one it has a table for only when its protocol was
+    /// asked for, any other always.
+    pub fn shown(&self, shown: ShownProtocols) -> bool {
+        self.table()
+            .is_none_or(|table| shown.includes(table.protocol))
+    }
+}
+
+/// `netstat -s`'s sections: every section of /proc/net/snmp and /proc/net/netstat, then SCTP's
+/// counters.
+pub fn inet_sections<'a>(counters: &InetCounters<'a>) -> Vec<CounterSection<'a>> {
+    let section = |title, counters| CounterSection {
+        title,
+        counters,
+        tables: INET_TABLES,
+    };
+    let mut sections: Vec<CounterSection> = counters
+        .snmp
+        .iter()
+        .chain(counters.netstat)
+        .map(|s| section(&s.title, &s.counters))
+        .collect();
+    if let Some(sctp) = counters.sctp {
+        sections.push(section(SCTP_TITLE, sctp));
+    }
+    sections
+}
+
+/// `netstat -s -6`'s sections: /proc/net/snmp6, grouped into sections by name, then the Tcp
+/// sections of /proc/net/snmp (the kernel keeps no TCP counters per IP version).
+pub fn inet6_sections<'a>(snmp6: &'a [Counter], snmp: &'a [Section]) -> Vec<CounterSection<'a>> {
+    let mut sections = Vec::new();
     let mut rest = snmp6;
     while let Some(first) = rest.first() {
         // A section runs while the names contain its title: the first name up to its '6'
@@ -70,7 +90,11 @@ pub fn write_inet6(
             .position(|counter| !counter.name.contains(title))
             .unwrap_or(rest.len());
         let (counters, next) = rest.split_at(len);
-        printer.section(INET6_TABLES, title, counters)?;
+        sections.push(CounterSection {
+            title,
+            counters,
+            tables: INET6_TABLES,
+        });
         rest = next;
     }
     // netstat picks these by prefix, which would also take a "TcpExt" section.
@@ -78,7 +102,24 @@ pub fn write_inet6(
         .iter()
         .filter(|section| section.title.starts_with("Tcp"))
     {
-        printer.section(INET_TABLES, &section.title, &section.counters)?;
+        sections.push(CounterSection {
+            title: &section.title,
+            counters: &section.counters,
+            tables: INET_TABLES,
+        });
+    }
+    sections
+}
+
+/// Prints sections as `netstat -s` does.
+pub fn write_sections(
+    sections: &[CounterSection],
+    shown: ShownProtocols,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut printer = Printer::new(shown, out);
+    for section in sections {
+        printer.section(section)?;
     }
     Ok(())
 }
@@ -101,11 +142,12 @@ impl<'w> Printer<'w> {
         }
     }
 
-    fn section(&mut self, tables: &[Table], title: &str, counters: &[Counter]) -> io::Result<()> {
-        let entries = match tables.iter().find(|table| table.title == title) {
+    fn section(&mut self, section: &CounterSection) -> io::Result<()> {
+        let (title, counters) = (section.title, section.counters);
+        let entries = match section.table() {
             Some(table) => {
                 self.state = Kind::Number;
-                if !self.shown.includes(table.protocol) {
+                if !section.shown(self.shown) {
                     return Ok(());
                 }
                 Some(table.entries)
@@ -855,7 +897,7 @@ mod tests {
             sctp: sctp.as_deref(),
         };
         let mut out = Vec::new();
-        write_inet(&counters, shown, &mut out).expect("write to a Vec");
+        write_sections(&inet_sections(&counters), shown, &mut out).expect("write to a Vec");
         String::from_utf8(out).expect("UTF-8")
     }
 
@@ -863,7 +905,7 @@ mod tests {
         let snmp6 = parse_name_value_lines(snmp6).items;
         let snmp = parse_line_pairs(snmp).items;
         let mut out = Vec::new();
-        write_inet6(&snmp6, &snmp, shown, &mut out).expect("write to a Vec");
+        write_sections(&inet6_sections(&snmp6, &snmp), shown, &mut out).expect("write to a Vec");
         String::from_utf8(out).expect("UTF-8")
     }
 

@@ -1,0 +1,321 @@
+//! Per-interface packet counting on the netdev tracepoints, and error/drop events.
+//!
+//! Raw tracepoints: they hand the program the tracepoint's own arguments (the skb, the device),
+//! without the formatted record a classic tracepoint copies for every packet, and they need no
+//! tracefs. Kernel struct offsets come from BTF through `IFACE_CONFIG`.
+//!
+//! Receive side: a packet is counted once, where its driver hands it to the stack — netif_rx
+//! (loopback, veth, tunnels), netif_receive_skb, netif_receive_skb_list, napi_gro_receive and
+//! napi_gro_frags. These entry points fire before GRO merges packets and before the backlog
+//! re-enters the receive core, so none of them sees a packet twice. The receive core's own
+//! tracepoint (net:netif_receive_skb) is counted apart as `rx_delivered`: it fires once per
+//! buffer after GRO, so rx_packets - rx_delivered is what GRO merged.
+
+use aya_ebpf::{
+    helpers::{bpf_ktime_get_ns, bpf_probe_read_kernel},
+    macros::{map, raw_tracepoint},
+    maps::{PerCpuArray, PerCpuHashMap, RingBuf},
+    programs::RawTracePointContext,
+};
+use netstat_common::{
+    DIRECTION_RX, DIRECTION_TX, EVENT_DROP, EVENT_XMIT_FAILED, EventBudget, IFNAMSIZ,
+    InterfaceCounters, InterfaceEventRecord, InterfaceProbeConfig, STAT_DROPS_WITHOUT_DEVICE,
+    STAT_EVENTS_LOST, STAT_EVENTS_SUPPRESSED, STAT_SLOTS, STAT_UNTRACKED,
+};
+
+/// Interfaces tracked at once; packets of any further interface are counted as untracked.
+const MAX_INTERFACES: u32 = 1024;
+
+#[map]
+static IFACE_COUNTERS: PerCpuHashMap<u32, InterfaceCounters> =
+    PerCpuHashMap::with_max_entries(MAX_INTERFACES, 0);
+
+/// Error and drop events. Its size is set by userspace before load.
+#[map]
+static IFACE_EVENTS: RingBuf = RingBuf::with_byte_size(0, 0);
+
+/// Per-CPU statistics about the probes themselves (slots: STAT_*).
+#[map]
+static IFACE_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_SLOTS, 0);
+
+/// Per-CPU event budget (index 0).
+#[map]
+static IFACE_EVENT_BUDGET: PerCpuArray<EventBudget> = PerCpuArray::with_max_entries(1, 0);
+
+/// Set by userspace at load time; read volatile so the compiler cannot fold the default.
+#[unsafe(no_mangle)]
+static IFACE_CONFIG: InterfaceProbeConfig = InterfaceProbeConfig {
+    skb_dev: 0,
+    skb_len: 0,
+    skb_head: 0,
+    skb_data: 0,
+    skb_mac_header: 0,
+    skb_iif: 0,
+    skb_protocol: 0,
+    dev_ifindex: 0,
+    dev_name: 0,
+    dev_net: 0,
+    net_inum: 0,
+    netns: 0,
+    events_per_sec: 0,
+    _pad: 0,
+};
+
+#[inline(always)]
+fn config() -> InterfaceProbeConfig {
+    unsafe { core::ptr::read_volatile(&IFACE_CONFIG) }
+}
+
+/// A kernel read at `base + offset`; a failed read yields None.
+#[inline(always)]
+fn read<T>(base: u64, offset: u32) -> Option<T> {
+    // SAFETY: bpf_probe_read_kernel validates the address.
+    unsafe { bpf_probe_read_kernel((base + u64::from(offset)) as *const T) }.ok()
+}
+
+/// The device's ifindex when it belongs to the traced network namespace.
+#[inline(always)]
+fn traced_ifindex(cfg: &InterfaceProbeConfig, dev: u64) -> Option<u32> {
+    if dev == 0 {
+        return None;
+    }
+    let net: u64 = read(dev, cfg.dev_net)?;
+    let inum: u32 = read(net, cfg.net_inum)?;
+    if inum != cfg.netns {
+        return None;
+    }
+    read(dev, cfg.dev_ifindex)
+}
+
+#[inline(always)]
+fn bump_stat(slot: u32) {
+    if let Some(value) = IFACE_STATS.get_ptr_mut(slot) {
+        // SAFETY: a per-CPU slot; raw tracepoint programs do not nest on one CPU.
+        unsafe { *value += 1 };
+    }
+}
+
+/// Applies `update` to this CPU's counters of `ifindex`, creating them on first use.
+#[inline(always)]
+fn update_counters(ifindex: u32, update: impl FnOnce(&mut InterfaceCounters)) {
+    let counters = match IFACE_COUNTERS.get_ptr_mut(ifindex) {
+        Some(counters) => counters,
+        None => {
+            // BPF_NOEXIST: another CPU may have created the entry meanwhile; that is fine.
+            let _ = IFACE_COUNTERS.insert(ifindex, InterfaceCounters::default(), 1);
+            match IFACE_COUNTERS.get_ptr_mut(ifindex) {
+                Some(counters) => counters,
+                None => {
+                    bump_stat(STAT_UNTRACKED);
+                    return;
+                }
+            }
+        }
+    };
+    // SAFETY: this CPU's copy of the value.
+    update(unsafe { &mut *counters });
+}
+
+/// Counts one received packet at a driver's hand-off to the stack.
+#[inline(always)]
+fn count_received(ctx: &RawTracePointContext) {
+    let cfg = config();
+    let skb: u64 = ctx.arg(0);
+    let Some(dev) = read::<u64>(skb, cfg.skb_dev) else {
+        return;
+    };
+    let Some(ifindex) = traced_ifindex(&cfg, dev) else {
+        return;
+    };
+    let len: u32 = read(skb, cfg.skb_len).unwrap_or(0);
+    // Drivers count the link-layer header, which eth_type_trans has already pulled: add back
+    // what lies between the mac header and the data.
+    let head: u64 = read(skb, cfg.skb_head).unwrap_or(0);
+    let data: u64 = read(skb, cfg.skb_data).unwrap_or(0);
+    let mac_header: u16 = read(skb, cfg.skb_mac_header).unwrap_or(u16::MAX);
+    let mac = head + u64::from(mac_header);
+    let link_header = if mac_header != u16::MAX && data >= mac && data - mac < 256 {
+        data - mac
+    } else {
+        0
+    };
+    update_counters(ifindex, |c| {
+        c.rx_packets += 1;
+        c.rx_bytes += u64::from(len) + link_header;
+    });
+}
+
+#[raw_tracepoint(tracepoint = "netif_rx_entry")]
+pub fn enetstat_netif_rx(ctx: RawTracePointContext) -> i32 {
+    count_received(&ctx);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "netif_receive_skb_entry")]
+pub fn enetstat_netif_receive_skb_entry(ctx: RawTracePointContext) -> i32 {
+    count_received(&ctx);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "netif_receive_skb_list_entry")]
+pub fn enetstat_netif_receive_skb_list(ctx: RawTracePointContext) -> i32 {
+    count_received(&ctx);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "napi_gro_receive_entry")]
+pub fn enetstat_napi_gro_receive(ctx: RawTracePointContext) -> i32 {
+    count_received(&ctx);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "napi_gro_frags_entry")]
+pub fn enetstat_napi_gro_frags(ctx: RawTracePointContext) -> i32 {
+    count_received(&ctx);
+    0
+}
+
+/// The receive core, once per buffer after GRO.
+#[raw_tracepoint(tracepoint = "netif_receive_skb")]
+pub fn enetstat_netif_receive_skb(ctx: RawTracePointContext) -> i32 {
+    let cfg = config();
+    let skb: u64 = ctx.arg(0);
+    if let Some(ifindex) = read::<u64>(skb, cfg.skb_dev).and_then(|dev| traced_ifindex(&cfg, dev)) {
+        update_counters(ifindex, |c| c.rx_delivered += 1);
+    }
+    0
+}
+
+/// net_dev_xmit(skb, rc, dev, skb_len): after the driver's ndo_start_xmit returned rc.
+#[raw_tracepoint(tracepoint = "net_dev_xmit")]
+pub fn enetstat_net_dev_xmit(ctx: RawTracePointContext) -> i32 {
+    let cfg = config();
+    let skb: u64 = ctx.arg(0);
+    let rc = ctx.arg::<u64>(1) as i32;
+    let dev: u64 = ctx.arg(2);
+    let len = ctx.arg::<u64>(3) as u32;
+    let Some(ifindex) = traced_ifindex(&cfg, dev) else {
+        return 0;
+    };
+    update_counters(ifindex, |c| {
+        if rc == 0 {
+            c.tx_packets += 1;
+            c.tx_bytes += u64::from(len);
+        } else {
+            c.tx_errors += 1;
+        }
+    });
+    if rc != 0 {
+        emit(
+            &cfg,
+            skb,
+            dev,
+            ifindex,
+            EVENT_XMIT_FAILED,
+            DIRECTION_TX,
+            rc as u32,
+            0,
+            len,
+        );
+    }
+    0
+}
+
+/// kfree_skb(skb, location, reason, ...): a packet freed as dropped.
+#[raw_tracepoint(tracepoint = "kfree_skb")]
+pub fn enetstat_kfree_skb(ctx: RawTracePointContext) -> i32 {
+    let cfg = config();
+    let skb: u64 = ctx.arg(0);
+    let location: u64 = ctx.arg(1);
+    let reason = ctx.arg::<u64>(2) as u32;
+    let dev: u64 = read(skb, cfg.skb_dev).unwrap_or(0);
+    if dev == 0 {
+        // Not yet or no longer on an interface (a local socket's buffer, say).
+        bump_stat(STAT_DROPS_WITHOUT_DEVICE);
+        return 0;
+    }
+    let Some(ifindex) = traced_ifindex(&cfg, dev) else {
+        return 0;
+    };
+    // The receive core stamps skb_iif with the interface a packet arrived on.
+    let iif: i32 = read(skb, cfg.skb_iif).unwrap_or(0);
+    let direction = if iif as u32 == ifindex {
+        DIRECTION_RX
+    } else {
+        DIRECTION_TX
+    };
+    update_counters(ifindex, |c| {
+        if direction == DIRECTION_RX {
+            c.rx_dropped += 1;
+        } else {
+            c.tx_dropped += 1;
+        }
+    });
+    let len: u32 = read(skb, cfg.skb_len).unwrap_or(0);
+    emit(
+        &cfg, skb, dev, ifindex, EVENT_DROP, direction, reason, location, len,
+    );
+    0
+}
+
+/// Takes one token from this CPU's budget, refilled at `events_per_sec`.
+#[inline(always)]
+fn take_token(cfg: &InterfaceProbeConfig) -> bool {
+    let rate = u64::from(cfg.events_per_sec);
+    if rate == 0 {
+        return false;
+    }
+    let Some(budget) = IFACE_EVENT_BUDGET.get_ptr_mut(0) else {
+        return false;
+    };
+    // SAFETY: this CPU's slot.
+    let budget = unsafe { &mut *budget };
+    let now = unsafe { bpf_ktime_get_ns() };
+    let refill = (now - budget.last_ns) / (1_000_000_000 / rate).max(1);
+    if refill > 0 {
+        budget.tokens = (budget.tokens + refill).min(rate);
+        budget.last_ns = now;
+    }
+    if budget.tokens == 0 {
+        return false;
+    }
+    budget.tokens -= 1;
+    true
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn emit(
+    cfg: &InterfaceProbeConfig,
+    skb: u64,
+    dev: u64,
+    ifindex: u32,
+    kind: u8,
+    direction: u8,
+    reason: u32,
+    location: u64,
+    len: u32,
+) {
+    if !take_token(cfg) {
+        bump_stat(STAT_EVENTS_SUPPRESSED);
+        return;
+    }
+    let Some(mut slot) = IFACE_EVENTS.reserve::<InterfaceEventRecord>(0) else {
+        bump_stat(STAT_EVENTS_LOST);
+        return;
+    };
+    slot.write(InterfaceEventRecord {
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        location,
+        ifname: read::<[u8; IFNAMSIZ]>(dev, cfg.dev_name).unwrap_or([0; IFNAMSIZ]),
+        ifindex,
+        netns: cfg.netns,
+        reason,
+        len,
+        protocol: read(skb, cfg.skb_protocol).unwrap_or(0),
+        kind,
+        direction,
+        _pad: [0; 4],
+    });
+    slot.submit(0);
+}

@@ -1,0 +1,259 @@
+//! Live interface counters: `enetstat watch --interfaces` (rates, error and drop events, links
+//! appearing and vanishing) and `enetstat -ic` (netstat's interface table, refreshed from the
+//! probes instead of /proc/net/dev).
+
+use std::{io::Write, time::Duration};
+
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::{
+    aggregator::interfaces::{InterfaceSample, LinkEvent},
+    cli::{InterfaceWatchConfig, netstat::NetstatConfig},
+    events::interface::InterfaceEvent,
+    output,
+    probes::{
+        check_ring_size,
+        interfaces::{DropReasons, InterfaceProbeOptions, InterfaceProbeStats},
+    },
+    resolve::{self, Names},
+    sources::{
+        daemon::own_netns,
+        interfaces::LiveInterfaces,
+        proc::dev::InterfaceList,
+        ring::{DEFAULT_BATCH, DRAIN_INTERVAL, RingReader},
+    },
+    views::{OutputFormat, clock::Clock, interface_stream::InterfacePrinter, json::stamp_lines},
+};
+
+/// What a live view does with each kind of news.
+trait LiveView {
+    fn samples(&mut self, now_ns: u64, samples: &[InterfaceSample]) -> anyhow::Result<()>;
+    fn event(&mut self, event: &InterfaceEvent) -> std::io::Result<()>;
+    fn link(&mut self, now_ns: u64, event: &LinkEvent) -> anyhow::Result<()>;
+    fn lost(&mut self, now_ns: u64, lost: u64, what: &str) -> anyhow::Result<()>;
+    fn flush(&mut self) -> std::io::Result<()>;
+    /// Whether the counters are shown once more on exit.
+    fn final_sample(&self) -> bool {
+        true
+    }
+}
+
+/// Attaches, then feeds `view` until SIGINT/SIGTERM; dropping the probes detaches them.
+async fn run_live(
+    options: InterfaceProbeOptions,
+    interval: Duration,
+    view: &mut dyn LiveView,
+    ready: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut live = LiveInterfaces::start(options)?;
+    if let Some(ready) = ready {
+        // Once counting has begun, so people and scripts know what is covered.
+        eprintln!("{ready}");
+    }
+    let mut ring = RingReader::new(live.probe.events.take().expect("fresh probe has its ring"))
+        .context("registering the ring buffer with tokio")?;
+    if !live.probe.drops_attached && options.events_per_sec > 0 {
+        eprintln!("enetstat: drop events unavailable on this kernel (no skb:kfree_skb reason)");
+    }
+    let mut malformed = 0u64;
+    let mut handle = |bytes: &[u8], view: &mut dyn LiveView| match InterfaceEvent::decode(bytes) {
+        Ok(event) => view.event(&event),
+        Err(err) => {
+            malformed += 1;
+            eprintln!("enetstat: skipped a malformed record: {err}");
+            Ok(())
+        }
+    };
+
+    let mut reported = InterfaceProbeStats::default();
+    let mut tick = tokio::time::interval(interval);
+    let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);
+    drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            batch = ring.next_batch(DEFAULT_BATCH, |bytes| handle(bytes, &mut *view)) => {
+                batch?;
+            }
+            _ = drain_tick.tick() => {
+                ring.drain_now(DEFAULT_BATCH, |bytes| handle(bytes, &mut *view))?;
+            }
+            changes = live.link_changes() => {
+                let now = Clock::monotonic_now_ns();
+                for change in changes? {
+                    view.link(now, &change)?;
+                }
+            }
+            _ = tick.tick() => {
+                let now = Clock::monotonic_now_ns();
+                let samples = live.sample(now)?;
+                view.samples(now, &samples)?;
+                let stats = live.probe.stats()?;
+                report_losses(view, now, &reported, &stats)?;
+                reported = stats;
+            }
+        }
+        view.flush()?;
+    }
+    // What arrived before the signal is still shown, then the counters as they stand.
+    ring.drain_now(usize::MAX, |bytes| handle(bytes, &mut *view))?;
+    let now = Clock::monotonic_now_ns();
+    if view.final_sample() {
+        view.samples(now, &live.sample(now)?)?;
+    }
+    report_losses(view, now, &reported, &live.probe.stats()?)?;
+    view.flush()?;
+    Ok(())
+}
+
+/// Nothing is lost silently: growth of the probes' own counters is reported.
+fn report_losses(
+    view: &mut dyn LiveView,
+    now: u64,
+    before: &InterfaceProbeStats,
+    after: &InterfaceProbeStats,
+) -> anyhow::Result<()> {
+    let growth = [
+        (
+            after.events_lost - before.events_lost,
+            "events lost: ring buffer full",
+        ),
+        (
+            after.events_suppressed - before.events_suppressed,
+            "events held back by the rate limit (still counted)",
+        ),
+        (
+            after.untracked_packets - before.untracked_packets,
+            "packets of interfaces beyond the probes' capacity, not counted",
+        ),
+        (
+            after.recursion_misses - before.recursion_misses,
+            "probe runs skipped by the kernel (recursion), not counted",
+        ),
+    ];
+    for (lost, what) in growth {
+        if lost > 0 {
+            eprintln!("enetstat: {lost} {what}");
+            view.lost(now, lost, what)?;
+        }
+    }
+    Ok(())
+}
+
+fn probe_options(ring_bytes: u32, events_per_sec: u32) -> anyhow::Result<InterfaceProbeOptions> {
+    let netns = own_netns().context("reading /proc/self/ns/net")?;
+    Ok(InterfaceProbeOptions {
+        netns: u32::try_from(netns).context("network namespace inode out of range")?,
+        ring_bytes,
+        events_per_sec,
+    })
+}
+
+struct StreamView<W: Write> {
+    printer: InterfacePrinter,
+    out: W,
+}
+
+impl<W: Write> LiveView for StreamView<W> {
+    fn samples(&mut self, now_ns: u64, samples: &[InterfaceSample]) -> anyhow::Result<()> {
+        Ok(self.printer.write_samples(&mut self.out, now_ns, samples)?)
+    }
+    fn event(&mut self, event: &InterfaceEvent) -> std::io::Result<()> {
+        self.printer.write_event(&mut self.out, event)
+    }
+    fn link(&mut self, now_ns: u64, event: &LinkEvent) -> anyhow::Result<()> {
+        Ok(self
+            .printer
+            .write_link_event(&mut self.out, now_ns, event)?)
+    }
+    fn lost(&mut self, now_ns: u64, lost: u64, what: &str) -> anyhow::Result<()> {
+        Ok(self.printer.write_lost(&mut self.out, now_ns, lost, what)?)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// `enetstat watch --interfaces`.
+pub async fn watch(config: InterfaceWatchConfig) -> anyhow::Result<()> {
+    let mut view = StreamView {
+        printer: InterfacePrinter::new(config.format, Clock::now(), DropReasons::from_kernel()),
+        out: output::stdout(),
+    };
+    view.printer.write_header(&mut view.out)?;
+    view.out.flush()?;
+    let options = probe_options(config.ring_bytes, config.events_per_sec)?;
+    let ready = "enetstat: watching interfaces (Ctrl-C to stop)";
+    run_live(options, config.interval, &mut view, Some(ready)).await
+}
+
+/// netstat's table, each refresh built from the live counters.
+struct NetstatTableView<W: Write> {
+    config: NetstatConfig,
+    names: Box<dyn Names>,
+    clock: Clock,
+    first: bool,
+    out: W,
+}
+
+impl<W: Write> LiveView for NetstatTableView<W> {
+    fn samples(&mut self, now_ns: u64, samples: &[InterfaceSample]) -> anyhow::Result<()> {
+        let mut list = InterfaceList::default();
+        for sample in samples {
+            list.add_with_stats(sample.link.name.as_bytes(), sample.totals);
+        }
+        let flags = &self.config.flags;
+        let names = self.names.as_ref();
+        if flags.format == OutputFormat::Json {
+            // JSON lines, each object stamped with its refresh's time.
+            let mut table = Vec::new();
+            super::snapshot::interfaces::render(flags, names, list, self.first, &mut table)?;
+            stamp_lines(&table, &self.clock.rfc3339(now_ns), &mut self.out)?;
+        } else {
+            super::snapshot::interfaces::render(flags, names, list, self.first, &mut self.out)?;
+        }
+        self.first = false;
+        Ok(())
+    }
+    // netstat -ic shows tables only; events and link changes show in the next table.
+    fn event(&mut self, _event: &InterfaceEvent) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn link(&mut self, _now_ns: u64, _event: &LinkEvent) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn lost(&mut self, _now_ns: u64, _lost: u64, _what: &str) -> anyhow::Result<()> {
+        Ok(())
+    }
+    // netstat -ic ends on Ctrl-C without another table.
+    fn final_sample(&self) -> bool {
+        false
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// `enetstat -ic`: netstat's refresh every second, the counters from the probes.
+pub async fn continuous(config: NetstatConfig) -> anyhow::Result<()> {
+    let names: Box<dyn Names> = if config.flags.numeric_hosts && config.flags.numeric_ports {
+        Box::new(resolve::NoNames)
+    } else {
+        Box::new(resolve::SystemNames::new())
+    };
+    let mut view = NetstatTableView {
+        config,
+        names,
+        clock: Clock::now(),
+        first: true,
+        out: output::stdout(),
+    };
+    let ring_bytes = check_ring_size(1 << 16).map_err(anyhow::Error::msg)?;
+    // No events in this view: the drop probe stays detached.
+    let options = probe_options(ring_bytes, 0)?;
+    run_live(options, Duration::from_secs(1), &mut view, None).await
+}

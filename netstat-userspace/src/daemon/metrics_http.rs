@@ -1,0 +1,365 @@
+//! The metrics endpoint: `GET /metrics` over HTTP/1.1, one request per connection. Deliberately
+//! small: the request head is parsed by httparse, bounded in size and time; every answer closes
+//! the connection. The exposition is rendered by the main loop, which owns what it describes.
+
+use std::{io, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::{TcpListener, TcpStream},
+    sync::{Semaphore, mpsc, oneshot},
+};
+
+use super::server::{REQUEST_DEADLINE, linger};
+use crate::views::metrics::CONTENT_TYPE;
+
+/// The longest request head read; a longer one is refused.
+const MAX_HEAD_BYTES: usize = 8 * 1024;
+const MAX_HEADERS: usize = 64;
+/// Connections served at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 32;
+/// Scrapes that may wait for the main loop at once; more are answered 503.
+const QUEUE_DEPTH: usize = 8;
+
+/// A scrape waiting for the main loop's exposition.
+pub struct Scrape {
+    pub reply: oneshot::Sender<Result<String, String>>,
+}
+
+/// The bound listener.
+pub struct MetricsEndpoint {
+    listener: TcpListener,
+}
+
+impl MetricsEndpoint {
+    pub async fn bind(addr: SocketAddr) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics address {addr}"))?;
+        Ok(MetricsEndpoint { listener })
+    }
+
+    /// The address bound (its port chosen by the kernel if 0 was asked for).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts connections forever, handing each scrape to the main loop through the returned
+    /// channel.
+    pub fn serve(self) -> mpsc::Receiver<Scrape> {
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        tokio::spawn(async move {
+            loop {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                match self.listener.accept().await {
+                    Ok((stream, _)) => {
+                        let main_loop = tx.clone();
+                        tokio::spawn(async move {
+                            handle(stream, &main_loop).await;
+                            drop(permit);
+                        });
+                    }
+                    // Out of file descriptors, say: try again in a while rather than spin.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// What a request head asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Metrics { head_only: bool },
+    NotFound,
+    MethodNotAllowed,
+    BadRequest,
+    TooLarge,
+}
+
+/// Routes a request head; None while it is incomplete and within bounds.
+fn route(head: &[u8]) -> Option<Route> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(head) {
+        Ok(httparse::Status::Partial) if head.len() >= MAX_HEAD_BYTES => Some(Route::TooLarge),
+        Ok(httparse::Status::Partial) => None,
+        Err(httparse::Error::TooManyHeaders) => Some(Route::TooLarge),
+        Err(_) => Some(Route::BadRequest),
+        Ok(httparse::Status::Complete(_)) => {
+            let target = request.path.unwrap_or_default();
+            let path = target.split_once('?').map_or(target, |(path, _)| path);
+            Some(match (request.method.unwrap_or_default(), path) {
+                ("GET", "/metrics") => Route::Metrics { head_only: false },
+                ("HEAD", "/metrics") => Route::Metrics { head_only: true },
+                (_, "/metrics") => Route::MethodNotAllowed,
+                _ => Route::NotFound,
+            })
+        }
+    }
+}
+
+/// A complete response; the connection closes after it.
+fn response(
+    status: &str,
+    content_type: &str,
+    extra: &str,
+    body: &[u8],
+    head_only: bool,
+) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+fn plain(status: &str, extra: &str, message: &str) -> Vec<u8> {
+    response(
+        status,
+        "text/plain; charset=utf-8",
+        extra,
+        format!("{message}\n").as_bytes(),
+        false,
+    )
+}
+
+/// The answer to a routed request.
+async fn answer(route: Route, main_loop: &mpsc::Sender<Scrape>) -> Vec<u8> {
+    match route {
+        Route::Metrics { head_only } => match scrape(main_loop).await {
+            Ok(text) => response("200 OK", CONTENT_TYPE, "", text.as_bytes(), head_only),
+            Err(why) => plain("503 Service Unavailable", "", &why),
+        },
+        Route::NotFound => plain("404 Not Found", "", "not found; metrics are at /metrics"),
+        Route::MethodNotAllowed => plain(
+            "405 Method Not Allowed",
+            "Allow: GET, HEAD\r\n",
+            "only GET and HEAD are allowed",
+        ),
+        Route::BadRequest => plain("400 Bad Request", "", "malformed request"),
+        Route::TooLarge => plain(
+            "431 Request Header Fields Too Large",
+            "",
+            "request head too large",
+        ),
+    }
+}
+
+async fn scrape(main_loop: &mpsc::Sender<Scrape>) -> Result<String, String> {
+    let (reply, exposition) = oneshot::channel();
+    main_loop
+        .try_send(Scrape { reply })
+        .map_err(|_| "the daemon is busy; try again".to_string())?;
+    exposition
+        .await
+        .unwrap_or_else(|_| Err("the daemon is shutting down".to_string()))
+}
+
+/// Reads the request head until it routes, within the deadline.
+async fn read_route(stream: &mut TcpStream) -> Route {
+    let mut head = Vec::with_capacity(512);
+    let mut chunk = [0u8; 2048];
+    loop {
+        let n = match stream.read(&mut chunk).await {
+            Ok(n) => n,
+            Err(_) => return Route::BadRequest,
+        };
+        if n == 0 {
+            return Route::BadRequest;
+        }
+        head.extend_from_slice(&chunk[..n]);
+        if let Some(route) = route(&head) {
+            return route;
+        }
+    }
+}
+
+/// One connection: read and route the request, answer it, close.
+async fn handle(mut stream: TcpStream, main_loop: &mpsc::Sender<Scrape>) {
+    let reply = match tokio::time::timeout(REQUEST_DEADLINE, read_route(&mut stream)).await {
+        Ok(route) => answer(route, main_loop).await,
+        Err(_) => plain("408 Request Timeout", "", "request not received in time"),
+    };
+    // A client that went away gets nothing; that is its business.
+    let _ = stream.write_all(&reply).await;
+    let _ = stream.shutdown().await;
+    linger(&mut stream).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+
+    use super::*;
+
+    #[test]
+    fn routes_metrics_and_refuses_the_rest() {
+        let get =
+            |target: &str| route(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        assert_eq!(get("/metrics"), Some(Route::Metrics { head_only: false }));
+        assert_eq!(
+            get("/metrics?x=1"),
+            Some(Route::Metrics { head_only: false })
+        );
+        assert_eq!(
+            route(b"HEAD /metrics HTTP/1.0\r\n\r\n"),
+            Some(Route::Metrics { head_only: true })
+        );
+        assert_eq!(get("/"), Some(Route::NotFound));
+        assert_eq!(get("/metrics/x"), Some(Route::NotFound));
+        assert_eq!(
+            route(b"POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"),
+            Some(Route::MethodNotAllowed)
+        );
+    }
+
+    #[test]
+    fn waits_for_a_whole_head_and_bounds_it() {
+        assert_eq!(route(b"GET /metrics HTTP/1.1\r\nHost:"), None);
+        assert_eq!(route(b""), None);
+        let long = format!("GET /metrics HTTP/1.1\r\nX: {}", "a".repeat(MAX_HEAD_BYTES));
+        assert_eq!(route(long.as_bytes()), Some(Route::TooLarge));
+        let many: String = (0..MAX_HEADERS + 1)
+            .map(|i| format!("H{i}: v\r\n"))
+            .collect();
+        assert_eq!(
+            route(format!("GET /metrics HTTP/1.1\r\n{many}\r\n").as_bytes()),
+            Some(Route::TooLarge)
+        );
+    }
+
+    #[test]
+    fn malformed_heads_are_bad_requests() {
+        for bad in [
+            &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
+            b"GET /metrics HTTP/9.9\r\n\r\n",
+            b"GET  HTTP/1.1\r\n\r\n",
+            b"NOT HTTP AT ALL\r\n\r\n",
+            b"GET /metrics HTTP/1.1\r\nBad Header\r\n\r\n",
+        ] {
+            assert_eq!(
+                route(bad),
+                Some(Route::BadRequest),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn responses_carry_length_and_close() {
+        let text = String::from_utf8(response("200 OK", "text/plain", "", b"abc", false)).unwrap();
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
+        );
+        let head = String::from_utf8(response("200 OK", "text/plain", "", b"abc", true)).unwrap();
+        assert!(
+            head.ends_with("Content-Length: 3\r\nConnection: close\r\n\r\n"),
+            "{head}"
+        );
+    }
+
+    /// An endpoint on a loopback port whose main loop answers every scrape with "up".
+    fn start() -> SocketAddr {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let endpoint = MetricsEndpoint::bind("127.0.0.1:0".parse().unwrap())
+                    .await
+                    .unwrap();
+                ready_tx.send(endpoint.local_addr().unwrap()).unwrap();
+                let mut scrapes = endpoint.serve();
+                while let Some(scrape) = scrapes.recv().await {
+                    let _ = scrape.reply.send(Ok("up\n".to_string()));
+                }
+            });
+        });
+        ready_rx.recv().unwrap()
+    }
+
+    fn exchange(addr: SocketAddr, bytes: &[u8]) -> String {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(bytes).unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn serves_scrapes_and_survives_bad_requests() {
+        let addr = start();
+        let ok = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(
+            ok.contains(&format!("Content-Type: {CONTENT_TYPE}\r\n")),
+            "{ok}"
+        );
+        assert!(ok.ends_with("\r\n\r\nup\n"), "{ok}");
+        let head = exchange(addr, b"HEAD /metrics HTTP/1.1\r\n\r\n");
+        assert!(
+            head.starts_with("HTTP/1.1 200 OK\r\n") && head.ends_with("\r\n\r\n"),
+            "{head}"
+        );
+        let bad = exchange(addr, b"\x00\x01garbage\r\n\r\n");
+        assert!(bad.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{bad}");
+        let missing = exchange(addr, b"GET /nope HTTP/1.1\r\n\r\n");
+        assert!(
+            missing.starts_with("HTTP/1.1 404 Not Found\r\n"),
+            "{missing}"
+        );
+        let post = exchange(
+            addr,
+            b"POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+        );
+        assert!(
+            post.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+            "{post}"
+        );
+        assert!(post.contains("Allow: GET, HEAD\r\n"), "{post}");
+        let huge = exchange(addr, &vec![b'a'; 100_000]);
+        assert!(
+            huge.starts_with("HTTP/1.1 400 Bad Request\r\n") || huge.starts_with("HTTP/1.1 431"),
+            "{huge}"
+        );
+        let long_head = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+        let long = exchange(addr, long_head.as_bytes());
+        assert!(long.starts_with("HTTP/1.1 431 "), "{long}");
+        // A client that hangs up half-way gets a 400 it may not read.
+        let mut half = std::net::TcpStream::connect(addr).unwrap();
+        half.write_all(b"GET /met").unwrap();
+        half.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut out = String::new();
+        half.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 400 "), "{out}");
+        // Still serving.
+        assert!(exchange(addr, b"GET /metrics HTTP/1.0\r\n\r\n").ends_with("\r\n\r\nup\n"));
+    }
+
+    #[test]
+    fn a_silent_client_times_out_without_blocking_others() {
+        let addr = start();
+        let mut silent = std::net::TcpStream::connect(addr).unwrap();
+        let started = std::time::Instant::now();
+        let ok = exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(started.elapsed() < REQUEST_DEADLINE);
+        let mut out = String::new();
+        silent.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{out}");
+    }
+}

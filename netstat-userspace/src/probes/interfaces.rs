@@ -1,0 +1,335 @@
+//! The interface probes: per-interface counters on the netdev tracepoints, and error/drop events.
+
+use std::{collections::HashMap, os::fd::AsFd as _};
+
+use anyhow::{Context as _, anyhow};
+use aya::{
+    Ebpf,
+    maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    programs::RawTracePoint,
+};
+use netstat_common::{
+    InterfaceCounters, InterfaceProbeConfig, STAT_DROPS_WITHOUT_DEVICE, STAT_EVENTS_LOST,
+    STAT_EVENTS_SUPPRESSED, STAT_UNTRACKED,
+};
+
+use super::{
+    EBPF_OBJECT, btf::Btf, check_privileges, loader, page_size, privileges, prog_stats,
+    prog_stats::RunStats, raise_memlock_limit,
+};
+
+pub const IFACE_EVENTS: &str = "IFACE_EVENTS";
+const IFACE_COUNTERS: &str = "IFACE_COUNTERS";
+const IFACE_STATS: &str = "IFACE_STATS";
+const IFACE_CONFIG: &str = "IFACE_CONFIG";
+
+/// Whether a kernel without the tracepoint can still be served (with less).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Required,
+    /// Receive paths some kernels or drivers lack, and drop events (kfree_skb's reason argument
+    /// appeared in Linux 5.17).
+    Optional,
+}
+
+/// (program, raw tracepoint, need).
+const PROGRAMS: [(&str, &str, Need); 7] = [
+    ("enetstat_net_dev_xmit", "net_dev_xmit", Need::Required),
+    ("enetstat_netif_rx", "netif_rx_entry", Need::Required),
+    (
+        "enetstat_netif_receive_skb_entry",
+        "netif_receive_skb_entry",
+        Need::Required,
+    ),
+    (
+        "enetstat_netif_receive_skb",
+        "netif_receive_skb",
+        Need::Required,
+    ),
+    (
+        "enetstat_netif_receive_skb_list",
+        "netif_receive_skb_list_entry",
+        Need::Optional,
+    ),
+    (
+        "enetstat_napi_gro_receive",
+        "napi_gro_receive_entry",
+        Need::Required,
+    ),
+    (
+        "enetstat_napi_gro_frags",
+        "napi_gro_frags_entry",
+        Need::Optional,
+    ),
+];
+
+const DROP_PROGRAM: (&str, &str, Need) = ("enetstat_kfree_skb", "kfree_skb", Need::Optional);
+
+/// How the probes are set up.
+#[derive(Clone, Copy, Debug)]
+pub struct InterfaceProbeOptions {
+    /// The network namespace whose interfaces are counted (inode of /proc/self/ns/net).
+    pub netns: u32,
+    /// Size of the event ring, a power of two.
+    pub ring_bytes: u32,
+    /// Error and drop events allowed per second on each CPU; 0 disables them.
+    pub events_per_sec: u32,
+}
+
+/// The probes' own counters: what they could not count or deliver.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InterfaceProbeStats {
+    /// Packets of interfaces beyond the counter map's capacity.
+    pub untracked_packets: u64,
+    /// Events the ring could not take.
+    pub events_lost: u64,
+    /// Events held back by the per-CPU rate limit (the counters still count them).
+    pub events_suppressed: u64,
+    /// Drops of buffers not on any interface (not attributed, not reported as events).
+    pub drops_without_device: u64,
+    /// Invocations the kernel skipped because another BPF program was running on that CPU.
+    pub recursion_misses: u64,
+}
+
+/// The interface probes, attached. Dropping it detaches them.
+pub struct InterfaceProbe {
+    ebpf: Ebpf,
+    counters: PerCpuHashMap<MapData, u32, InterfaceCounters>,
+    stats: PerCpuArray<MapData, u64>,
+    pub events: Option<RingBuf<MapData>>,
+    /// Whether drop events (kfree_skb) are attached.
+    pub drops_attached: bool,
+    attached: Vec<&'static str>,
+}
+
+impl InterfaceProbe {
+    pub fn attach(options: InterfaceProbeOptions) -> anyhow::Result<Self> {
+        check_privileges()?;
+        raise_memlock_limit();
+        let config = probe_config(&options)?;
+        let mut ebpf = loader()
+            .map_max_entries(IFACE_EVENTS, options.ring_bytes.max(page_size() as u32))
+            .override_global(IFACE_CONFIG, &config, true)
+            .load(EBPF_OBJECT)
+            .map_err(|err| privileges::explain_load_error(err.into()))
+            .context("loading the eBPF object")?;
+        let mut attached = Vec::new();
+        let mut drops_attached = false;
+        let wanted = PROGRAMS
+            .iter()
+            .chain((options.events_per_sec > 0).then_some(&DROP_PROGRAM));
+        for &(name, tracepoint, need) in wanted {
+            match attach_one(&mut ebpf, name, tracepoint) {
+                Ok(()) => {
+                    attached.push(name);
+                    drops_attached |= name == DROP_PROGRAM.0;
+                }
+                Err(err) if need == Need::Optional => {
+                    log::warn!("{tracepoint} not traced: {err:#}");
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        let take = |ebpf: &mut Ebpf, name: &str| {
+            ebpf.take_map(name)
+                .ok_or_else(|| anyhow!("map {name} missing from the eBPF object"))
+        };
+        let counters = PerCpuHashMap::try_from(take(&mut ebpf, IFACE_COUNTERS)?)?;
+        let stats = PerCpuArray::try_from(take(&mut ebpf, IFACE_STATS)?)?;
+        let events = RingBuf::try_from(take(&mut ebpf, IFACE_EVENTS)?)?;
+        Ok(InterfaceProbe {
+            ebpf,
+            counters,
+            stats,
+            events: Some(events),
+            drops_attached,
+            attached,
+        })
+    }
+
+    /// Every tracked interface's counters, summed over CPUs, by ifindex.
+    pub fn counters(&self) -> anyhow::Result<HashMap<u32, InterfaceCounters>> {
+        let mut all = HashMap::new();
+        for entry in self.counters.iter() {
+            let (ifindex, per_cpu) = entry.context("reading the interface counters")?;
+            all.insert(ifindex, sum_per_cpu(per_cpu.iter()));
+        }
+        Ok(all)
+    }
+
+    /// Frees a vanished interface's counters, so the map keeps room for new ones.
+    pub fn forget(&mut self, ifindex: u32) {
+        // Absent already is fine: it may never have carried a packet.
+        let _ = self.counters.remove(&ifindex);
+    }
+
+    pub fn stats(&self) -> anyhow::Result<InterfaceProbeStats> {
+        let slot = |index: u32| -> anyhow::Result<u64> {
+            Ok(self
+                .stats
+                .get(&index, 0)
+                .context("reading the interface probe statistics")?
+                .iter()
+                .sum())
+        };
+        let mut recursion_misses = 0;
+        for (name, _) in self.run_stats()? {
+            if let Some(program) = self.ebpf.program(name) {
+                recursion_misses += prog_stats::recursion_misses(program.fd()?.as_fd())?;
+            }
+        }
+        Ok(InterfaceProbeStats {
+            untracked_packets: slot(STAT_UNTRACKED)?,
+            events_lost: slot(STAT_EVENTS_LOST)?,
+            events_suppressed: slot(STAT_EVENTS_SUPPRESSED)?,
+            drops_without_device: slot(STAT_DROPS_WITHOUT_DEVICE)?,
+            recursion_misses,
+        })
+    }
+
+    /// Each attached program's run time and count (kept while kernel.bpf_stats_enabled is 1).
+    pub fn run_stats(&self) -> anyhow::Result<Vec<(&'static str, RunStats)>> {
+        let mut out = Vec::new();
+        for &name in &self.attached {
+            if let Some(program) = self.ebpf.program(name) {
+                out.push((name, prog_stats::run_stats(program.fd()?.as_fd())?));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn attach_one(ebpf: &mut Ebpf, name: &str, tracepoint: &str) -> anyhow::Result<()> {
+    let program: &mut RawTracePoint = ebpf
+        .program_mut(name)
+        .ok_or_else(|| anyhow!("program {name} missing from the eBPF object"))?
+        .try_into()?;
+    program
+        .load()
+        .map_err(|err| privileges::explain_load_error(err.into()))
+        .with_context(|| format!("loading the {tracepoint} program"))?;
+    program
+        .attach(tracepoint)
+        .map_err(|err| anyhow!("this kernel offers no usable {tracepoint} tracepoint ({err})"))?;
+    Ok(())
+}
+
+/// Sums one interface's per-CPU copies.
+pub fn sum_per_cpu<'a>(per_cpu: impl Iterator<Item = &'a InterfaceCounters>) -> InterfaceCounters {
+    per_cpu.fold(InterfaceCounters::default(), |mut sum, c| {
+        sum.rx_packets += c.rx_packets;
+        sum.rx_bytes += c.rx_bytes;
+        sum.tx_packets += c.tx_packets;
+        sum.tx_bytes += c.tx_bytes;
+        sum.tx_errors += c.tx_errors;
+        sum.rx_dropped += c.rx_dropped;
+        sum.tx_dropped += c.tx_dropped;
+        sum.rx_delivered += c.rx_delivered;
+        sum
+    })
+}
+
+/// The kernel's names for its drop reasons (`enum skb_drop_reason`, which differs between
+/// kernel versions), read from BTF.
+#[derive(Clone, Debug, Default)]
+pub struct DropReasons(HashMap<u32, String>);
+
+impl DropReasons {
+    pub fn from_kernel() -> Self {
+        let names = Btf::from_sys_fs()
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|btf| {
+                let values = btf.enum_values("skb_drop_reason").ok()?;
+                Some(
+                    values
+                        .iter()
+                        .map(|(name, value)| {
+                            let short = name.strip_prefix("SKB_DROP_REASON_").unwrap_or(name);
+                            (*value as u32, short.to_string())
+                        })
+                        .collect(),
+                )
+            });
+        DropReasons(names.unwrap_or_default())
+    }
+
+    /// `NO_SOCKET`, or the number when this kernel does not name it.
+    pub fn name(&self, reason: u32) -> String {
+        self.0
+            .get(&reason)
+            .cloned()
+            .unwrap_or_else(|| format!("reason {reason}"))
+    }
+}
+
+/// The struct offsets the probes read with, from the kernel's BTF.
+fn probe_config(options: &InterfaceProbeOptions) -> anyhow::Result<InterfaceProbeConfig> {
+    let btf = Btf::from_sys_fs()
+        .map_err(|err| {
+            anyhow!("the interface probes need the kernel's BTF (/sys/kernel/btf/vmlinux): {err}")
+        })?
+        .map_err(|err| anyhow!("reading /sys/kernel/btf/vmlinux: {err}"))?;
+    let offset = |name: &str, member: &str| {
+        btf.member_offset(name, member)
+            .map_err(|err| anyhow!("the interface probes cannot run on this kernel: {err}"))
+    };
+    // `nd_net` is a possible_net_t, whose only member is the struct net pointer.
+    let dev_net = offset("net_device", "nd_net")?;
+    Ok(InterfaceProbeConfig {
+        skb_dev: offset("sk_buff", "dev")?,
+        skb_len: offset("sk_buff", "len")?,
+        skb_head: offset("sk_buff", "head")?,
+        skb_data: offset("sk_buff", "data")?,
+        skb_mac_header: offset("sk_buff", "mac_header")?,
+        skb_iif: offset("sk_buff", "skb_iif")?,
+        skb_protocol: offset("sk_buff", "protocol")?,
+        dev_ifindex: offset("net_device", "ifindex")?,
+        dev_name: offset("net_device", "name")?,
+        dev_net,
+        net_inum: offset("net", "ns")? + offset("ns_common", "inum")?,
+        netns: options.netns,
+        events_per_sec: options.events_per_sec,
+        _pad: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_per_cpu_copies() {
+        let a = InterfaceCounters {
+            rx_packets: 1,
+            rx_bytes: 100,
+            tx_packets: 2,
+            tx_bytes: 200,
+            tx_errors: 3,
+            rx_dropped: 4,
+            tx_dropped: 5,
+            rx_delivered: 6,
+        };
+        let sum = sum_per_cpu([a, a, InterfaceCounters::default()].iter());
+        assert_eq!(sum.rx_packets, 2);
+        assert_eq!(sum.rx_bytes, 200);
+        assert_eq!(sum.tx_errors, 6);
+        assert_eq!(sum.rx_delivered, 12);
+    }
+
+    #[test]
+    fn this_kernel_has_the_offsets_the_interface_probes_need() {
+        if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+            return;
+        }
+        let config = probe_config(&InterfaceProbeOptions {
+            netns: 1,
+            ring_bytes: 4096,
+            events_per_sec: 1,
+        })
+        .unwrap();
+        assert_ne!(config.skb_len, 0);
+        assert_ne!(config.dev_ifindex, 0);
+        assert_eq!(config.netns, 1);
+    }
+}

@@ -1,0 +1,157 @@
+//! Live interface counters: the interface probes, rtnetlink's link notifications and the live
+//! table, wired together. /proc/net/dev is read once, for the baseline; after that the counters
+//! come from the probes and the interface list from link notifications.
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use netstat_common::InterfaceCounters;
+
+use crate::{
+    aggregator::interfaces::{InterfaceSample, InterfaceTable, LinkEvent, LinkInfo},
+    probes::interfaces::{InterfaceProbe, InterfaceProbeOptions},
+    sources::{
+        netlink::link::{self, Link, LinkChange, LinkMonitor},
+        proc::{dev::InterfaceList, read_net_file},
+    },
+};
+
+/// Baseline reads retried while traffic moves the probe counters underneath them.
+const BASELINE_ATTEMPTS: usize = 3;
+
+pub struct LiveInterfaces {
+    pub probe: InterfaceProbe,
+    monitor: LinkMonitor,
+    table: InterfaceTable,
+}
+
+fn info(link: &Link) -> LinkInfo {
+    LinkInfo {
+        ifindex: link.ifindex,
+        name: link.name.clone(),
+        flags: link.flags,
+        mtu: link.mtu,
+    }
+}
+
+impl LiveInterfaces {
+    /// Attaches the probes, subscribes to link changes, then takes the baseline.
+    pub fn start(options: InterfaceProbeOptions) -> anyhow::Result<Self> {
+        let probe = InterfaceProbe::attach(options)?;
+        let monitor = LinkMonitor::subscribe().context("subscribing to link notifications")?;
+        let mut live = LiveInterfaces {
+            probe,
+            monitor,
+            table: InterfaceTable::default(),
+        };
+        live.take_baseline()?;
+        Ok(live)
+    }
+
+    /// Reads /proc/net/dev between two reads of the probe counters. An interface whose probe
+    /// counters did not move across the read has an exact baseline; busy ones are retried.
+    fn take_baseline(&mut self) -> anyhow::Result<()> {
+        let links = link::dump().context("listing interfaces (RTM_GETLINK)")?;
+        let mut pending: Vec<&Link> = links.iter().collect();
+        for attempt in 1..=BASELINE_ATTEMPTS {
+            let before = self.probe.counters()?;
+            let text = read_net_file("dev")
+                .context("reading /proc/net/dev")?
+                .unwrap_or_default();
+            let after = self.probe.counters()?;
+            let mut list = InterfaceList::default();
+            list.add_proc_dev(&text);
+            let proc_stats: HashMap<&[u8], _> = list
+                .interfaces
+                .iter()
+                .filter_map(|listed| Some((listed.name.as_slice(), listed.stats?)))
+                .collect();
+            pending.retain(|link| {
+                let now = after.get(&link.ifindex).copied().unwrap_or_default();
+                let settled = before.get(&link.ifindex).copied().unwrap_or_default() == now;
+                if !settled && attempt < BASELINE_ATTEMPTS {
+                    return true;
+                }
+                let baseline = proc_stats
+                    .get(link.name.as_bytes())
+                    .copied()
+                    .or(link.stats)
+                    .unwrap_or_default();
+                self.table.begin(info(link), baseline, now, settled);
+                false
+            });
+            if pending.is_empty() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for link notifications and applies them; returns what changed.
+    pub async fn link_changes(&mut self) -> anyhow::Result<Vec<LinkEvent>> {
+        let changes = self
+            .monitor
+            .next()
+            .await
+            .context("reading link notifications")?;
+        let probe_now = self.probe.counters()?;
+        let mut events = Vec::new();
+        for change in changes {
+            match change {
+                LinkChange::Present(link) => events.extend(self.present(&link, &probe_now)),
+                LinkChange::Removed { ifindex } => events.extend(self.removed(ifindex)),
+                LinkChange::Overrun => events.extend(self.resync(&probe_now)?),
+            }
+        }
+        Ok(events)
+    }
+
+    /// A new interface starts from the counters its notification carries (zero for one just
+    /// created; an interface moved in from another namespace brings its own).
+    fn present(
+        &mut self,
+        link: &Link,
+        probe_now: &HashMap<u32, InterfaceCounters>,
+    ) -> Option<LinkEvent> {
+        if self.table.contains(link.ifindex) {
+            return self.table.update(info(link));
+        }
+        let now = probe_now.get(&link.ifindex).copied().unwrap_or_default();
+        self.table
+            .begin(info(link), link.stats.unwrap_or_default(), now, true);
+        Some(LinkEvent::Appeared(info(link)))
+    }
+
+    fn removed(&mut self, ifindex: u32) -> Option<LinkEvent> {
+        self.probe.forget(ifindex);
+        self.table.remove(ifindex)
+    }
+
+    /// Notifications were lost: compare the table with a fresh list.
+    fn resync(
+        &mut self,
+        probe_now: &HashMap<u32, InterfaceCounters>,
+    ) -> anyhow::Result<Vec<LinkEvent>> {
+        log::warn!("link notifications overran; listing interfaces again");
+        let links = link::dump().context("listing interfaces (RTM_GETLINK)")?;
+        let mut events = Vec::new();
+        let gone: Vec<u32> = self
+            .table
+            .ifindexes()
+            .filter(|ifindex| !links.iter().any(|l| l.ifindex == *ifindex))
+            .collect();
+        for ifindex in gone {
+            events.extend(self.removed(ifindex));
+        }
+        for link in &links {
+            events.extend(self.present(link, probe_now));
+        }
+        Ok(events)
+    }
+
+    /// Every interface's counters and rates now.
+    pub fn sample(&mut self, now_ns: u64) -> anyhow::Result<Vec<InterfaceSample>> {
+        let probe_now = self.probe.counters()?;
+        Ok(self.table.sample(now_ns, &probe_now))
+    }
+}

@@ -1,0 +1,391 @@
+//! The live interface stream: a block of per-interface counters and rates each interval, error
+//! and drop events as they happen, and interfaces appearing or vanishing. A table, or JSON lines
+//! (every object has a `type`).
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::{
+    clock::Clock, escape::escape_bytes, netstat::interfaces::flag_names, transitions::StreamFormat,
+};
+use crate::{
+    aggregator::interfaces::{InterfaceSample, LinkEvent, Rates},
+    events::interface::{InterfaceEvent, InterfaceEventKind, xmit_rc_name},
+    probes::interfaces::DropReasons,
+    resolve::kernel_symbols::KernelSymbols,
+};
+
+pub struct InterfacePrinter {
+    format: StreamFormat,
+    clock: Clock,
+    reasons: DropReasons,
+    /// Loaded at the first drop: reading /proc/kallsyms takes a moment.
+    symbols: std::cell::OnceCell<KernelSymbols>,
+}
+
+#[derive(Serialize)]
+struct SampleJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    ts: String,
+    interfaces: Vec<InterfaceJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct InterfaceJson<'a> {
+    iface: String,
+    ifindex: u32,
+    /// As `-i --json` names them (ifconfig's words).
+    flags: Vec<&'static str>,
+    mtu: u32,
+    /// The kernel's counters: baseline plus what the probes counted.
+    rx_packets: u64,
+    rx_bytes: u64,
+    tx_packets: u64,
+    tx_bytes: u64,
+    /// What the probes saw since the start.
+    tx_errors_seen: u64,
+    rx_dropped_seen: u64,
+    tx_dropped_seen: u64,
+    /// Packets GRO merged into others since the start (received minus delivered).
+    gro_merged: u64,
+    rates: &'a Rates,
+    /// False when traffic moved the counters while the baseline was read.
+    exact: bool,
+}
+
+#[derive(Serialize)]
+struct EventJson {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    ts: String,
+    iface: String,
+    ifindex: u32,
+    direction: &'static str,
+    reason: String,
+    /// The driver's return code (transmit failures).
+    rc: Option<i32>,
+    /// Where the kernel dropped the packet, a kernel text address (drops).
+    location: Option<String>,
+    /// That address as `function+0xoffset`, when /proc/kallsyms names it.
+    function: Option<String>,
+    len: u32,
+    /// EtherType, e.g. 0x0800 for IPv4.
+    protocol: String,
+}
+
+#[derive(Serialize)]
+struct LinkJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    ts: String,
+    event: &'static str,
+    iface: String,
+    ifindex: u32,
+    from: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct LostJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    ts: String,
+    lost: u64,
+    what: &'a str,
+}
+
+fn write_json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"\n")
+}
+
+/// Interface names are chosen by whoever creates the interface: escape them.
+fn name(raw: &str) -> String {
+    escape_bytes(raw.as_bytes())
+}
+
+impl InterfacePrinter {
+    pub fn new(format: StreamFormat, clock: Clock, reasons: DropReasons) -> Self {
+        InterfacePrinter {
+            format,
+            clock,
+            reasons,
+            symbols: std::cell::OnceCell::new(),
+        }
+    }
+
+    pub fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
+        if let StreamFormat::Table { .. } = self.format {
+            writeln!(
+                out,
+                "{:<15} {:<15} {:>10} {:>12} {:>10} {:>12} {:>7} {:>7} {:>14} {:>14}",
+                "TIME",
+                "IFACE",
+                "RX-PKT/s",
+                "RX-B/s",
+                "TX-PKT/s",
+                "TX-B/s",
+                "ERR/s",
+                "DRP/s",
+                "RX-OK",
+                "TX-OK"
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn write_samples(
+        &self,
+        out: &mut impl Write,
+        now_ns: u64,
+        samples: &[InterfaceSample],
+    ) -> io::Result<()> {
+        match self.format {
+            StreamFormat::Table { .. } => {
+                let time = self.clock.time_of_day(now_ns);
+                for s in samples {
+                    let r = &s.rates;
+                    writeln!(
+                        out,
+                        "{:<15} {:<15} {:>10.0} {:>12.0} {:>10.0} {:>12.0} {:>7.0} {:>7.0} {:>14} {:>14}",
+                        time,
+                        name(&s.link.name),
+                        r.rx_packets,
+                        r.rx_bytes,
+                        r.tx_packets,
+                        r.tx_bytes,
+                        r.errors,
+                        r.drops,
+                        s.totals.rx_packets,
+                        s.totals.tx_packets
+                    )?;
+                }
+                Ok(())
+            }
+            StreamFormat::JsonLines => write_json(
+                out,
+                &SampleJson {
+                    kind: "interfaces",
+                    ts: self.clock.rfc3339(now_ns),
+                    interfaces: samples
+                        .iter()
+                        .map(|s| InterfaceJson {
+                            iface: name(&s.link.name),
+                            ifindex: s.link.ifindex,
+                            flags: flag_names(s.link.flags as u16),
+                            mtu: s.link.mtu,
+                            rx_packets: s.totals.rx_packets,
+                            rx_bytes: s.totals.rx_bytes,
+                            tx_packets: s.totals.tx_packets,
+                            tx_bytes: s.totals.tx_bytes,
+                            tx_errors_seen: s.seen.tx_errors,
+                            rx_dropped_seen: s.seen.rx_dropped,
+                            tx_dropped_seen: s.seen.tx_dropped,
+                            gro_merged: s.seen.rx_packets.saturating_sub(s.seen.rx_delivered),
+                            rates: &s.rates,
+                            exact: s.settled,
+                        })
+                        .collect(),
+                },
+            ),
+        }
+    }
+
+    pub fn write_event(&self, out: &mut impl Write, event: &InterfaceEvent) -> io::Result<()> {
+        let (kind, reason, rc, location, function) = match event.kind {
+            InterfaceEventKind::XmitFailed { rc } => (
+                "xmit_failed",
+                xmit_rc_name(rc).to_string(),
+                Some(rc),
+                None,
+                None,
+            ),
+            InterfaceEventKind::Drop { reason, location } => (
+                "drop",
+                self.reasons.name(reason),
+                None,
+                Some(format!("{location:#x}")),
+                self.symbols
+                    .get_or_init(KernelSymbols::load)
+                    .describe(location),
+            ),
+        };
+        let interface = escape_bytes(event.ifname_bytes());
+        match self.format {
+            StreamFormat::Table { .. } => writeln!(
+                out,
+                "{:<15} {:<15} {} {} {}{}{} len={} proto={:#06x}",
+                self.clock.time_of_day(event.ts_ns),
+                interface,
+                event.direction.name(),
+                kind.replace('_', "-"),
+                reason,
+                rc.map(|rc| format!(" (rc={rc})")).unwrap_or_default(),
+                function
+                    .as_deref()
+                    .map(|f| format!(" at {f}"))
+                    .unwrap_or_default(),
+                event.len,
+                event.protocol
+            ),
+            StreamFormat::JsonLines => write_json(
+                out,
+                &EventJson {
+                    kind,
+                    ts: self.clock.rfc3339(event.ts_ns),
+                    iface: interface,
+                    ifindex: event.ifindex,
+                    direction: event.direction.name(),
+                    reason,
+                    rc,
+                    location,
+                    function,
+                    len: event.len,
+                    protocol: format!("{:#06x}", event.protocol),
+                },
+            ),
+        }
+    }
+
+    pub fn write_link_event(
+        &self,
+        out: &mut impl Write,
+        now_ns: u64,
+        event: &LinkEvent,
+    ) -> io::Result<()> {
+        let (what, link_name, ifindex, from) = match event {
+            LinkEvent::Appeared(link) => ("appeared", name(&link.name), link.ifindex, None),
+            LinkEvent::Vanished(link) => ("vanished", name(&link.name), link.ifindex, None),
+            LinkEvent::Renamed { ifindex, from, to } => {
+                ("renamed", name(to), *ifindex, Some(from.as_str()))
+            }
+        };
+        match self.format {
+            StreamFormat::Table { .. } => writeln!(
+                out,
+                "{:<15} {:<15} {what}{}",
+                self.clock.time_of_day(now_ns),
+                link_name,
+                from.map(|f| format!(" (was {})", name(f)))
+                    .unwrap_or_default()
+            ),
+            StreamFormat::JsonLines => write_json(
+                out,
+                &LinkJson {
+                    kind: "link",
+                    ts: self.clock.rfc3339(now_ns),
+                    event: what,
+                    iface: link_name,
+                    ifindex,
+                    from,
+                },
+            ),
+        }
+    }
+
+    /// Events that never arrived. The table leaves it to the caller's stderr line.
+    pub fn write_lost(
+        &self,
+        out: &mut impl Write,
+        now_ns: u64,
+        lost: u64,
+        what: &str,
+    ) -> io::Result<()> {
+        if self.format == StreamFormat::JsonLines {
+            write_json(
+                out,
+                &LostJson {
+                    kind: "lost",
+                    ts: self.clock.rfc3339(now_ns),
+                    lost,
+                    what,
+                },
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{aggregator::interfaces::LinkInfo, events::interface::Direction};
+    use netstat_common::InterfaceCounters;
+
+    fn printer(format: StreamFormat) -> InterfacePrinter {
+        InterfacePrinter::new(format, Clock::fixed(0, 0), DropReasons::default())
+    }
+
+    fn sample() -> InterfaceSample {
+        InterfaceSample {
+            link: LinkInfo {
+                ifindex: 3,
+                name: "veth\x1b0".into(),
+                flags: 0x1043,
+                mtu: 1500,
+            },
+            totals: crate::sources::proc::dev::DevStats {
+                rx_packets: 10,
+                tx_packets: 20,
+                ..Default::default()
+            },
+            seen: InterfaceCounters {
+                rx_packets: 5,
+                rx_delivered: 3,
+                ..Default::default()
+            },
+            rates: Rates {
+                rx_packets: 2.0,
+                ..Default::default()
+            },
+            settled: true,
+        }
+    }
+
+    #[test]
+    fn table_rows_escape_names_and_line_up_with_the_header() {
+        let p = printer(StreamFormat::Table { wide: false });
+        let mut out = Vec::new();
+        p.write_header(&mut out).unwrap();
+        p.write_samples(&mut out, 1_000_000_000, &[sample()])
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].len(), lines[1].len(), "{text}");
+        assert!(lines[1].contains("veth\\x1b0"), "{text}");
+        assert!(lines[1].starts_with("00:00:01.000000"));
+    }
+
+    #[test]
+    fn json_lines_are_typed_objects() {
+        let p = printer(StreamFormat::JsonLines);
+        let mut out = Vec::new();
+        p.write_samples(&mut out, 0, &[sample()]).unwrap();
+        let event = InterfaceEvent {
+            ts_ns: 0,
+            ifindex: 3,
+            ifname: *b"veth0\0\0\0\0\0\0\0\0\0\0\0",
+            direction: Direction::Tx,
+            kind: InterfaceEventKind::XmitFailed { rc: 1 },
+            len: 1514,
+            protocol: 0x0800,
+        };
+        p.write_event(&mut out, &event).unwrap();
+        let lines: Vec<serde_json::Value> = out
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["type"], "interfaces");
+        assert_eq!(lines[0]["interfaces"][0]["rx_packets"], 10);
+        assert_eq!(lines[0]["interfaces"][0]["gro_merged"], 2);
+        assert_eq!(lines[0]["interfaces"][0]["rates"]["rx_packets"], 2.0);
+        assert_eq!(lines[1]["type"], "xmit_failed");
+        assert_eq!(lines[1]["reason"], "NET_XMIT_DROP");
+        assert_eq!(lines[1]["rc"], 1);
+        assert_eq!(lines[1]["direction"], "tx");
+        assert_eq!(lines[1]["protocol"], "0x0800");
+    }
+}

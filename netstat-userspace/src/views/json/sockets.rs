@@ -1,0 +1,353 @@
+//! Socket listings as JSON lines: one object per socket, in the text listing's order.
+
+use std::{
+    borrow::Cow,
+    io::{self, Write},
+};
+
+use serde::Serialize;
+
+use super::write_line;
+use crate::{
+    cli::netstat::NetstatFlags,
+    events::{Task, TcpState, TcpTransition},
+    sources::proc::{
+        inet_sockets::InetSocketRow,
+        owners::{Owner, SocketOwners},
+        unix_sockets::UnixSocketRow,
+    },
+    views::{
+        escape::escape_bytes,
+        netstat::sockets::{
+            InetProtocol, inet_owner, timer_of, unix_flags, unix_owner, unix_state, unix_type,
+        },
+    },
+};
+
+/// An IP socket. Queues, uid and inode are `null` only in `-c`'s transition objects, which carry
+/// none of them.
+#[derive(Debug, Serialize)]
+struct InetSocket {
+    proto: &'static str,
+    family: &'static str,
+    recv_q: Option<u64>,
+    send_q: Option<u64>,
+    laddr: String,
+    lport: u16,
+    raddr: String,
+    rport: u16,
+    /// The kernel's state, named as netstat names TCP states (UDP and raw sockets are
+    /// ESTABLISHED when connected, else CLOSE).
+    state: &'static str,
+    uid: Option<u32>,
+    inode: Option<u64>,
+    /// With -p only: absent without it, `null` when no owner is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<Option<OwnerJson>>,
+    /// With -o only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timer: Option<Timer>,
+}
+
+#[derive(Debug, Serialize)]
+struct OwnerJson {
+    pid: u32,
+    program: String,
+}
+
+impl OwnerJson {
+    fn of(owner: &Owner) -> Self {
+        OwnerJson {
+            pid: owner.pid,
+            program: escape_bytes(owner.program()),
+        }
+    }
+}
+
+/// What -o shows as `keepalive (47.19/3/0)`.
+#[derive(Debug, Serialize)]
+struct Timer {
+    kind: Cow<'static, str>,
+    expires_s: f64,
+    retransmits: u64,
+    timeout: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct UnixSocket {
+    proto: &'static str,
+    family: &'static str,
+    ref_count: u64,
+    flags: Vec<&'static str>,
+    #[serde(rename = "type")]
+    socket_type: &'static str,
+    state: &'static str,
+    inode: Option<u64>,
+    /// The whole path (netstat cuts it at its first whitespace), `null` for an unnamed socket.
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<Option<OwnerJson>>,
+}
+
+fn family(v6: bool) -> &'static str {
+    if v6 { "inet6" } else { "inet" }
+}
+
+pub fn write_inet_socket(
+    out: &mut dyn Write,
+    protocol: InetProtocol,
+    row: &InetSocketRow,
+    flags: &NetstatFlags,
+    owners: Option<&SocketOwners>,
+) -> io::Result<()> {
+    write_line(out, &inet_socket(protocol, row, flags, owners))
+}
+
+fn inet_socket(
+    protocol: InetProtocol,
+    row: &InetSocketRow,
+    flags: &NetstatFlags,
+    owners: Option<&SocketOwners>,
+) -> InetSocket {
+    InetSocket {
+        proto: protocol.name(),
+        family: family(row.local.is_ipv6()),
+        recv_q: Some(row.rx_queue),
+        send_q: Some(row.tx_queue),
+        laddr: row.local.to_string(),
+        lport: row.local_port,
+        raddr: row.remote.to_string(),
+        rport: row.remote_port,
+        state: TcpState::from_raw(row.state).name(),
+        uid: Some(row.uid),
+        inode: Some(row.inode),
+        owner: flags
+            .programs
+            .then(|| inet_owner(row, owners).map(OwnerJson::of)),
+        timer: flags.timers.then(|| {
+            let (kind, expires_s) = timer_of(protocol, row);
+            Timer {
+                kind,
+                expires_s,
+                retransmits: row.retransmits,
+                timeout: row.timeout,
+            }
+        }),
+    }
+}
+
+pub fn write_unix_socket(
+    out: &mut dyn Write,
+    row: &UnixSocketRow,
+    flags: &NetstatFlags,
+    owners: Option<&SocketOwners>,
+) -> io::Result<()> {
+    let socket = UnixSocket {
+        proto: "unix",
+        family: "unix",
+        ref_count: row.ref_count,
+        flags: unix_flags(row).collect(),
+        socket_type: unix_type(row),
+        state: unix_state(row),
+        inode: row.inode,
+        path: (!row.path.is_empty()).then(|| escape_bytes(&row.path)),
+        owner: flags
+            .programs
+            .then(|| unix_owner(row, owners).map(OwnerJson::of)),
+    };
+    write_line(out, &socket)
+}
+
+/// `-c --json`'s object for one TCP transition: a TCP socket object in its new state, stamped with
+/// the transition's time. The owner is the one learned from the socket's system calls (`comm`).
+pub fn write_transition(
+    out: &mut dyn Write,
+    ts: &str,
+    transition: &TcpTransition,
+    owner: Option<&Task>,
+    flags: &NetstatFlags,
+) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Stamped<'a> {
+        ts: &'a str,
+        #[serde(flatten)]
+        socket: InetSocket,
+    }
+    let socket = InetSocket {
+        proto: InetProtocol::Tcp.name(),
+        family: transition.family.name(),
+        recv_q: None,
+        send_q: None,
+        laddr: transition.local.to_string(),
+        lport: transition.local_port,
+        raddr: transition.remote.to_string(),
+        rport: transition.remote_port,
+        state: transition.new.name(),
+        uid: None,
+        inode: None,
+        owner: flags.programs.then(|| {
+            owner.map(|task| OwnerJson {
+                pid: task.tgid,
+                program: escape_bytes(task.comm.as_bytes()),
+            })
+        }),
+        timer: None,
+    };
+    write_line(out, &Stamped { ts, socket })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::{
+        cli::netstat::Families,
+        events::{Comm, Family},
+        sources::proc::{inet_sockets, owners::owner_label, unix_sockets},
+    };
+
+    fn flags() -> NetstatFlags {
+        NetstatFlags {
+            extend: 1,
+            all: true,
+            families: Families {
+                inet: true,
+                inet6: true,
+                unix: true,
+            },
+            ..NetstatFlags::default()
+        }
+    }
+
+    fn parsed(f: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> Vec<Value> {
+        let mut out = Vec::new();
+        f(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with('\n'));
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    const LISTEN: &str = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000002 00:00000000 00000000     0        0 21746 1 0000000000000000 100 0 0 10 0";
+    const ESTABLISHED6: &str = "   1: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:A3D2 01 00000010:00000000 02:0000126F 00000003  1000        0 83817 2 0000000000000000 20 4 30 10 -1";
+    const MAPPED_UDP: &str = "   2: 0000000000000000FFFF00000100007F:0035 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 3233 2 0000000000000000 0";
+
+    #[test]
+    fn inet_sockets_are_typed() {
+        let listen = inet_sockets::parse_line(LISTEN).unwrap();
+        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &listen, &flags(), None));
+        assert_eq!(
+            rows[0],
+            json!({
+                "proto": "tcp", "family": "inet", "recv_q": 2, "send_q": 0,
+                "laddr": "127.0.0.1", "lport": 8080, "raddr": "0.0.0.0", "rport": 0,
+                "state": "LISTEN", "uid": 0, "inode": 21746
+            })
+        );
+        let udp = inet_sockets::parse_line(MAPPED_UDP).unwrap();
+        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Udp, &udp, &flags(), None));
+        assert_eq!(rows[0]["proto"], "udp");
+        assert_eq!(rows[0]["family"], "inet6");
+        assert_eq!(rows[0]["laddr"], "::ffff:127.0.0.1");
+        assert_eq!(rows[0]["lport"], 53);
+        assert_eq!(rows[0]["state"], "CLOSE");
+    }
+
+    #[test]
+    fn owners_and_timers_only_when_asked() {
+        let row = inet_sockets::parse_line(ESTABLISHED6).unwrap();
+        let mut f = flags();
+        f.programs = true;
+        f.timers = true;
+        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &row, &f, None));
+        assert_eq!(rows[0]["owner"], Value::Null, "-p without an owner: null");
+        assert_eq!(
+            rows[0]["timer"],
+            json!({"kind": "keepalive", "expires_s": 47.19, "retransmits": 3, "timeout": 0})
+        );
+        assert_eq!(rows[0]["state"], "ESTABLISHED");
+        assert_eq!(rows[0]["send_q"], 16);
+        assert_eq!(rows[0]["uid"], 1000);
+        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &row, &flags(), None));
+        let object = rows[0].as_object().unwrap();
+        assert!(!object.contains_key("owner") && !object.contains_key("timer"));
+    }
+
+    #[test]
+    fn unix_sockets_keep_whole_escaped_paths() {
+        let text = b"Num       RefCount Protocol Flags    Type St Inode Path\n0000000000000000: 00000002 00000000 00010000 0001 01 23456 /run/x y.sock\n0000000000000000: 00000003 00000000 00000000 0002 03 23457\n0000000000000000: 00000002 00000000 00000000 0005 01 23460 @ctl\x1b[2J\\\n";
+        let (rows, _) = unix_sockets::parse(text);
+        let mut f = flags();
+        f.programs = true;
+        let out = parsed(|o| {
+            for row in &rows {
+                write_unix_socket(o, row, &f, None)?;
+            }
+            Ok(())
+        });
+        assert_eq!(
+            out[0],
+            json!({
+                "proto": "unix", "family": "unix", "ref_count": 2, "flags": ["ACC"],
+                "type": "STREAM", "state": "LISTENING", "inode": 23456,
+                "path": "/run/x y.sock", "owner": null
+            })
+        );
+        assert_eq!(out[1]["path"], Value::Null);
+        assert_eq!(out[1]["state"], "CONNECTED");
+        assert_eq!(out[1]["flags"], json!([]));
+        assert_eq!(out[2]["path"], "@ctl\\x1b[2J\\\\");
+        assert_eq!(out[2]["state"], "UNCONNECTED");
+        assert_eq!(out[2]["type"], "SEQPACKET");
+    }
+
+    #[test]
+    fn owners_are_pid_and_program() {
+        let owner = Owner {
+            pid: 42,
+            label: owner_label(42, b"/usr/bin/evil\x1b[2J\0"),
+        };
+        assert_eq!(
+            serde_json::to_value(OwnerJson::of(&owner)).unwrap(),
+            json!({"pid": 42, "program": "evil\\x1b[2J"})
+        );
+    }
+
+    #[test]
+    fn transitions_have_a_time_and_no_queues() {
+        let mut comm = [0u8; 16];
+        comm[..4].copy_from_slice(b"curl");
+        let task = Task {
+            tgid: 7,
+            comm: Comm::new(comm),
+        };
+        let transition = TcpTransition {
+            ts_ns: 0,
+            skaddr: 1,
+            family: Family::Inet,
+            local: "127.0.0.1".parse().unwrap(),
+            local_port: 40000,
+            remote: "127.0.0.1".parse().unwrap(),
+            remote_port: 80,
+            old: TcpState::SynSent,
+            new: TcpState::Established,
+            task,
+            netns: 0,
+            counters: None,
+        };
+        let mut f = flags();
+        f.programs = true;
+        let rows = parsed(|o| write_transition(o, "T", &transition, Some(&task), &f));
+        assert_eq!(
+            rows[0],
+            json!({
+                "ts": "T", "proto": "tcp", "family": "inet", "recv_q": null, "send_q": null,
+                "laddr": "127.0.0.1", "lport": 40000, "raddr": "127.0.0.1", "rport": 80,
+                "state": "ESTABLISHED", "uid": null, "inode": null,
+                "owner": {"pid": 7, "program": "curl"}
+            })
+        );
+    }
+}

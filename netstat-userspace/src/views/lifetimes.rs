@@ -1,0 +1,169 @@
+//! `watch --lifetimes`: one line per closed connection, like tcplife.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::{
+    clock::Clock,
+    transitions::{
+        SocketJson, StreamFormat, address_width, leading_columns, leading_header, netns_json,
+    },
+};
+use crate::aggregator::lifetimes::Lifetime;
+
+/// Writes connection lifetimes in one format. Owns no I/O: callers pass the writer.
+pub struct LifetimePrinter {
+    format: StreamFormat,
+    clock: Clock,
+}
+
+#[derive(Serialize)]
+struct LifetimeJson {
+    #[serde(flatten)]
+    socket: SocketJson,
+    /// Payload bytes sent and acknowledged by the peer; `null` when unknown (no BTF).
+    tx_bytes: Option<u64>,
+    /// Payload bytes received; `null` when unknown.
+    rx_bytes: Option<u64>,
+    /// Milliseconds from the first transition seen to the close.
+    ms: f64,
+    /// The opening was not seen: `ms` is a lower bound.
+    partial: bool,
+    /// The state the socket entered CLOSE from (FIN_WAIT2, LAST_ACK, CLOSING: an orderly close).
+    closed_from: &'static str,
+    netns: Option<u32>,
+}
+
+impl LifetimePrinter {
+    pub fn new(format: StreamFormat, clock: Clock) -> Self {
+        LifetimePrinter { format, clock }
+    }
+
+    pub fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
+        if let StreamFormat::Table { .. } = self.format {
+            writeln!(
+                out,
+                "{} {:<10} {:<10} MS",
+                leading_header(address_width(self.format)),
+                "TX_BYTES",
+                "RX_BYTES"
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn write_lifetime(&self, out: &mut impl Write, life: &Lifetime) -> io::Result<()> {
+        let t = &life.close;
+        let ms = life.duration_ns as f64 / 1e6;
+        match self.format {
+            StreamFormat::Table { .. } => {
+                let count = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
+                // `>`: at least this long; the connection was open before it was first seen.
+                let at_least = if life.partial { ">" } else { "" };
+                writeln!(
+                    out,
+                    "{} {:<10} {:<10} {at_least}{ms:.3}",
+                    leading_columns(&self.clock, t, life.owner, address_width(self.format)),
+                    count(life.bytes.map(|b| b.sent)),
+                    count(life.bytes.map(|b| b.received)),
+                )
+            }
+            StreamFormat::JsonLines => {
+                let record = LifetimeJson {
+                    socket: SocketJson::new(&self.clock, t, life.owner),
+                    tx_bytes: life.bytes.map(|b| b.sent),
+                    rx_bytes: life.bytes.map(|b| b.received),
+                    ms,
+                    partial: life.partial,
+                    closed_from: t.old.name(),
+                    netns: netns_json(t),
+                };
+                serde_json::to_writer(&mut *out, &record)?;
+                out.write_all(b"\n")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        aggregator::{
+            lifetimes::Payload,
+            transitions::tests::{t, task},
+        },
+        events::TcpState,
+    };
+
+    fn life(bytes: Option<Payload>, partial: bool) -> Lifetime {
+        let mut close = t(
+            1,
+            0xffff_8881_2345_6780,
+            TcpState::LastAck,
+            TcpState::Close,
+            task(0, "irq"),
+        );
+        close.local_port = 8080;
+        close.remote_port = 51000;
+        close.netns = 4026531840;
+        Lifetime {
+            close,
+            owner: Some(task(4242, "nginx")),
+            duration_ns: 1_250_000,
+            partial,
+            bytes,
+        }
+    }
+
+    const BYTES: Option<Payload> = Some(Payload {
+        sent: 3000,
+        received: 10_000,
+    });
+
+    fn render(format: StreamFormat, l: &Lifetime) -> String {
+        let printer = LifetimePrinter::new(format, Clock::fixed(0, 0));
+        let mut out = Vec::new();
+        printer.write_header(&mut out).unwrap();
+        printer.write_lifetime(&mut out, l).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn table_rows_line_up_with_the_header() {
+        let table = render(StreamFormat::Table { wide: false }, &life(BYTES, false));
+        let lines: Vec<_> = table.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "TIME            PID     COMM             LADDR           LPORT RADDR           RPORT TX_BYTES   RX_BYTES   MS",
+                "00:00:00.001000 4242    nginx            127.0.0.1       8080  127.0.0.1       51000 3000       10000      1.250",
+            ]
+        );
+    }
+
+    #[test]
+    fn partial_durations_are_lower_bounds_and_unknown_bytes_are_dashes() {
+        let table = render(StreamFormat::Table { wide: false }, &life(None, true));
+        let row: Vec<_> = table.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(row[7..], ["-", "-", ">1.250"]);
+    }
+
+    #[test]
+    fn json_has_the_documented_fields() {
+        let line = render(StreamFormat::JsonLines, &life(BYTES, false));
+        assert_eq!(
+            line,
+            "{\"ts\":\"1970-01-01T00:00:00.001000000Z\",\"skaddr\":\"0xffff888123456780\",\"pid\":4242,\
+             \"comm\":\"nginx\",\"family\":\"inet\",\"laddr\":\"127.0.0.1\",\"lport\":8080,\
+             \"raddr\":\"127.0.0.1\",\"rport\":51000,\"tx_bytes\":3000,\"rx_bytes\":10000,\"ms\":1.25,\
+             \"partial\":false,\"closed_from\":\"LAST_ACK\",\"netns\":4026531840}\n"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&render(StreamFormat::JsonLines, &life(None, true))).unwrap();
+        assert_eq!(v["tx_bytes"], serde_json::Value::Null);
+        assert_eq!(v["rx_bytes"], serde_json::Value::Null);
+        assert_eq!(v["partial"], true);
+    }
+}

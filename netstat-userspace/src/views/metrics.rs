@@ -1,0 +1,507 @@
+//! The daemon's Prometheus metrics: what it counts as events arrive, and the exposition (the
+//! OpenMetrics text format, written by the `prometheus-client` library) of those counts together
+//! with what it holds at scrape time.
+//!
+//! Counters that the daemon keeps anyway (events, losses, resyncs) and the live table's sizes are
+//! read at scrape time ([`Readings`]); transitions and connection lifetimes are counted here, as
+//! they happen. Per-interface counters come from outside through
+//! [`Metrics::publish_interfaces`].
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt,
+};
+
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric, text},
+    metrics::{
+        counter::{ConstCounter, Counter},
+        family::Family,
+        gauge::ConstGauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::{Registry, Unit},
+};
+
+use super::transitions::LossCause;
+use crate::events::{Family as AddressFamily, TcpState};
+
+/// Every metric's name starts with this and an underscore.
+const PREFIX: &str = "enetstat";
+
+/// The media type of the exposition.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Connection lifetimes: 1 ms doubling to about 70 minutes (2^22 ms), then +Inf.
+const LIFETIME_BUCKETS: (f64, f64, u16) = (0.001, 2.0, 23);
+
+/// Whether a socket in the live table can show `state`: any state /proc/net/tcp lists, but
+/// request sockets (which have no events, so the table leaves them out). Each such state is
+/// exported, at 0 when no socket is in it, so that queries need not handle absent series.
+fn table_can_show(state: TcpState) -> bool {
+    !matches!(
+        state,
+        TcpState::Close | TcpState::NewSynRecv | TcpState::BoundInactive | TcpState::Unknown(_)
+    )
+}
+
+type TransitionLabels = [(&'static str, &'static str); 2];
+
+/// One network interface's counters, totals since they started counting (counters restart
+/// from 0 only when the interface or its counting does).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InterfaceTotals {
+    pub name: String,
+    pub ifindex: u32,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_errors: u64,
+    pub tx_errors: u64,
+    pub rx_dropped: u64,
+    pub tx_dropped: u64,
+}
+
+/// What the daemon counts for its metrics between scrapes.
+#[derive(Debug)]
+pub struct Metrics {
+    transitions: Family<TransitionLabels, Counter>,
+    connection_lifetimes: Histogram,
+    /// The latest published interface counters, by name.
+    interfaces: BTreeMap<String, InterfaceTotals>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let (start, factor, count) = LIFETIME_BUCKETS;
+        Metrics {
+            transitions: Family::default(),
+            connection_lifetimes: Histogram::new(exponential_buckets(start, factor, count)),
+            interfaces: BTreeMap::new(),
+        }
+    }
+}
+
+/// What the daemon holds at scrape time.
+#[derive(Clone, Debug, Default)]
+pub struct Readings {
+    /// Sockets in the live table by family and state (time-wait sockets under their substate).
+    pub sockets: HashMap<(AddressFamily, TcpState), usize>,
+    pub events_received: u64,
+    /// Events about sockets of other network namespaces, which the table leaves out.
+    pub events_other_namespaces: u64,
+    pub lost_ring_full: u64,
+    pub lost_recursion: u64,
+    pub malformed_records: u64,
+    pub resyncs: u64,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts one transition of a socket the daemon follows.
+    pub fn count_transition(&self, old: TcpState, new: TcpState) {
+        self.transitions
+            .get_or_create(&[("old_state", old.name()), ("new_state", new.name())])
+            .inc();
+    }
+
+    /// Records how long a connection lived, from its creation to its close.
+    pub fn observe_connection_lifetime(&self, lifetime_ns: u64) {
+        self.connection_lifetimes
+            .observe(lifetime_ns as f64 / 1_000_000_000.0);
+    }
+
+    /// The hook for per-interface counters: replaces the interfaces exported with `samples`, so
+    /// an interface that is gone disappears from the next scrape. Call it with every interface's
+    /// current totals (summed over CPUs) before each scrape is rendered, or on a timer. Should
+    /// two samples share a name, the last one counts.
+    pub fn publish_interfaces(&mut self, samples: impl IntoIterator<Item = InterfaceTotals>) {
+        self.interfaces = samples
+            .into_iter()
+            .map(|sample| (sample.name.clone(), sample))
+            .collect();
+    }
+
+    /// The whole exposition, `# EOF` included.
+    pub fn encode(&self, readings: Readings) -> Result<String, fmt::Error> {
+        let mut registry = Registry::with_prefix(PREFIX);
+        registry.register_collector(Box::new(readings));
+        registry.register(
+            "transitions",
+            "TCP state transitions of the sockets the daemon follows, by old and new state",
+            self.transitions.clone(),
+        );
+        registry.register_with_unit(
+            "connection_duration",
+            "Lifetimes of TCP connections, from the socket's creation (connect() or the \
+             handshake's completion) to its close; each end of a connection counts once. Sockets \
+             that never connected, listeners, and sockets created before the daemon started are \
+             not counted",
+            Unit::Seconds,
+            self.connection_lifetimes.clone(),
+        );
+        registry.register_collector(Box::new(InterfaceCounters(
+            self.interfaces.values().cloned().collect(),
+        )));
+        let mut out = String::new();
+        text::encode(&mut out, &registry)?;
+        Ok(out)
+    }
+}
+
+impl Collector for Readings {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let mut sockets = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            for state in TcpState::ALL.into_iter().filter(|&s| table_can_show(s)) {
+                let count = self.sockets.get(&(family, state)).copied().unwrap_or(0);
+                sockets.push(([("state", state.name()), ("family", family.name())], count));
+            }
+        }
+        // Anything else the table shows (it should not) is exported rather than hidden.
+        for (&(family, state), &count) in &self.sockets {
+            if !table_can_show(state) {
+                sockets.push(([("state", state.name()), ("family", family.name())], count));
+            }
+        }
+        let mut gauge = encoder.encode_descriptor(
+            "connections",
+            "TCP sockets in the daemon's live table (netstat's connections, listeners included), \
+             by state and address family.",
+            None,
+            ConstGauge::new(0i64).metric_type(),
+        )?;
+        for (labels, count) in &sockets {
+            ConstGauge::new(*count as i64).encode(gauge.encode_family(labels)?)?;
+        }
+
+        let plain = [
+            (
+                "events_received",
+                "Transition records read from the kernel, from every network namespace.",
+                self.events_received,
+            ),
+            (
+                "events_other_namespaces",
+                "Transition records about sockets of other network namespaces (not in the table).",
+                self.events_other_namespaces,
+            ),
+            (
+                "malformed_records",
+                "Records from the kernel that could not be decoded.",
+                self.malformed_records,
+            ),
+            (
+                "resyncs",
+                "Times the table was rebuilt from /proc after records were lost.",
+                self.resyncs,
+            ),
+        ];
+        for (name, help, value) in plain {
+            let metric = encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                ConstCounter::new(0u64).metric_type(),
+            )?;
+            ConstCounter::new(value).encode(metric)?;
+        }
+
+        let mut lost = encoder.encode_descriptor(
+            "events_lost",
+            "Transition records that never reached the daemon, by cause: the ring buffer was \
+             full, or the kernel skipped the probe (recursion).",
+            None,
+            ConstCounter::new(0u64).metric_type(),
+        )?;
+        for (cause, value) in [
+            (LossCause::RingFull, self.lost_ring_full),
+            (LossCause::ProbeRecursion, self.lost_recursion),
+        ] {
+            ConstCounter::new(value)
+                .encode(lost.encode_family(&[("cause", cause_label(cause))])?)?;
+        }
+        Ok(())
+    }
+}
+
+fn cause_label(cause: LossCause) -> &'static str {
+    match cause {
+        LossCause::RingFull => "ring_full",
+        LossCause::ProbeRecursion => "recursion",
+    }
+}
+
+/// The published interface counters, as constant counters: built for one scrape.
+#[derive(Debug)]
+struct InterfaceCounters(Vec<InterfaceTotals>);
+
+impl Collector for InterfaceCounters {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        type Pick = fn(&InterfaceTotals) -> (u64, u64);
+        let families: [(&str, &str, Pick); 4] = [
+            (
+                "interface_packets",
+                "Packets through each network interface, by direction.",
+                |s| (s.rx_packets, s.tx_packets),
+            ),
+            (
+                "interface_bytes",
+                "Bytes through each network interface, by direction.",
+                |s| (s.rx_bytes, s.tx_bytes),
+            ),
+            (
+                "interface_errors",
+                "Packets with errors on each network interface, by direction.",
+                |s| (s.rx_errors, s.tx_errors),
+            ),
+            (
+                "interface_dropped",
+                "Packets dropped on each network interface, by direction.",
+                |s| (s.rx_dropped, s.tx_dropped),
+            ),
+        ];
+        for (name, help, pick) in families {
+            let mut metric = encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                ConstCounter::new(0u64).metric_type(),
+            )?;
+            for sample in &self.0 {
+                let (rx, tx) = pick(sample);
+                for (direction, value) in [("rx", rx), ("tx", tx)] {
+                    let labels = [
+                        ("interface", sample.name.as_str()),
+                        ("direction", direction),
+                    ];
+                    ConstCounter::new(value).encode(metric.encode_family(&labels)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_with<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+        text.lines().filter(|l| l.starts_with(prefix)).collect()
+    }
+
+    #[test]
+    fn an_empty_daemon_exports_every_family_with_help_and_type() {
+        let text = Metrics::new().encode(Readings::default()).unwrap();
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        for (name, kind) in [
+            ("enetstat_connections", "gauge"),
+            ("enetstat_events_received", "counter"),
+            ("enetstat_events_other_namespaces", "counter"),
+            ("enetstat_events_lost", "counter"),
+            ("enetstat_malformed_records", "counter"),
+            ("enetstat_resyncs", "counter"),
+            ("enetstat_connection_duration_seconds", "histogram"),
+        ] {
+            assert!(
+                text.contains(&format!("\n# TYPE {name} {kind}\n")),
+                "{name}: {text}"
+            );
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
+        }
+        // Every state the table can show, in both families, at 0.
+        let connections = lines_with(&text, "enetstat_connections{");
+        assert_eq!(connections.len(), 20, "{connections:#?}");
+        assert!(connections.iter().all(|l| l.ends_with(" 0")));
+        assert!(text.contains("enetstat_events_lost_total{cause=\"ring_full\"} 0\n"));
+        assert!(text.contains("enetstat_events_lost_total{cause=\"recursion\"} 0\n"));
+        assert!(text.contains("enetstat_connection_duration_seconds_count 0\n"));
+        // No interface counters until some are published.
+        assert!(!text.contains("interface"), "{text}");
+    }
+
+    #[test]
+    fn readings_are_exported_as_read() {
+        let readings = Readings {
+            sockets: HashMap::from([
+                ((AddressFamily::Inet, TcpState::Established), 3),
+                ((AddressFamily::Inet6, TcpState::Listen), 2),
+                ((AddressFamily::Inet, TcpState::TimeWait), 7),
+            ]),
+            events_received: 120,
+            events_other_namespaces: 4,
+            lost_ring_full: 17,
+            lost_recursion: 2,
+            malformed_records: 1,
+            resyncs: 5,
+        };
+        let text = Metrics::new().encode(readings).unwrap();
+        for line in [
+            "enetstat_connections{state=\"ESTABLISHED\",family=\"inet\"} 3",
+            "enetstat_connections{state=\"LISTEN\",family=\"inet6\"} 2",
+            "enetstat_connections{state=\"TIME_WAIT\",family=\"inet\"} 7",
+            "enetstat_connections{state=\"LISTEN\",family=\"inet\"} 0",
+            "enetstat_events_received_total 120",
+            "enetstat_events_other_namespaces_total 4",
+            "enetstat_events_lost_total{cause=\"ring_full\"} 17",
+            "enetstat_events_lost_total{cause=\"recursion\"} 2",
+            "enetstat_malformed_records_total 1",
+            "enetstat_resyncs_total 5",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing: {text}");
+        }
+    }
+
+    #[test]
+    fn a_state_outside_the_usual_ones_is_not_hidden() {
+        let readings = Readings {
+            sockets: HashMap::from([((AddressFamily::Inet, TcpState::Unknown(42)), 1)]),
+            ..Readings::default()
+        };
+        let text = Metrics::new().encode(readings).unwrap();
+        assert!(text.contains("enetstat_connections{state=\"UNKNOWN\",family=\"inet\"} 1\n"));
+    }
+
+    #[test]
+    fn transitions_are_counted_by_old_and_new_state() {
+        use TcpState::*;
+        let metrics = Metrics::new();
+        for _ in 0..3 {
+            metrics.count_transition(Close, SynSent);
+            metrics.count_transition(SynSent, Established);
+        }
+        metrics.count_transition(Established, FinWait1);
+        let text = metrics.encode(Readings::default()).unwrap();
+        assert!(text.contains("\n# TYPE enetstat_transitions counter\n"));
+        let mut transitions = lines_with(&text, "enetstat_transitions_total{");
+        transitions.sort();
+        assert_eq!(
+            transitions,
+            [
+                "enetstat_transitions_total{old_state=\"CLOSE\",new_state=\"SYN_SENT\"} 3",
+                "enetstat_transitions_total{old_state=\"ESTABLISHED\",new_state=\"FIN_WAIT1\"} 1",
+                "enetstat_transitions_total{old_state=\"SYN_SENT\",new_state=\"ESTABLISHED\"} 3",
+            ]
+        );
+    }
+
+    #[test]
+    fn lifetimes_fall_in_exponential_buckets_from_a_millisecond() {
+        let metrics = Metrics::new();
+        metrics.observe_connection_lifetime(500_000); // 0.5 ms
+        metrics.observe_connection_lifetime(3_000_000); // 3 ms
+        metrics.observe_connection_lifetime(2 * 3600 * 1_000_000_000); // 2 h
+        let text = metrics.encode(Readings::default()).unwrap();
+        assert!(text.contains("\n# UNIT enetstat_connection_duration_seconds seconds\n"));
+        let bucket = |le: &str| {
+            let prefix = format!("enetstat_connection_duration_seconds_bucket{{le=\"{le}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix.as_str()))
+                .unwrap_or_else(|| panic!("no bucket {le}: {text}"))
+                .to_string()
+        };
+        assert_eq!(bucket("0.001"), "1");
+        assert_eq!(bucket("0.002"), "1");
+        assert_eq!(bucket("0.004"), "2");
+        assert_eq!(bucket("4194.304"), "2");
+        assert_eq!(bucket("+Inf"), "3");
+        assert_eq!(
+            lines_with(&text, "enetstat_connection_duration_seconds_bucket").len(),
+            24
+        );
+        assert!(text.contains("enetstat_connection_duration_seconds_count 3\n"));
+        assert!(text.contains("enetstat_connection_duration_seconds_sum 7200.0035\n"));
+    }
+
+    fn sample(name: &str, ifindex: u32, base: u64) -> InterfaceTotals {
+        InterfaceTotals {
+            name: name.to_string(),
+            ifindex,
+            rx_packets: base + 1,
+            rx_bytes: base + 2,
+            tx_packets: base + 3,
+            tx_bytes: base + 4,
+            rx_errors: base + 5,
+            tx_errors: base + 6,
+            rx_dropped: base + 7,
+            tx_dropped: base + 8,
+        }
+    }
+
+    #[test]
+    fn published_interfaces_are_counters_by_interface_and_direction() {
+        let mut metrics = Metrics::new();
+        metrics.publish_interfaces([sample("lo", 1, 100), sample("eth0", 2, 200)]);
+        let text = metrics.encode(Readings::default()).unwrap();
+        for name in [
+            "interface_packets",
+            "interface_bytes",
+            "interface_errors",
+            "interface_dropped",
+        ] {
+            assert!(
+                text.contains(&format!("\n# TYPE enetstat_{name} counter\n")),
+                "{text}"
+            );
+        }
+        for line in [
+            "enetstat_interface_packets_total{interface=\"lo\",direction=\"rx\"} 101",
+            "enetstat_interface_bytes_total{interface=\"lo\",direction=\"rx\"} 102",
+            "enetstat_interface_packets_total{interface=\"lo\",direction=\"tx\"} 103",
+            "enetstat_interface_bytes_total{interface=\"lo\",direction=\"tx\"} 104",
+            "enetstat_interface_errors_total{interface=\"lo\",direction=\"rx\"} 105",
+            "enetstat_interface_errors_total{interface=\"lo\",direction=\"tx\"} 106",
+            "enetstat_interface_dropped_total{interface=\"lo\",direction=\"rx\"} 107",
+            "enetstat_interface_dropped_total{interface=\"lo\",direction=\"tx\"} 108",
+            "enetstat_interface_bytes_total{interface=\"eth0\",direction=\"tx\"} 204",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing: {text}");
+        }
+        assert_eq!(lines_with(&text, "enetstat_interface_").len(), 16);
+    }
+
+    #[test]
+    fn an_interface_that_is_gone_disappears_and_names_are_escaped() {
+        let mut metrics = Metrics::new();
+        metrics.publish_interfaces([sample("lo", 1, 0), sample("veth0", 5, 0)]);
+        // veth0 is gone, a new interface with a hostile name appeared, lo counted on.
+        metrics.publish_interfaces([sample("lo", 1, 1000), sample("x\"\\\ny", 9, 0)]);
+        let text = metrics.encode(Readings::default()).unwrap();
+        assert!(!text.contains("veth0"), "{text}");
+        assert!(text.contains(
+            "enetstat_interface_packets_total{interface=\"lo\",direction=\"rx\"} 1001\n"
+        ));
+        assert!(text.contains(
+            "enetstat_interface_packets_total{interface=\"x\\\"\\\\\\ny\",direction=\"rx\"} 1\n"
+        ));
+        // Publishing nothing removes them all.
+        metrics.publish_interfaces([]);
+        let text = metrics.encode(Readings::default()).unwrap();
+        assert!(!text.contains("interface"), "{text}");
+    }
+
+    #[test]
+    fn a_name_published_twice_is_exported_once() {
+        let mut metrics = Metrics::new();
+        metrics.publish_interfaces([sample("lo", 1, 0), sample("lo", 1, 50)]);
+        let text = metrics.encode(Readings::default()).unwrap();
+        assert_eq!(
+            lines_with(&text, "enetstat_interface_packets_total").len(),
+            2
+        );
+        assert!(
+            text.contains(
+                "enetstat_interface_packets_total{interface=\"lo\",direction=\"rx\"} 51\n"
+            )
+        );
+    }
+}

@@ -1,0 +1,355 @@
+//! `enetstat serve --metrics` with the real probe, inside a scratch namespace: the exposition
+//! parses strictly, its socket counts equal netstat's, and its transitions and connection
+//! lifetimes account for exactly the connections made. Scrapes go over the namespace's loopback.
+
+use std::{
+    collections::BTreeMap,
+    net::{SocketAddr, TcpListener, TcpStream},
+    path::Path,
+    process::Command,
+    time::Duration,
+};
+
+use enetstat_integration_tests::{
+    compare::run_in,
+    enetstat::{self, Running, TempDir},
+    exposition::Exposition,
+    http::{self, Response},
+    netns::Netns,
+    workload,
+};
+
+const SERVING: &str = "enetstat: serving on";
+
+fn serve(ns: &Netns, socket: &Path, metrics: &str) -> Running {
+    Running::start_in(
+        Some(ns.name()),
+        &[
+            "serve",
+            "--socket",
+            socket.to_str().unwrap(),
+            "--metrics",
+            metrics,
+        ],
+        SERVING,
+    )
+    .unwrap()
+}
+
+/// Sends `request` to the endpoint from inside the namespace.
+fn exchange(ns: &Netns, addr: SocketAddr, request: &[u8], head_only: bool) -> Response {
+    let request = request.to_vec();
+    ns.run(move || http::exchange(addr, &request, head_only))
+        .unwrap()
+}
+
+/// One scrape, checked and parsed.
+fn scrape(ns: &Netns, addr: SocketAddr) -> Exposition {
+    let response = ns.run(move || http::get(addr, "/metrics")).unwrap();
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let exposition = Exposition::parse(&response.body)
+        .unwrap_or_else(|err| panic!("{err:#}\n{}", response.body));
+    for family in &exposition.families {
+        assert!(family.name.starts_with("enetstat_"), "{}", family.name);
+        assert!(family.help.is_some(), "{} has no HELP", family.name);
+        assert_ne!(family.kind, "unknown", "{} has no TYPE", family.name);
+    }
+    exposition
+}
+
+/// (family, state) -> TCP sockets, as `netstat -tan` shows them inside the namespace.
+type Counts = BTreeMap<(String, String), u64>;
+
+fn netstat_counts(ns: &Netns) -> Counts {
+    let out = run_in(ns.name(), Path::new("/usr/bin/netstat"), &["-tan"]);
+    assert!(out.status.success(), "{out:?}");
+    let mut counts = Counts::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines().skip(2) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let family = match fields[0] {
+            "tcp" => "inet",
+            "tcp6" => "inet6",
+            other => panic!("unexpected protocol {other}: {line}"),
+        };
+        *counts
+            .entry((family.to_string(), fields[5].to_string()))
+            .or_default() += 1;
+    }
+    counts
+}
+
+/// The non-zero `enetstat_connections` series.
+fn exported_counts(exposition: &Exposition) -> Counts {
+    exposition
+        .samples("enetstat_connections")
+        .filter(|s| s.value != 0.0)
+        .map(|s| {
+            (
+                (s.labels["family"].clone(), s.labels["state"].clone()),
+                s.value as u64,
+            )
+        })
+        .collect()
+}
+
+fn transitions(exposition: &Exposition, old: &str, new: &str) -> u64 {
+    exposition
+        .value(
+            "enetstat_transitions_total",
+            &[("old_state", old), ("new_state", new)],
+        )
+        .unwrap_or(0.0) as u64
+}
+
+fn counter(exposition: &Exposition, name: &str, labels: &[(&str, &str)]) -> u64 {
+    exposition
+        .value(name, labels)
+        .unwrap_or_else(|| panic!("no {name}{labels:?}")) as u64
+}
+
+#[test]
+fn the_exposition_matches_the_kernel_and_the_connections_made() {
+    const CLOSED_V4: usize = 5;
+    const CLOSED_V6: usize = 1;
+    const HELD: usize = 3;
+    const REFUSED: usize = 2;
+    const CLOSED: u64 = (CLOSED_V4 + CLOSED_V6) as u64;
+    const MADE: u64 = CLOSED + HELD as u64;
+
+    let ns = Netns::new("metrics").unwrap();
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let addr: SocketAddr = "127.0.0.1:9464".parse().unwrap();
+    let daemon = serve(&ns, &socket, "127.0.0.1:9464");
+
+    // A first scrape: the only TCP the namespace has seen is the endpoint and this scrape.
+    let first = scrape(&ns, addr);
+    let mut expected = netstat_counts(&ns);
+    // The scrape was open while it was answered: both its ends were established (its server
+    // end is now in TIME_WAIT, having closed first).
+    *expected
+        .entry(("inet".into(), "ESTABLISHED".into()))
+        .or_default() += 2;
+    *expected
+        .entry(("inet".into(), "TIME_WAIT".into()))
+        .or_default() -= 1;
+    expected.retain(|_, count| *count > 0);
+    assert_eq!(exported_counts(&first), expected);
+
+    // Known connections: closed by either side, on both families, refused, and held open.
+    let held = ns
+        .run(|| {
+            let v4 = TcpListener::bind("127.0.0.1:9500")?;
+            let v6 = TcpListener::bind("[::1]:9501")?;
+            for i in 0..CLOSED_V4 {
+                if i % 2 == 0 {
+                    workload::active_close_by_client(&v4)?;
+                } else {
+                    workload::active_close_by_server(&v4)?;
+                }
+            }
+            for _ in 0..CLOSED_V6 {
+                workload::active_close_by_client(&v6)?;
+            }
+            for _ in 0..REFUSED {
+                workload::refused_connect("127.0.0.1:9502".parse()?)?;
+            }
+            let mut held = Vec::new();
+            for i in 0..HELD {
+                let listener = if i == 0 { &v6 } else { &v4 };
+                let client = TcpStream::connect(listener.local_addr()?)?;
+                let (server, _) = listener.accept()?;
+                held.push((client, server));
+            }
+            Ok((v4, v6, held))
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let mut expected = netstat_counts(&ns);
+    let metrics = scrape(&ns, addr);
+    *expected
+        .entry(("inet".into(), "ESTABLISHED".into()))
+        .or_default() += 2;
+    assert_eq!(
+        exported_counts(&metrics),
+        expected,
+        "exported vs netstat -tan plus the scrape in progress"
+    );
+    assert!(expected.contains_key(&("inet6".to_string(), "LISTEN".to_string())));
+    assert!(expected.contains_key(&("inet".to_string(), "TIME_WAIT".to_string())));
+
+    // Two scrapes so far: connections too, accepted by the endpoint.
+    let scrapes = 2;
+    let connected = MADE + scrapes;
+    assert_eq!(
+        transitions(&metrics, "CLOSE", "SYN_SENT"),
+        connected + REFUSED as u64
+    );
+    assert_eq!(transitions(&metrics, "SYN_SENT", "ESTABLISHED"), connected);
+    assert_eq!(transitions(&metrics, "LISTEN", "SYN_RECV"), connected);
+    assert_eq!(transitions(&metrics, "SYN_RECV", "ESTABLISHED"), connected);
+    assert_eq!(transitions(&metrics, "SYN_SENT", "CLOSE"), REFUSED as u64);
+    assert!(transitions(&metrics, "CLOSE", "LISTEN") >= 2);
+    // Each closed connection (and the first scrape's) had one side close first...
+    assert!(transitions(&metrics, "ESTABLISHED", "FIN_WAIT1") > CLOSED);
+    assert!(transitions(&metrics, "ESTABLISHED", "CLOSE_WAIT") > CLOSED);
+    assert!(transitions(&metrics, "LAST_ACK", "CLOSE") > CLOSED);
+    assert!(transitions(&metrics, "FIN_WAIT2", "CLOSE") > CLOSED);
+    // ...and both its ends were counted once when they closed: refused connects, listeners and
+    // the connections still open are not.
+    let closed_ends = 2 * (CLOSED + 1);
+    assert_eq!(
+        counter(&metrics, "enetstat_connection_duration_seconds_count", &[]),
+        closed_ends
+    );
+    let sum = metrics
+        .value("enetstat_connection_duration_seconds_sum", &[])
+        .unwrap();
+    assert!(sum > 0.0 && sum < 60.0 * closed_ends as f64, "sum {sum}");
+
+    // Every event is accounted for; none was lost.
+    let counted: f64 = metrics
+        .samples("enetstat_transitions_total")
+        .map(|s| s.value)
+        .sum();
+    assert_eq!(
+        counter(&metrics, "enetstat_events_received_total", &[]),
+        counted as u64 + counter(&metrics, "enetstat_events_other_namespaces_total", &[])
+    );
+    for cause in ["ring_full", "recursion"] {
+        assert_eq!(
+            counter(&metrics, "enetstat_events_lost_total", &[("cause", cause)]),
+            0,
+            "{cause}"
+        );
+    }
+    assert_eq!(counter(&metrics, "enetstat_resyncs_total", &[]), 0);
+    assert_eq!(
+        counter(&metrics, "enetstat_malformed_records_total", &[]),
+        0
+    );
+
+    drop(held);
+    let finished = daemon.stop().unwrap();
+    assert!(finished.status.success(), "{}", finished.stderr);
+}
+
+#[test]
+fn a_port_alone_is_loopback_and_bad_requests_do_not_stop_the_daemon() {
+    let ns = Netns::new("metricsbad").unwrap();
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let daemon = serve(&ns, &socket, "9465");
+    let addr: SocketAddr = "127.0.0.1:9465".parse().unwrap();
+    let listening = run_in(ns.name(), Path::new("/usr/bin/netstat"), &["-tln"]);
+    let listening = String::from_utf8_lossy(&listening.stdout);
+    assert!(
+        listening.lines().any(|l| l.contains(" 127.0.0.1:9465 ")),
+        "bound on loopback only: {listening}"
+    );
+
+    let status = |request: &[u8]| exchange(&ns, addr, request, false).status;
+    assert_eq!(
+        status(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n"),
+        400
+    );
+    assert_eq!(status(b"GET / HTTP/1.1\r\n\r\n"), 404);
+    assert_eq!(status(b"GET /metricsx HTTP/1.1\r\n\r\n"), 404);
+    let post = exchange(
+        &ns,
+        addr,
+        b"POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+        false,
+    );
+    assert_eq!(
+        (post.status, post.header("allow")),
+        (405, Some("GET, HEAD"))
+    );
+    let long = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+    assert_eq!(status(long.as_bytes()), 431);
+    // A client that sends half a request and hangs up.
+    let half = ns
+        .run(move || {
+            use std::io::{Read as _, Write as _};
+            let mut stream = TcpStream::connect(addr)?;
+            stream.write_all(b"GET /metr")?;
+            stream.shutdown(std::net::Shutdown::Write)?;
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer)?;
+            Ok(answer)
+        })
+        .unwrap();
+    assert!(
+        half.starts_with(b"HTTP/1.1 400 "),
+        "{}",
+        String::from_utf8_lossy(&half)
+    );
+
+    // Still serving, and HEAD has the length but no body.
+    let exposition = scrape(&ns, addr);
+    assert!(exposition.family("enetstat_connections").is_some());
+    let head = exchange(&ns, addr, b"HEAD /metrics HTTP/1.1\r\n\r\n", true);
+    assert_eq!(head.status, 200);
+    assert!(
+        head.header("content-length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            > 0
+    );
+
+    let finished = daemon.stop().unwrap();
+    assert!(finished.status.success(), "{}", finished.stderr);
+    assert!(
+        finished
+            .stderr
+            .contains("enetstat: metrics on http://127.0.0.1:9465/metrics\n"),
+        "{}",
+        finished.stderr
+    );
+}
+
+#[test]
+fn an_address_in_use_or_malformed_is_one_line_and_a_failure() {
+    let ns = Netns::new("metricsbusy").unwrap();
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let taken = ns.run(|| Ok(TcpListener::bind("127.0.0.1:9466")?)).unwrap();
+    let run = |metrics: &str| {
+        Command::new("ip")
+            .args(["netns", "exec", ns.name()])
+            .arg(enetstat::binary())
+            .args(["serve", "--socket", socket.to_str().unwrap()])
+            .args(["--metrics", metrics])
+            .output()
+            .unwrap()
+    };
+
+    let busy = run("127.0.0.1:9466");
+    let stderr = String::from_utf8_lossy(&busy.stderr);
+    assert_eq!(busy.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("enetstat: binding the metrics address 127.0.0.1:9466: ")
+            && stderr.contains("in use"),
+        "{stderr}"
+    );
+    assert!(!socket.exists(), "the control socket is removed again");
+
+    for bad in ["localhost:9466", "127.0.0.1", "70000", "::1:9466"] {
+        let out = run(bad);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{bad}: {stderr}");
+        assert!(
+            stderr.starts_with("enetstat: --metrics: "),
+            "{bad}: {stderr}"
+        );
+    }
+    drop(taken);
+}
