@@ -42,6 +42,7 @@ fn mount_tracefs() -> anyhow::Result<()> {
             std::io::Error::last_os_error()
         );
     }
-    log::info!("mounted tracefs at {TRACEFS}");
+    // Debug only: a scratch namespace mounts it on every run, and stderr stays for what matters.
+    log::debug!("mounted tracefs at {TRACEFS}");
     Ok(())
 }
