@@ -421,8 +421,10 @@ fn a_socket_whose_owner_exited_shows_its_last_owner() {
         theirs.trim_end().ends_with('-'),
         "netstat has no owner for it: {theirs}"
     );
+    // bash opened it and cat writes to it: both held it to the end, and both died at once, so
+    // either is its last owner.
     assert!(
-        mine.contains("/bash"),
+        mine.contains("/bash") || mine.contains("/cat"),
         "the daemon shows its last owner: {mine}"
     );
     drop(held);

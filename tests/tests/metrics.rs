@@ -234,6 +234,43 @@ fn the_exposition_matches_the_kernel_and_the_connections_made() {
         0
     );
 
+    // Loopback's counters, from the interface probes: the kernel's before the scrape <= the
+    // exported <= the kernel's after it (the scrape's own packets cross lo meanwhile).
+    let lo_packets = |ns: &Netns| -> [u64; 2] {
+        let text = ns
+            .run(|| Ok(std::fs::read_to_string("/proc/thread-self/net/dev")?))
+            .unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("lo:"))
+            .expect("lo in /proc/net/dev");
+        let fields: Vec<u64> = line
+            .split_once(':')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .map(|f| f.parse().unwrap())
+            .collect();
+        [fields[1], fields[9]]
+    };
+    let before = lo_packets(&ns);
+    let metrics = scrape(&ns, addr);
+    let after = lo_packets(&ns);
+    for (i, direction) in ["rx", "tx"].into_iter().enumerate() {
+        let exported = counter(
+            &metrics,
+            "enetstat_interface_packets_total",
+            &[("interface", "lo"), ("direction", direction)],
+        );
+        assert!(
+            before[i] <= exported && exported <= after[i],
+            "lo {direction}: {} <= {exported} <= {}",
+            before[i],
+            after[i]
+        );
+        assert!(exported > 0);
+    }
+
     drop(held);
     let finished = daemon.stop().unwrap();
     assert!(finished.status.success(), "{}", finished.stderr);

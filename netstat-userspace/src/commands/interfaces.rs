@@ -55,7 +55,7 @@ async fn run_live(
     }
     let mut ring = RingReader::new(live.probe.events.take().expect("fresh probe has its ring"))
         .context("registering the ring buffer with tokio")?;
-    if !live.probe.drops_attached && options.events_per_sec > 0 {
+    if !live.probe.drops_attached && options.count_drops {
         eprintln!("enetstat: drop events unavailable on this kernel (no skb:kfree_skb reason)");
     }
     let mut malformed = 0u64;
@@ -144,12 +144,18 @@ fn report_losses(
     Ok(())
 }
 
-fn probe_options(ring_bytes: u32, events_per_sec: u32) -> anyhow::Result<InterfaceProbeOptions> {
+/// Probes for this process's network namespace.
+pub fn probe_options(
+    ring_bytes: u32,
+    events_per_sec: u32,
+    count_drops: bool,
+) -> anyhow::Result<InterfaceProbeOptions> {
     let netns = own_netns().context("reading /proc/self/ns/net")?;
     Ok(InterfaceProbeOptions {
         netns: u32::try_from(netns).context("network namespace inode out of range")?,
         ring_bytes,
         events_per_sec,
+        count_drops,
     })
 }
 
@@ -186,7 +192,7 @@ pub async fn watch(config: InterfaceWatchConfig) -> anyhow::Result<()> {
     };
     view.printer.write_header(&mut view.out)?;
     view.out.flush()?;
-    let options = probe_options(config.ring_bytes, config.events_per_sec)?;
+    let options = probe_options(config.ring_bytes, config.events_per_sec, true)?;
     let ready = "enetstat: watching interfaces (Ctrl-C to stop)";
     run_live(options, config.interval, &mut view, Some(ready)).await
 }
@@ -254,6 +260,6 @@ pub async fn continuous(config: NetstatConfig) -> anyhow::Result<()> {
     };
     let ring_bytes = check_ring_size(1 << 16).map_err(anyhow::Error::msg)?;
     // No events in this view: the drop probe stays detached.
-    let options = probe_options(ring_bytes, 0)?;
+    let options = probe_options(ring_bytes, 0, false)?;
     run_live(options, Duration::from_secs(1), &mut view, None).await
 }

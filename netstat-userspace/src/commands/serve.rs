@@ -11,6 +11,7 @@ use tokio::{
 };
 
 use crate::{
+    aggregator::interfaces::InterfaceSample,
     cli::ServeConfig,
     daemon::{
         metrics_http::{MetricsEndpoint, Scrape},
@@ -18,9 +19,12 @@ use crate::{
         state::{Daemon, release_free_memory},
     },
     events::TcpTransition,
-    probes::TcpStateProbe,
-    sources::ring::{DEFAULT_BATCH, DRAIN_INTERVAL, RingReader},
-    views::clock::Clock,
+    probes::{TcpStateProbe, check_ring_size, page_size},
+    sources::{
+        interfaces::LiveInterfaces,
+        ring::{DEFAULT_BATCH, DRAIN_INTERVAL, RingReader},
+    },
+    views::{clock::Clock, metrics::InterfaceTotals},
 };
 
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
@@ -41,8 +45,15 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     // The ring holds every event since the attach; the snapshot is read, then they are replayed.
     let snapshot_ns = Clock::monotonic_now_ns();
     let mut daemon = Daemon::from_snapshot(snapshot_ns)?;
+    // Interface metrics need the interface probes; without --metrics they stay detached, so
+    // the daemon costs nothing per packet.
+    let mut interfaces = None;
     if metrics.is_some() {
         daemon.enable_metrics();
+        let ring_bytes = check_ring_size(page_size()).map_err(anyhow::Error::msg)?;
+        // Drops are counted, not reported one by one: no events.
+        let options = super::interfaces::probe_options(ring_bytes, 0, true)?;
+        interfaces = Some(LiveInterfaces::start(options)?);
     }
     let mut buffered = Vec::new();
     ring.drain_now(usize::MAX, |bytes| {
@@ -111,16 +122,48 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 let answer = daemon.answer(&incoming.request, incoming.connection_inode);
                 let _ = incoming.reply.send(answer);
             }
+            changes = next_link_changes(&mut interfaces) => {
+                changes?;
+            }
             Some(scrape) = next_scrape(&mut scrapes) => {
                 ring.drain_now(usize::MAX, |bytes| on_record(&mut daemon, bytes))?;
-                // Per-interface counters plug in here, once there is a probe for them:
-                // `daemon.metrics_mut()` then `Metrics::publish_interfaces` with its totals.
+                if let (Some(live), Some(metrics)) = (&mut interfaces, daemon.metrics_mut()) {
+                    let samples = live.sample(Clock::monotonic_now_ns())?;
+                    metrics.publish_interfaces(samples.iter().map(interface_totals));
+                }
                 let _ = scrape.reply.send(daemon.metrics_exposition());
             }
         }
     }
     drop(probe);
+    drop(interfaces);
     Ok(())
+}
+
+/// Link changes applied to the live interfaces, or never when they are off.
+async fn next_link_changes(interfaces: &mut Option<LiveInterfaces>) -> anyhow::Result<()> {
+    match interfaces {
+        Some(live) => live.link_changes().await.map(drop),
+        None => std::future::pending().await,
+    }
+}
+
+/// Packets and bytes are the kernel's totals (the /proc/net/dev baseline plus the probes'
+/// counts); errors and drops are those the probes saw since the daemon started: transmit
+/// failures and the stack's drops (a driver's own error counters have no tracepoint).
+fn interface_totals(sample: &InterfaceSample) -> InterfaceTotals {
+    InterfaceTotals {
+        name: sample.link.name.clone(),
+        ifindex: sample.link.ifindex,
+        rx_packets: sample.totals.rx_packets,
+        rx_bytes: sample.totals.rx_bytes,
+        tx_packets: sample.totals.tx_packets,
+        tx_bytes: sample.totals.tx_bytes,
+        rx_errors: 0,
+        tx_errors: sample.seen.tx_errors,
+        rx_dropped: sample.seen.rx_dropped,
+        tx_dropped: sample.seen.tx_dropped,
+    }
 }
 
 /// The next scrape, or never when metrics are off.

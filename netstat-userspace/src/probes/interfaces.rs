@@ -74,6 +74,8 @@ pub struct InterfaceProbeOptions {
     pub ring_bytes: u32,
     /// Error and drop events allowed per second on each CPU; 0 disables them.
     pub events_per_sec: u32,
+    /// Whether drops are counted (skb:kfree_skb attached).
+    pub count_drops: bool,
 }
 
 /// The probes' own counters: what they could not count or deliver.
@@ -117,7 +119,7 @@ impl InterfaceProbe {
         let mut drops_attached = false;
         let wanted = PROGRAMS
             .iter()
-            .chain((options.events_per_sec > 0).then_some(&DROP_PROGRAM));
+            .chain(options.count_drops.then_some(&DROP_PROGRAM));
         for &(name, tracepoint, need) in wanted {
             match attach_one(&mut ebpf, name, tracepoint) {
                 Ok(()) => {
@@ -326,6 +328,7 @@ mod tests {
             netns: 1,
             ring_bytes: 4096,
             events_per_sec: 1,
+            count_drops: true,
         })
         .unwrap();
         assert_ne!(config.skb_len, 0);

@@ -77,7 +77,7 @@ pub fn check_ring_size(bytes: u64) -> Result<u32, String> {
     Ok(bytes as u32)
 }
 
-fn page_size() -> u64 {
+pub fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     u64::try_from(size).unwrap_or(4096)
