@@ -402,25 +402,19 @@ fn kernel_totals(ns: &str, interface: &str) -> anyhow::Result<Totals> {
     })
 }
 
-/// `enetstat: 12 events held back ...` lines -> (what, total).
-fn reported_counts(stderr: &str) -> Vec<(String, u64)> {
-    let mut totals: Vec<(String, u64)> = Vec::new();
+/// Adds up `enetstat: 12 events held back ...` lines: what -> total.
+fn add_reported(totals: &mut BTreeMap<String, u64>, stderr: &str) {
     for line in stderr.lines() {
-        let Some(rest) = line.strip_prefix("enetstat: ") else {
+        let Some((count, what)) = line
+            .strip_prefix("enetstat: ")
+            .and_then(|rest| rest.split_once(' '))
+        else {
             continue;
         };
-        let Some((count, what)) = rest.split_once(' ') else {
-            continue;
-        };
-        let Ok(count) = count.parse::<u64>() else {
-            continue;
-        };
-        match totals.iter_mut().find(|(w, _)| w == what) {
-            Some((_, total)) => *total += count,
-            None => totals.push((what.to_string(), count)),
+        if let Ok(count) = count.parse::<u64>() {
+            *totals.entry(what.to_string()).or_default() += count;
         }
     }
-    totals
 }
 
 /// `enetstat watch --interfaces --json` in one namespace, output to files.
@@ -489,21 +483,26 @@ struct Agreement {
     rounds: u32,
     equal: u32,
     inexact_baselines: u32,
-    /// Per counter: the largest difference enetstat - kernel over the rounds, and the kernel's
-    /// value then.
+    /// Per counter: the largest difference enetstat - kernel over the rounds, and how much the
+    /// kernel's counter grew in that round.
     largest: BTreeMap<&'static str, (i64, u64)>,
 }
 
 impl Agreement {
-    fn add(&mut self, enetstat: Totals, kernel: Totals, exact: bool) {
+    fn add(&mut self, enetstat: Totals, kernel: Totals, kernel_before: Totals, exact: bool) {
         self.rounds += 1;
         self.equal += u32::from(enetstat == kernel);
         self.inexact_baselines += u32::from(!exact);
-        for ((name, ours), (_, theirs)) in enetstat.fields().into_iter().zip(kernel.fields()) {
+        let fields = enetstat
+            .fields()
+            .into_iter()
+            .zip(kernel.fields())
+            .zip(kernel_before.fields());
+        for (((name, ours), (_, theirs)), (_, before)) in fields {
             let diff = ours as i64 - theirs as i64;
             let largest = self.largest.entry(name).or_default();
             if diff.abs() > largest.0.abs() {
-                *largest = (diff, theirs);
+                *largest = (diff, theirs - before);
             }
         }
     }
@@ -513,7 +512,7 @@ impl Agreement {
             .largest
             .iter()
             .filter(|(_, (diff, _))| *diff != 0)
-            .map(|(name, (diff, of))| format!("{name} {diff:+} (of {of})"))
+            .map(|(name, (diff, moved))| format!("{name} {diff:+} (of {moved} in the round)"))
             .collect();
         if differences.is_empty() {
             "none".to_string()
@@ -526,16 +525,16 @@ impl Agreement {
 /// Everything one medium's rounds produced.
 #[derive(Default)]
 struct MediumResults {
-    /// Per variant, per round.
-    runs: HashMap<usize, Vec<Bulk>>,
+    /// Per variant (in Variant::ALL's order), per round.
+    runs: [Vec<Bulk>; 3],
     /// Over the statistics rounds: (namespace label, tracepoint) -> runs during the traffic.
     program_runs: BTreeMap<(&'static str, String), Runs>,
     /// Packets carried during the statistics rounds.
     stats_packets: u64,
-    /// (namespace label, interface) -> agreement.
-    agreement: Vec<((&'static str, &'static str), Agreement)>,
-    /// What enetstat reported on stderr: (what, total).
-    reported: Vec<(String, u64)>,
+    /// (interface, namespace label) -> agreement.
+    agreement: BTreeMap<(&'static str, &'static str), Agreement>,
+    /// What enetstat reported on stderr: what -> total.
+    reported: BTreeMap<String, u64>,
 }
 
 struct Context<'a> {
@@ -554,8 +553,10 @@ fn measure(
 ) -> anyhow::Result<Bulk> {
     let watched = medium.watched(cx.ns);
     let mut watchers = Vec::new();
+    let mut kernel_before = Vec::new();
     if variant != Variant::Off {
-        for (index, (_, ns, _)) in watched.iter().enumerate() {
+        for (index, (_, ns, interface)) in watched.iter().enumerate() {
+            kernel_before.push(kernel_totals(ns, interface)?);
             watchers.push(Watcher::start(cx.enetstat, ns, cx.scratch, index)?);
         }
     }
@@ -590,31 +591,19 @@ fn measure(
         results.stats_packets += medium.packets(&bulk);
     }
     drop(stats);
-    for ((label, ns, interface), mut watcher) in watched.iter().copied().zip(watchers) {
+    for (((label, ns, interface), mut watcher), before) in
+        watched.iter().copied().zip(watchers).zip(kernel_before)
+    {
         let sample = watcher.next_sample_after_now()?;
         let kernel = kernel_totals(ns, interface)?;
         let (ours, exact) = sample_totals(&sample, interface)
             .with_context(|| format!("enetstat's counter line lacks {interface}"))?;
-        let index = match results
+        results
             .agreement
-            .iter()
-            .position(|(k, _)| *k == (label, interface))
-        {
-            Some(index) => index,
-            None => {
-                results
-                    .agreement
-                    .push(((label, interface), Agreement::default()));
-                results.agreement.len() - 1
-            }
-        };
-        results.agreement[index].1.add(ours, kernel, exact);
-        for (what, count) in reported_counts(&watcher.stop()?) {
-            match results.reported.iter_mut().find(|(w, _)| *w == what) {
-                Some((_, total)) => *total += count,
-                None => results.reported.push((what, count)),
-            }
-        }
+            .entry((interface, label))
+            .or_default()
+            .add(ours, kernel, before, exact);
+        add_reported(&mut results.reported, &watcher.stop()?);
     }
     Ok(bulk)
 }
@@ -631,34 +620,37 @@ pub fn run(args: InterfacesArgs) -> anyhow::Result<()> {
         .to_string();
     let scratch = std::env::temp_dir().join(format!("enetstat-ifbench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
-    let ns = Namespaces::create()?;
-    let cx = Context {
-        enetstat: &enetstat,
-        bulk: &bulk,
-        ns: &ns,
-        scratch: &scratch,
-        seconds: args.seconds,
-    };
-    let mut all = Vec::new();
-    for &medium in &args.media {
-        let mut results = MediumResults::default();
-        for round in 1..=args.rounds {
-            for (v, variant) in Variant::ALL.iter().enumerate() {
-                let b = measure(&cx, medium, *variant, &mut results)?;
-                eprintln!(
-                    "xtask: {} round {round}: {:<36} {:>20}, {:>8.0} packets/s",
-                    medium.label(),
-                    variant.label(),
-                    medium.format_throughput(medium.throughput(&b)),
-                    medium.packets(&b) as f64 / b.seconds,
-                );
-                results.runs.entry(v).or_default().push(b);
+    let all = (|| -> anyhow::Result<Vec<(Medium, MediumResults)>> {
+        let ns = Namespaces::create()?;
+        let cx = Context {
+            enetstat: &enetstat,
+            bulk: &bulk,
+            ns: &ns,
+            scratch: &scratch,
+            seconds: args.seconds,
+        };
+        let mut all = Vec::new();
+        for &medium in &args.media {
+            let mut results = MediumResults::default();
+            for round in 1..=args.rounds {
+                for (v, variant) in Variant::ALL.iter().enumerate() {
+                    let b = measure(&cx, medium, *variant, &mut results)?;
+                    eprintln!(
+                        "xtask: {} round {round}: {:<36} {:>20}, {:>8.0} packets/s",
+                        medium.label(),
+                        variant.label(),
+                        medium.format_throughput(medium.throughput(&b)),
+                        medium.packets(&b) as f64 / b.seconds,
+                    );
+                    results.runs[v].push(b);
+                }
             }
+            all.push((medium, results));
         }
-        all.push((medium, results));
-    }
-    drop(ns);
+        Ok(all)
+    })();
     let _ = std::fs::remove_dir_all(&scratch);
+    let all = all?;
     let stats_after = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
         .unwrap_or_default()
         .trim()
@@ -738,10 +730,10 @@ fn render(all: &[(Medium, MediumResults)], stats_before: &str, stats_after: &str
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
     for (medium, results) in all {
-        let off = &results.runs[&0];
+        let off = &results.runs[0];
         let baseline = rate(*medium, off);
         for (v, variant) in Variant::ALL.iter().enumerate() {
-            let runs = &results.runs[&v];
+            let runs = &results.runs[v];
             let ratio = rate(*medium, runs) / baseline;
             let per_round = if *variant == Variant::Off {
                 "-".to_string()
@@ -877,7 +869,7 @@ fn render(all: &[(Medium, MediumResults)], stats_before: &str, stats_after: &str
 
     let mut agreement_rows = Vec::new();
     for (medium, results) in all {
-        for ((label, interface), a) in &results.agreement {
+        for ((interface, label), a) in &results.agreement {
             agreement_rows.push(vec![
                 medium.label().to_string(),
                 format!("{interface} ({label} namespace)"),
@@ -990,8 +982,13 @@ mod tests {
             tx_packets: 10,
             tx_bytes: 1000,
         };
+        let before = Totals {
+            rx_packets: 5,
+            rx_bytes: 500,
+            ..kernel
+        };
         let mut a = Agreement::default();
-        a.add(kernel, kernel, true);
+        a.add(kernel, kernel, before, true);
         a.add(
             Totals {
                 rx_packets: 9,
@@ -999,23 +996,30 @@ mod tests {
                 ..kernel
             },
             kernel,
+            before,
             false,
         );
         assert_eq!((a.rounds, a.equal, a.inexact_baselines), (2, 1, 1));
         assert_eq!(
             a.describe(),
-            "rx_bytes -100 (of 1000), rx_packets -1 (of 10)"
+            "rx_bytes -100 (of 500 in the round), rx_packets -1 (of 5 in the round)"
         );
     }
 
     #[test]
     fn sums_enetstats_reports() {
         let stderr = "enetstat: watching interfaces (Ctrl-C to stop)\nenetstat: 3 events held back by the rate limit (still counted)\nenetstat: 4 events held back by the rate limit (still counted)\n";
+        let mut totals = BTreeMap::new();
+        add_reported(&mut totals, stderr);
+        add_reported(
+            &mut totals,
+            "enetstat: 1 events held back by the rate limit (still counted)\n",
+        );
         assert_eq!(
-            reported_counts(stderr),
+            totals.into_iter().collect::<Vec<_>>(),
             vec![(
                 "events held back by the rate limit (still counted)".to_string(),
-                7
+                8
             )]
         );
     }
