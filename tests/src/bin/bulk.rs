@@ -122,8 +122,14 @@ fn tcp(seconds: f64, addr: SocketAddr, dev: String, netns: Option<String>) -> an
         }
         Ok(())
     })();
+    if let Err(err) = sent {
+        // The receiver may be waiting in accept() for a sender that never came.
+        if receiver.is_finished() {
+            join(receiver)?;
+        }
+        return Err(err);
+    }
     let received = join(receiver)?;
-    sent?;
     println!(
         "bytes={} sent=0 received=0 seconds={:.3} rx_packets={} tx_packets={}",
         received.bytes, received.seconds, received.rx_packets, received.tx_packets

@@ -20,11 +20,11 @@ use crate::util;
 #[derive(Args)]
 pub struct InterfacesArgs {
     /// Seconds of traffic per measurement.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 4.0)]
     seconds: f64,
     /// Rounds: every variant (off, on, on with run-time statistics) is measured once per round,
     /// in turn.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 6)]
     rounds: u32,
     /// What to measure (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Medium::ALL)]
@@ -608,16 +608,21 @@ fn measure(
     Ok(bulk)
 }
 
+/// kernel.bpf_stats_enabled: 1 while anyone has statistics on.
+fn bpf_stats_sysctl() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
 pub fn run(args: InterfacesArgs) -> anyhow::Result<()> {
     if args.rounds == 0 || args.seconds.is_nan() || args.seconds <= 0.0 {
         bail!("--rounds and --seconds must be positive");
     }
     let enetstat = util::build_enetstat()?;
     let bulk = util::build_test_binary("enetstat-bulk")?;
-    let stats_before = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let stats_before = bpf_stats_sysctl();
     let scratch = std::env::temp_dir().join(format!("enetstat-ifbench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let all = (|| -> anyhow::Result<Vec<(Medium, MediumResults)>> {
@@ -651,10 +656,7 @@ pub fn run(args: InterfacesArgs) -> anyhow::Result<()> {
     })();
     let _ = std::fs::remove_dir_all(&scratch);
     let all = all?;
-    let stats_after = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let stats_after = bpf_stats_sysctl();
 
     let text = render(&all, &stats_before, &stats_after);
     println!("{text}");
