@@ -4,10 +4,12 @@
 //! another one (its thread enters it), so a veth pair between two namespaces can be measured.
 //!
 //! `enetstat-bulk tcp|udp SECONDS ADDR DEV [RECEIVER_NETNS]` prints
-//! `bytes=N sent=D received=D seconds=S rx_packets=P tx_packets=Q`: bytes the receiver got,
+//! `bytes=N sent=D received=D seconds=S cpu=C rx_packets=P tx_packets=Q`: bytes the receiver got,
 //! datagrams sent and received (UDP; 0 for TCP), the seconds measured (TCP: accept to end of
-//! stream at the receiver; UDP: the sender's sending time), and how much DEV's packet counters in
-//! the receiver's namespace grew meanwhile (from /proc/net/dev).
+//! stream at the receiver; UDP: the sender's sending time), the CPU seconds (user + system) both
+//! sides used meanwhile (loopback and veth deliver in the sending thread's softirq, so this
+//! includes the network stack and any probe on it, unless ksoftirqd took the work), and how much
+//! DEV's packet counters in the receiver's namespace grew (from /proc/net/dev).
 
 use std::{
     io::{ErrorKind, Read as _, Write as _},
@@ -111,6 +113,7 @@ fn tcp(seconds: f64, addr: SocketAddr, dev: String, netns: Option<String>) -> an
             })
         }))
     })?;
+    let cpu_start = cpu_seconds();
     let sent = (|| -> anyhow::Result<()> {
         let mut stream =
             TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
@@ -131,8 +134,12 @@ fn tcp(seconds: f64, addr: SocketAddr, dev: String, netns: Option<String>) -> an
     }
     let received = join(receiver)?;
     println!(
-        "bytes={} sent=0 received=0 seconds={:.3} rx_packets={} tx_packets={}",
-        received.bytes, received.seconds, received.rx_packets, received.tx_packets
+        "bytes={} sent=0 received=0 seconds={:.3} cpu={:.3} rx_packets={} tx_packets={}",
+        received.bytes,
+        received.seconds,
+        cpu_seconds() - cpu_start,
+        received.rx_packets,
+        received.tx_packets
     );
     Ok(())
 }
@@ -167,6 +174,7 @@ fn udp(seconds: f64, addr: SocketAddr, dev: String, netns: Option<String>) -> an
             Ok(received)
         }))
     })?;
+    let cpu_start = cpu_seconds();
     let sent = (|| -> anyhow::Result<(u64, f64)> {
         let socket = UdpSocket::bind(match addr {
             SocketAddr::V4(_) => "0.0.0.0:0",
@@ -194,10 +202,23 @@ fn udp(seconds: f64, addr: SocketAddr, dev: String, netns: Option<String>) -> an
     let received = join(receiver)?;
     let (sent, seconds) = sent?;
     println!(
-        "bytes={} sent={sent} received={} seconds={seconds:.3} rx_packets={} tx_packets={}",
-        received.bytes, received.datagrams, received.rx_packets, received.tx_packets
+        "bytes={} sent={sent} received={} seconds={seconds:.3} cpu={:.3} rx_packets={} tx_packets={}",
+        received.bytes,
+        received.datagrams,
+        cpu_seconds() - cpu_start,
+        received.rx_packets,
+        received.tx_packets
     );
     Ok(())
+}
+
+/// User + system CPU seconds of this process so far.
+fn cpu_seconds() -> f64 {
+    // SAFETY: zeroed rusage is valid; getrusage fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 fn join(receiver: thread::JoinHandle<anyhow::Result<Received>>) -> anyhow::Result<Received> {
