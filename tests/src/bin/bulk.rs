@@ -1,12 +1,12 @@
-//! Bulk traffic for benchmarks: one sender and one receiver moving data as fast as they can for a
-//! fixed time, over TCP (one stream, 128 KiB writes) or UDP (64-byte datagrams, the per-packet
-//! worst case). Run it inside a scratch namespace (`ip netns exec`); the receiver can live in
+//! Bulk traffic for benchmarks: senders and a receiver moving data as fast as they can for a
+//! fixed time, over TCP (one stream or several, 128 KiB writes) or UDP (64-byte datagrams from
+//! one socket, the per-packet worst case). Run it inside a scratch namespace (`ip netns exec`); the receiver can live in
 //! another one (its thread enters it), so a veth pair between two namespaces can be measured.
 //!
-//! `enetstat-bulk tcp|udp SECONDS ADDR DEV [RECEIVER_NETNS]` prints
+//! `enetstat-bulk tcp[:STREAMS]|udp SECONDS ADDR DEV [RECEIVER_NETNS]` prints
 //! `bytes=N sent=D received=D seconds=S cpu=C rx_packets=P tx_packets=Q`: bytes the receiver got,
-//! datagrams sent and received (UDP; 0 for TCP), the seconds measured (TCP: accept to end of
-//! stream at the receiver; UDP: the sender's sending time), the CPU seconds (user + system) both
+//! datagrams sent and received (UDP; 0 for TCP), the seconds measured (TCP: first accept to the
+//! end of the last stream at the receiver; UDP: the sender's sending time), the CPU seconds (user + system) both
 //! sides used meanwhile (loopback and veth deliver in the sending thread's softirq, so this
 //! includes the network stack and any probe on it, unless ksoftirqd took the work), and how much
 //! DEV's packet counters in the receiver's namespace grew (from /proc/net/dev).
@@ -90,22 +90,46 @@ fn start_receiver(
     Ok(handle)
 }
 
-fn tcp(seconds: f64, addr: SocketAddr, dev: String, netns: Option<String>) -> anyhow::Result<()> {
+/// Reads one stream to its end; returns the bytes read.
+fn drain(mut stream: TcpStream) -> anyhow::Result<u64> {
+    let mut buf = vec![0u8; TCP_WRITE];
+    let mut bytes = 0u64;
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => bytes += n as u64,
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+fn tcp(
+    seconds: f64,
+    streams: usize,
+    addr: SocketAddr,
+    dev: String,
+    netns: Option<String>,
+) -> anyhow::Result<()> {
     let receiver = start_receiver(netns, dev, move || {
         let listener = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
         Ok(Box::new(move || {
-            let (mut stream, _) = listener.accept()?;
+            let (first, _) = listener.accept()?;
             let start = Instant::now();
-            let mut buf = vec![0u8; TCP_WRITE];
-            let mut bytes = 0u64;
-            loop {
-                match stream.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => bytes += n as u64,
-                    Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                    Err(err) => return Err(err.into()),
+            let bytes = thread::scope(|scope| -> anyhow::Result<u64> {
+                let mut readers = vec![scope.spawn(|| drain(first))];
+                for _ in 1..streams {
+                    let (stream, _) = listener.accept()?;
+                    readers.push(scope.spawn(|| drain(stream)));
                 }
-            }
+                let mut bytes = 0;
+                for reader in readers {
+                    bytes += reader
+                        .join()
+                        .map_err(|_| anyhow::anyhow!("reader panicked"))??;
+                }
+                Ok(bytes)
+            })?;
             Ok(Received {
                 bytes,
                 seconds: start.elapsed().as_secs_f64(),
@@ -114,17 +138,24 @@ fn tcp(seconds: f64, addr: SocketAddr, dev: String, netns: Option<String>) -> an
         }))
     })?;
     let cpu_start = cpu_seconds();
-    let sent = (|| -> anyhow::Result<()> {
+    let duration = Duration::from_secs_f64(seconds);
+    let send = || -> anyhow::Result<()> {
         let mut stream =
             TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
         let buf = vec![0x5au8; TCP_WRITE];
-        let duration = Duration::from_secs_f64(seconds);
         let start = Instant::now();
         while start.elapsed() < duration {
             stream.write_all(&buf)?;
         }
         Ok(())
-    })();
+    };
+    let sent = thread::scope(|scope| {
+        let senders: Vec<_> = (0..streams).map(|_| scope.spawn(send)).collect();
+        senders
+            .into_iter()
+            .map(|s| s.join().map_err(|_| anyhow::anyhow!("sender panicked"))?)
+            .collect::<anyhow::Result<Vec<()>>>()
+    });
     if let Err(err) = sent {
         // The receiver may be waiting in accept() for a sender that never came.
         if receiver.is_finished() {
@@ -230,16 +261,20 @@ fn join(receiver: thread::JoinHandle<anyhow::Result<Received>>) -> anyhow::Resul
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [mode, seconds, addr, dev, rest @ ..] = args.as_slice() else {
-        bail!("usage: enetstat-bulk tcp|udp SECONDS ADDR DEV [RECEIVER_NETNS]");
+        bail!("usage: enetstat-bulk tcp[:STREAMS]|udp SECONDS ADDR DEV [RECEIVER_NETNS]");
     };
     let seconds: f64 = seconds
         .parse()
         .with_context(|| format!("bad SECONDS {seconds:?}"))?;
     let addr: SocketAddr = addr.parse().with_context(|| format!("bad ADDR {addr:?}"))?;
     let netns = rest.first().cloned();
-    match mode.as_str() {
-        "tcp" => tcp(seconds, addr, dev.clone(), netns),
-        "udp" => udp(seconds, addr, dev.clone(), netns),
-        other => bail!("unknown mode {other:?}: tcp or udp"),
+    match mode.split_once(':') {
+        _ if mode == "tcp" => tcp(seconds, 1, addr, dev.clone(), netns),
+        Some(("tcp", n)) => match n.parse::<usize>() {
+            Ok(streams) if streams > 0 => tcp(seconds, streams, addr, dev.clone(), netns),
+            _ => bail!("bad stream count in {mode:?}"),
+        },
+        _ if mode == "udp" => udp(seconds, addr, dev.clone(), netns),
+        _ => bail!("unknown mode {mode:?}: tcp, tcp:STREAMS or udp"),
     }
 }
