@@ -45,7 +45,8 @@ const RECEIVER_ADDR: &str = "192.0.2.2";
 const PORT: u16 = 9100;
 
 /// Parallel TCP streams: with one, this 2-CPU machine's throughput is bound by wakeups rather
-/// than CPU (a single stream kept about 0.4 CPU busy), so the probes' CPU cost would not show.
+/// than CPU (a single stream kept 0.4–0.6 of a CPU busy), so the probes' CPU cost would not
+/// show.
 const TCP_STREAMS: usize = 4;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
