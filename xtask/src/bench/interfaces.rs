@@ -385,7 +385,7 @@ fn sample_totals(sample: &serde_json::Value, interface: &str) -> Option<(Totals,
     let entry = sample["interfaces"]
         .as_array()?
         .iter()
-        .find(|i| i["name"] == interface)?;
+        .find(|i| i["iface"] == interface)?;
     let n = |k: &str| entry[k].as_u64();
     Some((
         Totals {
@@ -1076,7 +1076,7 @@ mod tests {
 
     #[test]
     fn reads_a_counter_line() {
-        let line: serde_json::Value = serde_json::from_str(r#"{"type":"interfaces","ts":"x","interfaces":[{"name":"lo","ifindex":1,"rx_packets":5,"rx_bytes":50,"tx_packets":6,"tx_bytes":60,"exact":true}]}"#).unwrap();
+        let line: serde_json::Value = serde_json::from_str(r#"{"type":"interfaces","ts":"x","interfaces":[{"iface":"lo","ifindex":1,"rx_packets":5,"rx_bytes":50,"tx_packets":6,"tx_bytes":60,"exact":true}]}"#).unwrap();
         assert_eq!(
             sample_totals(&line, "lo"),
             Some((
