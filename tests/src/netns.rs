@@ -55,18 +55,26 @@ impl Netns {
         &self,
         f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
-        let path = format!("/run/netns/{}", self.name);
-        let file = File::open(&path).with_context(|| format!("opening {path}"))?;
-        thread::spawn(move || {
-            // SAFETY: a valid namespace fd; CLONE_NEWNET only affects this thread.
-            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(std::io::Error::last_os_error()).context("setns");
-            }
-            f()
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("workload thread panicked"))?
+        spawn_in(&self.name, f)?
+            .join()
+            .map_err(|_| anyhow::anyhow!("workload thread panicked"))?
     }
+}
+
+/// Starts `f` on a thread that enters the named namespace (`ip netns add NAME`) first.
+pub fn spawn_in<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<thread::JoinHandle<anyhow::Result<T>>> {
+    let path = format!("/run/netns/{name}");
+    let file = File::open(&path).with_context(|| format!("opening {path}"))?;
+    Ok(thread::spawn(move || {
+        // SAFETY: a valid namespace fd; CLONE_NEWNET only affects this thread.
+        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("setns");
+        }
+        f()
+    }))
 }
 
 impl Drop for Netns {

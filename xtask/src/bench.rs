@@ -2,8 +2,10 @@
 //! (A B C D A B C D ...), in one run, and print ratios. Results also go to BENCHMARKS.md.
 
 mod churn;
+mod interfaces;
 mod report;
 mod snapshot;
+mod tracer;
 
 use clap::{Args, Subcommand};
 
@@ -17,6 +19,9 @@ pub struct BenchArgs {
 enum Which {
     /// Loopback connect/accept/close throughput with each tracer attached (the default).
     Churn(churn::ChurnArgs),
+    /// Interface probe overhead: bulk TCP (and small UDP) throughput over loopback and veth with
+    /// `enetstat watch --interfaces` attached and not, probe run time per packet.
+    Interfaces(interfaces::InterfacesArgs),
     /// Snapshot latency of -tan and -tanp at 10,000 and 100,000 sockets, vs netstat and ss.
     Snapshot(snapshot::SnapshotArgs),
 }
@@ -29,5 +34,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     {
         Which::Churn(args) => churn::run(args),
         Which::Snapshot(args) => snapshot::run(args),
+        Which::Interfaces(args) => interfaces::run(args),
     }
 }

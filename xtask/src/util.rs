@@ -82,3 +82,13 @@ pub fn build_test_binary(name: &str) -> anyhow::Result<PathBuf> {
     ])?;
     Ok(target_dir().join("release").join(name))
 }
+
+/// The value of `key=value` among a tool's whitespace-separated output fields.
+pub fn field<T: std::str::FromStr>(out: &str, key: &str) -> Option<T> {
+    out.split_whitespace()
+        .filter_map(|f| f.split_once('='))
+        .find(|(k, _)| *k == key)?
+        .1
+        .parse()
+        .ok()
+}

@@ -3,16 +3,15 @@
 //! equivalent bpftrace one-liner. Runs in turn, several rounds, in one scratch namespace.
 
 use std::{
-    fs::File,
     path::Path,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    process::{Command, Stdio},
+    time::Duration,
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::Args;
 
-use super::report;
+use super::{report, tracer::TracerProcess};
 use crate::{setup, util};
 
 #[derive(Args)]
@@ -276,7 +275,7 @@ pub fn run(args: ChurnArgs) -> anyhow::Result<()> {
             "## Churn overhead\n\n`cargo xtask bench churn --seconds {} --rounds {}` on {}: one thread doing loopback connect/accept/close in a scratch namespace, {} rounds of each tracer in turn, {} s each.\n\n{}\n{}",
             args.seconds,
             args.rounds,
-            machine_summary(),
+            report::machine_summary(),
             args.rounds,
             args.seconds,
             table,
@@ -289,12 +288,6 @@ pub fn run(args: ChurnArgs) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
-}
-
-fn machine_summary() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("{cores} cores, Linux {}", kernel.trim())
 }
 
 fn ensure_tracefs() -> anyhow::Result<()> {
@@ -320,19 +313,19 @@ fn measure(
     let out_path = scratch.join("out");
     let err_path = scratch.join("err");
     let programs_before = loaded_bpf_programs();
-    let mut child = match tracer.command(enetstat) {
-        None => None,
-        Some(mut cmd) => {
-            let child = cmd
-                .stdout(File::create(&out_path)?)
-                .stderr(File::create(&err_path)?)
-                .spawn()
-                .with_context(|| format!("starting {}", tracer.label()))?;
-            Some(TracerProcess { child })
-        }
-    };
+    let mut child = tracer
+        .command(enetstat)
+        .map(|cmd| TracerProcess::spawn(cmd, tracer.label(), &out_path, &err_path))
+        .transpose()?;
     if let Some(process) = &mut child {
-        process.wait_until_attached(programs_before, &err_path)?;
+        // Output to a file may be buffered and tell nothing: wait for a loaded BPF program, then
+        // a second more for the attach to complete.
+        process.wait_until(
+            "loaded a BPF program",
+            || loaded_bpf_programs() > programs_before,
+            &err_path,
+        )?;
+        std::thread::sleep(Duration::from_secs(1));
     }
     let out = util::output_of(
         Command::new("ip")
@@ -370,80 +363,16 @@ fn measure(
     })
 }
 
-struct TracerProcess {
-    child: Child,
-}
-
-impl TracerProcess {
-    /// Waits until the tracer has loaded a BPF program (their output to a file may be buffered,
-    /// so it tells nothing), then a second more for the attach to complete.
-    fn wait_until_attached(&mut self, programs_before: usize, err: &Path) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if loaded_bpf_programs() > programs_before {
-                std::thread::sleep(Duration::from_secs(1));
-                return Ok(());
-            }
-            if let Some(status) = self.child.try_wait()? {
-                bail!(
-                    "tracer exited early ({status}): {}",
-                    std::fs::read_to_string(err).unwrap_or_default()
-                );
-            }
-            if Instant::now() > deadline {
-                bail!("tracer printed nothing within 60 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Ctrl-C, then wait for it to flush and exit.
-    fn stop(mut self) -> anyhow::Result<()> {
-        self.interrupt_and_wait()
-    }
-
-    fn interrupt_and_wait(&mut self) -> anyhow::Result<()> {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.child.try_wait()?.is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                bail!("tracer did not exit within 60 s of SIGINT");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
-    }
-}
-
-impl Drop for TracerProcess {
-    /// A tracer left attached would slow every later measurement (and the machine).
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.interrupt_and_wait();
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 fn loaded_bpf_programs() -> usize {
     aya::programs::loaded_programs().count()
 }
 
 /// `connections=N seconds=S` -> (N, S).
 fn parse_churn(out: &str) -> Option<(u64, f64)> {
-    let mut connections = None;
-    let mut seconds = None;
-    for field in out.split_whitespace() {
-        match field.split_once('=') {
-            Some(("connections", v)) => connections = v.parse().ok(),
-            Some(("seconds", v)) => seconds = v.parse().ok(),
-            _ => {}
-        }
-    }
-    Some((connections?, seconds?))
+    Some((
+        util::field(out, "connections")?,
+        util::field(out, "seconds")?,
+    ))
 }
 
 #[cfg(test)]

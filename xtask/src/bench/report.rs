@@ -17,6 +17,13 @@ pub fn update_section(file: &Path, name: &str, body: &str) -> anyhow::Result<()>
     Ok(())
 }
 
+/// "2 cores, Linux 6.1.0", for a benchmark's heading.
+pub fn machine_summary() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cores} cores, Linux {}", kernel.trim())
+}
+
 /// A Markdown table.
 pub fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut out = format!(
