@@ -5,8 +5,7 @@
 
 use std::io::Write as _;
 
-use anyhow::{Context as _, bail};
-use tokio::signal::unix::{SignalKind, signal};
+use anyhow::bail;
 
 use crate::{
     aggregator::transitions::TransitionTracker,
@@ -15,7 +14,7 @@ use crate::{
     output,
     probes::{TcpStateProbe, check_ring_size},
     resolve::{self, Names},
-    sources::ring::{DEFAULT_BATCH, DRAIN_INTERVAL, RingReader},
+    sources::ring::{DEFAULT_BATCH, RingReader, drain_timer},
     views::{
         OutputFormat,
         clock::Clock,
@@ -50,8 +49,7 @@ pub async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
     if config.view != NetstatView::Sockets {
         bail!("-c follows socket listings and the interface table (-i); not -r, -g or -s");
     }
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
-    let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut stop = super::StopSignals::install()?;
     let ring_bytes = check_ring_size(16 << 20).map_err(anyhow::Error::msg)?;
     let mut probe = TcpStateProbe::attach(&TransitionFilter::default().kernel(), ring_bytes)?;
     let mut ring = RingReader::new(probe.events.take().expect("fresh probe has its ring"))?;
@@ -104,12 +102,11 @@ pub async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
             names.as_ref(),
         )
     };
-    let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);
+    let mut drain_tick = drain_timer();
     let mut reported = probe.losses()?;
     loop {
         tokio::select! {
-            _ = interrupt.recv() => break,
-            _ = terminate.recv() => break,
+            _ = stop.received() => break,
             batch = ring.next_batch(DEFAULT_BATCH, |bytes| handle(bytes, &mut out)) => { batch?; }
             _ = drain_tick.tick() => {
                 ring.drain_now(DEFAULT_BATCH, |bytes| handle(bytes, &mut out))?;

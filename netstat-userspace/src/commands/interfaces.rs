@@ -5,7 +5,6 @@
 use std::{io::Write, time::Duration};
 
 use anyhow::Context as _;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     aggregator::interfaces::{InterfaceSample, LinkEvent},
@@ -21,7 +20,7 @@ use crate::{
         daemon::own_netns,
         interfaces::LiveInterfaces,
         proc::dev::InterfaceList,
-        ring::{DEFAULT_BATCH, DRAIN_INTERVAL, RingReader},
+        ring::{DEFAULT_BATCH, RingReader, drain_timer},
     },
     views::{OutputFormat, clock::Clock, interface_stream::InterfacePrinter, json::stamp_lines},
 };
@@ -46,8 +45,7 @@ async fn run_live(
     view: &mut dyn LiveView,
     ready: Option<&str>,
 ) -> anyhow::Result<()> {
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
-    let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut stop = super::StopSignals::install()?;
     let mut live = LiveInterfaces::start(options)?;
     if let Some(ready) = ready {
         // Once counting has begun, so people and scripts know what is covered.
@@ -70,12 +68,10 @@ async fn run_live(
 
     let mut reported = InterfaceProbeStats::default();
     let mut tick = tokio::time::interval(interval);
-    let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);
-    drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut drain_tick = drain_timer();
     loop {
         tokio::select! {
-            _ = interrupt.recv() => break,
-            _ = terminate.recv() => break,
+            _ = stop.received() => break,
             batch = ring.next_batch(DEFAULT_BATCH, |bytes| handle(bytes, &mut *view)) => {
                 batch?;
             }

@@ -5,10 +5,7 @@
 use std::{io, time::Duration};
 
 use anyhow::Context as _;
-use tokio::{
-    signal::unix::{SignalKind, signal},
-    sync::mpsc,
-};
+use tokio::sync::mpsc;
 
 use crate::{
     aggregator::interfaces::InterfaceSample,
@@ -22,7 +19,7 @@ use crate::{
     probes::{TcpStateProbe, check_ring_size, page_size},
     sources::{
         interfaces::LiveInterfaces,
-        ring::{DEFAULT_BATCH, DRAIN_INTERVAL, RingReader},
+        ring::{DEFAULT_BATCH, RingReader, drain_timer},
     },
     views::{clock::Clock, metrics::InterfaceTotals},
 };
@@ -30,8 +27,7 @@ use crate::{
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
-    let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut stop = super::StopSignals::install()?;
 
     let mut probe = TcpStateProbe::attach(&Default::default(), config.ring_bytes)?;
     let mut ring = RingReader::new(probe.events.take().expect("fresh probe has its ring"))
@@ -83,7 +79,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     // The line that tells people and scripts the daemon answers (logging.rs keeps its form).
     log::info!("serving on {}", config.socket.display());
 
-    let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);
+    let mut drain_tick = drain_timer();
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     let on_record = |daemon: &mut Daemon, bytes: &[u8]| -> io::Result<()> {
         match TcpTransition::decode(bytes) {
@@ -94,8 +90,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     };
     loop {
         tokio::select! {
-            _ = interrupt.recv() => break,
-            _ = terminate.recv() => break,
+            _ = stop.received() => break,
             batch = ring.next_batch(DEFAULT_BATCH, |bytes| on_record(&mut daemon, bytes)) => { batch?; }
             _ = drain_tick.tick() => {
                 if ring.drain_now(DEFAULT_BATCH, |bytes| on_record(&mut daemon, bytes))? == DEFAULT_BATCH {

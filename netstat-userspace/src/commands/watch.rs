@@ -7,7 +7,6 @@ use std::{
 };
 
 use anyhow::Context as _;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     aggregator::{lifetimes::lifetime, transitions::TransitionTracker},
@@ -15,7 +14,7 @@ use crate::{
     events::{TcpTransition, filter::TransitionFilter},
     output,
     probes::{LossCounts, TcpStateProbe},
-    sources::ring::{DEFAULT_BATCH, DRAIN_INTERVAL, RingReader},
+    sources::ring::{DEFAULT_BATCH, RingReader, drain_timer},
     views::{
         clock::Clock,
         lifetimes::LifetimePrinter,
@@ -87,9 +86,7 @@ impl<W: Write> Stream<W> {
 }
 
 pub async fn run(config: WatchConfig) -> anyhow::Result<()> {
-    // Signals first, so a Ctrl-C during attach still goes through the orderly exit below.
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
-    let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut stop = super::StopSignals::install()?;
 
     let mut probe = TcpStateProbe::attach(&config.filter.kernel(), config.ring_bytes)?;
     let mut ring = RingReader::new(probe.events.take().expect("fresh probe has its ring"))
@@ -126,12 +123,10 @@ pub async fn run(config: WatchConfig) -> anyhow::Result<()> {
     eprintln!("enetstat: watching {what} (Ctrl-C to stop)");
 
     let mut loss_check = tokio::time::interval(LOSS_CHECK_INTERVAL);
-    let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);
-    drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut drain_tick = drain_timer();
     loop {
         tokio::select! {
-            _ = interrupt.recv() => break,
-            _ = terminate.recv() => break,
+            _ = stop.received() => break,
             batch = ring.next_batch(DEFAULT_BATCH, |bytes| stream.record(bytes)) => {
                 batch?;
                 stream.out.flush()?;

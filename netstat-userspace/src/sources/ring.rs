@@ -18,6 +18,14 @@ pub const DEFAULT_BATCH: usize = 4096;
 /// an IPI).
 pub const DRAIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// The reader's timer: a drain every DRAIN_INTERVAL, delayed rather than bunched up after a
+/// stall.
+pub fn drain_timer() -> tokio::time::Interval {
+    let mut timer = tokio::time::interval(DRAIN_INTERVAL);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    timer
+}
+
 impl RingReader {
     pub fn new(ring: RingBuf<MapData>) -> io::Result<Self> {
         // SAFETY: the RingBuf owns its map fd and keeps it open, unchanged, until it is dropped,
