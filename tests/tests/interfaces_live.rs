@@ -230,7 +230,16 @@ fn a_refused_transmission_shows_as_events() -> anyhow::Result<()> {
 #[test]
 fn interfaces_appearing_and_vanishing_are_reported() -> anyhow::Result<()> {
     let ns = Netns::new("iflink")?;
+    let before = interface_program_ids();
     let watch = watch_interfaces(&ns)?;
+    let ours: Vec<u32> = interface_program_ids()
+        .into_iter()
+        .filter(|id| !before.contains(id))
+        .collect();
+    assert!(
+        ours.len() >= 7,
+        "the interface probes are attached: {ours:?}"
+    );
     let n = ns.name();
     ip(&[
         "-n", n, "link", "add", "dyn0", "type", "veth", "peer", "name", "dyn1",
@@ -239,20 +248,18 @@ fn interfaces_appearing_and_vanishing_are_reported() -> anyhow::Result<()> {
     thread::sleep(Duration::from_millis(400));
     ip(&["-n", n, "link", "del", "renamed0"])?;
     thread::sleep(Duration::from_millis(400));
-    let pid = watch.pid();
     let lines = watch.stop()?.json_lines()?;
-    // Ctrl-C detached every interface probe (program names keep 15 bytes).
-    for program in [
-        "enetstat_net_de",
-        "enetstat_netif_",
-        "enetstat_napi_g",
-        "enetstat_kfree_",
-    ] {
-        assert!(
-            loaded_program_ids(program).is_empty() || other_enetstat_running(pid),
-            "{program} still loaded after SIGINT"
-        );
+    // Ctrl-C detached every interface probe; the kernel frees them once their last fd closes.
+    let mut left: Vec<u32> = ours.clone();
+    for _ in 0..100 {
+        let loaded = interface_program_ids();
+        left.retain(|id| loaded.contains(id));
+        if left.is_empty() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
     }
+    assert!(left.is_empty(), "still loaded after SIGINT: {left:?}");
     let link_events: Vec<(String, String)> = lines
         .iter()
         .filter(|l| l["type"] == "link")
@@ -294,18 +301,17 @@ fn interfaces_appearing_and_vanishing_are_reported() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether some other enetstat (a daemon, say) may hold the same programs.
-fn other_enetstat_running(stopped: u32) -> bool {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|entry| {
-            let pid = entry.file_name().to_string_lossy().parse::<u32>().ok();
-            pid.is_some_and(|pid| pid != stopped)
-                && std::fs::read(entry.path().join("comm"))
-                    .is_ok_and(|comm| comm.starts_with(b"enetstat"))
-        })
+/// Loaded interface programs (the kernel keeps 15 bytes of a name).
+fn interface_program_ids() -> Vec<u32> {
+    [
+        "enetstat_net_de",
+        "enetstat_netif_",
+        "enetstat_napi_g",
+        "enetstat_kfree_",
+    ]
+    .iter()
+    .flat_map(|prefix| loaded_program_ids(prefix))
+    .collect()
 }
 
 #[test]
