@@ -6,7 +6,7 @@ use anyhow::{Context as _, anyhow};
 use aya::{
     Ebpf,
     maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::RawTracePoint,
+    programs::BtfTracePoint,
 };
 use netstat_common::{
     InterfaceCounters, InterfaceProbeConfig, STAT_DROPS_WITHOUT_DEVICE, STAT_EVENTS_LOST,
@@ -109,6 +109,10 @@ impl InterfaceProbe {
         check_privileges()?;
         raise_memlock_limit();
         let config = probe_config(&options)?;
+        // aya's own parse, which BTF tracepoints are loaded against.
+        let btf = aya::Btf::from_sys_fs().map_err(|err| {
+            anyhow!("the interface probes need the kernel's BTF (/sys/kernel/btf/vmlinux): {err}")
+        })?;
         let mut ebpf = loader()
             .map_max_entries(IFACE_EVENTS, options.ring_bytes.max(page_size() as u32))
             .override_global(IFACE_CONFIG, &config, true)
@@ -121,7 +125,7 @@ impl InterfaceProbe {
             .iter()
             .chain(options.count_drops.then_some(&DROP_PROGRAM));
         for &(name, tracepoint, need) in wanted {
-            match attach_one(&mut ebpf, name, tracepoint) {
+            match attach_one(&mut ebpf, &btf, name, tracepoint) {
                 Ok(()) => {
                     attached.push(name);
                     drops_attached |= name == DROP_PROGRAM.0;
@@ -201,17 +205,17 @@ impl InterfaceProbe {
     }
 }
 
-fn attach_one(ebpf: &mut Ebpf, name: &str, tracepoint: &str) -> anyhow::Result<()> {
-    let program: &mut RawTracePoint = ebpf
+fn attach_one(ebpf: &mut Ebpf, btf: &aya::Btf, name: &str, tracepoint: &str) -> anyhow::Result<()> {
+    let program: &mut BtfTracePoint = ebpf
         .program_mut(name)
         .ok_or_else(|| anyhow!("program {name} missing from the eBPF object"))?
         .try_into()?;
     program
-        .load()
+        .load(tracepoint, btf)
         .map_err(|err| privileges::explain_load_error(err.into()))
         .with_context(|| format!("loading the {tracepoint} program"))?;
     program
-        .attach(tracepoint)
+        .attach()
         .map_err(|err| anyhow!("this kernel offers no usable {tracepoint} tracepoint ({err})"))?;
     Ok(())
 }
