@@ -2,6 +2,7 @@
 //! inside them.
 
 use std::{
+    collections::HashMap,
     fs::File,
     os::fd::AsRawFd as _,
     process::Command,
@@ -10,9 +11,28 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use enetstat::sources::proc::dev::{DevStats, InterfaceList};
 
 pub struct Netns {
     name: String,
+}
+
+/// /proc/net/dev of the calling thread's namespace, by interface name (/proc/net is
+/// /proc/self/net: the main thread's namespace, which a thread in `Netns::run` has left).
+pub fn dev_counters_here() -> anyhow::Result<HashMap<String, DevStats>> {
+    let text = std::fs::read("/proc/thread-self/net/dev").context("reading /proc/net/dev")?;
+    let mut list = InterfaceList::default();
+    list.add_proc_dev(&text);
+    Ok(list
+        .interfaces
+        .into_iter()
+        .filter_map(|listed| {
+            Some((
+                String::from_utf8_lossy(&listed.name).into_owned(),
+                listed.stats?,
+            ))
+        })
+        .collect())
 }
 
 /// Runs `ip ARGS`, failing with ip's own message.
@@ -44,6 +64,11 @@ impl Netns {
         let ns = Netns { name };
         ip(&["-n", &ns.name, "link", "set", "lo", "up"])?;
         Ok(ns)
+    }
+
+    /// /proc/net/dev inside this namespace, by interface name.
+    pub fn dev_counters(&self) -> anyhow::Result<HashMap<String, DevStats>> {
+        self.run(dev_counters_here)
     }
 
     pub fn name(&self) -> &str {

@@ -65,19 +65,10 @@ fn veth_pair(tag: &str, peer_mtu: u32) -> anyhow::Result<(Netns, Netns)> {
 
 /// /proc/net/dev inside `ns`: name -> [rx_bytes, rx_packets, tx_bytes, tx_packets].
 fn proc_net_dev(ns: &Netns) -> anyhow::Result<HashMap<String, [u64; 4]>> {
-    // /proc/net is /proc/self/net: the main thread's namespace, not this thread's.
-    let text = ns.run(|| Ok(std::fs::read_to_string("/proc/thread-self/net/dev")?))?;
-    Ok(text
-        .lines()
-        .skip(2)
-        .filter_map(|line| {
-            let (name, rest) = line.split_once(':')?;
-            let n: Vec<u64> = rest
-                .split_whitespace()
-                .map(|f| f.parse().unwrap_or(0))
-                .collect();
-            Some((name.trim().to_string(), [n[0], n[1], n[8], n[9]]))
-        })
+    Ok(ns
+        .dev_counters()?
+        .into_iter()
+        .map(|(name, s)| (name, [s.rx_bytes, s.rx_packets, s.tx_bytes, s.tx_packets]))
         .collect())
 }
 

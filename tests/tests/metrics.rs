@@ -237,21 +237,8 @@ fn the_exposition_matches_the_kernel_and_the_connections_made() {
     // Loopback's counters, from the interface probes: the kernel's before the scrape <= the
     // exported <= the kernel's after it (the scrape's own packets cross lo meanwhile).
     let lo_packets = |ns: &Netns| -> [u64; 2] {
-        let text = ns
-            .run(|| Ok(std::fs::read_to_string("/proc/thread-self/net/dev")?))
-            .unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.trim_start().starts_with("lo:"))
-            .expect("lo in /proc/net/dev");
-        let fields: Vec<u64> = line
-            .split_once(':')
-            .unwrap()
-            .1
-            .split_whitespace()
-            .map(|f| f.parse().unwrap())
-            .collect();
-        [fields[1], fields[9]]
+        let lo = ns.dev_counters().unwrap()["lo"];
+        [lo.rx_packets, lo.tx_packets]
     };
     let before = lo_packets(&ns);
     let metrics = scrape(&ns, addr);

@@ -13,7 +13,7 @@ use crate::{
     output,
     probes::{
         check_ring_size,
-        interfaces::{DropReasons, InterfaceProbeOptions, InterfaceProbeStats},
+        interfaces::{InterfaceProbe, InterfaceProbeOptions, InterfaceProbeStats},
     },
     resolve::{self, Names},
     sources::{
@@ -32,6 +32,8 @@ trait LiveView {
     fn link(&mut self, now_ns: u64, event: &LinkEvent) -> anyhow::Result<()>;
     fn lost(&mut self, now_ns: u64, lost: u64, what: &str) -> anyhow::Result<()>;
     fn flush(&mut self) -> std::io::Result<()>;
+    /// The probes are attached: what they know of this kernel is available.
+    fn attached(&mut self, _probe: &InterfaceProbe) {}
     /// Whether the counters are shown once more on exit.
     fn final_sample(&self) -> bool {
         true
@@ -47,6 +49,7 @@ async fn run_live(
 ) -> anyhow::Result<()> {
     let mut stop = super::StopSignals::install()?;
     let mut live = LiveInterfaces::start(options)?;
+    view.attached(&live.probe);
     if let Some(ready) = ready {
         // Once counting has begun, so people and scripts know what is covered.
         eprintln!("{ready}");
@@ -175,6 +178,9 @@ impl<W: Write> LiveView for StreamView<W> {
     fn lost(&mut self, now_ns: u64, lost: u64, what: &str) -> anyhow::Result<()> {
         Ok(self.printer.write_lost(&mut self.out, now_ns, lost, what)?)
     }
+    fn attached(&mut self, probe: &InterfaceProbe) {
+        self.printer.set_drop_reasons(probe.drop_reasons.clone());
+    }
     fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
     }
@@ -183,7 +189,7 @@ impl<W: Write> LiveView for StreamView<W> {
 /// `enetstat watch --interfaces`.
 pub async fn watch(config: InterfaceWatchConfig) -> anyhow::Result<()> {
     let mut view = StreamView {
-        printer: InterfacePrinter::new(config.format, Clock::now(), DropReasons::from_kernel()),
+        printer: InterfacePrinter::new(config.format, Clock::now()),
         out: output::stdout(),
     };
     view.printer.write_header(&mut view.out)?;

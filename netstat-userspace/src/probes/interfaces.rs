@@ -14,8 +14,8 @@ use netstat_common::{
 };
 
 use super::{
-    EBPF_OBJECT, btf::Btf, check_privileges, loader, page_size, privileges, prog_stats,
-    prog_stats::RunStats, raise_memlock_limit,
+    EBPF_OBJECT, btf::Btf, check_privileges, kernel_btf, loader, net_inum_offset, page_size,
+    privileges, prog_stats, raise_memlock_limit,
 };
 
 pub const IFACE_EVENTS: &str = "IFACE_EVENTS";
@@ -101,6 +101,8 @@ pub struct InterfaceProbe {
     pub events: Option<RingBuf<MapData>>,
     /// Whether drop events (kfree_skb) are attached.
     pub drops_attached: bool,
+    /// The kernel's names for the drop reasons in events.
+    pub drop_reasons: DropReasons,
     attached: Vec<&'static str>,
 }
 
@@ -108,8 +110,12 @@ impl InterfaceProbe {
     pub fn attach(options: InterfaceProbeOptions) -> anyhow::Result<Self> {
         check_privileges()?;
         raise_memlock_limit();
-        let config = probe_config(&options)?;
-        // aya's own parse, which BTF tracepoints are loaded against.
+        let kernel_btf = kernel_btf()
+            .map_err(|err| anyhow!("the interface probes need the kernel's BTF: {err}"))?;
+        let config = probe_config(&kernel_btf, &options)?;
+        let drop_reasons = DropReasons::from_btf(&kernel_btf);
+        drop(kernel_btf);
+        // aya's own parse, which BTF tracepoints are loaded against (it has no offset lookup).
         let btf = aya::Btf::from_sys_fs().map_err(|err| {
             anyhow!("the interface probes need the kernel's BTF (/sys/kernel/btf/vmlinux): {err}")
         })?;
@@ -149,6 +155,7 @@ impl InterfaceProbe {
             stats,
             events: Some(events),
             drops_attached,
+            drop_reasons,
             attached,
         })
     }
@@ -179,7 +186,7 @@ impl InterfaceProbe {
                 .sum())
         };
         let mut recursion_misses = 0;
-        for (name, _) in self.run_stats()? {
+        for &name in &self.attached {
             if let Some(program) = self.ebpf.program(name) {
                 recursion_misses += prog_stats::recursion_misses(program.fd()?.as_fd())?;
             }
@@ -191,17 +198,6 @@ impl InterfaceProbe {
             drops_without_device: slot(STAT_DROPS_WITHOUT_DEVICE)?,
             recursion_misses,
         })
-    }
-
-    /// Each attached program's run time and count (kept while kernel.bpf_stats_enabled is 1).
-    pub fn run_stats(&self) -> anyhow::Result<Vec<(&'static str, RunStats)>> {
-        let mut out = Vec::new();
-        for &name in &self.attached {
-            if let Some(program) = self.ebpf.program(name) {
-                out.push((name, prog_stats::run_stats(program.fd()?.as_fd())?));
-            }
-        }
-        Ok(out)
     }
 }
 
@@ -241,23 +237,18 @@ pub fn sum_per_cpu<'a>(per_cpu: impl Iterator<Item = &'a InterfaceCounters>) -> 
 pub struct DropReasons(HashMap<u32, String>);
 
 impl DropReasons {
-    pub fn from_kernel() -> Self {
-        let names = Btf::from_sys_fs()
-            .ok()
-            .and_then(Result::ok)
-            .and_then(|btf| {
-                let values = btf.enum_values("skb_drop_reason").ok()?;
-                Some(
-                    values
-                        .iter()
-                        .map(|(name, value)| {
-                            let short = name.strip_prefix("SKB_DROP_REASON_").unwrap_or(name);
-                            (*value as u32, short.to_string())
-                        })
-                        .collect(),
-                )
-            });
-        DropReasons(names.unwrap_or_default())
+    /// Empty (numbers only) when this kernel's BTF has no such enum.
+    fn from_btf(btf: &Btf) -> Self {
+        let values = btf.enum_values("skb_drop_reason").unwrap_or_default();
+        DropReasons(
+            values
+                .iter()
+                .map(|(name, value)| {
+                    let short = name.strip_prefix("SKB_DROP_REASON_").unwrap_or(name);
+                    (*value as u32, short.to_string())
+                })
+                .collect(),
+        )
     }
 
     /// `NO_SOCKET`, or the number when this kernel does not name it.
@@ -270,12 +261,10 @@ impl DropReasons {
 }
 
 /// The struct offsets the probes read with, from the kernel's BTF.
-fn probe_config(options: &InterfaceProbeOptions) -> anyhow::Result<InterfaceProbeConfig> {
-    let btf = Btf::from_sys_fs()
-        .map_err(|err| {
-            anyhow!("the interface probes need the kernel's BTF (/sys/kernel/btf/vmlinux): {err}")
-        })?
-        .map_err(|err| anyhow!("reading /sys/kernel/btf/vmlinux: {err}"))?;
+fn probe_config(
+    btf: &Btf,
+    options: &InterfaceProbeOptions,
+) -> anyhow::Result<InterfaceProbeConfig> {
     let offset = |name: &str, member: &str| {
         btf.member_offset(name, member)
             .map_err(|err| anyhow!("the interface probes cannot run on this kernel: {err}"))
@@ -293,7 +282,8 @@ fn probe_config(options: &InterfaceProbeOptions) -> anyhow::Result<InterfaceProb
         dev_ifindex: offset("net_device", "ifindex")?,
         dev_name: offset("net_device", "name")?,
         dev_net,
-        net_inum: offset("net", "ns")? + offset("ns_common", "inum")?,
+        net_inum: net_inum_offset(btf)
+            .map_err(|err| anyhow!("the interface probes cannot run on this kernel: {err}"))?,
         netns: options.netns,
         events_per_sec: options.events_per_sec,
         _pad: 0,
@@ -328,12 +318,16 @@ mod tests {
         if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
             return;
         }
-        let config = probe_config(&InterfaceProbeOptions {
-            netns: 1,
-            ring_bytes: 4096,
-            events_per_sec: 1,
-            count_drops: true,
-        })
+        let btf = kernel_btf().unwrap();
+        let config = probe_config(
+            &btf,
+            &InterfaceProbeOptions {
+                netns: 1,
+                ring_bytes: 4096,
+                events_per_sec: 1,
+                count_drops: true,
+            },
+        )
         .unwrap();
         assert_ne!(config.skb_len, 0);
         assert_ne!(config.dev_ifindex, 0);

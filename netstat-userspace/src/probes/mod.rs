@@ -96,8 +96,10 @@ impl TcpStateProbe {
         }
         // A quarter full: the reader's timer normally drains long before that.
         let wakeup_bytes = u64::from(ring_bytes / 4);
-        let netns_offsets = netns_offsets();
-        let close_offsets = close_offsets();
+        // One read and parse of the kernel's BTF (megabytes) serves every offset.
+        let btf = kernel_btf();
+        let netns_offsets = netns_offsets(&btf);
+        let close_offsets = btf.and_then(|btf| close_offsets(&btf));
         let mut ebpf = loader()
             .map_max_entries(TCP_STATE_EVENTS, ring_bytes)
             .override_global(TCP_STATE_FILTER, filter, true)
@@ -156,18 +158,28 @@ impl TcpStateProbe {
     }
 }
 
-/// Offsets for the probe's netns reads, from /sys/kernel/btf/vmlinux. Without BTF, records carry
-/// netns 0 ("unknown") and everything else works.
-fn netns_offsets() -> NetnsOffsets {
+/// The kernel's BTF (/sys/kernel/btf/vmlinux), parsed; Err says why there is none.
+fn kernel_btf() -> Result<btf::Btf, String> {
+    btf::Btf::from_sys_fs()
+        .map_err(|err| format!("reading /sys/kernel/btf/vmlinux: {err}"))?
+        .map_err(|err| err.to_string())
+}
+
+/// `net.ns.inum`: where a network namespace keeps its inode number.
+fn net_inum_offset(btf: &btf::Btf) -> Result<u32, btf::BtfError> {
+    Ok(btf.member_offset("net", "ns")? + btf.member_offset("ns_common", "inum")?)
+}
+
+/// Offsets for the probe's netns reads. Without BTF, records carry netns 0 ("unknown") and
+/// everything else works.
+fn netns_offsets(btf: &Result<btf::Btf, String>) -> NetnsOffsets {
     let found = (|| -> Result<NetnsOffsets, String> {
-        let btf = btf::Btf::from_sys_fs()
-            .map_err(|err| err.to_string())?
-            .map_err(|err| err.to_string())?;
+        let btf = btf.as_ref()?;
         let offset =
             |name: &str, member: &str| btf.member_offset(name, member).map_err(|e| e.to_string());
         Ok(NetnsOffsets {
             sock_net: offset("sock", "__sk_common")? + offset("sock_common", "skc_net")?,
-            net_inum: offset("net", "ns")? + offset("ns_common", "inum")?,
+            net_inum: net_inum_offset(btf).map_err(|e| e.to_string())?,
         })
     })();
     found.unwrap_or_else(|why| {
@@ -178,10 +190,7 @@ fn netns_offsets() -> NetnsOffsets {
 
 /// Offsets for the probe's reads of a closing socket's counters, from /sys/kernel/btf/vmlinux.
 /// The probe reads them from the `struct sock *` it is given, so `tcp_sock` must begin with it.
-fn close_offsets() -> Result<CloseOffsets, String> {
-    let btf = btf::Btf::from_sys_fs()
-        .map_err(|err| format!("reading /sys/kernel/btf/vmlinux: {err}"))?
-        .map_err(|err| err.to_string())?;
+fn close_offsets(btf: &btf::Btf) -> Result<CloseOffsets, String> {
     let offset =
         |name: &str, member: &str| btf.member_offset(name, member).map_err(|e| e.to_string());
     let sock_at = offset("tcp_sock", "inet_conn")?

@@ -20,21 +20,6 @@ pub fn recursion_misses(prog: BorrowedFd<'_>) -> anyhow::Result<u64> {
     Ok(prog_info(prog)?.recursion_misses)
 }
 
-/// Time spent in the program and how often it ran, counted while `kernel.bpf_stats_enabled` is 1.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RunStats {
-    pub run_time_ns: u64,
-    pub run_cnt: u64,
-}
-
-pub fn run_stats(prog: BorrowedFd<'_>) -> anyhow::Result<RunStats> {
-    let info = prog_info(prog)?;
-    Ok(RunStats {
-        run_time_ns: info.run_time_ns,
-        run_cnt: info.run_cnt,
-    })
-}
-
 fn prog_info(prog: BorrowedFd<'_>) -> anyhow::Result<bpf_prog_info> {
     // SAFETY: bpf_prog_info is plain data; all-zero is a valid value.
     let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };

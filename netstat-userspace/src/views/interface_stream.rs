@@ -106,13 +106,18 @@ fn name(raw: &str) -> String {
 }
 
 impl InterfacePrinter {
-    pub fn new(format: StreamFormat, clock: Clock, reasons: DropReasons) -> Self {
+    /// Drop reasons print as numbers until `set_drop_reasons` names them.
+    pub fn new(format: StreamFormat, clock: Clock) -> Self {
         InterfacePrinter {
             format,
             clock,
-            reasons,
+            reasons: DropReasons::default(),
             symbols: std::cell::OnceCell::new(),
         }
+    }
+
+    pub fn set_drop_reasons(&mut self, reasons: DropReasons) {
+        self.reasons = reasons;
     }
 
     pub fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
@@ -314,7 +319,7 @@ mod tests {
     use netstat_common::InterfaceCounters;
 
     fn printer(format: StreamFormat) -> InterfacePrinter {
-        InterfacePrinter::new(format, Clock::fixed(0, 0), DropReasons::default())
+        InterfacePrinter::new(format, Clock::fixed(0, 0))
     }
 
     fn sample() -> InterfaceSample {

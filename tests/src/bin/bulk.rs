@@ -24,8 +24,8 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use enetstat::sources::proc::dev::{DevStats, InterfaceList};
-use enetstat_integration_tests::netns;
+use enetstat::sources::proc::dev::DevStats;
+use enetstat_integration_tests::netns::{self, dev_counters_here};
 
 const TCP_WRITE: usize = 128 * 1024;
 const DATAGRAM: usize = 64;
@@ -41,15 +41,10 @@ struct Received {
     tx_packets: u64,
 }
 
-/// DEV's counters in the calling thread's namespace (/proc/net would show the main thread's).
+/// DEV's counters in the calling thread's namespace.
 fn dev_counters(dev: &str) -> anyhow::Result<DevStats> {
-    let text = std::fs::read("/proc/thread-self/net/dev").context("reading /proc/net/dev")?;
-    let mut list = InterfaceList::default();
-    list.add_proc_dev(&text);
-    list.interfaces
-        .iter()
-        .find(|listed| listed.name == dev.as_bytes())
-        .and_then(|listed| listed.stats)
+    dev_counters_here()?
+        .remove(dev)
         .with_context(|| format!("no interface {dev} in the receiver's namespace"))
 }
 
