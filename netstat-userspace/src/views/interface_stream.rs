@@ -7,7 +7,8 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::{
-    clock::Clock, escape::escape_bytes, netstat::interfaces::flag_names, transitions::StreamFormat,
+    clock::Clock, escape::escape_bytes, json::write_line, netstat::interfaces::flag_names,
+    transitions::StreamFormat,
 };
 use crate::{
     aggregator::interfaces::{InterfaceSample, LinkEvent, Rates},
@@ -95,11 +96,6 @@ struct LostJson<'a> {
     what: &'a str,
 }
 
-fn write_json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, value)?;
-    out.write_all(b"\n")
-}
-
 /// Interface names are chosen by whoever creates the interface: escape them.
 fn name(raw: &str) -> String {
     escape_bytes(raw.as_bytes())
@@ -168,7 +164,7 @@ impl InterfacePrinter {
                 }
                 Ok(())
             }
-            StreamFormat::JsonLines => write_json(
+            StreamFormat::JsonLines => write_line(
                 out,
                 &SampleJson {
                     kind: "interfaces",
@@ -234,7 +230,7 @@ impl InterfacePrinter {
                 event.len,
                 event.protocol
             ),
-            StreamFormat::JsonLines => write_json(
+            StreamFormat::JsonLines => write_line(
                 out,
                 &EventJson {
                     kind,
@@ -275,7 +271,7 @@ impl InterfacePrinter {
                 from.map(|f| format!(" (was {})", name(f)))
                     .unwrap_or_default()
             ),
-            StreamFormat::JsonLines => write_json(
+            StreamFormat::JsonLines => write_line(
                 out,
                 &LinkJson {
                     kind: "link",
@@ -298,7 +294,7 @@ impl InterfacePrinter {
         what: &str,
     ) -> io::Result<()> {
         if self.format == StreamFormat::JsonLines {
-            write_json(
+            write_line(
                 out,
                 &LostJson {
                     kind: "lost",

@@ -79,8 +79,7 @@ impl LifetimePrinter {
                     closed_from: t.old.name(),
                     netns: netns_json(t),
                 };
-                serde_json::to_writer(&mut *out, &record)?;
-                out.write_all(b"\n")
+                super::json::write_line(out, &record)
             }
         }
     }

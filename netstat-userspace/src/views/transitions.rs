@@ -188,8 +188,7 @@ impl TransitionPrinter {
                     ms,
                     netns: netns_json(t),
                 };
-                serde_json::to_writer(&mut *out, &record)?;
-                out.write_all(b"\n")
+                super::json::write_line(out, &record)
             }
         }
     }
@@ -209,8 +208,7 @@ impl TransitionPrinter {
                 lost,
                 cause: cause.describe(),
             };
-            serde_json::to_writer(&mut *out, &record)?;
-            out.write_all(b"\n")?;
+            super::json::write_line(out, &record)?;
         }
         Ok(())
     }
