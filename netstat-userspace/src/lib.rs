@@ -1,20 +1,97 @@
 //! enetstat: an eBPF-backed, live replacement for netstat.
 //!
-//! Layers, each in its own module:
-//! - [`events`]: the probes' records decoded into typed events (pure);
+//! Layers, top to bottom (README, "Layout"; `tests/layers.rs` checks every import against them):
+//! - [`cli`]: clap's raw arguments, then the checked configuration of each command;
+//! - [`commands`]: wiring only;
+//! - [`daemon`]: the live table served over a socket and as metrics;
+//! - `snapshot`: one netstat view read from the sources and rendered, for the CLI and the daemon;
+//! - [`views`]: renderers (tables, JSON, metrics) over model rows;
 //! - [`aggregator`]: state derived from events (pure state machines);
-//! - [`probes`] and [`sources`]: loading the kernel programs, reading their output;
-//! - [`views`]: renderers (tables, JSON);
-//! - [`cli`] and [`commands`]: argument checking and the glue per subcommand.
+//! - [`sources`]: /proc, netlink, the probes' ring buffer, the daemon's socket;
+//! - [`events`] and [`probes`]: the probes' records decoded, and the kernel programs loaded;
+//! - `model`: the types every layer shares.
+//!
+//! Everything is `pub(crate)`: the binary calls [`main`], and the root tests use the few items
+//! re-exported here.
 
-pub mod aggregator;
-pub mod cli;
-pub mod commands;
-pub mod daemon;
-pub mod events;
-pub mod logging;
-pub mod output;
-pub mod probes;
-pub mod resolve;
-pub mod sources;
-pub mod views;
+mod aggregator;
+mod cli;
+mod commands;
+mod daemon;
+mod events;
+mod logging;
+mod output;
+mod probes;
+mod resolve;
+mod sources;
+mod views;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use crate::cli::{Config, RawArgs, color::Terminal, docs};
+
+pub use crate::{
+    daemon::server::DEFAULT_SOCKET,
+    events::TcpState,
+    sources::proc::{
+        dev::{DevStats, InterfaceList},
+        inet_sockets,
+    },
+    views::{color::strip_sgr, escape::escape_controls},
+};
+
+/// The `enetstat` program: arguments in, an exit status out.
+pub fn main() -> ExitCode {
+    logging::init();
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let config = match RawArgs::parse().check_for(&argv, &Terminal::detect()) {
+        Ok(config) => config,
+        Err(message) => {
+            logging::fatal(&message);
+            return ExitCode::from(2);
+        }
+    };
+    exit_with(match config {
+        // No async runtime here: its drivers open sockets of their own, which a UNIX socket
+        // listing of this very process would show.
+        Config::Netstat(config, _) if config.flags.continuous => {
+            in_runtime(commands::continuous::run(config))
+        }
+        Config::Netstat(config, source) => commands::snapshot::run(config, &source),
+        Config::Status {
+            socket,
+            json,
+            table,
+        } => commands::status::run(&socket, json, table),
+        Config::Watch(config) => in_runtime(commands::watch::run(config)),
+        Config::WatchInterfaces(config) => in_runtime(commands::interfaces::watch(config)),
+        Config::Serve(config) => in_runtime(commands::serve::run(config)),
+        Config::Completions(shell) => {
+            docs::write_completions(shell, &mut output::stdout()).map_err(Into::into)
+        }
+        Config::Man(dir) => docs::write_man_pages(&dir)
+            .map(|_| ())
+            .map_err(|err| anyhow::anyhow!("writing man pages into {}: {err}", dir.display())),
+    })
+}
+
+fn in_runtime(task: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| anyhow::anyhow!("starting the runtime: {err}"))?
+        .block_on(task)
+}
+
+fn exit_with(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            logging::fatal(&format!("{err:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}

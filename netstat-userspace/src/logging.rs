@@ -15,21 +15,21 @@ use std::io::Write as _;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Style {
+pub(crate) enum Style {
     Journal,
     Plain,
 }
 
 impl Style {
     /// How this process's stderr is read.
-    pub fn detect() -> Self {
+    pub(crate) fn detect() -> Self {
         let journal_stream = std::env::var("JOURNAL_STREAM").ok();
         Self::from_env(journal_stream.as_deref(), stderr_identity())
     }
 
     /// Journal style only when JOURNAL_STREAM names stderr itself: a child whose stderr was
     /// redirected inherits the variable but not the stream.
-    pub fn from_env(journal_stream: Option<&str>, stderr: Option<(u64, u64)>) -> Self {
+    pub(crate) fn from_env(journal_stream: Option<&str>, stderr: Option<(u64, u64)>) -> Self {
         let named = journal_stream.and_then(|value| {
             let (device, inode) = value.split_once(':')?;
             Some((device.parse().ok()?, inode.parse().ok()?))
@@ -42,7 +42,7 @@ impl Style {
 
     /// The line for one message, newline included; each line of a multi-line message carries
     /// the priority, since the journal reads every line as a record of its own.
-    pub fn format(self, level: Level, message: &str) -> String {
+    pub(crate) fn format(self, level: Level, message: &str) -> String {
         match self {
             Style::Journal => {
                 let priority = match level {
@@ -101,7 +101,7 @@ impl Log for Logger {
 }
 
 /// Installs the logger. Called once, first thing in main.
-pub fn init() {
+pub(crate) fn init() {
     let level = std::env::var("ENETSTAT_LOG")
         .ok()
         .and_then(|value| value.parse().ok())
@@ -115,7 +115,7 @@ pub fn init() {
 }
 
 /// The line a failed run ends with: `enetstat: message`, or `<3>message` under journald.
-pub fn fatal(message: &str) {
+pub(crate) fn fatal(message: &str) {
     let line = Style::detect().format(Level::Error, message);
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }

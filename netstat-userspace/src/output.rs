@@ -4,7 +4,7 @@ use std::io;
 
 /// Whether an error (or anything in its chain) is a closed pipe, which ends the program quietly
 /// with exit status 0, as `| head` expects.
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause
             .downcast_ref::<io::Error>()
@@ -13,6 +13,6 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 /// A large buffer: the stream is written in batches and flushed once per batch.
-pub fn stdout() -> io::BufWriter<io::Stdout> {
+pub(crate) fn stdout() -> io::BufWriter<io::Stdout> {
     io::BufWriter::with_capacity(1 << 16, io::stdout())
 }

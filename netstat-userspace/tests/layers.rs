@@ -17,6 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "commands",
             "daemon",
+            "snapshot",
             "views",
             "aggregator",
             "sources",
@@ -32,6 +33,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "commands",
         &[
             "daemon",
+            "snapshot",
             "views",
             "aggregator",
             "sources",
@@ -44,6 +46,22 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "daemon",
+        &[
+            "snapshot",
+            "views",
+            "aggregator",
+            "sources",
+            "events",
+            "probes",
+            "model",
+            "output",
+            "logging",
+        ],
+    ),
+    // The snapshot service: one view of the kernel's tables, read from sources and rendered
+    // through views, called alike by the CLI and by the daemon.
+    (
+        "snapshot",
         &[
             "views",
             "aggregator",
@@ -59,7 +77,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("views", &["aggregator", "events", "model", "output"]),
     // Pure state machines over events and model rows.
     ("aggregator", &["events", "model"]),
-    ("sources", &["events", "probes", "model", "output", "logging"]),
+    (
+        "sources",
+        &["events", "probes", "model", "output", "logging"],
+    ),
     ("events", &["model"]),
     ("probes", &["model", "logging"]),
     ("model", &[]),
@@ -238,10 +259,7 @@ fn violations(files: &[(PathBuf, String)]) -> Vec<String> {
         let own_path = module_path(relative);
         for imported in imported_layers(&code_only(source), &own_path) {
             if imported != layer && !allowed.contains(&imported.as_str()) {
-                wrong.push(format!(
-                    "{}: {layer} -> {imported}",
-                    relative.display()
-                ));
+                wrong.push(format!("{}: {layer} -> {imported}", relative.display()));
             }
         }
     }
@@ -257,7 +275,10 @@ fn imports_run_down_the_layers() {
         .iter()
         .map(|path| {
             let relative = path.strip_prefix(&src).expect("under src/").to_path_buf();
-            (relative, fs::read_to_string(path).expect("reading a source file"))
+            (
+                relative,
+                fs::read_to_string(path).expect("reading a source file"),
+            )
         })
         .collect();
     assert!(files.len() > 50, "found only {} source files", files.len());
@@ -274,8 +295,14 @@ fn the_check_sees_upward_and_grouped_imports() {
     let file = |path: &str, source: &str| (PathBuf::from(path), source.to_string());
     let files = [
         file("views/a.rs", "use crate::{model::X, sources::proc::Y};"),
-        file("sources/b/c.rs", "use super::super::super::daemon::Z; // crate::cli\n"),
-        file("aggregator/d.rs", "fn f() { crate::cli::g(); let s = \"crate::views\"; }"),
+        file(
+            "sources/b/c.rs",
+            "use super::super::super::daemon::Z; // crate::cli\n",
+        ),
+        file(
+            "aggregator/d.rs",
+            "fn f() { crate::cli::g(); let s = \"crate::views\"; }",
+        ),
         file("model/e.rs", "use super::f::G; use crate::model::H;"),
         file("mystery.rs", ""),
     ];

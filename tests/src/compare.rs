@@ -83,7 +83,7 @@ fn mask_timers(line: &[u8]) -> (Vec<u8>, Vec<f64>) {
 pub fn escape_controls(bytes: &[u8]) -> Vec<u8> {
     let lines: Vec<Vec<u8>> = bytes
         .split(|&b| b == b'\n')
-        .map(|line| enetstat::views::escape::escape_controls(line).into_owned())
+        .map(|line| enetstat::escape_controls(line).into_owned())
         .collect();
     lines.join(&b'\n')
 }

@@ -11,7 +11,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use enetstat::sources::proc::dev::{DevStats, InterfaceList};
+use enetstat::{DevStats, InterfaceList};
 
 pub struct Netns {
     name: String,

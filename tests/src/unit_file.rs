@@ -169,9 +169,9 @@ mod tests {
         // The daemon's default socket is in the unit's runtime directory.
         let runtime = format!("/run/{}/", u.get("Service", "RuntimeDirectory").unwrap());
         assert!(
-            ::enetstat::daemon::server::DEFAULT_SOCKET.starts_with(&runtime),
+            ::enetstat::DEFAULT_SOCKET.starts_with(&runtime),
             "{} is not in {runtime}",
-            ::enetstat::daemon::server::DEFAULT_SOCKET
+            ::enetstat::DEFAULT_SOCKET
         );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ::enetstat::views::color::strip_sgr;
+use ::enetstat::strip_sgr;
 use enetstat_integration_tests::{
     compare::{difference, run_in},
     enetstat::{self, Running, TempDir},

@@ -238,7 +238,7 @@ fn daemon_table(socket: &Path) -> SocketSet {
 }
 
 fn kernel_table(ns: &Netns) -> SocketSet {
-    use ::enetstat::{events::TcpState, sources::proc::inet_sockets};
+    use ::enetstat::{TcpState, inet_sockets};
     let mut set = SocketSet::new();
     for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let out = Command::new("ip")

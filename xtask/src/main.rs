@@ -65,8 +65,24 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     std::process::exit(status.code().unwrap_or(1));
 }
 
+/// rustfmt and clippy over the host crates, warnings as errors.
+fn lint() -> anyhow::Result<()> {
+    util::cargo(&["fmt", "--all", "--check"])?;
+    util::cargo(&[
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "netstat-ebpf",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])
+}
+
 fn test(args: &[String]) -> anyhow::Result<()> {
     setup::ensure_toolchain()?;
+    lint()?;
     util::cargo(&[
         "test",
         "--workspace",

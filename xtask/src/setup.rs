@@ -1,5 +1,5 @@
 //! Installs what building the eBPF programs needs, idempotently:
-//! - the nightly toolchain's rust-src (for `-Z build-std=core`);
+//! - the nightly toolchain's rust-src (for `-Z build-std=core`), and stable's rustfmt and clippy;
 //! - bpf-linker, built from crates.io against the nightly's own libLLVM, since the LLVM major
 //!   must match the rustc that compiles the eBPF crate and no system LLVM matches.
 
@@ -14,28 +14,34 @@ const TOOLCHAIN: &str = "nightly";
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
 pub fn ensure_toolchain() -> anyhow::Result<()> {
-    ensure_rust_src()?;
+    ensure_component(TOOLCHAIN, "rust-src")?;
+    // The test command lints with both; a minimal rustup profile lacks them.
+    ensure_component("stable", "rustfmt")?;
+    ensure_component("stable", "clippy")?;
     ensure_bpf_linker()
 }
 
-fn ensure_rust_src() -> anyhow::Result<()> {
+fn ensure_component(toolchain: &str, component: &str) -> anyhow::Result<()> {
     let installed = output_of(Command::new("rustup").args([
         "component",
         "list",
         "--installed",
         "--toolchain",
-        TOOLCHAIN,
+        toolchain,
     ]))?;
-    if installed.lines().any(|line| line.trim() == "rust-src") {
+    if installed
+        .lines()
+        .any(|line| line.trim() == component || line.starts_with(&format!("{component}-")))
+    {
         return Ok(());
     }
-    eprintln!("xtask: installing rust-src for the {TOOLCHAIN} toolchain");
+    eprintln!("xtask: installing {component} for the {toolchain} toolchain");
     check_status(Command::new("rustup").args([
         "component",
         "add",
-        "rust-src",
+        component,
         "--toolchain",
-        TOOLCHAIN,
+        toolchain,
     ]))
 }
 
@@ -129,16 +135,6 @@ fn llvm_major(version_text: &str) -> Option<u32> {
         .ok()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn llvm_major_from_rustc_vv() {
-        let text = "rustc 1.97.0-nightly\nhost: x86_64-unknown-linux-gnu\nLLVM version: 22.1.4\n";
-        assert_eq!(super::llvm_major(text), Some(22));
-        assert_eq!(super::llvm_major("rustc 1.0"), None);
-    }
-}
-
 /// Installs Debian packages for the commands that are missing: `(command, package)` pairs.
 pub fn ensure_debian_packages(wanted: &[(&str, &str)]) -> anyhow::Result<()> {
     let missing: Vec<&str> = wanted
@@ -165,4 +161,14 @@ fn on_path(command: &str) -> bool {
         || ["/usr/sbin", "/sbin"]
             .iter()
             .any(|dir| std::path::Path::new(dir).join(command).is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn llvm_major_from_rustc_vv() {
+        let text = "rustc 1.97.0-nightly\nhost: x86_64-unknown-linux-gnu\nLLVM version: 22.1.4\n";
+        assert_eq!(super::llvm_major(text), Some(22));
+        assert_eq!(super::llvm_major("rustc 1.0"), None);
+    }
 }

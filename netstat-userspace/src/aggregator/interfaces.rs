@@ -10,11 +10,11 @@ use crate::sources::proc::dev::DevStats;
 
 /// What the table knows of an interface from rtnetlink.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LinkInfo {
-    pub ifindex: u32,
-    pub name: String,
-    pub flags: u32,
-    pub mtu: u32,
+pub(crate) struct LinkInfo {
+    pub(crate) ifindex: u32,
+    pub(crate) name: String,
+    pub(crate) flags: u32,
+    pub(crate) mtu: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -33,33 +33,33 @@ struct LiveInterface {
 
 /// Per-second rates between two samples.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
-pub struct Rates {
-    pub rx_packets: f64,
-    pub rx_bytes: f64,
-    pub tx_packets: f64,
-    pub tx_bytes: f64,
+pub(crate) struct Rates {
+    pub(crate) rx_packets: f64,
+    pub(crate) rx_bytes: f64,
+    pub(crate) tx_packets: f64,
+    pub(crate) tx_bytes: f64,
     /// Transmit failures.
-    pub errors: f64,
+    pub(crate) errors: f64,
     /// Drops, either direction.
-    pub drops: f64,
+    pub(crate) drops: f64,
 }
 
 /// One interface at one sample.
 #[derive(Clone, Debug, PartialEq)]
-pub struct InterfaceSample {
-    pub link: LinkInfo,
+pub(crate) struct InterfaceSample {
+    pub(crate) link: LinkInfo,
     /// The kernel's counters now: baseline plus what the probes counted since (packets and
     /// bytes; the other columns stay at their baseline, see `seen` for errors and drops).
-    pub totals: DevStats,
+    pub(crate) totals: DevStats,
     /// What the probes counted since counting began.
-    pub seen: InterfaceCounters,
-    pub rates: Rates,
-    pub settled: bool,
+    pub(crate) seen: InterfaceCounters,
+    pub(crate) rates: Rates,
+    pub(crate) settled: bool,
 }
 
 /// A change of the interface list.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LinkEvent {
+pub(crate) enum LinkEvent {
     Appeared(LinkInfo),
     Renamed {
         ifindex: u32,
@@ -70,7 +70,7 @@ pub enum LinkEvent {
 }
 
 #[derive(Default)]
-pub struct InterfaceTable {
+pub(crate) struct InterfaceTable {
     interfaces: BTreeMap<u32, LiveInterface>,
     /// The previous sample's time and probe counters, for rates.
     previous: Option<(u64, HashMap<u32, InterfaceCounters>)>,
@@ -105,7 +105,7 @@ fn delta(now: &InterfaceCounters, then: &InterfaceCounters) -> InterfaceCounters
 impl InterfaceTable {
     /// Starts counting `link` from the kernel's counters `baseline`, read while the probes'
     /// counters stood at `probe_now`. An interface already known is replaced.
-    pub fn begin(
+    pub(crate) fn begin(
         &mut self,
         link: LinkInfo,
         baseline: DevStats,
@@ -124,12 +124,12 @@ impl InterfaceTable {
         );
     }
 
-    pub fn contains(&self, ifindex: u32) -> bool {
+    pub(crate) fn contains(&self, ifindex: u32) -> bool {
         self.interfaces.contains_key(&ifindex)
     }
 
     /// A known interface's name, flags or MTU changed. Returns the rename, if it was one.
-    pub fn update(&mut self, link: LinkInfo) -> Option<LinkEvent> {
+    pub(crate) fn update(&mut self, link: LinkInfo) -> Option<LinkEvent> {
         let live = self.interfaces.get_mut(&link.ifindex)?;
         let renamed = (live.link.name != link.name).then(|| LinkEvent::Renamed {
             ifindex: link.ifindex,
@@ -140,7 +140,7 @@ impl InterfaceTable {
         renamed
     }
 
-    pub fn remove(&mut self, ifindex: u32) -> Option<LinkEvent> {
+    pub(crate) fn remove(&mut self, ifindex: u32) -> Option<LinkEvent> {
         let live = self.interfaces.remove(&ifindex)?;
         if let Some((_, previous)) = &mut self.previous {
             previous.remove(&ifindex);
@@ -148,13 +148,13 @@ impl InterfaceTable {
         Some(LinkEvent::Vanished(live.link))
     }
 
-    pub fn ifindexes(&self) -> impl Iterator<Item = u32> + '_ {
+    pub(crate) fn ifindexes(&self) -> impl Iterator<Item = u32> + '_ {
         self.interfaces.keys().copied()
     }
 
     /// Takes the probes' latest counters and returns every interface's sample, with rates
     /// since the previous call. Counters of interfaces the table does not know are ignored.
-    pub fn sample(
+    pub(crate) fn sample(
         &mut self,
         now_ns: u64,
         probe: &HashMap<u32, InterfaceCounters>,

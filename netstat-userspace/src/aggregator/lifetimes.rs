@@ -6,32 +6,32 @@ use crate::events::{CloseCounters, Task, TcpState, TcpTransition};
 
 /// A connection that has just closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Lifetime {
+pub(crate) struct Lifetime {
     /// The transition into CLOSE: endpoints, close time, and the state it closed from.
-    pub close: TcpTransition,
+    pub(crate) close: TcpTransition,
     /// The socket's owner, as the tracker attributes it (`None` when never seen).
-    pub owner: Option<Task>,
+    pub(crate) owner: Option<Task>,
     /// From the first transition seen to the close.
-    pub duration_ns: u64,
+    pub(crate) duration_ns: u64,
     /// The connection's opening was not seen (it was open before watching began, or records
     /// were lost): `duration_ns` runs from its first transition seen and is a lower bound.
-    pub partial: bool,
+    pub(crate) partial: bool,
     /// Payload bytes, when the probe could read the socket's counters.
-    pub bytes: Option<Payload>,
+    pub(crate) bytes: Option<Payload>,
 }
 
 /// Payload bytes of a connection, SYN and FIN not counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Payload {
+pub(crate) struct Payload {
     /// Sent and acknowledged by the peer (data still unacknowledged at the close is not counted).
-    pub sent: u64,
+    pub(crate) sent: u64,
     /// Received in order.
-    pub received: u64,
+    pub(crate) received: u64,
 }
 
 /// The lifetime that ends with this transition: a socket entering CLOSE after its handshake
 /// completed. Listeners and connections that never got established have none.
-pub fn lifetime(observed: &Observed) -> Option<Lifetime> {
+pub(crate) fn lifetime(observed: &Observed) -> Option<Lifetime> {
     let t = &observed.transition;
     if t.new != TcpState::Close || !synchronized(t.old) {
         return None;
@@ -52,7 +52,7 @@ pub fn lifetime(observed: &Observed) -> Option<Lifetime> {
 }
 
 /// States in which both sides' initial sequence numbers are agreed: the handshake completed.
-pub fn synchronized(state: TcpState) -> bool {
+pub(crate) fn synchronized(state: TcpState) -> bool {
     use TcpState::*;
     matches!(
         state,

@@ -1,7 +1,7 @@
 //! State derived from the event stream alone. Pure state machines: no I/O, testable with
 //! synthetic event sequences.
 
-pub mod interfaces;
-pub mod lifetimes;
-pub mod table;
-pub mod transitions;
+pub(crate) mod interfaces;
+pub(crate) mod lifetimes;
+pub(crate) mod table;
+pub(crate) mod transitions;

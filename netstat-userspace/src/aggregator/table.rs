@@ -13,12 +13,12 @@
 
 #[cfg(test)]
 mod simulation;
-pub mod snapshot;
+pub(crate) mod snapshot;
 #[cfg(test)]
 mod tests;
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{HashMap, HashSet},
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     num::NonZeroU64,
 };
@@ -26,14 +26,16 @@ use std::{
 use super::{lifetimes::synchronized, transitions::made_by_owner};
 use crate::events::{Family, Task, TcpState, TcpTransition};
 
-pub use snapshot::{SnapshotKind, SnapshotRow};
+#[cfg(test)]
+pub(crate) use snapshot::SnapshotKind;
+pub(crate) use snapshot::SnapshotRow;
 
 /// A socket's family and endpoints: its 4-tuple, or local address alone for a listener.
 ///
 /// Addresses are kept as 16 bytes (an IPv4 address in the first four) with the family once,
 /// rather than as two `IpAddr`s of 17 bytes: entries stay small and hash fast.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Endpoints {
+pub(crate) struct Endpoints {
     local: [u8; 16],
     remote: [u8; 16],
     local_port: u16,
@@ -44,7 +46,7 @@ pub struct Endpoints {
 impl Endpoints {
     /// An address of the other family (never decoded from a record) is converted when it maps,
     /// else read as unspecified.
-    pub fn new(
+    pub(crate) fn new(
         family: Family,
         local: IpAddr,
         local_port: u16,
@@ -61,7 +63,7 @@ impl Endpoints {
     }
 
     /// The same connection seen from its other end.
-    pub fn mirrored(&self) -> Self {
+    pub(crate) fn mirrored(&self) -> Self {
         Endpoints {
             local: self.remote,
             remote: self.local,
@@ -72,7 +74,7 @@ impl Endpoints {
     }
 
     /// The endpoints a transition record carries.
-    pub fn of(transition: &TcpTransition) -> Self {
+    pub(crate) fn of(transition: &TcpTransition) -> Self {
         Self::new(
             transition.family,
             transition.local,
@@ -82,15 +84,15 @@ impl Endpoints {
         )
     }
 
-    pub fn family(&self) -> Family {
+    pub(crate) fn family(&self) -> Family {
         self.family
     }
 
-    pub fn local(&self) -> SocketAddr {
+    pub(crate) fn local(&self) -> SocketAddr {
         SocketAddr::new(address(self.family, self.local), self.local_port)
     }
 
-    pub fn remote(&self) -> SocketAddr {
+    pub(crate) fn remote(&self) -> SocketAddr {
         SocketAddr::new(address(self.family, self.remote), self.remote_port)
     }
 
@@ -148,22 +150,22 @@ fn address(family: Family, stored: [u8; 16]) -> IpAddr {
 
 /// A full socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SocketEntry {
-    pub endpoints: Endpoints,
-    pub state: TcpState,
+pub(crate) struct SocketEntry {
+    pub(crate) endpoints: Endpoints,
+    pub(crate) state: TcpState,
     /// When the socket entered `state`; None if it was in it already when the snapshot was read.
     /// Like `born_ns`, a NonZeroU64 (8 bytes, not 16): the probes' clock never reads 0.
-    pub entered_ns: Option<NonZeroU64>,
+    pub(crate) entered_ns: Option<NonZeroU64>,
     /// The process that owns the socket, learned from a transition made in its context or from a
     /// /proc/*/fd scan. Kept after that process exits: owners only change when shown to.
-    pub owner: Option<Task>,
+    pub(crate) owner: Option<Task>,
     /// Its socket inode, from a snapshot (None there means no file: orphaned or not accepted yet).
-    pub inode: Option<NonZeroU64>,
+    pub(crate) inode: Option<NonZeroU64>,
     /// Its owner's uid, from a snapshot.
-    pub uid: Option<u32>,
+    pub(crate) uid: Option<u32>,
     /// When it was created (connect(), listen(), or a child of a listener), if a transition
     /// showed it; None for a socket first seen in a snapshot or after lost events.
-    pub born_ns: Option<NonZeroU64>,
+    pub(crate) born_ns: Option<NonZeroU64>,
 }
 
 impl SocketEntry {
@@ -183,7 +185,7 @@ impl SocketEntry {
     /// How long this socket lived as a connection if `close_ns` is when it closed: from its
     /// creation, if that was seen, and if it was connected (not a listener, nor a connect() or a
     /// handshake that never completed; `state` is the state it closed from).
-    pub fn connection_lifetime_ns(&self, close_ns: u64) -> Option<u64> {
+    pub(crate) fn connection_lifetime_ns(&self, close_ns: u64) -> Option<u64> {
         let born = self.born_ns?.get();
         synchronized(self.state).then(|| close_ns.saturating_sub(born))
     }
@@ -227,24 +229,24 @@ fn birth_shown_by(transition: &TcpTransition) -> Option<NonZeroU64> {
 
 /// A time-wait mini-socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TimeWaitEntry {
-    pub expires_ns: u64,
+pub(crate) struct TimeWaitEntry {
+    pub(crate) expires_ns: u64,
     /// TIME_WAIT, or FIN_WAIT2 for an orphan whose FIN was ACKed before its peer sent one.
-    pub state: TcpState,
+    pub(crate) state: TcpState,
 }
 
 /// How long the kernel keeps time-wait sockets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     /// TCP_TIMEWAIT_LEN.
-    pub time_wait_ns: u64,
+    pub(crate) time_wait_ns: u64,
     /// net.ipv4.tcp_fin_timeout, for the FIN_WAIT2 substate.
-    pub fin_wait2_ns: u64,
+    pub(crate) fin_wait2_ns: u64,
 }
 
 impl Timeouts {
     /// How long a time-wait socket in `state` (its substate) lives.
-    pub fn lifetime_ns(&self, state: TcpState) -> u64 {
+    pub(crate) fn lifetime_ns(&self, state: TcpState) -> u64 {
         if state == TcpState::FinWait2 {
             self.fin_wait2_ns
         } else {
@@ -267,7 +269,7 @@ impl Default for Timeouts {
 /// FIN_WAIT2 for its peer's FIN leaves one in TIME_WAIT. A close this soon after entering FIN_WAIT2
 /// is taken for the first kind. A peer FIN arriving with that same ACK looks alike but leaves
 /// TIME_WAIT: no event tells them apart, so a snapshot row, when there is one, wins over the guess.
-pub const SAME_SEGMENT_NS: u64 = 50_000;
+pub(crate) const SAME_SEGMENT_NS: u64 = 50_000;
 
 /// What a time-wait socket will be if `transition` leaves one; `fin_wait2_since` is when the
 /// socket entered FIN_WAIT2, if known.
@@ -307,11 +309,12 @@ enum TimeWaitRow {
 
 /// The longest a snapshot read may take: a time-wait row whose timer started this long before a
 /// replayed close would have been read before that close, so it is an older socket's.
-pub const SNAPSHOT_READ_SLACK_NS: u64 = 1_000_000_000;
+pub(crate) const SNAPSHOT_READ_SLACK_NS: u64 = 1_000_000_000;
 
+#[cfg(test)]
 /// Which socket an owner is reported for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SocketId {
+pub(crate) enum SocketId {
     /// The kernel address, as in events and /proc/net/tcp.
     Skaddr(u64),
     /// The socket inode, as in /proc/PID/fd links.
@@ -320,7 +323,7 @@ pub enum SocketId {
 
 /// One line of the table, for listings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TableRow<'a> {
+pub(crate) enum TableRow<'a> {
     Socket {
         skaddr: u64,
         socket: &'a SocketEntry,
@@ -332,7 +335,7 @@ pub enum TableRow<'a> {
 }
 
 impl TableRow<'_> {
-    pub fn endpoints(&self) -> Endpoints {
+    pub(crate) fn endpoints(&self) -> Endpoints {
         match self {
             TableRow::Socket { socket, .. } => socket.endpoints,
             TableRow::TimeWait { endpoints, .. } => **endpoints,
@@ -340,28 +343,30 @@ impl TableRow<'_> {
     }
 
     /// As /proc/net/tcp shows it: a time-wait socket shows its substate.
-    pub fn state(&self) -> TcpState {
+    pub(crate) fn state(&self) -> TcpState {
         match self {
             TableRow::Socket { socket, .. } => socket.state,
             TableRow::TimeWait { time_wait, .. } => time_wait.state,
         }
     }
 
-    pub fn owner(&self) -> Option<Task> {
+    pub(crate) fn owner(&self) -> Option<Task> {
         match self {
             TableRow::Socket { socket, .. } => socket.owner,
             TableRow::TimeWait { .. } => None,
         }
     }
 
-    pub fn inode(&self) -> Option<u64> {
+    #[cfg(test)]
+    pub(crate) fn inode(&self) -> Option<u64> {
         match self {
             TableRow::Socket { socket, .. } => socket.inode.map(NonZeroU64::get),
             TableRow::TimeWait { .. } => None,
         }
     }
 
-    pub fn uid(&self) -> Option<u32> {
+    #[cfg(test)]
+    pub(crate) fn uid(&self) -> Option<u32> {
         match self {
             TableRow::Socket { socket, .. } => socket.uid,
             TableRow::TimeWait { .. } => None,
@@ -371,7 +376,7 @@ impl TableRow<'_> {
 
 /// Every TCP socket the kernel holds, kept up to date by [`LiveTable::apply`].
 #[derive(Clone, Debug)]
-pub struct LiveTable {
+pub(crate) struct LiveTable {
     sockets: HashMap<u64, SocketEntry>,
     time_waits: HashMap<Endpoints, TimeWaitEntry>,
     timeouts: Timeouts,
@@ -398,12 +403,13 @@ impl Default for LiveTable {
 }
 
 impl LiveTable {
+    #[cfg(test)]
     /// An empty table, for when no socket can predate the events (tests, a fresh namespace).
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+    pub(crate) fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
         self.timeouts = timeouts;
         self
     }
@@ -411,7 +417,7 @@ impl LiveTable {
     /// Follows one transition. Any sequence is accepted: lost, duplicated or replayed events leave
     /// the socket as the latest event says, never a panic. Returns the full socket the transition
     /// closed, as the table last knew it, if it held one at that address.
-    pub fn apply(&mut self, transition: &TcpTransition) -> Option<SocketEntry> {
+    pub(crate) fn apply(&mut self, transition: &TcpTransition) -> Option<SocketEntry> {
         if transition.ts_ns < self.snapshot_ns {
             self.absorb_reflected(transition.skaddr, &[transition]);
             return None;
@@ -572,7 +578,7 @@ impl LiveTable {
     }
 
     /// Drops time-wait sockets that expired by `now_ns`; returns how many.
-    pub fn expire(&mut self, now_ns: u64) -> usize {
+    pub(crate) fn expire(&mut self, now_ns: u64) -> usize {
         if now_ns < self.next_expiry_ns {
             return 0;
         }
@@ -587,9 +593,10 @@ impl LiveTable {
         before - self.time_waits.len()
     }
 
+    #[cfg(test)]
     /// Records who owns a socket, as a /proc/*/fd scan tells; returns how many entries changed.
     /// By inode this walks the table: for a whole scan, prefer [`LiveTable::apply_owners`].
-    pub fn apply_owner(&mut self, socket: SocketId, owner: Task) -> usize {
+    pub(crate) fn apply_owner(&mut self, socket: SocketId, owner: Task) -> usize {
         match socket {
             SocketId::Skaddr(skaddr) => match self.sockets.get_mut(&skaddr) {
                 Some(entry) => {
@@ -606,7 +613,7 @@ impl LiveTable {
 
     /// Records owners from a whole /proc/*/fd scan in one pass: `owner_of(inode)` for each socket
     /// with a known inode. Sockets the scan did not see keep their owner.
-    pub fn apply_owners(&mut self, mut owner_of: impl FnMut(u64) -> Option<Task>) -> usize {
+    pub(crate) fn apply_owners(&mut self, mut owner_of: impl FnMut(u64) -> Option<Task>) -> usize {
         let mut changed = 0;
         for socket in self.sockets.values_mut() {
             if let Some(owner) = socket.inode.and_then(|inode| owner_of(inode.get())) {
@@ -618,7 +625,7 @@ impl LiveTable {
     }
 
     /// Every socket: full sockets first, then time-wait ones, each in no particular order.
-    pub fn rows(&self) -> impl Iterator<Item = TableRow<'_>> {
+    pub(crate) fn rows(&self) -> impl Iterator<Item = TableRow<'_>> {
         let sockets = self
             .sockets
             .iter()
@@ -633,17 +640,20 @@ impl LiveTable {
         sockets.chain(time_waits)
     }
 
-    pub fn socket(&self, skaddr: u64) -> Option<&SocketEntry> {
+    #[cfg(test)]
+    pub(crate) fn socket(&self, skaddr: u64) -> Option<&SocketEntry> {
         self.sockets.get(&skaddr)
     }
 
-    pub fn time_wait(&self, endpoints: &Endpoints) -> Option<&TimeWaitEntry> {
+    #[cfg(test)]
+    pub(crate) fn time_wait(&self, endpoints: &Endpoints) -> Option<&TimeWaitEntry> {
         self.time_waits.get(endpoints)
     }
 
+    #[cfg(test)]
     /// How many sockets show each state (time-wait sockets under their substate).
-    pub fn counts_by_state(&self) -> BTreeMap<TcpState, usize> {
-        let mut counts = BTreeMap::new();
+    pub(crate) fn counts_by_state(&self) -> std::collections::BTreeMap<TcpState, usize> {
+        let mut counts = std::collections::BTreeMap::new();
         for ((_, state), count) in self.counts_by_family_and_state() {
             *counts.entry(state).or_default() += count;
         }
@@ -651,7 +661,7 @@ impl LiveTable {
     }
 
     /// How many sockets of each family show each state (time-wait sockets under their substate).
-    pub fn counts_by_family_and_state(&self) -> HashMap<(Family, TcpState), usize> {
+    pub(crate) fn counts_by_family_and_state(&self) -> HashMap<(Family, TcpState), usize> {
         let mut counts = HashMap::new();
         for row in self.rows() {
             *counts
@@ -662,24 +672,26 @@ impl LiveTable {
     }
 
     /// Sockets tracked: full and time-wait.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.sockets.len() + self.time_waits.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    pub fn full_socket_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn full_socket_count(&self) -> usize {
         self.sockets.len()
     }
 
-    pub fn time_wait_count(&self) -> usize {
+    pub(crate) fn time_wait_count(&self) -> usize {
         self.time_waits.len()
     }
 
     /// Rough heap bytes held by the table.
-    pub fn estimated_heap_bytes(&self) -> usize {
+    pub(crate) fn estimated_heap_bytes(&self) -> usize {
         hash_map_bytes::<u64, SocketEntry>(self.sockets.capacity())
             + hash_map_bytes::<Endpoints, TimeWaitEntry>(self.time_waits.capacity())
     }

@@ -7,22 +7,22 @@ use crate::events::{Task, TcpState, TcpTransition};
 
 /// A transition with what the tracker knows about its socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Observed {
-    pub transition: TcpTransition,
+pub(crate) struct Observed {
+    pub(crate) transition: TcpTransition,
     /// The socket's owner, if a transition made in its owner's process context was seen.
-    pub owner: Option<Task>,
+    pub(crate) owner: Option<Task>,
     /// Nanoseconds spent in `transition.old`, if the transition into it was seen.
-    pub in_old_state_ns: Option<u64>,
+    pub(crate) in_old_state_ns: Option<u64>,
     /// The socket's first transition seen (this one, for a socket not seen before).
-    pub first_seen: Sighting,
+    pub(crate) first_seen: Sighting,
 }
 
 /// One transition, reduced to when and which.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sighting {
-    pub ts_ns: u64,
-    pub old: TcpState,
-    pub new: TcpState,
+pub(crate) struct Sighting {
+    pub(crate) ts_ns: u64,
+    pub(crate) old: TcpState,
+    pub(crate) new: TcpState,
 }
 
 impl Sighting {
@@ -36,7 +36,7 @@ impl Sighting {
 
     /// Whether this transition began the socket's life: a new socket's connect() or listen()
     /// (it leaves CLOSE), or a connection's child socket born from its listener.
-    pub fn is_birth(&self) -> bool {
+    pub(crate) fn is_birth(&self) -> bool {
         self.old == TcpState::Close
             || (self.old == TcpState::Listen && self.new == TcpState::SynRecv)
     }
@@ -45,7 +45,7 @@ impl Sighting {
 /// Whether a transition always runs in the context of the process that owns the socket (a system
 /// call on it), so that the task on the CPU is the owner. Everything else can run in softirq or
 /// timer context, on behalf of whichever task the CPU happened to be running.
-pub fn made_by_owner(old: TcpState, new: TcpState) -> bool {
+pub(crate) fn made_by_owner(old: TcpState, new: TcpState) -> bool {
     use TcpState::*;
     matches!(
         (old, new),
@@ -69,7 +69,7 @@ struct SocketMemo {
 /// A socket is forgotten when it reaches CLOSE: the kernel may reuse its address for a new socket.
 /// (A socket that goes CLOSE -> SYN_SENT again, a reconnect, is re-learned from that connect.)
 #[derive(Debug, Default)]
-pub struct TransitionTracker {
+pub(crate) struct TransitionTracker {
     sockets: HashMap<u64, SocketMemo>,
     /// Caps the memory held for sockets whose CLOSE is never seen (records lost, sockets that were
     /// open before the tracker started and never close).
@@ -77,25 +77,26 @@ pub struct TransitionTracker {
 }
 
 /// Default cap on remembered sockets: ample for a busy host, bounded if CLOSEs go missing.
-pub const DEFAULT_CAPACITY: usize = 1 << 21;
+pub(crate) const DEFAULT_CAPACITY: usize = 1 << 21;
 
 impl TransitionTracker {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with_capacity(DEFAULT_CAPACITY)
     }
 
-    pub fn with_capacity(capacity: usize) -> Self {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
         TransitionTracker {
             sockets: HashMap::new(),
             capacity: capacity.max(1),
         }
     }
 
-    pub fn tracked(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn tracked(&self) -> usize {
         self.sockets.len()
     }
 
-    pub fn observe(&mut self, transition: TcpTransition) -> Observed {
+    pub(crate) fn observe(&mut self, transition: TcpTransition) -> Observed {
         let closing = transition.new == TcpState::Close;
         if !closing
             && self.sockets.len() >= self.capacity

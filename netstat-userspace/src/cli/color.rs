@@ -6,7 +6,7 @@ use std::{ffi::OsStr, io::IsTerminal as _};
 use clap::ValueEnum;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum ColorArg {
+pub(crate) enum ColorArg {
     // No doc comments here: clap would show them, and --help would switch to its long layout.
     #[default]
     Auto,
@@ -16,17 +16,17 @@ pub enum ColorArg {
 
 /// What `auto` looks at, read once at start-up (and made up in tests).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Terminal {
-    pub stdout_is_tty: bool,
+pub(crate) struct Terminal {
+    pub(crate) stdout_is_tty: bool,
     /// NO_COLOR is set to a non-empty value (no-color.org).
-    pub no_color: bool,
+    pub(crate) no_color: bool,
     /// TERM=dumb: a terminal that cannot show escapes.
-    pub dumb: bool,
+    pub(crate) dumb: bool,
 }
 
 impl Terminal {
     /// This process's standard output and environment.
-    pub fn detect() -> Self {
+    pub(crate) fn detect() -> Self {
         Self::from_env(
             std::io::stdout().is_terminal(),
             std::env::var_os("NO_COLOR").as_deref(),
@@ -35,7 +35,11 @@ impl Terminal {
     }
 
     /// From the values of NO_COLOR and TERM: an empty NO_COLOR does not count.
-    pub fn from_env(stdout_is_tty: bool, no_color: Option<&OsStr>, term: Option<&OsStr>) -> Self {
+    pub(crate) fn from_env(
+        stdout_is_tty: bool,
+        no_color: Option<&OsStr>,
+        term: Option<&OsStr>,
+    ) -> Self {
         Terminal {
             stdout_is_tty,
             no_color: no_color.is_some_and(|v| !v.is_empty()),
@@ -46,7 +50,7 @@ impl Terminal {
 
 impl ColorArg {
     /// A command-line choice wins over the environment, as no-color.org asks.
-    pub fn enabled(self, terminal: &Terminal) -> bool {
+    pub(crate) fn enabled(self, terminal: &Terminal) -> bool {
         match self {
             ColorArg::Always => true,
             ColorArg::Never => false,

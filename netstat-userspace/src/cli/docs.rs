@@ -13,7 +13,7 @@ use clap_mangen::Man;
 use super::RawArgs;
 
 /// The whole command line, as clap knows it.
-pub fn command() -> clap::Command {
+pub(crate) fn command() -> clap::Command {
     RawArgs::command()
 }
 
@@ -31,7 +31,7 @@ fn completable() -> clap::Command {
 }
 
 /// `enetstat completions SHELL`.
-pub fn write_completions(shell: Shell, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_completions(shell: Shell, out: &mut dyn Write) -> io::Result<()> {
     // Rendered in memory first: clap_complete panics on a write error, such as a closed pipe.
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut completable(), "enetstat", &mut script);
@@ -93,7 +93,7 @@ fn man(cmd: clap::Command) -> Man {
 }
 
 /// The top page, `enetstat.8`.
-pub fn write_man_page(out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_man_page(out: &mut dyn Write) -> io::Result<()> {
     let mut cmd = command().disable_help_subcommand(true);
     cmd.build();
     let page = man(cmd);
@@ -109,7 +109,7 @@ pub fn write_man_page(out: &mut dyn Write) -> io::Result<()> {
 
 /// `enetstat.8` and one page per visible subcommand (`enetstat-watch.8`, ...) in `dir`;
 /// returns the files written.
-pub fn write_man_pages(dir: &Path) -> io::Result<Vec<PathBuf>> {
+pub(crate) fn write_man_pages(dir: &Path) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut cmd = command().disable_help_subcommand(true);
     cmd.build();

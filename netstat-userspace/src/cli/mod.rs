@@ -1,9 +1,9 @@
 //! Command-line parsing in two stages: clap's raw arguments, then a checked configuration that
 //! the commands consume.
 
-pub mod color;
-pub mod docs;
-pub mod netstat;
+pub(crate) mod color;
+pub(crate) mod docs;
+pub(crate) mod netstat;
 mod watch;
 
 use std::{
@@ -17,8 +17,8 @@ use crate::{daemon::server::DEFAULT_SOCKET, probes::check_ring_size, views::Outp
 use color::{ColorArg, Terminal};
 use watch::parse_size;
 
-pub use netstat::{NetstatArgs, NetstatConfig};
-pub use watch::{InterfaceWatchConfig, WatchArgs, WatchConfig};
+pub(crate) use netstat::{NetstatArgs, NetstatConfig};
+pub(crate) use watch::{InterfaceWatchConfig, WatchArgs, WatchConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,21 +31,21 @@ pub use watch::{InterfaceWatchConfig, WatchArgs, WatchConfig};
     disable_help_flag = true,
     disable_version_flag = true
 )]
-pub struct RawArgs {
+pub(crate) struct RawArgs {
     #[command(flatten)]
-    pub netstat: NetstatArgs,
+    pub(crate) netstat: NetstatArgs,
     /// Where netstat views come from: auto (the daemon when one runs, else the kernel), daemon, proc.
     #[arg(long, value_enum, default_value = "auto", hide_possible_values = true, hide_default_value = true, help_heading = ENETSTAT)]
-    pub source: SourceArg,
+    pub(crate) source: SourceArg,
     /// Write the view as JSON: one object per line (one object for -s); README, "JSON output".
     #[arg(long, help_heading = ENETSTAT)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// The daemon's socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET, global = true, help_heading = ENETSTAT)]
-    pub socket: PathBuf,
+    pub(crate) socket: PathBuf,
     /// Colour TCP states: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_enum, value_name = "WHEN", default_value = "auto", hide_possible_values = true, hide_default_value = true, global = true, help_heading = ENETSTAT)]
-    pub color: ColorArg,
+    pub(crate) color: ColorArg,
     /// Print help.
     #[arg(short = 'h', long, action = ArgAction::Help, global = true, help_heading = ENETSTAT)]
     help: Option<bool>,
@@ -53,20 +53,20 @@ pub struct RawArgs {
     #[arg(short = 'V', long, action = ArgAction::Version, global = true, help_heading = ENETSTAT)]
     version: Option<bool>,
     #[command(subcommand)]
-    pub command: Option<RawCommand>,
+    pub(crate) command: Option<RawCommand>,
 }
 
 const ENETSTAT: &str = "enetstat options";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SourceArg {
+pub(crate) enum SourceArg {
     Auto,
     Daemon,
     Proc,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum RawCommand {
+pub(crate) enum RawCommand {
     /// Stream every TCP state transition on this host, live (like tcpstates).
     ///
     /// With --lifetimes, one line per closed connection instead (like tcplife); with
@@ -94,35 +94,35 @@ pub enum RawCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Size of the kernel ring buffer: a power of two, with an optional K, M or G suffix.
     #[arg(long, value_name = "BYTES", default_value = "64M")]
-    pub ring_size: String,
+    pub(crate) ring_size: String,
     /// Serve Prometheus metrics at http://ADDR/metrics: HOST:PORT, [IPV6]:PORT, or PORT alone
     /// for 127.0.0.1:PORT. Off unless given.
     #[arg(long, value_name = "ADDR")]
-    pub metrics: Option<String>,
+    pub(crate) metrics: Option<String>,
 }
 
 /// Where a netstat view comes from, with what the daemon needs to answer it.
 #[derive(Debug)]
-pub enum SnapshotSource {
+pub(crate) enum SnapshotSource {
     Proc,
     Daemon { socket: PathBuf, args: Vec<String> },
     Auto { socket: PathBuf, args: Vec<String> },
 }
 
 #[derive(Debug)]
-pub struct ServeConfig {
-    pub socket: PathBuf,
-    pub ring_bytes: u32,
+pub(crate) struct ServeConfig {
+    pub(crate) socket: PathBuf,
+    pub(crate) ring_bytes: u32,
     /// Where to serve metrics, if anywhere.
-    pub metrics: Option<SocketAddr>,
+    pub(crate) metrics: Option<SocketAddr>,
 }
 
 /// A checked request.
 #[derive(Debug)]
-pub enum Config {
+pub(crate) enum Config {
     /// netstat's views.
     Netstat(NetstatConfig, SnapshotSource),
     Watch(WatchConfig),
@@ -138,14 +138,15 @@ pub enum Config {
 }
 
 impl RawArgs {
+    #[cfg(test)]
     /// As [`RawArgs::check_for`] with output that is not a terminal, so `--color auto` is off.
-    pub fn check(self, argv: &[String]) -> Result<Config, String> {
+    pub(crate) fn check(self, argv: &[String]) -> Result<Config, String> {
         self.check_for(argv, &Terminal::default())
     }
 
     /// `argv` is the command line without the program name: the daemon is sent the netstat
     /// options from it, minus enetstat's own. `terminal` decides `--color auto`.
-    pub fn check_for(self, argv: &[String], terminal: &Terminal) -> Result<Config, String> {
+    pub(crate) fn check_for(self, argv: &[String], terminal: &Terminal) -> Result<Config, String> {
         let color = self.color.enabled(terminal);
         match self.command {
             None => {
@@ -199,7 +200,7 @@ impl RawArgs {
 /// `--metrics ADDR`: an IP address and port, or a port alone, which means loopback (metrics are
 /// not offered to the network unless asked). Host names are refused: resolving one could leave
 /// the machine, and the address bound should be the one written.
-pub fn parse_metrics_addr(addr: &str) -> Result<SocketAddr, String> {
+pub(crate) fn parse_metrics_addr(addr: &str) -> Result<SocketAddr, String> {
     if !addr.is_empty() && addr.bytes().all(|b| b.is_ascii_digit()) {
         return match addr.parse::<u16>() {
             Ok(port) => Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
@@ -212,7 +213,7 @@ pub fn parse_metrics_addr(addr: &str) -> Result<SocketAddr, String> {
 
 /// The command line less enetstat's own `--source`, `--socket`, `--color` (and their values) and
 /// `--json` (the request carries the format and the colour).
-pub fn netstat_args(argv: &[String]) -> Vec<String> {
+pub(crate) fn netstat_args(argv: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let mut skip_value = false;
     for arg in argv {
@@ -232,7 +233,7 @@ pub fn netstat_args(argv: &[String]) -> Vec<String> {
 }
 
 /// Parses netstat options alone, as the daemon receives them.
-pub fn parse_netstat_args(args: &[String]) -> Result<NetstatConfig, String> {
+pub(crate) fn parse_netstat_args(args: &[String]) -> Result<NetstatConfig, String> {
     #[derive(Parser)]
     #[command(name = "netstat", no_binary_name = true, disable_version_flag = true)]
     struct NetstatOnly {

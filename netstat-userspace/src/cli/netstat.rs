@@ -6,109 +6,109 @@ use crate::views::OutputFormat;
 
 /// netstat's options, exactly as `netstat` spells them.
 #[derive(Debug, Default, Args)]
-pub struct NetstatArgs {
+pub(crate) struct NetstatArgs {
     /// Display the routing table.
     #[arg(short = 'r', long = "route", help_heading = NETSTAT)]
-    pub route: bool,
+    pub(crate) route: bool,
     /// Display the interface table.
     #[arg(short = 'i', long = "interfaces", help_heading = NETSTAT)]
-    pub interfaces: bool,
+    pub(crate) interfaces: bool,
     /// Display multicast group memberships.
     #[arg(short = 'g', long = "groups", help_heading = NETSTAT)]
-    pub groups: bool,
+    pub(crate) groups: bool,
     /// Display networking statistics (like SNMP).
     #[arg(short = 's', long = "statistics", help_heading = NETSTAT)]
-    pub statistics: bool,
+    pub(crate) statistics: bool,
     /// Display masqueraded connections (not supported by current kernels).
     #[arg(short = 'M', long = "masquerade", help_heading = NETSTAT)]
-    pub masquerade: bool,
+    pub(crate) masquerade: bool,
     /// Be verbose.
     #[arg(short = 'v', long = "verbose", help_heading = NETSTAT)]
-    pub verbose: bool,
+    pub(crate) verbose: bool,
     /// Don't truncate IP addresses.
     #[arg(short = 'W', long = "wide", help_heading = NETSTAT)]
-    pub wide: bool,
+    pub(crate) wide: bool,
     /// Don't resolve names: the fast path, no resolver involved.
     #[arg(short = 'n', long = "numeric", help_heading = NETSTAT)]
-    pub numeric: bool,
+    pub(crate) numeric: bool,
     /// Don't resolve host names.
     #[arg(long = "numeric-hosts", help_heading = NETSTAT)]
-    pub numeric_hosts: bool,
+    pub(crate) numeric_hosts: bool,
     /// Don't resolve port names.
     #[arg(long = "numeric-ports", help_heading = NETSTAT)]
-    pub numeric_ports: bool,
+    pub(crate) numeric_ports: bool,
     /// Don't resolve user names.
     #[arg(long = "numeric-users", help_heading = NETSTAT)]
-    pub numeric_users: bool,
+    pub(crate) numeric_users: bool,
     /// Resolve hardware names.
     #[arg(short = 'N', long = "symbolic", help_heading = NETSTAT)]
-    pub symbolic: bool,
+    pub(crate) symbolic: bool,
     /// Display other/more information (twice for more).
     #[arg(short = 'e', long = "extend", action = ArgAction::Count, help_heading = NETSTAT)]
-    pub extend: u8,
+    pub(crate) extend: u8,
     /// Display PID/Program name for sockets.
     #[arg(short = 'p', long = "programs", help_heading = NETSTAT)]
-    pub programs: bool,
+    pub(crate) programs: bool,
     /// Display timers.
     #[arg(short = 'o', long = "timers", help_heading = NETSTAT)]
-    pub timers: bool,
+    pub(crate) timers: bool,
     /// Continuous listing.
     #[arg(short = 'c', long = "continuous", help_heading = NETSTAT)]
-    pub continuous: bool,
+    pub(crate) continuous: bool,
     /// Display listening server sockets.
     #[arg(short = 'l', long = "listening", help_heading = NETSTAT)]
-    pub listening: bool,
+    pub(crate) listening: bool,
     /// Display all sockets (default: connected).
     #[arg(short = 'a', long = "all", help_heading = NETSTAT)]
-    pub all: bool,
+    pub(crate) all: bool,
     /// Display Forwarding Information Base (default).
     #[arg(short = 'F', long = "fib", help_heading = NETSTAT)]
-    pub fib: bool,
+    pub(crate) fib: bool,
     /// Display routing cache instead of FIB.
     #[arg(short = 'C', long = "cache", help_heading = NETSTAT)]
-    pub cache: bool,
+    pub(crate) cache: bool,
     /// TCP sockets.
     #[arg(short = 't', long = "tcp", help_heading = NETSTAT)]
-    pub tcp: bool,
+    pub(crate) tcp: bool,
     /// UDP sockets.
     #[arg(short = 'u', long = "udp", help_heading = NETSTAT)]
-    pub udp: bool,
+    pub(crate) udp: bool,
     /// UDP-Lite sockets.
     #[arg(short = 'U', long = "udplite", help_heading = NETSTAT)]
-    pub udplite: bool,
+    pub(crate) udplite: bool,
     /// SCTP sockets.
     #[arg(short = 'S', long = "sctp", help_heading = NETSTAT)]
-    pub sctp: bool,
+    pub(crate) sctp: bool,
     /// Raw sockets.
     #[arg(short = 'w', long = "raw", help_heading = NETSTAT)]
-    pub raw: bool,
+    pub(crate) raw: bool,
     /// UNIX domain sockets.
     #[arg(short = 'x', long = "unix", help_heading = NETSTAT)]
-    pub unix: bool,
+    pub(crate) unix: bool,
     /// IPv4 only (same as -A inet).
     #[arg(short = '4', long = "inet", help_heading = NETSTAT)]
-    pub inet: bool,
+    pub(crate) inet: bool,
     /// IPv6 only (same as -A inet6).
     #[arg(short = '6', long = "inet6", help_heading = NETSTAT)]
-    pub inet6: bool,
+    pub(crate) inet6: bool,
     /// Address families, comma-separated: inet, inet6, unix.
     #[arg(short = 'A', long = "protocol", value_name = "AF", help_heading = NETSTAT)]
-    pub families: Vec<String>,
+    pub(crate) families: Vec<String>,
 }
 
 const NETSTAT: &str = "netstat-compatible options";
 
 /// Which address families were asked for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Families {
-    pub inet: bool,
-    pub inet6: bool,
-    pub unix: bool,
+pub(crate) struct Families {
+    pub(crate) inet: bool,
+    pub(crate) inet6: bool,
+    pub(crate) unix: bool,
 }
 
 /// The views netstat can show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NetstatView {
+pub(crate) enum NetstatView {
     Sockets,
     Route,
     Interfaces,
@@ -117,50 +117,50 @@ pub enum NetstatView {
 
 /// Which sockets and columns, after netstat's defaulting (netstat.c main()).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NetstatFlags {
-    pub all: bool,
-    pub listening: bool,
-    pub tcp: bool,
-    pub udp: bool,
-    pub udplite: bool,
-    pub sctp: bool,
-    pub raw: bool,
-    pub unix: bool,
-    pub groups: bool,
-    pub families: Families,
+pub(crate) struct NetstatFlags {
+    pub(crate) all: bool,
+    pub(crate) listening: bool,
+    pub(crate) tcp: bool,
+    pub(crate) udp: bool,
+    pub(crate) udplite: bool,
+    pub(crate) sctp: bool,
+    pub(crate) raw: bool,
+    pub(crate) unix: bool,
+    pub(crate) groups: bool,
+    pub(crate) families: Families,
     /// The families named with -4, -6, -A and -x, before the defaulting (netstat's afname, whose
     /// order is not kept): `-s` and `-r` show the statistics and routes of the ones named.
-    pub named_families: Families,
+    pub(crate) named_families: Families,
     /// netstat's flag_arg: a protocol or family was named, so only those are shown.
-    pub named_protocols: bool,
+    pub(crate) named_protocols: bool,
     /// netstat's flag_noprot: the IP protocols were implied by a family or -s, not named, so a
     /// protocol the kernel lacks is skipped silently.
-    pub protocols_implied: bool,
-    pub numeric_hosts: bool,
-    pub numeric_ports: bool,
-    pub numeric_users: bool,
+    pub(crate) protocols_implied: bool,
+    pub(crate) numeric_hosts: bool,
+    pub(crate) numeric_ports: bool,
+    pub(crate) numeric_users: bool,
     /// netstat's flag_exp: 1 plus the number of `-e`.
-    pub extend: u8,
-    pub programs: bool,
-    pub timers: bool,
-    pub wide: bool,
-    pub verbose: bool,
-    pub cache: bool,
-    pub continuous: bool,
+    pub(crate) extend: u8,
+    pub(crate) programs: bool,
+    pub(crate) timers: bool,
+    pub(crate) wide: bool,
+    pub(crate) verbose: bool,
+    pub(crate) cache: bool,
+    pub(crate) continuous: bool,
     /// Colour the TCP State column: not a netstat option, set from `--color` (cli::color).
-    pub color: bool,
+    pub(crate) color: bool,
     /// Not a netstat option: enetstat's `--json`, set by the caller.
-    pub format: OutputFormat,
+    pub(crate) format: OutputFormat,
 }
 
 #[derive(Debug)]
-pub struct NetstatConfig {
-    pub view: NetstatView,
-    pub flags: NetstatFlags,
+pub(crate) struct NetstatConfig {
+    pub(crate) view: NetstatView,
+    pub(crate) flags: NetstatFlags,
 }
 
 impl NetstatArgs {
-    pub fn check(self) -> Result<NetstatConfig, String> {
+    pub(crate) fn check(self) -> Result<NetstatConfig, String> {
         let views = [
             self.route,
             self.interfaces,

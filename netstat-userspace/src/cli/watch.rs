@@ -9,13 +9,13 @@ use crate::{
 };
 
 #[derive(Debug, Args)]
-pub struct WatchArgs {
+pub(crate) struct WatchArgs {
     /// Only IPv4 sockets.
     #[arg(short = '4', long = "inet", conflicts_with = "inet6")]
-    pub inet: bool,
+    pub(crate) inet: bool,
     /// Only IPv6 sockets (v4-mapped included).
     #[arg(short = '6', long = "inet6")]
-    pub inet6: bool,
+    pub(crate) inet6: bool,
     /// Only sockets with one of these local ports (comma-separated, up to 8; filtered in the kernel).
     #[arg(
         short = 'L',
@@ -23,7 +23,7 @@ pub struct WatchArgs {
         value_name = "PORT",
         value_delimiter = ','
     )]
-    pub local_ports: Vec<u16>,
+    pub(crate) local_ports: Vec<u16>,
     /// Only sockets with one of these remote ports (comma-separated, up to 8; filtered in the kernel).
     #[arg(
         short = 'D',
@@ -31,7 +31,7 @@ pub struct WatchArgs {
         value_name = "PORT",
         value_delimiter = ','
     )]
-    pub remote_ports: Vec<u16>,
+    pub(crate) remote_ports: Vec<u16>,
     /// Only transitions into or out of these states, e.g. ESTABLISHED,TIME_WAIT.
     #[arg(
         short = 's',
@@ -39,19 +39,19 @@ pub struct WatchArgs {
         value_name = "STATE",
         value_delimiter = ','
     )]
-    pub states: Vec<String>,
+    pub(crate) states: Vec<String>,
     /// One line per closed connection instead (like tcplife): owner, endpoints, bytes, duration.
     #[arg(long, conflicts_with_all = ["states", "interfaces"])]
-    pub lifetimes: bool,
+    pub(crate) lifetimes: bool,
     /// One JSON object per line instead of a table.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Room for full IPv6 addresses in the table.
     #[arg(short = 'W', long)]
-    pub wide: bool,
+    pub(crate) wide: bool,
     /// Size of the kernel ring buffer: a power of two, with an optional K, M or G suffix.
     #[arg(long, value_name = "BYTES", default_value = "16M")]
-    pub ring_size: String,
+    pub(crate) ring_size: String,
     /// Watch interfaces instead: packets, bytes, errors and drops per second, error and drop
     /// events as they happen, interfaces appearing and vanishing.
     #[arg(
@@ -59,7 +59,7 @@ pub struct WatchArgs {
         long = "interfaces",
         conflicts_with_all = ["inet", "inet6", "local_ports", "remote_ports", "states"]
     )]
-    pub interfaces: bool,
+    pub(crate) interfaces: bool,
     /// With --interfaces: seconds between counter lines (fractions allowed).
     #[arg(
         long,
@@ -67,35 +67,35 @@ pub struct WatchArgs {
         default_value = "1",
         requires = "interfaces"
     )]
-    pub interval: f64,
+    pub(crate) interval: f64,
     /// With --interfaces: error and drop events allowed per second on each CPU (beyond that
     /// they are still counted, and the number held back is reported); 0 turns events off.
     #[arg(long, value_name = "N", default_value = "100", requires = "interfaces")]
-    pub events_per_sec: u32,
+    pub(crate) events_per_sec: u32,
 }
 
 /// `watch --interfaces`, checked.
 #[derive(Debug)]
-pub struct InterfaceWatchConfig {
-    pub format: StreamFormat,
-    pub interval: std::time::Duration,
-    pub ring_bytes: u32,
-    pub events_per_sec: u32,
+pub(crate) struct InterfaceWatchConfig {
+    pub(crate) format: StreamFormat,
+    pub(crate) interval: std::time::Duration,
+    pub(crate) ring_bytes: u32,
+    pub(crate) events_per_sec: u32,
 }
 
 #[derive(Debug)]
-pub struct WatchConfig {
-    pub filter: TransitionFilter,
-    pub format: StreamFormat,
-    pub ring_bytes: u32,
+pub(crate) struct WatchConfig {
+    pub(crate) filter: TransitionFilter,
+    pub(crate) format: StreamFormat,
+    pub(crate) ring_bytes: u32,
     /// Colour the table's states (`--color`, set by the caller).
-    pub color: bool,
+    pub(crate) color: bool,
     /// Closed connections' lifetimes instead of transitions.
-    pub lifetimes: bool,
+    pub(crate) lifetimes: bool,
 }
 
 /// `16M` -> 16777216. Accepts K, M, G (powers of 1024), case-insensitive.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let (digits, shift) = match text.char_indices().last() {
         Some((i, c)) if c.eq_ignore_ascii_case(&'k') => (&text[..i], 10),
@@ -120,7 +120,7 @@ impl WatchArgs {
         }
     }
 
-    pub fn check_interfaces(self) -> Result<InterfaceWatchConfig, String> {
+    pub(crate) fn check_interfaces(self) -> Result<InterfaceWatchConfig, String> {
         if !(self.interval.is_finite() && (0.01..=86_400.0).contains(&self.interval)) {
             return Err(format!(
                 "--interval must be between 0.01 and 86400 seconds, got {}",
@@ -135,7 +135,7 @@ impl WatchArgs {
         })
     }
 
-    pub fn check(self) -> Result<WatchConfig, String> {
+    pub(crate) fn check(self) -> Result<WatchConfig, String> {
         let family = match (self.inet, self.inet6) {
             (true, _) => Some(Family::Inet),
             (_, true) => Some(Family::Inet6),

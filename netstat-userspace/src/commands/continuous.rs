@@ -42,7 +42,7 @@ fn shown(config: &NetstatConfig, own_netns: Option<u64>, t: &TcpTransition) -> b
     family && (!flags.named_protocols || flags.tcp) && (flags.all || listener == flags.listening)
 }
 
-pub async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
+pub(crate) async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
     if config.view == NetstatView::Interfaces {
         return super::interfaces::continuous(config).await;
     }

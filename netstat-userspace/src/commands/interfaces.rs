@@ -144,7 +144,7 @@ fn report_losses(
 }
 
 /// Probes for this process's network namespace.
-pub fn probe_options(
+pub(crate) fn probe_options(
     ring_bytes: u32,
     events_per_sec: u32,
     count_drops: bool,
@@ -187,7 +187,7 @@ impl<W: Write> LiveView for StreamView<W> {
 }
 
 /// `enetstat watch --interfaces`.
-pub async fn watch(config: InterfaceWatchConfig) -> anyhow::Result<()> {
+pub(crate) async fn watch(config: InterfaceWatchConfig) -> anyhow::Result<()> {
     let mut view = StreamView {
         printer: InterfacePrinter::new(config.format, Clock::now()),
         out: output::stdout(),
@@ -247,7 +247,7 @@ impl<W: Write> LiveView for NetstatTableView<W> {
 }
 
 /// `enetstat -ic`: netstat's refresh every second, the counters from the probes.
-pub async fn continuous(config: NetstatConfig) -> anyhow::Result<()> {
+pub(crate) async fn continuous(config: NetstatConfig) -> anyhow::Result<()> {
     let names: Box<dyn Names> = if config.flags.numeric_hosts && config.flags.numeric_ports {
         Box::new(resolve::NoNames)
     } else {

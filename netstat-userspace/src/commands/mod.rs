@@ -1,21 +1,21 @@
 //! One module per subcommand: each wires sources, aggregator and views together.
 
-pub mod continuous;
-pub mod interfaces;
-pub mod serve;
-pub mod snapshot;
-pub mod status;
-pub mod watch;
+pub(crate) mod continuous;
+pub(crate) mod interfaces;
+pub(crate) mod serve;
+pub(crate) mod snapshot;
+pub(crate) mod status;
+pub(crate) mod watch;
 
 /// SIGINT and SIGTERM, installed before the probes attach so that a Ctrl-C during attach still
 /// goes through the command's orderly exit (drain, report losses, detach).
-pub struct StopSignals {
+pub(crate) struct StopSignals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
 }
 
 impl StopSignals {
-    pub fn install() -> anyhow::Result<Self> {
+    pub(crate) fn install() -> anyhow::Result<Self> {
         use anyhow::Context as _;
         use tokio::signal::unix::{SignalKind, signal};
         Ok(StopSignals {
@@ -25,7 +25,7 @@ impl StopSignals {
     }
 
     /// Resolves at the first of either signal.
-    pub async fn received(&mut self) {
+    pub(crate) async fn received(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}

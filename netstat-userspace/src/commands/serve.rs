@@ -26,7 +26,7 @@ use crate::{
 
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 
-pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let mut stop = super::StopSignals::install()?;
 
     let mut probe = TcpStateProbe::attach(&Default::default(), config.ring_bytes)?;

@@ -4,7 +4,7 @@ use std::{io::Write as _, path::Path};
 
 use crate::{daemon::protocol::Request, output, sources::daemon::query};
 
-pub fn run(socket: &Path, json: bool, table: bool) -> anyhow::Result<()> {
+pub(crate) fn run(socket: &Path, json: bool, table: bool) -> anyhow::Result<()> {
     let request = if table {
         Request::Table
     } else {

@@ -85,7 +85,7 @@ impl<W: Write> Stream<W> {
     }
 }
 
-pub async fn run(config: WatchConfig) -> anyhow::Result<()> {
+pub(crate) async fn run(config: WatchConfig) -> anyhow::Result<()> {
     let mut stop = super::StopSignals::install()?;
 
     let mut probe = TcpStateProbe::attach(&config.filter.kernel(), config.ring_bytes)?;

@@ -23,17 +23,17 @@ const MAX_CONNECTIONS: usize = 32;
 const QUEUE_DEPTH: usize = 8;
 
 /// A scrape waiting for the main loop's exposition.
-pub struct Scrape {
-    pub reply: oneshot::Sender<Result<String, String>>,
+pub(crate) struct Scrape {
+    pub(crate) reply: oneshot::Sender<Result<String, String>>,
 }
 
 /// The bound listener.
-pub struct MetricsEndpoint {
+pub(crate) struct MetricsEndpoint {
     listener: TcpListener,
 }
 
 impl MetricsEndpoint {
-    pub async fn bind(addr: SocketAddr) -> anyhow::Result<Self> {
+    pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding the metrics address {addr}"))?;
@@ -41,13 +41,13 @@ impl MetricsEndpoint {
     }
 
     /// The address bound (its port chosen by the kernel if 0 was asked for).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
     /// Accepts connections forever, handing each scrape to the main loop through the returned
     /// channel.
-    pub fn serve(self) -> mpsc::Receiver<Scrape> {
+    pub(crate) fn serve(self) -> mpsc::Receiver<Scrape> {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         tokio::spawn(async move {

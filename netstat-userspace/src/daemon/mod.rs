@@ -1,7 +1,7 @@
 //! `enetstat serve`: the daemon that keeps a live socket table and answers snapshot requests.
 
-pub mod metrics_http;
-pub mod protocol;
-pub mod server;
-pub mod snapshot;
-pub mod state;
+pub(crate) mod metrics_http;
+pub(crate) mod protocol;
+pub(crate) mod server;
+pub(crate) mod snapshot;
+pub(crate) mod state;

@@ -18,16 +18,16 @@ use serde::{Deserialize, Serialize};
 use crate::views::OutputFormat;
 
 /// The newest version this side speaks; it also accepts every version from [`MIN_VERSION`].
-pub const VERSION: u32 = 2;
-pub const MIN_VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
+pub(crate) const MIN_VERSION: u32 = 1;
 /// How a daemon's refusal for a client in another network namespace starts.
-pub const WRONG_NETNS: &str = "wrong network namespace";
+pub(crate) const WRONG_NETNS: &str = "wrong network namespace";
 /// The longest request line accepted, newline included.
-pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]
-pub enum Request {
+pub(crate) enum Request {
     /// A netstat view rendered from the live table; `args` are netstat's options.
     Snapshot {
         args: Vec<String>,
@@ -74,16 +74,16 @@ struct RequestEnvelope {
 }
 
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResponseHeader {
-    pub version: u32,
-    pub ok: bool,
+pub(crate) struct ResponseHeader {
+    pub(crate) version: u32,
+    pub(crate) ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 /// Why a request was refused.
 #[derive(Debug, PartialEq, Eq)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     TooLarge,
     /// No newline before the client stopped sending.
     Truncated,
@@ -106,9 +106,9 @@ impl std::fmt::Display for RequestError {
 }
 
 /// How a daemon's refusal of a protocol version starts (version 1 daemons included).
-pub const UNSUPPORTED_VERSION: &str = "protocol version";
+pub(crate) const UNSUPPORTED_VERSION: &str = "protocol version";
 
-pub fn encode_request(request: &Request) -> Vec<u8> {
+pub(crate) fn encode_request(request: &Request) -> Vec<u8> {
     let envelope = RequestEnvelope {
         version: request.version(),
         request: request.clone(),
@@ -119,7 +119,7 @@ pub fn encode_request(request: &Request) -> Vec<u8> {
 }
 
 /// Decodes the bytes a client sent (the line, with or without its newline once complete).
-pub fn decode_request(line: &[u8]) -> Result<Request, RequestError> {
+pub(crate) fn decode_request(line: &[u8]) -> Result<Request, RequestError> {
     if line.len() > MAX_REQUEST_BYTES {
         return Err(RequestError::TooLarge);
     }
@@ -149,7 +149,7 @@ pub fn decode_request(line: &[u8]) -> Result<Request, RequestError> {
     Ok(envelope.request)
 }
 
-pub fn encode_header(result: Result<(), &str>) -> Vec<u8> {
+pub(crate) fn encode_header(result: Result<(), &str>) -> Vec<u8> {
     let header = ResponseHeader {
         version: VERSION,
         ok: result.is_ok(),
@@ -160,7 +160,7 @@ pub fn encode_header(result: Result<(), &str>) -> Vec<u8> {
     line
 }
 
-pub fn decode_header(line: &[u8]) -> Result<ResponseHeader, String> {
+pub(crate) fn decode_header(line: &[u8]) -> Result<ResponseHeader, String> {
     serde_json::from_slice(line.strip_suffix(b"\n").unwrap_or(line))
         .map_err(|err| format!("malformed response from the daemon: {err}"))
 }

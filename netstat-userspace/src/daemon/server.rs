@@ -22,20 +22,20 @@ use super::protocol::{self, MAX_REQUEST_BYTES, Request, RequestError};
 pub const DEFAULT_SOCKET: &str = "/run/enetstat/enetstat.sock";
 
 /// How long a client may take to send its request.
-pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+pub(crate) const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 /// How many requests may wait for the main loop at once; more are refused as busy.
 const QUEUE_DEPTH: usize = 64;
 
 /// A request waiting for the main loop's answer.
-pub struct Incoming {
-    pub request: Request,
+pub(crate) struct Incoming {
+    pub(crate) request: Request,
     /// The daemon's end of this connection, which no netstat view should show.
-    pub connection_inode: Option<u64>,
-    pub reply: oneshot::Sender<Result<Vec<u8>, String>>,
+    pub(crate) connection_inode: Option<u64>,
+    pub(crate) reply: oneshot::Sender<Result<Vec<u8>, String>>,
 }
 
 /// The bound socket; the file is removed on drop.
-pub struct ControlSocket {
+pub(crate) struct ControlSocket {
     listener: UnixListener,
     path: PathBuf,
 }
@@ -43,7 +43,7 @@ pub struct ControlSocket {
 impl ControlSocket {
     /// Binds `path` with mode 0600 (its directory 0700 if created). A stale socket file left by a
     /// daemon that died is replaced; a live daemon's is not.
-    pub async fn bind(path: &Path) -> anyhow::Result<Self> {
+    pub(crate) async fn bind(path: &Path) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent()
             && !dir.exists()
         {
@@ -68,7 +68,7 @@ impl ControlSocket {
 
     /// Accepts connections forever, handing each request to the main loop through the returned
     /// channel.
-    pub fn serve(self) -> mpsc::Receiver<Incoming> {
+    pub(crate) fn serve(self) -> mpsc::Receiver<Incoming> {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(async move {
             let socket = self;
@@ -159,7 +159,7 @@ async fn ask(
 }
 
 /// The inode of a socket's fd, as /proc/net/unix lists it.
-pub fn socket_inode(socket: &impl std::os::fd::AsRawFd) -> Option<u64> {
+pub(crate) fn socket_inode(socket: &impl std::os::fd::AsRawFd) -> Option<u64> {
     // SAFETY: fstat on a valid fd with a valid out-pointer.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
     (unsafe { libc::fstat(socket.as_raw_fd(), &mut stat) } == 0).then_some(stat.st_ino)

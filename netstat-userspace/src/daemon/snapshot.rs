@@ -48,7 +48,7 @@ impl Drop for RawPointers {
 }
 
 /// Every TCP socket of this network namespace, v4 and v6.
-pub fn tcp_rows() -> anyhow::Result<Vec<SnapshotRow>> {
+pub(crate) fn tcp_rows() -> anyhow::Result<Vec<SnapshotRow>> {
     let ticks_per_second = clock_ticks_per_second();
     let _raw = RawPointers::enable();
     let mut rows = Vec::new();

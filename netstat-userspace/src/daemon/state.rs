@@ -2,7 +2,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use serde::Serialize;
@@ -28,19 +28,19 @@ use crate::{
 };
 
 #[derive(Debug, Default, Serialize)]
-pub struct Counters {
-    pub events_received: u64,
+pub(crate) struct Counters {
+    pub(crate) events_received: u64,
     /// Events about sockets of other network namespaces (not in this daemon's table).
-    pub other_namespaces: u64,
-    pub events_lost: u64,
+    pub(crate) other_namespaces: u64,
+    pub(crate) events_lost: u64,
     /// `events_lost` by cause.
-    pub events_lost_ring_full: u64,
-    pub events_lost_recursion: u64,
-    pub malformed_records: u64,
-    pub resyncs: u64,
+    pub(crate) events_lost_ring_full: u64,
+    pub(crate) events_lost_recursion: u64,
+    pub(crate) malformed_records: u64,
+    pub(crate) resyncs: u64,
 }
 
-pub struct Daemon {
+pub(crate) struct Daemon {
     table: LiveTable,
     /// The namespace this daemon's snapshots and answers are about; events from others are
     /// counted but not mixed into the table.
@@ -51,7 +51,7 @@ pub struct Daemon {
     /// before the next answer that needs owners.
     dirty_pids: HashSet<u32>,
     started: Instant,
-    pub counters: Counters,
+    pub(crate) counters: Counters,
     /// The table's size when free memory was last returned to the system.
     trimmed_at_len: usize,
     /// What is counted for Prometheus, when metrics are served.
@@ -77,7 +77,7 @@ fn task_of(owner: &Owner) -> Task {
 impl Daemon {
     /// The table from a snapshot read now; `snapshot_ns` is taken just before. Follow with
     /// [`Daemon::replay`] of every event the probe delivered since it was attached.
-    pub fn from_snapshot(snapshot_ns: u64) -> anyhow::Result<Self> {
+    pub(crate) fn from_snapshot(snapshot_ns: u64) -> anyhow::Result<Self> {
         let rows = snapshot::tcp_rows()?;
         let owners = SocketOwners::scan();
         let mut table = LiveTable::from_snapshot(rows, snapshot_ns);
@@ -99,18 +99,18 @@ impl Daemon {
     }
 
     /// Starts counting for Prometheus (before the replay, so that it is counted too).
-    pub fn enable_metrics(&mut self) {
+    pub(crate) fn enable_metrics(&mut self) {
         self.metrics = Some(Metrics::new());
     }
 
     /// The metrics, when they are served: [`Metrics::publish_interfaces`] takes interface
     /// counters through this.
-    pub fn metrics_mut(&mut self) -> Option<&mut Metrics> {
+    pub(crate) fn metrics_mut(&mut self) -> Option<&mut Metrics> {
         self.metrics.as_mut()
     }
 
     /// The events buffered around the snapshot (see `LiveTable::replay` for why this is exact).
-    pub fn replay(&mut self, buffered: &[TcpTransition]) {
+    pub(crate) fn replay(&mut self, buffered: &[TcpTransition]) {
         self.counters.events_received += buffered.len() as u64;
         let ours: Vec<TcpTransition> = buffered
             .iter()
@@ -138,7 +138,7 @@ impl Daemon {
                 .is_none_or(|own| own == u64::from(transition.netns))
     }
 
-    pub fn apply(&mut self, transition: &TcpTransition) {
+    pub(crate) fn apply(&mut self, transition: &TcpTransition) {
         self.counters.events_received += 1;
         if !self.is_ours(transition) {
             self.counters.other_namespaces += 1;
@@ -158,7 +158,7 @@ impl Daemon {
     }
 
     /// Time passes: time-wait sockets expire, and memory the table gave up goes back.
-    pub fn tick(&mut self, now_ns: u64) {
+    pub(crate) fn tick(&mut self, now_ns: u64) {
         self.table.expire(now_ns);
         // A growing hash map frees its old, smaller table; glibc keeps such holes unless asked.
         // Trimming when the table changed size markedly keeps resident memory near what it holds.
@@ -172,7 +172,7 @@ impl Daemon {
     }
 
     /// Records were lost: rebuild the table from a fresh snapshot so it is exact again.
-    pub fn resync(&mut self, lost: LossCounts) -> anyhow::Result<()> {
+    pub(crate) fn resync(&mut self, lost: LossCounts) -> anyhow::Result<()> {
         self.counters.events_lost += lost.total();
         self.counters.events_lost_ring_full += lost.ring_full;
         self.counters.events_lost_recursion += lost.recursion;
@@ -189,7 +189,7 @@ impl Daemon {
     }
 
     /// Answers a request that came over the connection with inode `connection_inode`.
-    pub fn answer(
+    pub(crate) fn answer(
         &mut self,
         request: &Request,
         connection_inode: Option<u64>,
@@ -298,7 +298,7 @@ impl Daemon {
     }
 
     /// The Prometheus exposition of the metrics and of the table as it is now.
-    pub fn metrics_exposition(&self) -> Result<String, String> {
+    pub(crate) fn metrics_exposition(&self) -> Result<String, String> {
         let metrics = self.metrics.as_ref().ok_or("metrics are not enabled")?;
         let counters = &self.counters;
         let readings = Readings {
@@ -313,10 +313,6 @@ impl Daemon {
         metrics
             .encode(readings)
             .map_err(|_| "encoding the metrics failed".to_string())
-    }
-
-    pub fn uptime(&self) -> Duration {
-        self.started.elapsed()
     }
 }
 
@@ -345,7 +341,7 @@ fn last_owners(table: &LiveTable) -> HashMap<Connection, Owner> {
 }
 
 /// Returns free heap memory to the system (glibc keeps it otherwise).
-pub fn release_free_memory() {
+pub(crate) fn release_free_memory() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only releases free heap memory.
     unsafe {

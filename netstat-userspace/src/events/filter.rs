@@ -6,19 +6,19 @@ use super::{Family, TcpState, TcpTransition};
 
 /// A checked transition filter. Empty lists mean "any".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TransitionFilter {
-    pub family: Option<Family>,
-    pub local_ports: Vec<u16>,
-    pub remote_ports: Vec<u16>,
+pub(crate) struct TransitionFilter {
+    pub(crate) family: Option<Family>,
+    pub(crate) local_ports: Vec<u16>,
+    pub(crate) remote_ports: Vec<u16>,
     /// A transition matches if its old or its new state is listed.
-    pub states: Vec<TcpState>,
+    pub(crate) states: Vec<TcpState>,
     /// The kernel's share of the filter, computed once: `matches` runs for every record.
     kernel: KernelFilter,
 }
 
 impl TransitionFilter {
     /// Validates what only the kernel side limits.
-    pub fn new(
+    pub(crate) fn new(
         family: Option<Family>,
         local_ports: Vec<u16>,
         remote_ports: Vec<u16>,
@@ -46,7 +46,7 @@ impl TransitionFilter {
     /// The part applied in the probe: family and ports, which never change over a socket's life.
     /// States are filtered in userspace, which needs every transition of a socket to attribute
     /// its owner and time its states.
-    pub fn kernel(&self) -> KernelFilter {
+    pub(crate) fn kernel(&self) -> KernelFilter {
         self.kernel
     }
 
@@ -68,7 +68,7 @@ impl TransitionFilter {
 
     /// Whether a transition is shown. The kernel lets through records whose local port is not yet
     /// chosen (connect() before it binds); they are hidden here when a local port is asked for.
-    pub fn matches(&self, t: &TcpTransition) -> bool {
+    pub(crate) fn matches(&self, t: &TcpTransition) -> bool {
         self.kernel
             .accepts(t.family.raw(), t.local_port, t.remote_port)
             && (self.local_ports.is_empty() || t.local_port != 0)

@@ -6,13 +6,13 @@ use super::{DecodeError, read_record};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Direction {
+pub(crate) enum Direction {
     Rx,
     Tx,
 }
 
 impl Direction {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Direction::Rx => "rx",
             Direction::Tx => "tx",
@@ -21,7 +21,7 @@ impl Direction {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InterfaceEventKind {
+pub(crate) enum InterfaceEventKind {
     /// The driver refused a transmission with this return code (NET_XMIT_DROP is 1,
     /// NET_XMIT_CN 2, NETDEV_TX_BUSY 16).
     XmitFailed { rc: i32 },
@@ -31,24 +31,24 @@ pub enum InterfaceEventKind {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InterfaceEvent {
-    pub ts_ns: u64,
-    pub ifindex: u32,
+pub(crate) struct InterfaceEvent {
+    pub(crate) ts_ns: u64,
+    pub(crate) ifindex: u32,
     /// The interface's name when the event happened (untrusted bytes: escape on output).
-    pub ifname: [u8; IFNAMSIZ],
-    pub direction: Direction,
-    pub kind: InterfaceEventKind,
-    pub len: u32,
+    pub(crate) ifname: [u8; IFNAMSIZ],
+    pub(crate) direction: Direction,
+    pub(crate) kind: InterfaceEventKind,
+    pub(crate) len: u32,
     /// The packet's EtherType (ETH_P_*), host order.
-    pub protocol: u16,
+    pub(crate) protocol: u16,
 }
 
 impl InterfaceEvent {
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         Self::from_record(&read_record::<InterfaceEventRecord>(bytes)?)
     }
 
-    pub fn from_record(record: &InterfaceEventRecord) -> Result<Self, DecodeError> {
+    pub(crate) fn from_record(record: &InterfaceEventRecord) -> Result<Self, DecodeError> {
         let kind = match record.kind {
             EVENT_XMIT_FAILED => InterfaceEventKind::XmitFailed {
                 rc: record.reason as i32,
@@ -75,14 +75,14 @@ impl InterfaceEvent {
     }
 
     /// The name's bytes before the first NUL.
-    pub fn ifname_bytes(&self) -> &[u8] {
+    pub(crate) fn ifname_bytes(&self) -> &[u8] {
         let len = self.ifname.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ);
         &self.ifname[..len]
     }
 }
 
 /// What a transmit return code means (include/linux/netdevice.h).
-pub fn xmit_rc_name(rc: i32) -> &'static str {
+pub(crate) fn xmit_rc_name(rc: i32) -> &'static str {
     match rc {
         1 => "NET_XMIT_DROP",
         2 => "NET_XMIT_CN",

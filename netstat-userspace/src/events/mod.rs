@@ -1,7 +1,7 @@
 //! Decoding of the probes' records into typed events. Pure: no I/O, no clocks.
 
-pub mod filter;
-pub mod interface;
+pub(crate) mod filter;
+pub(crate) mod interface;
 mod tcp_state;
 
 pub use tcp_state::TcpState;
@@ -12,13 +12,13 @@ use netstat_common::{AF_INET, AF_INET6, SOCK_DONE, TASK_COMM_LEN, TcpStateRecord
 
 /// Address family of a socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Family {
+pub(crate) enum Family {
     Inet,
     Inet6,
 }
 
 impl Family {
-    pub fn from_raw(raw: u16) -> Option<Self> {
+    pub(crate) fn from_raw(raw: u16) -> Option<Self> {
         match raw {
             AF_INET => Some(Family::Inet),
             AF_INET6 => Some(Family::Inet6),
@@ -27,14 +27,14 @@ impl Family {
     }
 
     /// The spelling netstat and `ip` use: `inet` / `inet6`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Family::Inet => "inet",
             Family::Inet6 => "inet6",
         }
     }
 
-    pub fn raw(self) -> u16 {
+    pub(crate) fn raw(self) -> u16 {
         match self {
             Family::Inet => AF_INET,
             Family::Inet6 => AF_INET6,
@@ -44,15 +44,15 @@ impl Family {
 
 /// A task's `comm`: up to 15 bytes chosen by the process itself, so untrusted.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Comm([u8; TASK_COMM_LEN]);
+pub(crate) struct Comm([u8; TASK_COMM_LEN]);
 
 impl Comm {
-    pub fn new(raw: [u8; TASK_COMM_LEN]) -> Self {
+    pub(crate) fn new(raw: [u8; TASK_COMM_LEN]) -> Self {
         Comm(raw)
     }
 
     /// The bytes before the first NUL.
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         let len = self.0.iter().position(|&b| b == 0).unwrap_or(TASK_COMM_LEN);
         &self.0[..len]
     }
@@ -66,49 +66,49 @@ impl std::fmt::Debug for Comm {
 
 /// The task that was on the CPU when a transition happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Task {
-    pub tgid: u32,
-    pub comm: Comm,
+pub(crate) struct Task {
+    pub(crate) tgid: u32,
+    pub(crate) comm: Comm,
 }
 
 /// One TCP state transition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpTransition {
+pub(crate) struct TcpTransition {
     /// CLOCK_MONOTONIC nanoseconds.
-    pub ts_ns: u64,
-    pub skaddr: u64,
-    pub family: Family,
-    pub local: IpAddr,
-    pub local_port: u16,
-    pub remote: IpAddr,
-    pub remote_port: u16,
-    pub old: TcpState,
-    pub new: TcpState,
-    pub task: Task,
+    pub(crate) ts_ns: u64,
+    pub(crate) skaddr: u64,
+    pub(crate) family: Family,
+    pub(crate) local: IpAddr,
+    pub(crate) local_port: u16,
+    pub(crate) remote: IpAddr,
+    pub(crate) remote_port: u16,
+    pub(crate) old: TcpState,
+    pub(crate) new: TcpState,
+    pub(crate) task: Task,
     /// The socket's network namespace (inode number), 0 when unknown.
-    pub netns: u32,
+    pub(crate) netns: u32,
     /// Read from the socket on transitions into CLOSE, when the kernel's BTF gave the offsets.
-    pub counters: Option<CloseCounters>,
+    pub(crate) counters: Option<CloseCounters>,
 }
 
 /// A socket's counters as it entered CLOSE, as the kernel keeps them: in sequence space, where a
 /// SYN and a FIN take one number each ([`crate::aggregator::lifetimes`] turns them into bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CloseCounters {
+pub(crate) struct CloseCounters {
     /// `tcp_sock.bytes_acked`.
-    pub bytes_acked: u64,
+    pub(crate) bytes_acked: u64,
     /// `tcp_sock.bytes_received`.
-    pub bytes_received: u64,
+    pub(crate) bytes_received: u64,
     /// `tcp_sock.snd_una` and `write_seq`: equal when everything queued, FIN included, was acked.
-    pub snd_una: u32,
-    pub write_seq: u32,
+    pub(crate) snd_una: u32,
+    pub(crate) write_seq: u32,
     /// The peer's FIN arrived (`SOCK_DONE`), so `bytes_received` counts it.
-    pub fin_received: bool,
+    pub(crate) fin_received: bool,
 }
 
 /// Why a record could not be decoded.
 #[derive(Debug, PartialEq, Eq)]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     /// Fewer bytes than a record.
     Short {
         got: usize,
@@ -144,11 +144,11 @@ fn read_record<T: aya::Pod>(bytes: &[u8]) -> Result<T, DecodeError> {
 
 impl TcpTransition {
     /// Decodes one ring-buffer record.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         Self::from_record(&read_record::<TcpStateRecord>(bytes)?)
     }
 
-    pub fn from_record(record: &TcpStateRecord) -> Result<Self, DecodeError> {
+    pub(crate) fn from_record(record: &TcpStateRecord) -> Result<Self, DecodeError> {
         let family =
             Family::from_raw(record.family).ok_or(DecodeError::UnknownFamily(record.family))?;
         let addr = |raw: [u8; 16]| match family {

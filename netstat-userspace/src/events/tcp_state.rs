@@ -21,7 +21,7 @@ pub enum TcpState {
 
 impl TcpState {
     /// Every named state, in kernel order.
-    pub const ALL: [TcpState; 13] = [
+    pub(crate) const ALL: [TcpState; 13] = [
         TcpState::Established,
         TcpState::SynSent,
         TcpState::SynRecv,
@@ -44,7 +44,8 @@ impl TcpState {
         }
     }
 
-    pub fn raw(self) -> u8 {
+    #[cfg(test)]
+    pub(crate) fn raw(self) -> u8 {
         match self {
             TcpState::Unknown(raw) => raw,
             named => Self::ALL
@@ -76,7 +77,7 @@ impl TcpState {
     }
 
     /// Parses a state name as netstat spells it, ignoring case; `-` and `_` are interchangeable.
-    pub fn parse(name: &str) -> Option<Self> {
+    pub(crate) fn parse(name: &str) -> Option<Self> {
         let wanted = name.trim().replace('-', "_");
         Self::ALL
             .into_iter()

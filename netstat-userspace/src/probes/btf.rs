@@ -30,7 +30,7 @@ struct Member {
 }
 
 /// The types of one BTF blob.
-pub struct Btf {
+pub(crate) struct Btf {
     types: Vec<Type>,
     structs_by_name: HashMap<String, u32>,
     enums_by_name: HashMap<String, u32>,
@@ -38,7 +38,7 @@ pub struct Btf {
 
 /// Why an offset could not be found.
 #[derive(Debug, PartialEq, Eq)]
-pub enum BtfError {
+pub(crate) enum BtfError {
     Malformed(&'static str),
     NoStruct(String),
     NoMember(String),
@@ -57,7 +57,7 @@ impl std::fmt::Display for BtfError {
 }
 
 impl Btf {
-    pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
+    pub(crate) fn parse(data: &[u8]) -> Result<Self, BtfError> {
         let u16_at = |at: usize| {
             data.get(at..at + 2)
                 .map(|b| u16::from_le_bytes([b[0], b[1]]))
@@ -170,7 +170,7 @@ impl Btf {
         })
     }
 
-    pub fn from_sys_fs() -> std::io::Result<Result<Self, BtfError>> {
+    pub(crate) fn from_sys_fs() -> std::io::Result<Result<Self, BtfError>> {
         Ok(Self::parse(&std::fs::read("/sys/kernel/btf/vmlinux")?))
     }
 
@@ -185,7 +185,7 @@ impl Btf {
     }
 
     /// Byte offset of `member` in struct `name`, looking through anonymous structs and unions.
-    pub fn member_offset(&self, name: &str, member: &str) -> Result<u32, BtfError> {
+    pub(crate) fn member_offset(&self, name: &str, member: &str) -> Result<u32, BtfError> {
         let id = *self
             .structs_by_name
             .get(name)
@@ -196,7 +196,7 @@ impl Btf {
     }
 
     /// The enumerators of enum `name`, in declaration order.
-    pub fn enum_values(&self, name: &str) -> Result<&[(String, i64)], BtfError> {
+    pub(crate) fn enum_values(&self, name: &str) -> Result<&[(String, i64)], BtfError> {
         let id = *self
             .enums_by_name
             .get(name)

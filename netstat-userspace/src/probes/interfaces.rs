@@ -18,7 +18,7 @@ use super::{
     privileges, prog_stats, raise_memlock_limit,
 };
 
-pub const IFACE_EVENTS: &str = "IFACE_EVENTS";
+pub(crate) const IFACE_EVENTS: &str = "IFACE_EVENTS";
 const IFACE_COUNTERS: &str = "IFACE_COUNTERS";
 const IFACE_STATS: &str = "IFACE_STATS";
 const IFACE_CONFIG: &str = "IFACE_CONFIG";
@@ -67,47 +67,47 @@ const DROP_PROGRAM: (&str, &str, Need) = ("enetstat_kfree_skb", "kfree_skb", Nee
 
 /// How the probes are set up.
 #[derive(Clone, Copy, Debug)]
-pub struct InterfaceProbeOptions {
+pub(crate) struct InterfaceProbeOptions {
     /// The network namespace whose interfaces are counted (inode of /proc/self/ns/net).
-    pub netns: u32,
+    pub(crate) netns: u32,
     /// Size of the event ring, a power of two.
-    pub ring_bytes: u32,
+    pub(crate) ring_bytes: u32,
     /// Error and drop events allowed per second on each CPU; 0 disables them.
-    pub events_per_sec: u32,
+    pub(crate) events_per_sec: u32,
     /// Whether drops are counted (skb:kfree_skb attached).
-    pub count_drops: bool,
+    pub(crate) count_drops: bool,
 }
 
 /// The probes' own counters: what they could not count or deliver.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct InterfaceProbeStats {
+pub(crate) struct InterfaceProbeStats {
     /// Packets of interfaces beyond the counter map's capacity.
-    pub untracked_packets: u64,
+    pub(crate) untracked_packets: u64,
     /// Events the ring could not take.
-    pub events_lost: u64,
+    pub(crate) events_lost: u64,
     /// Events held back by the per-CPU rate limit (the counters still count them).
-    pub events_suppressed: u64,
+    pub(crate) events_suppressed: u64,
     /// Drops of buffers not on any interface (not attributed, not reported as events).
-    pub drops_without_device: u64,
+    pub(crate) drops_without_device: u64,
     /// Invocations the kernel skipped because another BPF program was running on that CPU.
-    pub recursion_misses: u64,
+    pub(crate) recursion_misses: u64,
 }
 
 /// The interface probes, attached. Dropping it detaches them.
-pub struct InterfaceProbe {
+pub(crate) struct InterfaceProbe {
     ebpf: Ebpf,
     counters: PerCpuHashMap<MapData, u32, InterfaceCounters>,
     stats: PerCpuArray<MapData, u64>,
-    pub events: Option<RingBuf<MapData>>,
+    pub(crate) events: Option<RingBuf<MapData>>,
     /// Whether drop events (kfree_skb) are attached.
-    pub drops_attached: bool,
+    pub(crate) drops_attached: bool,
     /// The kernel's names for the drop reasons in events.
-    pub drop_reasons: DropReasons,
+    pub(crate) drop_reasons: DropReasons,
     attached: Vec<&'static str>,
 }
 
 impl InterfaceProbe {
-    pub fn attach(options: InterfaceProbeOptions) -> anyhow::Result<Self> {
+    pub(crate) fn attach(options: InterfaceProbeOptions) -> anyhow::Result<Self> {
         check_privileges()?;
         raise_memlock_limit();
         let kernel_btf = kernel_btf()
@@ -161,7 +161,7 @@ impl InterfaceProbe {
     }
 
     /// Every tracked interface's counters, summed over CPUs, by ifindex.
-    pub fn counters(&self) -> anyhow::Result<HashMap<u32, InterfaceCounters>> {
+    pub(crate) fn counters(&self) -> anyhow::Result<HashMap<u32, InterfaceCounters>> {
         let mut all = HashMap::new();
         for entry in self.counters.iter() {
             let (ifindex, per_cpu) = entry.context("reading the interface counters")?;
@@ -171,12 +171,12 @@ impl InterfaceProbe {
     }
 
     /// Frees a vanished interface's counters, so the map keeps room for new ones.
-    pub fn forget(&mut self, ifindex: u32) {
+    pub(crate) fn forget(&mut self, ifindex: u32) {
         // Absent already is fine: it may never have carried a packet.
         let _ = self.counters.remove(&ifindex);
     }
 
-    pub fn stats(&self) -> anyhow::Result<InterfaceProbeStats> {
+    pub(crate) fn stats(&self) -> anyhow::Result<InterfaceProbeStats> {
         let slot = |index: u32| -> anyhow::Result<u64> {
             Ok(self
                 .stats
@@ -217,7 +217,9 @@ fn attach_one(ebpf: &mut Ebpf, btf: &aya::Btf, name: &str, tracepoint: &str) -> 
 }
 
 /// Sums one interface's per-CPU copies.
-pub fn sum_per_cpu<'a>(per_cpu: impl Iterator<Item = &'a InterfaceCounters>) -> InterfaceCounters {
+pub(crate) fn sum_per_cpu<'a>(
+    per_cpu: impl Iterator<Item = &'a InterfaceCounters>,
+) -> InterfaceCounters {
     per_cpu.fold(InterfaceCounters::default(), |mut sum, c| {
         sum.rx_packets += c.rx_packets;
         sum.rx_bytes += c.rx_bytes;
@@ -234,7 +236,7 @@ pub fn sum_per_cpu<'a>(per_cpu: impl Iterator<Item = &'a InterfaceCounters>) -> 
 /// The kernel's names for its drop reasons (`enum skb_drop_reason`, which differs between
 /// kernel versions), read from BTF.
 #[derive(Clone, Debug, Default)]
-pub struct DropReasons(HashMap<u32, String>);
+pub(crate) struct DropReasons(HashMap<u32, String>);
 
 impl DropReasons {
     /// Empty (numbers only) when this kernel's BTF has no such enum.
@@ -252,7 +254,7 @@ impl DropReasons {
     }
 
     /// `NO_SOCKET`, or the number when this kernel does not name it.
-    pub fn name(&self, reason: u32) -> String {
+    pub(crate) fn name(&self, reason: u32) -> String {
         self.0
             .get(&reason)
             .cloned()

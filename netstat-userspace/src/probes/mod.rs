@@ -1,12 +1,12 @@
 //! Loading and attaching the kernel programs. Dropping a probe detaches it.
 
 mod btf;
-pub mod interfaces;
+pub(crate) mod interfaces;
 mod privileges;
 mod prog_stats;
 mod tracefs;
 
-pub use privileges::{Capabilities, check_privileges};
+pub(crate) use privileges::check_privileges;
 
 use anyhow::{Context as _, anyhow, bail};
 use aya::{
@@ -28,45 +28,45 @@ const TCP_STATE_NETNS_OFFSETS: &str = "TCP_STATE_NETNS_OFFSETS";
 const TCP_STATE_CLOSE_OFFSETS: &str = "TCP_STATE_CLOSE_OFFSETS";
 
 /// The `sock:inet_sock_set_state` probe, attached.
-pub struct TcpStateProbe {
+pub(crate) struct TcpStateProbe {
     /// Holds the program and its link: dropping it detaches the probe.
     ebpf: Ebpf,
-    pub events: Option<RingBuf<MapData>>,
+    pub(crate) events: Option<RingBuf<MapData>>,
     lost: PerCpuArray<MapData, u64>,
     /// Why records into CLOSE carry no counters (no BTF, or a field not found), if they do not.
-    pub close_counters_unknown: Option<String>,
+    pub(crate) close_counters_unknown: Option<String>,
 }
 
 /// Counts of records that never reached the ring's reader.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LossCounts {
+pub(crate) struct LossCounts {
     /// The ring buffer was full.
-    pub ring_full: u64,
+    pub(crate) ring_full: u64,
     /// The kernel skipped the program (another BPF program was running on that CPU).
-    pub recursion: u64,
+    pub(crate) recursion: u64,
 }
 
 impl LossCounts {
     /// Records lost since `earlier`, by cause.
-    pub fn minus(&self, earlier: &LossCounts) -> LossCounts {
+    pub(crate) fn minus(&self, earlier: &LossCounts) -> LossCounts {
         LossCounts {
             ring_full: self.ring_full - earlier.ring_full,
             recursion: self.recursion - earlier.recursion,
         }
     }
 
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.ring_full + self.recursion
     }
 
     /// Records lost since `earlier`, whatever the cause.
-    pub fn since(&self, earlier: &LossCounts) -> u64 {
+    pub(crate) fn since(&self, earlier: &LossCounts) -> u64 {
         self.minus(earlier).total()
     }
 }
 
 /// Ring buffer sizes must be a power of two and a multiple of the page size.
-pub fn check_ring_size(bytes: u64) -> Result<u32, String> {
+pub(crate) fn check_ring_size(bytes: u64) -> Result<u32, String> {
     let page = page_size();
     if !bytes.is_power_of_two() || bytes < page || bytes > 1 << 30 {
         return Err(format!(
@@ -77,7 +77,7 @@ pub fn check_ring_size(bytes: u64) -> Result<u32, String> {
     Ok(bytes as u32)
 }
 
-pub fn page_size() -> u64 {
+pub(crate) fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     u64::try_from(size).unwrap_or(4096)
@@ -85,7 +85,7 @@ pub fn page_size() -> u64 {
 
 impl TcpStateProbe {
     /// Loads the program with `filter` and a ring of `ring_bytes`, and attaches it.
-    pub fn attach(filter: &KernelFilter, ring_bytes: u32) -> anyhow::Result<Self> {
+    pub(crate) fn attach(filter: &KernelFilter, ring_bytes: u32) -> anyhow::Result<Self> {
         check_privileges()?;
         raise_memlock_limit();
         let events_dir = tracefs::events_dir()?;
@@ -141,7 +141,7 @@ impl TcpStateProbe {
     }
 
     /// Records lost so far, summed over CPUs.
-    pub fn losses(&self) -> anyhow::Result<LossCounts> {
+    pub(crate) fn losses(&self) -> anyhow::Result<LossCounts> {
         let per_cpu = self
             .lost
             .get(&0, 0)

@@ -8,11 +8,11 @@ const CAP_BPF: u32 = 39;
 
 /// A process's effective capability set (the `CapEff` mask of /proc/PID/status).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Capabilities(pub u64);
+pub(crate) struct Capabilities(pub(crate) u64);
 
 impl Capabilities {
     /// Parses the `CapEff:` line out of /proc/PID/status text.
-    pub fn from_status(status: &str) -> Option<Self> {
+    pub(crate) fn from_status(status: &str) -> Option<Self> {
         let hex = status
             .lines()
             .find_map(|line| line.strip_prefix("CapEff:"))?
@@ -25,16 +25,16 @@ impl Capabilities {
     }
 
     /// Tracing programs need CAP_BPF with CAP_PERFMON, or CAP_SYS_ADMIN on older kernels.
-    pub fn can_trace(self) -> bool {
+    pub(crate) fn can_trace(self) -> bool {
         (self.has(CAP_BPF) && self.has(CAP_PERFMON)) || self.has(CAP_SYS_ADMIN)
     }
 }
 
-pub const NEEDS_PRIVILEGES: &str =
+pub(crate) const NEEDS_PRIVILEGES: &str =
     "loading eBPF probes needs root (or the capabilities CAP_BPF and CAP_PERFMON)";
 
 /// Fails with one clear line when this process cannot load tracing programs.
-pub fn check_privileges() -> anyhow::Result<()> {
+pub(crate) fn check_privileges() -> anyhow::Result<()> {
     let status = std::fs::read_to_string("/proc/self/status")
         .map_err(|err| anyhow!("reading /proc/self/status: {err}"))?;
     match Capabilities::from_status(&status) {
@@ -44,7 +44,7 @@ pub fn check_privileges() -> anyhow::Result<()> {
 }
 
 /// Replaces a permission error from the kernel with the same clear line.
-pub fn explain_load_error(err: anyhow::Error) -> anyhow::Error {
+pub(crate) fn explain_load_error(err: anyhow::Error) -> anyhow::Error {
     let denied = err.chain().any(|cause| {
         cause
             .downcast_ref::<std::io::Error>()

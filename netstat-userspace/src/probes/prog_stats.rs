@@ -16,7 +16,7 @@ struct InfoByFdAttr {
 
 /// How often the kernel skipped the program because a BPF program was already running on that
 /// CPU (`recursion_misses`, Linux 5.12+; 0 on older kernels). Those invocations produce no record.
-pub fn recursion_misses(prog: BorrowedFd<'_>) -> anyhow::Result<u64> {
+pub(crate) fn recursion_misses(prog: BorrowedFd<'_>) -> anyhow::Result<u64> {
     Ok(prog_info(prog)?.recursion_misses)
 }
 

@@ -12,7 +12,7 @@ const TRACEFS: &str = "/sys/kernel/tracing";
 const DEBUGFS_TRACING: &str = "/sys/kernel/debug/tracing";
 
 /// The tracefs `events` directory, mounting tracefs first if no mount is found.
-pub fn events_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn events_dir() -> anyhow::Result<PathBuf> {
     for root in [TRACEFS, DEBUGFS_TRACING] {
         let events = Path::new(root).join("events");
         if events.is_dir() {

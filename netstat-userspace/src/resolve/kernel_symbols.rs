@@ -3,20 +3,20 @@
 
 /// Text symbols sorted by address.
 #[derive(Debug, Default)]
-pub struct KernelSymbols {
+pub(crate) struct KernelSymbols {
     symbols: Vec<(u64, String)>,
 }
 
 impl KernelSymbols {
     /// Reads /proc/kallsyms. Empty when it cannot be read or hides addresses (kptr_restrict).
-    pub fn load() -> Self {
+    pub(crate) fn load() -> Self {
         std::fs::read("/proc/kallsyms")
             .map(|text| Self::parse(&text))
             .unwrap_or_default()
     }
 
     /// `ADDRESS TYPE NAME [MODULE]` lines; only text symbols (t, T) are kept.
-    pub fn parse(text: &[u8]) -> Self {
+    pub(crate) fn parse(text: &[u8]) -> Self {
         let mut symbols: Vec<(u64, String)> = text
             .split(|&b| b == b'\n')
             .filter_map(|line| {
@@ -34,7 +34,7 @@ impl KernelSymbols {
     }
 
     /// `function+0x1f`, or None when the address precedes every symbol or none are known.
-    pub fn describe(&self, address: u64) -> Option<String> {
+    pub(crate) fn describe(&self, address: u64) -> Option<String> {
         let after = self.symbols.partition_point(|(start, _)| *start <= address);
         let (start, name) = self.symbols.get(after.checked_sub(1)?)?;
         Some(format!("{name}+{:#x}", address - start))

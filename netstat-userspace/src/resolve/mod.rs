@@ -3,19 +3,16 @@
 //!
 //! Renderers take a `&dyn Names`, so they are tested with fixed answers and no resolver.
 
-pub mod kernel_symbols;
+pub(crate) mod kernel_symbols;
 mod services;
 mod system;
 
-use std::{
-    collections::HashMap,
-    net::{IpAddr, Ipv4Addr},
-};
+use std::net::{IpAddr, Ipv4Addr};
 
-pub use system::SystemNames;
+pub(crate) use system::SystemNames;
 
 /// The lookups netstat's output depends on. `None` means "no name": the caller prints numbers.
-pub trait Names {
+pub(crate) trait Names {
     /// The host name of an address (gethostbyaddr / getnameinfo).
     fn host(&self, addr: IpAddr) -> Option<String>;
     /// The network name of an IPv4 network number (getnetbyaddr, /etc/networks).
@@ -28,7 +25,7 @@ pub trait Names {
 }
 
 /// Knows no names: what `-n` needs, and a neutral resolver for tests.
-pub struct NoNames;
+pub(crate) struct NoNames;
 
 impl Names for NoNames {
     fn host(&self, _: IpAddr) -> Option<String> {
@@ -45,15 +42,17 @@ impl Names for NoNames {
     }
 }
 
+#[cfg(test)]
 /// Fixed answers, for tests.
 #[derive(Default)]
-pub struct FixedNames {
-    pub hosts: HashMap<IpAddr, String>,
-    pub networks: HashMap<Ipv4Addr, String>,
-    pub services: HashMap<(u16, String), String>,
-    pub users: HashMap<u32, String>,
+pub(crate) struct FixedNames {
+    pub(crate) hosts: std::collections::HashMap<IpAddr, String>,
+    pub(crate) networks: std::collections::HashMap<Ipv4Addr, String>,
+    pub(crate) services: std::collections::HashMap<(u16, String), String>,
+    pub(crate) users: std::collections::HashMap<u32, String>,
 }
 
+#[cfg(test)]
 impl Names for FixedNames {
     fn host(&self, addr: IpAddr) -> Option<String> {
         self.hosts.get(&addr).cloned()

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 /// Port names per table ("tcp", "udp", "raw").
 #[derive(Debug, Default)]
-pub struct ServiceTable {
+pub(crate) struct ServiceTable {
     names: HashMap<(String, u16), String>,
 }
 
@@ -12,7 +12,7 @@ impl ServiceTable {
     /// Builds the table from the text of /etc/services and /etc/protocols. net-tools prepends
     /// each entry to a list and takes the first match, so the LAST line for a port wins; the
     /// "raw" table holds raw services and then every protocol by number (protocols win).
-    pub fn parse(services: &str, protocols: &str) -> Self {
+    pub(crate) fn parse(services: &str, protocols: &str) -> Self {
         let mut names = HashMap::new();
         for (name, rest) in entries(services) {
             let Some((port, proto)) = rest.split_once('/') else {
@@ -33,7 +33,7 @@ impl ServiceTable {
         ServiceTable { names }
     }
 
-    pub fn get(&self, port: u16, proto: &str) -> Option<&str> {
+    pub(crate) fn get(&self, port: u16, proto: &str) -> Option<&str> {
         self.names
             .get(&(proto.to_string(), port))
             .map(String::as_str)

@@ -18,7 +18,7 @@ const HOST_LOOKUP_BUDGET: Duration = Duration::from_secs(2);
 
 type HostQuery = (IpAddr, mpsc::Sender<Option<String>>);
 
-pub struct SystemNames {
+pub(crate) struct SystemNames {
     hosts: RefCell<HashMap<IpAddr, Option<String>>>,
     networks: RefCell<HashMap<Ipv4Addr, Option<String>>>,
     users: RefCell<HashMap<u32, Option<String>>>,
@@ -29,7 +29,7 @@ pub struct SystemNames {
 }
 
 impl SystemNames {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         SystemNames {
             hosts: RefCell::default(),
             networks: RefCell::default(),

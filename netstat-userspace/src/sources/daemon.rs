@@ -14,7 +14,7 @@ use crate::daemon::{
 
 /// Why the daemon did not answer.
 #[derive(Debug)]
-pub enum QueryError {
+pub(crate) enum QueryError {
     /// Nothing listens on the socket (no daemon): callers may fall back to /proc.
     NotRunning(std::io::Error),
     /// The daemon answered with an error, or broke the protocol.
@@ -31,7 +31,7 @@ impl std::fmt::Display for QueryError {
 }
 
 /// This process's network namespace: the inode of /proc/self/ns/net.
-pub fn own_netns() -> Option<u64> {
+pub(crate) fn own_netns() -> Option<u64> {
     std::os::unix::fs::MetadataExt::ino(&std::fs::metadata("/proc/self/ns/net").ok()?).into()
 }
 
@@ -40,7 +40,7 @@ const ANSWER_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Sends one request and returns the body of a successful answer. A snapshot request is told
 /// this connection's inode, so the answer leaves it out.
-pub fn query(socket: &Path, request: &Request) -> Result<Vec<u8>, QueryError> {
+pub(crate) fn query(socket: &Path, request: &Request) -> Result<Vec<u8>, QueryError> {
     let mut stream = UnixStream::connect(socket).map_err(QueryError::NotRunning)?;
     let mut request = request.clone();
     if let Request::Snapshot {

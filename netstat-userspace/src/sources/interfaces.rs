@@ -19,8 +19,8 @@ use crate::{
 /// Baseline reads retried while traffic moves the probe counters underneath them.
 const BASELINE_ATTEMPTS: usize = 3;
 
-pub struct LiveInterfaces {
-    pub probe: InterfaceProbe,
+pub(crate) struct LiveInterfaces {
+    pub(crate) probe: InterfaceProbe,
     monitor: LinkMonitor,
     table: InterfaceTable,
 }
@@ -36,7 +36,7 @@ fn info(link: &Link) -> LinkInfo {
 
 impl LiveInterfaces {
     /// Attaches the probes, subscribes to link changes, then takes the baseline.
-    pub fn start(options: InterfaceProbeOptions) -> anyhow::Result<Self> {
+    pub(crate) fn start(options: InterfaceProbeOptions) -> anyhow::Result<Self> {
         let probe = InterfaceProbe::attach(options)?;
         let monitor = LinkMonitor::subscribe().context("subscribing to link notifications")?;
         let mut live = LiveInterfaces {
@@ -88,7 +88,7 @@ impl LiveInterfaces {
     }
 
     /// Waits for link notifications and applies them; returns what changed.
-    pub async fn link_changes(&mut self) -> anyhow::Result<Vec<LinkEvent>> {
+    pub(crate) async fn link_changes(&mut self) -> anyhow::Result<Vec<LinkEvent>> {
         let changes = self
             .monitor
             .next()
@@ -150,7 +150,7 @@ impl LiveInterfaces {
     }
 
     /// Every interface's counters and rates now.
-    pub fn sample(&mut self, now_ns: u64) -> anyhow::Result<Vec<InterfaceSample>> {
+    pub(crate) fn sample(&mut self, now_ns: u64) -> anyhow::Result<Vec<InterfaceSample>> {
         let probe_now = self.probe.counters()?;
         Ok(self.table.sample(now_ns, &probe_now))
     }

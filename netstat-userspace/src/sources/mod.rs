@@ -1,7 +1,7 @@
 //! Where data comes from: /proc and netlink snapshots, and the probes' ring buffer.
 
-pub mod daemon;
-pub mod interfaces;
-pub mod netlink;
-pub mod proc;
-pub mod ring;
+pub(crate) mod daemon;
+pub(crate) mod interfaces;
+pub(crate) mod netlink;
+pub(crate) mod proc;
+pub(crate) mod ring;

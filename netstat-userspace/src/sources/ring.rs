@@ -6,28 +6,28 @@ use aya::maps::{MapData, RingBuf};
 use tokio::io::{Interest, unix::AsyncFd};
 
 /// Reads a ring buffer in bounded batches: on the kernel's wakeup (epoll), or when polled.
-pub struct RingReader {
+pub(crate) struct RingReader {
     ring: AsyncFd<RingBuf<MapData>>,
 }
 
 /// Records handed out per batch before yielding to other tasks.
-pub const DEFAULT_BATCH: usize = 4096;
+pub(crate) const DEFAULT_BATCH: usize = 4096;
 
 /// How often readers drain the ring without a wakeup: the bound on their latency. The probe
 /// wakes a reader itself only when the ring is a quarter full (each wakeup costs the traced CPU
 /// an IPI).
-pub const DRAIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
+pub(crate) const DRAIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The reader's timer: a drain every DRAIN_INTERVAL, delayed rather than bunched up after a
 /// stall.
-pub fn drain_timer() -> tokio::time::Interval {
+pub(crate) fn drain_timer() -> tokio::time::Interval {
     let mut timer = tokio::time::interval(DRAIN_INTERVAL);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     timer
 }
 
 impl RingReader {
-    pub fn new(ring: RingBuf<MapData>) -> io::Result<Self> {
+    pub(crate) fn new(ring: RingBuf<MapData>) -> io::Result<Self> {
         // SAFETY: the RingBuf owns its map fd and keeps it open, unchanged, until it is dropped,
         // which only happens when this AsyncFd is.
         let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
@@ -38,7 +38,7 @@ impl RingReader {
     /// Waits for records, then passes up to `max` of them to `handle`. Returns how many were
     /// handled. Stops early at the first error from `handle`. Cancel-safe: records are only taken
     /// out of the ring synchronously, after the wait.
-    pub async fn next_batch(
+    pub(crate) async fn next_batch(
         &mut self,
         max: usize,
         mut handle: impl FnMut(&[u8]) -> io::Result<()>,
@@ -59,7 +59,7 @@ impl RingReader {
 
     /// Takes up to `max` records that are in the ring now, without waiting: for the periodic
     /// drain (the probe wakes the reader only when the ring fills up) and for shutdown.
-    pub fn drain_now(
+    pub(crate) fn drain_now(
         &mut self,
         max: usize,
         mut handle: impl FnMut(&[u8]) -> io::Result<()>,

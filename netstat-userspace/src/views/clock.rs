@@ -5,7 +5,7 @@ use chrono::{DateTime, Local, Offset as _, SecondsFormat, Utc};
 /// Maps monotonic nanoseconds to wall-clock time, with the offset taken once at start-up (so a
 /// clock step while running does not reorder events).
 #[derive(Clone, Copy, Debug)]
-pub struct Clock {
+pub(crate) struct Clock {
     realtime_minus_monotonic_ns: i128,
     /// Local time minus UTC, in seconds, for the time-of-day column.
     local_offset_s: i64,
@@ -22,7 +22,7 @@ fn clock_ns(clock: libc::clockid_t) -> i128 {
 }
 
 impl Clock {
-    pub fn now() -> Self {
+    pub(crate) fn now() -> Self {
         let realtime_minus_monotonic_ns =
             clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC);
         let local_offset_s = i64::from(Local::now().offset().fix().local_minus_utc());
@@ -32,8 +32,9 @@ impl Clock {
         }
     }
 
+    #[cfg(test)]
     /// A clock with fixed offsets, for tests.
-    pub fn fixed(realtime_minus_monotonic_ns: i128, local_offset_s: i64) -> Self {
+    pub(crate) fn fixed(realtime_minus_monotonic_ns: i128, local_offset_s: i64) -> Self {
         Clock {
             realtime_minus_monotonic_ns,
             local_offset_s,
@@ -41,7 +42,7 @@ impl Clock {
     }
 
     /// The current CLOCK_MONOTONIC time, in the probes' unit.
-    pub fn monotonic_now_ns() -> u64 {
+    pub(crate) fn monotonic_now_ns() -> u64 {
         clock_ns(libc::CLOCK_MONOTONIC) as u64
     }
 
@@ -50,7 +51,7 @@ impl Clock {
     }
 
     /// RFC 3339 in UTC with nanoseconds: `2026-11-22T10:41:03.123456789Z`.
-    pub fn rfc3339(&self, monotonic_ns: u64) -> String {
+    pub(crate) fn rfc3339(&self, monotonic_ns: u64) -> String {
         let ns = self.unix_ns(monotonic_ns);
         let secs = ns.div_euclid(1_000_000_000) as i64;
         let nanos = ns.rem_euclid(1_000_000_000) as u32;
@@ -60,7 +61,7 @@ impl Clock {
     }
 
     /// Local time of day with microseconds: `10:41:03.123456`.
-    pub fn time_of_day(&self, monotonic_ns: u64) -> String {
+    pub(crate) fn time_of_day(&self, monotonic_ns: u64) -> String {
         let local_ns = self.unix_ns(monotonic_ns) + i128::from(self.local_offset_s) * 1_000_000_000;
         let day_ns = local_ns.rem_euclid(86_400 * 1_000_000_000) as u64;
         let secs = day_ns / 1_000_000_000;

@@ -14,7 +14,7 @@ use std::fmt;
 use anstyle::{AnsiColor, Style};
 
 /// The colour of a state, by netstat's name for it; `None` for names it does not know.
-pub fn state_style(name: &str) -> Option<Style> {
+pub(crate) fn state_style(name: &str) -> Option<Style> {
     let color = match name {
         "ESTABLISHED" => AnsiColor::Green,
         "LISTEN" => AnsiColor::Cyan,
@@ -30,10 +30,10 @@ pub fn state_style(name: &str) -> Option<Style> {
 /// A state name left-aligned in `width` columns, coloured when `color` is set. Formatting
 /// flags are ignored: the width is the cell's own.
 #[derive(Clone, Copy, Debug)]
-pub struct StateCell<'a> {
-    pub name: &'a str,
-    pub width: usize,
-    pub color: bool,
+pub(crate) struct StateCell<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) width: usize,
+    pub(crate) color: bool,
 }
 
 impl fmt::Display for StateCell<'_> {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 /// Renders `bytes` so that nothing in them can drive a terminal or break a line-oriented consumer:
 /// printable characters (valid UTF-8, not control) stay as they are, a backslash becomes `\\`, and
 /// every other byte becomes `\xNN`. The result is unambiguous: the original bytes can be recovered.
-pub fn escape_bytes(bytes: &[u8]) -> String {
+pub(crate) fn escape_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {

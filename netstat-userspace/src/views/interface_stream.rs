@@ -17,7 +17,7 @@ use crate::{
     resolve::kernel_symbols::KernelSymbols,
 };
 
-pub struct InterfacePrinter {
+pub(crate) struct InterfacePrinter {
     format: StreamFormat,
     clock: Clock,
     reasons: DropReasons,
@@ -103,7 +103,7 @@ fn name(raw: &str) -> String {
 
 impl InterfacePrinter {
     /// Drop reasons print as numbers until `set_drop_reasons` names them.
-    pub fn new(format: StreamFormat, clock: Clock) -> Self {
+    pub(crate) fn new(format: StreamFormat, clock: Clock) -> Self {
         InterfacePrinter {
             format,
             clock,
@@ -112,11 +112,11 @@ impl InterfacePrinter {
         }
     }
 
-    pub fn set_drop_reasons(&mut self, reasons: DropReasons) {
+    pub(crate) fn set_drop_reasons(&mut self, reasons: DropReasons) {
         self.reasons = reasons;
     }
 
-    pub fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
+    pub(crate) fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
         if let StreamFormat::Table { .. } = self.format {
             writeln!(
                 out,
@@ -136,7 +136,7 @@ impl InterfacePrinter {
         Ok(())
     }
 
-    pub fn write_samples(
+    pub(crate) fn write_samples(
         &self,
         out: &mut impl Write,
         now_ns: u64,
@@ -193,7 +193,11 @@ impl InterfacePrinter {
         }
     }
 
-    pub fn write_event(&self, out: &mut impl Write, event: &InterfaceEvent) -> io::Result<()> {
+    pub(crate) fn write_event(
+        &self,
+        out: &mut impl Write,
+        event: &InterfaceEvent,
+    ) -> io::Result<()> {
         let (kind, reason, rc, location, function) = match event.kind {
             InterfaceEventKind::XmitFailed { rc } => (
                 "xmit_failed",
@@ -249,7 +253,7 @@ impl InterfacePrinter {
         }
     }
 
-    pub fn write_link_event(
+    pub(crate) fn write_link_event(
         &self,
         out: &mut impl Write,
         now_ns: u64,
@@ -286,7 +290,7 @@ impl InterfacePrinter {
     }
 
     /// Events that never arrived. The table leaves it to the caller's stderr line.
-    pub fn write_lost(
+    pub(crate) fn write_lost(
         &self,
         out: &mut impl Write,
         now_ns: u64,

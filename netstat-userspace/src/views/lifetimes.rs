@@ -13,7 +13,7 @@ use super::{
 use crate::aggregator::lifetimes::Lifetime;
 
 /// Writes connection lifetimes in one format. Owns no I/O: callers pass the writer.
-pub struct LifetimePrinter {
+pub(crate) struct LifetimePrinter {
     format: StreamFormat,
     clock: Clock,
 }
@@ -36,11 +36,11 @@ struct LifetimeJson {
 }
 
 impl LifetimePrinter {
-    pub fn new(format: StreamFormat, clock: Clock) -> Self {
+    pub(crate) fn new(format: StreamFormat, clock: Clock) -> Self {
         LifetimePrinter { format, clock }
     }
 
-    pub fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
+    pub(crate) fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
         if let StreamFormat::Table { .. } = self.format {
             writeln!(
                 out,
@@ -53,7 +53,7 @@ impl LifetimePrinter {
         Ok(())
     }
 
-    pub fn write_lifetime(&self, out: &mut impl Write, life: &Lifetime) -> io::Result<()> {
+    pub(crate) fn write_lifetime(&self, out: &mut impl Write, life: &Lifetime) -> io::Result<()> {
         let t = &life.close;
         let ms = life.duration_ns as f64 / 1e6;
         match self.format {

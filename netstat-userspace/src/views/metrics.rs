@@ -31,7 +31,7 @@ use crate::events::{Family as AddressFamily, TcpState};
 const PREFIX: &str = "enetstat";
 
 /// The media type of the exposition.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Connection lifetimes: 1 ms doubling to about 70 minutes (2^22 ms), then +Inf.
 const LIFETIME_BUCKETS: (f64, f64, u16) = (0.001, 2.0, 23);
@@ -51,22 +51,22 @@ type TransitionLabels = [(&'static str, &'static str); 2];
 /// One network interface's counters, totals since they started counting (counters restart
 /// from 0 only when the interface or its counting does).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct InterfaceTotals {
-    pub name: String,
-    pub ifindex: u32,
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_bytes: u64,
-    pub rx_errors: u64,
-    pub tx_errors: u64,
-    pub rx_dropped: u64,
-    pub tx_dropped: u64,
+pub(crate) struct InterfaceTotals {
+    pub(crate) name: String,
+    pub(crate) ifindex: u32,
+    pub(crate) rx_packets: u64,
+    pub(crate) rx_bytes: u64,
+    pub(crate) tx_packets: u64,
+    pub(crate) tx_bytes: u64,
+    pub(crate) rx_errors: u64,
+    pub(crate) tx_errors: u64,
+    pub(crate) rx_dropped: u64,
+    pub(crate) tx_dropped: u64,
 }
 
 /// What the daemon counts for its metrics between scrapes.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     transitions: Family<TransitionLabels, Counter>,
     connection_lifetimes: Histogram,
     /// The latest published interface counters, by name.
@@ -86,32 +86,32 @@ impl Default for Metrics {
 
 /// What the daemon holds at scrape time.
 #[derive(Clone, Debug, Default)]
-pub struct Readings {
+pub(crate) struct Readings {
     /// Sockets in the live table by family and state (time-wait sockets under their substate).
-    pub sockets: HashMap<(AddressFamily, TcpState), usize>,
-    pub events_received: u64,
+    pub(crate) sockets: HashMap<(AddressFamily, TcpState), usize>,
+    pub(crate) events_received: u64,
     /// Events about sockets of other network namespaces, which the table leaves out.
-    pub events_other_namespaces: u64,
-    pub lost_ring_full: u64,
-    pub lost_recursion: u64,
-    pub malformed_records: u64,
-    pub resyncs: u64,
+    pub(crate) events_other_namespaces: u64,
+    pub(crate) lost_ring_full: u64,
+    pub(crate) lost_recursion: u64,
+    pub(crate) malformed_records: u64,
+    pub(crate) resyncs: u64,
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Counts one transition of a socket the daemon follows.
-    pub fn count_transition(&self, old: TcpState, new: TcpState) {
+    pub(crate) fn count_transition(&self, old: TcpState, new: TcpState) {
         self.transitions
             .get_or_create(&[("old_state", old.name()), ("new_state", new.name())])
             .inc();
     }
 
     /// Records how long a connection lived, from its creation to its close.
-    pub fn observe_connection_lifetime(&self, lifetime_ns: u64) {
+    pub(crate) fn observe_connection_lifetime(&self, lifetime_ns: u64) {
         self.connection_lifetimes
             .observe(lifetime_ns as f64 / 1_000_000_000.0);
     }
@@ -120,7 +120,10 @@ impl Metrics {
     /// an interface that is gone disappears from the next scrape. Call it with every interface's
     /// current totals (summed over CPUs) before each scrape is rendered, or on a timer. Should
     /// two samples share a name, the last one counts.
-    pub fn publish_interfaces(&mut self, samples: impl IntoIterator<Item = InterfaceTotals>) {
+    pub(crate) fn publish_interfaces(
+        &mut self,
+        samples: impl IntoIterator<Item = InterfaceTotals>,
+    ) {
         self.interfaces = samples
             .into_iter()
             .map(|sample| (sample.name.clone(), sample))
@@ -128,7 +131,7 @@ impl Metrics {
     }
 
     /// The whole exposition, `# EOF` included.
-    pub fn encode(&self, readings: Readings) -> Result<String, fmt::Error> {
+    pub(crate) fn encode(&self, readings: Readings) -> Result<String, fmt::Error> {
         let mut registry = Registry::with_prefix(PREFIX);
         registry.register_collector(Box::new(readings));
         registry.register(

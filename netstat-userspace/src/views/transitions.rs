@@ -12,14 +12,14 @@ use crate::{
 
 /// How the stream is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StreamFormat {
+pub(crate) enum StreamFormat {
     Table { wide: bool },
     JsonLines,
 }
 
 /// Why records went missing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LossCause {
+pub(crate) enum LossCause {
     /// The ring buffer was full when the probe tried to reserve a record.
     RingFull,
     /// The kernel skipped the probe because another BPF program was running on that CPU.
@@ -27,7 +27,7 @@ pub enum LossCause {
 }
 
 impl LossCause {
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             LossCause::RingFull => "ring buffer full",
             LossCause::ProbeRecursion => "probe skipped by the kernel (recursion)",
@@ -36,7 +36,7 @@ impl LossCause {
 }
 
 /// Writes transitions in one format. Owns no I/O: callers pass the writer.
-pub struct TransitionPrinter {
+pub(crate) struct TransitionPrinter {
     format: StreamFormat,
     clock: Clock,
     /// Colour the state columns of the table (`--color`).
@@ -133,7 +133,7 @@ struct LostJson {
 }
 
 impl TransitionPrinter {
-    pub fn new(format: StreamFormat, clock: Clock) -> Self {
+    pub(crate) fn new(format: StreamFormat, clock: Clock) -> Self {
         TransitionPrinter {
             format,
             clock,
@@ -142,12 +142,12 @@ impl TransitionPrinter {
     }
 
     /// Colours the table's state names; JSON is never coloured.
-    pub fn with_color(self, color: bool) -> Self {
+    pub(crate) fn with_color(self, color: bool) -> Self {
         TransitionPrinter { color, ..self }
     }
 
     /// The column header, for formats that have one.
-    pub fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
+    pub(crate) fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
         if let StreamFormat::Table { .. } = self.format {
             writeln!(
                 out,
@@ -160,7 +160,11 @@ impl TransitionPrinter {
         Ok(())
     }
 
-    pub fn write_transition(&self, out: &mut impl Write, observed: &Observed) -> io::Result<()> {
+    pub(crate) fn write_transition(
+        &self,
+        out: &mut impl Write,
+        observed: &Observed,
+    ) -> io::Result<()> {
         let t = &observed.transition;
         let ms = observed.in_old_state_ns.map(|ns| ns as f64 / 1e6);
         match self.format {
@@ -195,7 +199,7 @@ impl TransitionPrinter {
 
     /// Reports records that never arrived. JSON streams carry it as an object of its own; the table
     /// leaves it to the caller's stderr line so the columns stay parseable.
-    pub fn write_lost(
+    pub(crate) fn write_lost(
         &self,
         out: &mut impl Write,
         now_ns: u64,

@@ -24,7 +24,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use enetstat::sources::proc::dev::DevStats;
+use enetstat::DevStats;
 use enetstat_integration_tests::netns::{self, dev_counters_here};
 
 const TCP_WRITE: usize = 128 * 1024;

@@ -47,18 +47,18 @@ use crate::{
 
 /// One socket of a snapshot (one /proc/net/tcp{,6} line).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SnapshotRow {
+pub(crate) struct SnapshotRow {
     /// The `%pK` column: the socket's kernel address, as the probes report it (needs
     /// kptr_restrict=1 and CAP_SYSLOG to be the raw address).
-    pub skaddr: u64,
-    pub endpoints: Endpoints,
+    pub(crate) skaddr: u64,
+    pub(crate) endpoints: Endpoints,
     /// A time-wait socket's substate.
-    pub state: TcpState,
-    pub kind: SnapshotKind,
+    pub(crate) state: TcpState,
+    pub(crate) kind: SnapshotKind,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SnapshotKind {
+pub(crate) enum SnapshotKind {
     /// A full socket; inode 0 when it has no file (orphaned, or not accepted yet).
     Socket { inode: u64, uid: u32 },
     /// A time-wait socket (timer 3 in /proc/net/tcp) and the time left before it goes.
@@ -74,7 +74,7 @@ const TIME_WAIT_TIMER: u8 = 3;
 impl SnapshotRow {
     /// A /proc/net/tcp{,6} line: `refcount` and `skaddr` are the two columns after the inode;
     /// `ticks_per_second` is USER_HZ (sysconf(_SC_CLK_TCK)), the unit of the timer column.
-    pub fn from_proc(
+    pub(crate) fn from_proc(
         row: &InetSocketRow,
         refcount: u64,
         skaddr: u64,
@@ -118,7 +118,10 @@ impl LiveTable {
     ///
     /// Should an address be listed twice (the read can meet a reused address twice), the last
     /// row stands: it was read last. The replay settles which socket is really there.
-    pub fn from_snapshot(rows: impl IntoIterator<Item = SnapshotRow>, snapshot_ns: u64) -> Self {
+    pub(crate) fn from_snapshot(
+        rows: impl IntoIterator<Item = SnapshotRow>,
+        snapshot_ns: u64,
+    ) -> Self {
         let mut table = LiveTable {
             snapshot_ns,
             ..LiveTable::default()
@@ -158,7 +161,7 @@ impl LiveTable {
     /// the owner and creation time of each socket still at the same address with the same
     /// endpoints, and when it entered its state if that did not change. Follow with [`LiveTable::replay`] of the events
     /// buffered since before `snapshot_ns`.
-    pub fn resync(&mut self, rows: impl IntoIterator<Item = SnapshotRow>, snapshot_ns: u64) {
+    pub(crate) fn resync(&mut self, rows: impl IntoIterator<Item = SnapshotRow>, snapshot_ns: u64) {
         let mut fresh = LiveTable::from_snapshot(rows, snapshot_ns).with_timeouts(self.timeouts);
         for (skaddr, socket) in &mut fresh.sockets {
             let Some(known) = self.sockets.get(skaddr) else {
@@ -178,7 +181,7 @@ impl LiveTable {
 
     /// Applies the events buffered while the snapshot was taken, in the order received, skipping
     /// what the snapshot already reflects (see the module documentation for why this is exact).
-    pub fn replay(&mut self, buffered: &[TcpTransition]) {
+    pub(crate) fn replay(&mut self, buffered: &[TcpTransition]) {
         let mut by_address: HashMap<u64, Vec<&TcpTransition>> = HashMap::new();
         for transition in buffered {
             by_address

@@ -517,7 +517,7 @@ fn rows_and_counts_list_both_kinds_of_socket() {
     assert_eq!(listening.owner(), Some(app));
     assert_eq!(
         table.counts_by_state(),
-        BTreeMap::from([(TimeWait, 1), (Listen, 1)])
+        std::collections::BTreeMap::from([(TimeWait, 1), (Listen, 1)])
     );
 }
 

@@ -17,7 +17,11 @@ use crate::{
     },
 };
 
-pub fn run(flags: &NetstatFlags, names: &dyn Names, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn run(
+    flags: &NetstatFlags,
+    names: &dyn Names,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     run_in(Path::new("/proc/net"), flags, names, out)
 }
 

@@ -25,7 +25,11 @@ use crate::{
     },
 };
 
-pub fn run(flags: &NetstatFlags, names: &dyn Names, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn run(
+    flags: &NetstatFlags,
+    names: &dyn Names,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let dev = read_net_file("dev")?;
     let mut list = InterfaceList::default();
     if let Some(text) = &dev {
@@ -40,7 +44,7 @@ pub fn run(flags: &NetstatFlags, names: &dyn Names, out: &mut dyn Write) -> anyh
 
 /// Prints the table for `list` (the interfaces with counters; SIOCGIFCONF's names are merged
 /// in here). `first`: whether this is the first table of the run.
-pub fn render(
+pub(crate) fn render(
     flags: &NetstatFlags,
     names: &dyn Names,
     mut list: InterfaceList,
@@ -195,6 +199,8 @@ fn fetch(socket: &OwnedFd, name: &[u8]) -> std::io::Result<Interface> {
         ioctl(socket, libc::SIOCGIFMTU, name).map_or(0, |req| unsafe { req.ifr_ifru.ifru_mtu });
     let map = ioctl(socket, libc::SIOCGIFMAP, name).map_or(DeviceMap::default(), |req| {
         let map = unsafe { req.ifr_ifru.ifru_map };
+        // c_ulong is 32 bits wide on some targets.
+        #[allow(clippy::unnecessary_cast)]
         DeviceMap {
             mem_start: map.mem_start as u64,
             mem_end: map.mem_end as u64,

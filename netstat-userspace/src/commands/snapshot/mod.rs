@@ -26,7 +26,7 @@ use crate::{
 };
 
 /// Prints a netstat view, from the daemon or from the kernel as `source` says.
-pub fn run(config: NetstatConfig, source: &SnapshotSource) -> anyhow::Result<()> {
+pub(crate) fn run(config: NetstatConfig, source: &SnapshotSource) -> anyhow::Result<()> {
     let mut out = output::stdout();
     match source {
         SnapshotSource::Proc => render(&config, None, &[], &mut out)?,
@@ -61,7 +61,7 @@ pub fn run(config: NetstatConfig, source: &SnapshotSource) -> anyhow::Result<()>
 
 /// Renders a view. `owners` stands in for the /proc/*/fd scan of -p when the caller keeps them
 /// (the daemon); without it, -p scans. Sockets with an inode in `hidden` are left out.
-pub fn render(
+pub(crate) fn render(
     config: &NetstatConfig,
     owners: Option<&SocketOwners>,
     hidden: &[u64],

@@ -26,7 +26,7 @@ use crate::{
 };
 
 /// Lists sockets, with owners from a /proc/*/fd scan when -p asks for them.
-pub fn run(
+pub(crate) fn run(
     flags: &NetstatFlags,
     names: &dyn Names,
     hidden: &[u64],
@@ -38,7 +38,7 @@ pub fn run(
 
 /// Lists sockets with the owners given (a daemon passes the ones it keeps), leaving out the
 /// sockets whose inodes are in `hidden` (a daemon's own control connection).
-pub fn list(
+pub(crate) fn list(
     flags: &NetstatFlags,
     names: &dyn Names,
     owners: Option<&SocketOwners>,

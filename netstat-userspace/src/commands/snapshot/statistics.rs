@@ -19,7 +19,7 @@ use crate::{
 
 const PROC_NET: &str = "/proc/net";
 
-pub fn run(flags: &NetstatFlags, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn run(flags: &NetstatFlags, out: &mut dyn Write) -> anyhow::Result<()> {
     run_in(Path::new(PROC_NET), flags, out)
 }
 

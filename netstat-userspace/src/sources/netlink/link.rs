@@ -19,18 +19,18 @@ const IFLA_MTU: u16 = 4;
 const IFLA_STATS64: u16 = 23;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Link {
-    pub ifindex: u32,
-    pub name: String,
+pub(crate) struct Link {
+    pub(crate) ifindex: u32,
+    pub(crate) name: String,
     /// IFF_* flags.
-    pub flags: u32,
-    pub mtu: u32,
+    pub(crate) flags: u32,
+    pub(crate) mtu: u32,
     /// The counters, as /proc/net/dev would print them.
-    pub stats: Option<DevStats>,
+    pub(crate) stats: Option<DevStats>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LinkChange {
+pub(crate) enum LinkChange {
     /// New, or changed (renamed, flags): the kernel sends RTM_NEWLINK for both.
     Present(Link),
     Removed {
@@ -41,7 +41,7 @@ pub enum LinkChange {
 }
 
 /// Decodes a buffer of link messages; `done` is set at the end of a dump.
-pub fn decode(buf: &[u8], changes: &mut Vec<LinkChange>, done: &mut bool) -> io::Result<()> {
+pub(crate) fn decode(buf: &[u8], changes: &mut Vec<LinkChange>, done: &mut bool) -> io::Result<()> {
     for message in messages(buf) {
         match message {
             Message::Done => *done = true,
@@ -128,7 +128,7 @@ fn dump_request() -> Vec<u8> {
 }
 
 /// This network namespace's interfaces.
-pub fn dump() -> io::Result<Vec<Link>> {
+pub(crate) fn dump() -> io::Result<Vec<Link>> {
     let socket = NetlinkSocket::open(libc::NETLINK_ROUTE, 0, false)?;
     socket.send(&dump_request())?;
     let mut buf = vec![0u8; 1 << 16];
@@ -151,14 +151,14 @@ pub fn dump() -> io::Result<Vec<Link>> {
 }
 
 /// Link notifications, read as they arrive.
-pub struct LinkMonitor {
+pub(crate) struct LinkMonitor {
     socket: AsyncFd<NetlinkSocket>,
     buf: Vec<u8>,
 }
 
 impl LinkMonitor {
     /// Subscribes before the caller dumps, so no change falls between the dump and the monitor.
-    pub fn subscribe() -> io::Result<Self> {
+    pub(crate) fn subscribe() -> io::Result<Self> {
         let socket = NetlinkSocket::open(libc::NETLINK_ROUTE, RTMGRP_LINK, true)?;
         // SAFETY: the socket owns its fd, unchanged, until it is dropped with this AsyncFd.
         let socket = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
@@ -170,7 +170,7 @@ impl LinkMonitor {
     }
 
     /// The next batch of changes.
-    pub async fn next(&mut self) -> io::Result<Vec<LinkChange>> {
+    pub(crate) async fn next(&mut self) -> io::Result<Vec<LinkChange>> {
         loop {
             let mut guard = self.socket.readable().await?;
             match guard.try_io(|socket| socket.get_ref().recv(&mut self.buf)) {

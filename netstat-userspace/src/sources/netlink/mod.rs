@@ -4,26 +4,26 @@
 //!
 //! This module holds what both share: the socket, request framing and message splitting.
 
-pub mod link;
-pub mod sock_diag;
+pub(crate) mod link;
+pub(crate) mod sock_diag;
 
 use std::{
     io,
     os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd as _, OwnedFd, RawFd},
 };
 
-pub const NLMSG_ERROR: u16 = 2;
-pub const NLMSG_DONE: u16 = 3;
-pub const NLMSG_HEADER_LEN: usize = 16;
+pub(crate) const NLMSG_ERROR: u16 = 2;
+pub(crate) const NLMSG_DONE: u16 = 3;
+pub(crate) const NLMSG_HEADER_LEN: usize = 16;
 
 /// A netlink socket to the kernel.
-pub struct NetlinkSocket {
+pub(crate) struct NetlinkSocket {
     fd: OwnedFd,
 }
 
 impl NetlinkSocket {
     /// Opens a `protocol` socket subscribed to the multicast `groups` (a bitmask; 0 for none).
-    pub fn open(protocol: libc::c_int, groups: u32, nonblocking: bool) -> io::Result<Self> {
+    pub(crate) fn open(protocol: libc::c_int, groups: u32, nonblocking: bool) -> io::Result<Self> {
         let flags = if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
         // SAFETY: plain socket(2); the fd is owned from here on.
         let fd = unsafe {
@@ -58,7 +58,7 @@ impl NetlinkSocket {
         Ok(NetlinkSocket { fd })
     }
 
-    pub fn send(&self, message: &[u8]) -> io::Result<()> {
+    pub(crate) fn send(&self, message: &[u8]) -> io::Result<()> {
         // SAFETY: sending a valid buffer on our socket (to the kernel: no address needed).
         let sent = unsafe {
             libc::send(
@@ -75,7 +75,7 @@ impl NetlinkSocket {
     }
 
     /// One datagram into `buf`; retries on EINTR.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             // SAFETY: receiving into a buffer of the stated length.
             let n =
@@ -104,7 +104,7 @@ impl AsRawFd for NetlinkSocket {
 }
 
 /// A request: nlmsghdr (kernel as the peer, sequence 1) followed by `payload`.
-pub fn request(kind: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn request(kind: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
     let total = NLMSG_HEADER_LEN + payload.len();
     let mut msg = Vec::with_capacity(total);
     msg.extend_from_slice(&(total as u32).to_ne_bytes());
@@ -118,7 +118,7 @@ pub fn request(kind: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
 
 /// One message of a received buffer.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Message<'a> {
+pub(crate) enum Message<'a> {
     Payload {
         kind: u16,
         payload: &'a [u8],
@@ -131,7 +131,7 @@ pub enum Message<'a> {
 }
 
 /// Splits a received buffer into its messages.
-pub fn messages(buf: &[u8]) -> impl Iterator<Item = Message<'_>> {
+pub(crate) fn messages(buf: &[u8]) -> impl Iterator<Item = Message<'_>> {
     let mut offset = 0;
     std::iter::from_fn(move || {
         if offset + NLMSG_HEADER_LEN > buf.len() {
@@ -157,7 +157,7 @@ pub fn messages(buf: &[u8]) -> impl Iterator<Item = Message<'_>> {
 }
 
 /// Route attributes (struct rtattr: u16 length, u16 type, value padded to 4) as (type, value).
-pub fn attributes(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+pub(crate) fn attributes(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     std::iter::from_fn(move || {
         if buf.len() < 4 {
             return None;
@@ -175,9 +175,9 @@ pub fn attributes(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 }
 
 #[cfg(test)]
-pub mod test_support {
+pub(crate) mod test_support {
     /// A netlink message as the kernel frames it.
-    pub fn message(kind: u16, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn message(kind: u16, payload: &[u8]) -> Vec<u8> {
         let mut msg = super::request(kind, 0, payload);
         msg.resize(msg.len().next_multiple_of(4), 0);
         msg

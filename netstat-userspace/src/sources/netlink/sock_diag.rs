@@ -16,10 +16,10 @@ const INET_DIAG_MSG_LEN: usize = 72;
 
 /// A sock_diag request: which family and protocol, and a bitmask of states (1 << state).
 #[derive(Clone, Copy, Debug)]
-pub struct DumpRequest {
-    pub v6: bool,
-    pub protocol: u8,
-    pub states: u32,
+pub(crate) struct DumpRequest {
+    pub(crate) v6: bool,
+    pub(crate) protocol: u8,
+    pub(crate) states: u32,
 }
 
 /// The request: inet_diag_req_v2 with the sockid zeroed (no filter).
@@ -37,16 +37,16 @@ fn request_bytes(request: DumpRequest) -> Vec<u8> {
 
 /// What one received buffer held.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Decoded {
-    pub rows: Vec<InetSocketRow>,
+pub(crate) struct Decoded {
+    pub(crate) rows: Vec<InetSocketRow>,
     /// The dump is complete.
-    pub done: bool,
+    pub(crate) done: bool,
     /// The kernel refused the request (errno), e.g. no udp_diag module.
-    pub error: Option<i32>,
+    pub(crate) error: Option<i32>,
 }
 
 /// Decodes the netlink messages in `buf` into rows.
-pub fn decode(buf: &[u8], into: &mut Decoded) {
+pub(crate) fn decode(buf: &[u8], into: &mut Decoded) {
     for message in messages(buf) {
         match message {
             Message::Done => into.done = true,
@@ -119,7 +119,7 @@ fn decode_inet_diag_msg(msg: &[u8]) -> Option<InetSocketRow> {
 /// The rows come in the kernel's hash-table order, the order /proc/net/tcp prints. Only
 /// `timer`, `timer_ticks`, `retransmits` and `timeout` are not /proc's: sock_diag reports
 /// probes instead of retransmits for some timers and has no probe count, so `-o` uses /proc.
-pub fn dump(request: DumpRequest) -> io::Result<Vec<InetSocketRow>> {
+pub(crate) fn dump(request: DumpRequest) -> io::Result<Vec<InetSocketRow>> {
     let socket = NetlinkSocket::open(NETLINK_SOCK_DIAG, 0, false)?;
     socket.send(&request_bytes(request))?;
     let mut buf = vec![0u8; 1 << 16];

@@ -13,29 +13,29 @@ use super::scan::{
 
 /// One group membership: a line of the listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Membership {
-    pub device: Vec<u8>,
-    pub refcnt: i32,
-    pub group: IpAddr,
+pub(crate) struct Membership {
+    pub(crate) device: Vec<u8>,
+    pub(crate) refcnt: i32,
+    pub(crate) group: IpAddr,
 }
 
 /// A line netstat warns about and skips.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BogusLine {
+pub(crate) struct BogusLine {
     /// Which format the line was read in ("igmp" or "igmp6" in netstat's warning).
-    pub ipv6: bool,
+    pub(crate) ipv6: bool,
     /// The line's index in its file, counting from 0, as netstat reports it.
-    pub index: usize,
+    pub(crate) index: usize,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Memberships {
-    pub groups: Vec<Membership>,
-    pub bogus: Vec<BogusLine>,
+pub(crate) struct Memberships {
+    pub(crate) groups: Vec<Membership>,
+    pub(crate) bogus: Vec<BogusLine>,
 }
 
 /// Reads the igmp file, then the igmp6 file (either may be absent or not asked for).
-pub fn parse_memberships(igmp: Option<&[u8]>, igmp6: Option<&[u8]>) -> Memberships {
+pub(crate) fn parse_memberships(igmp: Option<&[u8]>, igmp6: Option<&[u8]>) -> Memberships {
     let mut reader = Reader::default();
     for text in [igmp, igmp6].into_iter().flatten() {
         for (index, line) in lines(text).enumerate() {

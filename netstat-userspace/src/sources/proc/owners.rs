@@ -4,18 +4,18 @@ use std::{collections::HashMap, ffi::CString, fs, net::IpAddr, path::Path};
 
 /// A socket's owner, labelled as netstat labels it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Owner {
-    pub pid: u32,
+pub(crate) struct Owner {
+    pub(crate) pid: u32,
     /// `PID/program`: argv[0] (its basename if absolute), cut to netstat's 19 bytes. Untrusted.
-    pub label: Vec<u8>,
+    pub(crate) label: Vec<u8>,
 }
 
 /// A connection's endpoints: (local address, local port, remote address, remote port).
-pub type Connection = (IpAddr, u16, IpAddr, u16);
+pub(crate) type Connection = (IpAddr, u16, IpAddr, u16);
 
 impl Owner {
     /// The label without its `PID/`: the program as netstat shows it. Untrusted.
-    pub fn program(&self) -> &[u8] {
+    pub(crate) fn program(&self) -> &[u8] {
         let prefix = self
             .label
             .iter()
@@ -28,25 +28,25 @@ impl Owner {
 /// Socket inode -> owner. The lowest pid holding a socket wins, as in netstat (it walks /proc in
 /// readdir order, which is ascending pid order, and keeps the first).
 #[derive(Debug, Default)]
-pub struct SocketOwners {
+pub(crate) struct SocketOwners {
     by_inode: HashMap<u64, Owner>,
     /// Last owners of sockets no process holds any more (inode 0 in the kernel's tables), by
     /// connection: a daemon, which saw who made them, fills this; a one-off snapshot cannot.
     last_owners: HashMap<Connection, Owner>,
     /// Some /proc/PID/fd directory could not be read (not root).
-    pub incomplete: bool,
+    pub(crate) incomplete: bool,
 }
 
 /// netstat's PROGNAME_WIDTH minus its NUL.
 const LABEL_LEN: usize = 19;
 
 impl SocketOwners {
-    pub fn get(&self, inode: u64) -> Option<&Owner> {
+    pub(crate) fn get(&self, inode: u64) -> Option<&Owner> {
         self.by_inode.get(&inode)
     }
 
     /// The owner of a socket: by its inode while a process holds it, else its last owner.
-    pub fn owner_of(&self, inode: u64, connection: Connection) -> Option<&Owner> {
+    pub(crate) fn owner_of(&self, inode: u64, connection: Connection) -> Option<&Owner> {
         if inode != 0 {
             self.get(inode)
         } else {
@@ -55,20 +55,12 @@ impl SocketOwners {
     }
 
     /// Replaces the last owners known for sockets without a holder.
-    pub fn set_last_owners(&mut self, last_owners: HashMap<Connection, Owner>) {
+    pub(crate) fn set_last_owners(&mut self, last_owners: HashMap<Connection, Owner>) {
         self.last_owners = last_owners;
     }
 
-    pub fn len(&self) -> usize {
-        self.by_inode.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_inode.is_empty()
-    }
-
     /// One pass over /proc. Processes that vanish mid-scan are skipped.
-    pub fn scan() -> Self {
+    pub(crate) fn scan() -> Self {
         let mut owners = SocketOwners::default();
         let mut pids: Vec<u32> = match procfs::process::all_processes() {
             Ok(processes) => processes
@@ -88,15 +80,10 @@ impl SocketOwners {
     /// of a full scan per request). A socket already attributed keeps its owner unless that owner
     /// is gone or has a higher pid (netstat's lowest-pid rule). Entries for sockets this process
     /// closed stay: a socket whose owner has exited shows its last owner.
-    pub fn rescan_pid(&mut self, pid: u32) {
+    pub(crate) fn rescan_pid(&mut self, pid: u32) {
         self.scan_pid(pid, |owner| {
             owner.pid > pid || !Path::new(&format!("/proc/{}", owner.pid)).exists()
         });
-    }
-
-    /// Forgets sockets that no longer exist (`alive` says which inodes still do).
-    pub fn retain(&mut self, alive: impl Fn(u64) -> bool) {
-        self.by_inode.retain(|inode, _| alive(*inode));
     }
 
     fn scan_pid(&mut self, pid: u32, replace: impl Fn(&Owner) -> bool) {
@@ -186,14 +173,14 @@ impl Drop for FdDir {
 }
 
 /// The inode of an fd link `socket:[12345]`.
-pub fn socket_inode(link: &[u8]) -> Option<u64> {
+pub(crate) fn socket_inode(link: &[u8]) -> Option<u64> {
     let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// netstat's `PID/program` from /proc/PID/cmdline: argv[0] (the first 511 bytes, up to the first
 /// NUL), reduced to its basename when it starts with '/', the whole cut to 19 bytes.
-pub fn owner_label(pid: u32, cmdline: &[u8]) -> Vec<u8> {
+pub(crate) fn owner_label(pid: u32, cmdline: &[u8]) -> Vec<u8> {
     let cmdline = &cmdline[..cmdline.len().min(511)];
     let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
     let program = match argv0.iter().rposition(|&b| b == b'/') {

@@ -15,50 +15,50 @@ use super::scan::{
 };
 
 /// Route flags (linux/route.h, linux/ipv6_route.h, as net-tools' lib/net-support.h copies them).
-pub mod flags {
-    pub const RTF_UP: u32 = 0x0001;
-    pub const RTF_GATEWAY: u32 = 0x0002;
-    pub const RTF_HOST: u32 = 0x0004;
-    pub const RTF_REINSTATE: u32 = 0x0008;
-    pub const RTF_DYNAMIC: u32 = 0x0010;
-    pub const RTF_MODIFIED: u32 = 0x0020;
-    pub const RTF_MTU: u32 = 0x0040;
-    pub const RTF_WINDOW: u32 = 0x0080;
-    pub const RTF_IRTT: u32 = 0x0100;
-    pub const RTF_REJECT: u32 = 0x0200;
+pub(crate) mod flags {
+    pub(crate) const RTF_UP: u32 = 0x0001;
+    pub(crate) const RTF_GATEWAY: u32 = 0x0002;
+    pub(crate) const RTF_HOST: u32 = 0x0004;
+    pub(crate) const RTF_REINSTATE: u32 = 0x0008;
+    pub(crate) const RTF_DYNAMIC: u32 = 0x0010;
+    pub(crate) const RTF_MODIFIED: u32 = 0x0020;
+    pub(crate) const RTF_MTU: u32 = 0x0040;
+    pub(crate) const RTF_WINDOW: u32 = 0x0080;
+    pub(crate) const RTF_IRTT: u32 = 0x0100;
+    pub(crate) const RTF_REJECT: u32 = 0x0200;
     /// A Linux 2.0 flag.
-    pub const RTF_NOTCACHED: u32 = 0x0400;
-    pub const RTF_DEFAULT: u32 = 0x0001_0000;
-    pub const RTF_ALLONLINK: u32 = 0x0002_0000;
-    pub const RTF_ADDRCONF: u32 = 0x0004_0000;
-    pub const RTF_NONEXTHOP: u32 = 0x0020_0000;
-    pub const RTF_EXPIRES: u32 = 0x0040_0000;
-    pub const RTF_CACHE: u32 = 0x0100_0000;
-    pub const RTF_FLOW: u32 = 0x0200_0000;
-    pub const RTF_POLICY: u32 = 0x0400_0000;
-    pub const RTF_LOCAL: u32 = 0x8000_0000;
+    pub(crate) const RTF_NOTCACHED: u32 = 0x0400;
+    pub(crate) const RTF_DEFAULT: u32 = 0x0001_0000;
+    pub(crate) const RTF_ALLONLINK: u32 = 0x0002_0000;
+    pub(crate) const RTF_ADDRCONF: u32 = 0x0004_0000;
+    pub(crate) const RTF_NONEXTHOP: u32 = 0x0020_0000;
+    pub(crate) const RTF_EXPIRES: u32 = 0x0040_0000;
+    pub(crate) const RTF_CACHE: u32 = 0x0100_0000;
+    pub(crate) const RTF_FLOW: u32 = 0x0200_0000;
+    pub(crate) const RTF_POLICY: u32 = 0x0400_0000;
+    pub(crate) const RTF_LOCAL: u32 = 0x8000_0000;
 
     /// Route cache flags (linux/in_route.h).
-    pub const RTCF_DEAD: u32 = 0x0001;
-    pub const RTCF_ONLINK: u32 = 0x0004;
-    pub const RTCF_NOTIFY: u32 = 0x0001_0000;
-    pub const RTCF_DIRECTDST: u32 = 0x0002_0000;
-    pub const RTCF_TPROXY: u32 = 0x0008_0000;
-    pub const RTCF_FAST: u32 = 0x0020_0000;
-    pub const RTCF_MASQ: u32 = 0x0040_0000;
-    pub const RTCF_SNAT: u32 = 0x0080_0000;
-    pub const RTCF_DOREDIRECT: u32 = 0x0100_0000;
-    pub const RTCF_DIRECTSRC: u32 = 0x0400_0000;
-    pub const RTCF_DNAT: u32 = 0x0800_0000;
-    pub const RTCF_BROADCAST: u32 = 0x1000_0000;
-    pub const RTCF_MULTICAST: u32 = 0x2000_0000;
-    pub const RTCF_REJECT: u32 = 0x4000_0000;
-    pub const RTCF_LOCAL: u32 = 0x8000_0000;
+    pub(crate) const RTCF_DEAD: u32 = 0x0001;
+    pub(crate) const RTCF_ONLINK: u32 = 0x0004;
+    pub(crate) const RTCF_NOTIFY: u32 = 0x0001_0000;
+    pub(crate) const RTCF_DIRECTDST: u32 = 0x0002_0000;
+    pub(crate) const RTCF_TPROXY: u32 = 0x0008_0000;
+    pub(crate) const RTCF_FAST: u32 = 0x0020_0000;
+    pub(crate) const RTCF_MASQ: u32 = 0x0040_0000;
+    pub(crate) const RTCF_SNAT: u32 = 0x0080_0000;
+    pub(crate) const RTCF_DOREDIRECT: u32 = 0x0100_0000;
+    pub(crate) const RTCF_DIRECTSRC: u32 = 0x0400_0000;
+    pub(crate) const RTCF_DNAT: u32 = 0x0800_0000;
+    pub(crate) const RTCF_BROADCAST: u32 = 0x1000_0000;
+    pub(crate) const RTCF_MULTICAST: u32 = 0x2000_0000;
+    pub(crate) const RTCF_REJECT: u32 = 0x4000_0000;
+    pub(crate) const RTCF_LOCAL: u32 = 0x8000_0000;
 }
 
 /// Why a routing file cannot be read as netstat reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RouteFileError {
+pub(crate) enum RouteFileError {
     /// Not even a header line.
     Empty,
     /// The header lacks a column netstat needs.
@@ -83,19 +83,19 @@ impl std::error::Error for RouteFileError {}
 
 /// A line of /proc/net/route (the main table's IPv4 routes).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ipv4Route {
-    pub iface: Vec<u8>,
-    pub destination: Ipv4Addr,
-    pub gateway: Ipv4Addr,
-    pub flags: u32,
-    pub refcnt: i32,
-    pub uses: i32,
-    pub metric: i32,
-    pub mask: Ipv4Addr,
+pub(crate) struct Ipv4Route {
+    pub(crate) iface: Vec<u8>,
+    pub(crate) destination: Ipv4Addr,
+    pub(crate) gateway: Ipv4Addr,
+    pub(crate) flags: u32,
+    pub(crate) refcnt: i32,
+    pub(crate) uses: i32,
+    pub(crate) metric: i32,
+    pub(crate) mask: Ipv4Addr,
     /// The MTU column, which netstat labels MSS.
-    pub mss: i32,
-    pub window: i32,
-    pub irtt: i32,
+    pub(crate) mss: i32,
+    pub(crate) window: i32,
+    pub(crate) irtt: i32,
 }
 
 /// The columns netstat's rprint_fib asks for, in its order.
@@ -118,7 +118,7 @@ const ROUTE_REQUIRED_FIELDS: usize = 10;
 
 /// Every route line netstat reads (down routes included: showing only the up ones is the view's
 /// business).
-pub fn parse_ipv4_routes(text: &[u8]) -> Result<Vec<Ipv4Route>, RouteFileError> {
+pub(crate) fn parse_ipv4_routes(text: &[u8]) -> Result<Vec<Ipv4Route>, RouteFileError> {
     let mut lines = lines(text);
     let header = lines.next().ok_or(RouteFileError::Empty)?;
     let format = header_format(header, &ROUTE_COLUMNS).map_err(RouteFileError::MissingColumn)?;
@@ -151,7 +151,7 @@ pub fn parse_ipv4_routes(text: &[u8]) -> Result<Vec<Ipv4Route>, RouteFileError> 
 
 /// The two /proc/net/rt_cache layouts net-tools knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CacheFormat {
+pub(crate) enum CacheFormat {
     /// Linux 2.0.36: HH and ARP columns.
     Linux2_0,
     /// Linux 2.2 and later (today's kernels print only this header, the cache being gone).
@@ -160,20 +160,20 @@ pub enum CacheFormat {
 
 /// What netstat makes of the rt_cache header line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CacheHeader {
+pub(crate) struct CacheHeader {
     /// proc_guess_fmt's code when it names neither layout. netstat complains, then keeps the
     /// code as its format number, so codes 1 and 2 still read as the 2.0 and 2.2 layouts.
-    pub unrecognised: Option<u32>,
+    pub(crate) unrecognised: Option<u32>,
     /// The layout lines are read in; none for other unrecognised codes (netstat then prints
     /// each line from uninitialised variables).
-    pub format: Option<CacheFormat>,
+    pub(crate) format: Option<CacheFormat>,
     /// Lines after the header.
-    pub data_lines: usize,
+    pub(crate) data_lines: usize,
 }
 
 /// The columns only one layout has.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CacheExtra {
+pub(crate) enum CacheExtra {
     Linux2_0 {
         hh: i32,
         arp: i32,
@@ -188,25 +188,25 @@ pub enum CacheExtra {
 
 /// A line of /proc/net/rt_cache.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ipv4CacheEntry {
-    pub iface: Vec<u8>,
-    pub destination: Ipv4Addr,
-    pub gateway: Ipv4Addr,
-    pub flags: u32,
-    pub refcnt: i32,
-    pub uses: i32,
-    pub metric: i32,
-    pub source: Ipv4Addr,
-    pub mss: i32,
-    pub window: i32,
-    pub irtt: i32,
-    pub extra: CacheExtra,
+pub(crate) struct Ipv4CacheEntry {
+    pub(crate) iface: Vec<u8>,
+    pub(crate) destination: Ipv4Addr,
+    pub(crate) gateway: Ipv4Addr,
+    pub(crate) flags: u32,
+    pub(crate) refcnt: i32,
+    pub(crate) uses: i32,
+    pub(crate) metric: i32,
+    pub(crate) source: Ipv4Addr,
+    pub(crate) mss: i32,
+    pub(crate) window: i32,
+    pub(crate) irtt: i32,
+    pub(crate) extra: CacheExtra,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ipv4RouteCache {
-    pub header: CacheHeader,
-    pub entries: Vec<Ipv4CacheEntry>,
+pub(crate) struct Ipv4RouteCache {
+    pub(crate) header: CacheHeader,
+    pub(crate) entries: Vec<Ipv4CacheEntry>,
 }
 
 /// Header words and the bits proc_guess_fmt sets for them (a substring test: "HH" is also
@@ -250,7 +250,7 @@ const CACHE_LINUX2_2_COLUMNS: [(&str, Conversion); 4] = [
 const CACHE_REQUIRED_FIELDS: usize = 12;
 
 /// net-tools' proc_guess_fmt on the header line.
-pub fn ipv4_cache_header(text: &[u8]) -> Result<CacheHeader, RouteFileError> {
+pub(crate) fn ipv4_cache_header(text: &[u8]) -> Result<CacheHeader, RouteFileError> {
     let mut lines = lines(text);
     let header = lines.next().ok_or(RouteFileError::Empty)?;
     let header = String::from_utf8_lossy(header);
@@ -273,7 +273,7 @@ pub fn ipv4_cache_header(text: &[u8]) -> Result<CacheHeader, RouteFileError> {
 }
 
 /// The cache's entries; an unrecognised layout leaves them empty (see [`CacheHeader`]).
-pub fn parse_ipv4_cache(text: &[u8]) -> Result<Ipv4RouteCache, RouteFileError> {
+pub(crate) fn parse_ipv4_cache(text: &[u8]) -> Result<Ipv4RouteCache, RouteFileError> {
     let header = ipv4_cache_header(text)?;
     let empty = Ipv4RouteCache {
         header,
@@ -345,17 +345,17 @@ pub fn parse_ipv4_cache(text: &[u8]) -> Result<Ipv4RouteCache, RouteFileError> {
 
 /// A line of /proc/net/ipv6_route.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ipv6Route {
-    pub destination: Ipv6Addr,
-    pub prefix_len: u32,
-    pub source: Ipv6Addr,
-    pub source_len: u32,
-    pub next_hop: Ipv6Addr,
-    pub metric: i32,
-    pub refcnt: i32,
-    pub uses: i32,
-    pub flags: u32,
-    pub iface: Vec<u8>,
+pub(crate) struct Ipv6Route {
+    pub(crate) destination: Ipv6Addr,
+    pub(crate) prefix_len: u32,
+    pub(crate) source: Ipv6Addr,
+    pub(crate) source_len: u32,
+    pub(crate) next_hop: Ipv6Addr,
+    pub(crate) metric: i32,
+    pub(crate) refcnt: i32,
+    pub(crate) uses: i32,
+    pub(crate) flags: u32,
+    pub(crate) iface: Vec<u8>,
 }
 
 /// rprint_fib6's format: "%4s" eight times per address, hex lengths and counters, the device.
@@ -382,7 +382,7 @@ const METRIC: usize = 26;
 
 /// Every line: netstat skips none (its check on the field count is disabled), so a short line
 /// repeats what the previous one left behind.
-pub fn parse_ipv6_routes(text: &[u8]) -> Result<Vec<Ipv6Route>, RouteFileError> {
+pub(crate) fn parse_ipv6_routes(text: &[u8]) -> Result<Vec<Ipv6Route>, RouteFileError> {
     let format = ipv6_route_format();
     let mut slots: Vec<Option<Scanned>> = vec![None; IPV6_ROUTE_FIELDS];
     let mut routes = Vec::new();

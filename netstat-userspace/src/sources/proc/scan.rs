@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 /// One directive of a scanf format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Conversion {
+pub(crate) enum Conversion {
     /// White space in the format: skips any amount of white space, including none.
     Space,
     /// `%Ns`: up to N bytes that are not white space, after skipping white space.
@@ -28,7 +28,7 @@ pub enum Conversion {
 /// What a conversion stored. Text stays bytes: /proc files are not promised to be UTF-8, and
 /// sscanf counts bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Scanned {
+pub(crate) enum Scanned {
     Text(Vec<u8>),
     Int(i32),
     Hex(u32),
@@ -38,7 +38,7 @@ pub enum Scanned {
 /// Runs `format` over `line` and returns what the storing conversions read, in order, stopping
 /// at the first that fails, as sscanf does (its return value is the length of the result, or
 /// -1 where this returns an empty list because the line ended first).
-pub fn scan(line: &[u8], format: &[Conversion]) -> Vec<Scanned> {
+pub(crate) fn scan(line: &[u8], format: &[Conversion]) -> Vec<Scanned> {
     let mut input = Input {
         bytes: line,
         pos: 0,
@@ -70,14 +70,14 @@ pub fn scan(line: &[u8], format: &[Conversion]) -> Vec<Scanned> {
 }
 
 /// The lines of a file as fgets returns them, each with its newline.
-pub fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
     text.split_inclusive(|b| *b == b'\n')
 }
 
 /// net-tools' proc_gen_fmt: a scanf format for a file whose first line names its columns. Each
 /// wanted column, found in the given order, gets its conversion; any other column is skipped.
 /// Fails with the first wanted column the header lacks.
-pub fn header_format(
+pub(crate) fn header_format(
     header: &[u8],
     columns: &[(&'static str, Conversion)],
 ) -> Result<Vec<Conversion>, &'static str> {
@@ -119,12 +119,12 @@ fn is_space(b: u8) -> bool {
 
 /// An IPv4 address the kernel printed with %08X from its network-order 32 bits (so the text
 /// depends on the machine's byte order, and so does reading it back).
-pub fn ipv4_from_kernel_hex(value: u32) -> Ipv4Addr {
+pub(crate) fn ipv4_from_kernel_hex(value: u32) -> Ipv4Addr {
     Ipv4Addr::from(value.to_ne_bytes())
 }
 
 /// net-tools' INET_getsock: the first eight characters of `text` as such an address.
-pub fn ipv4_from_kernel_text(text: &[u8]) -> Option<Ipv4Addr> {
+pub(crate) fn ipv4_from_kernel_text(text: &[u8]) -> Option<Ipv4Addr> {
     let digits = text.get(..8)?;
     let text = std::str::from_utf8(digits).ok()?;
     if !digits.iter().all(u8::is_ascii_hexdigit) {

@@ -11,28 +11,28 @@ use std::fmt;
 
 /// One counter, named as the kernel names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Counter {
-    pub name: String,
-    pub value: u64,
+pub(crate) struct Counter {
+    pub(crate) name: String,
+    pub(crate) value: u64,
 }
 
 /// One "Title: names" / "Title: values" line pair.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Section {
-    pub title: String,
-    pub counters: Vec<Counter>,
+pub(crate) struct Section {
+    pub(crate) title: String,
+    pub(crate) counters: Vec<Counter>,
 }
 
 /// What a file held up to the first line that could not be read, and that line's problem.
 /// netstat prints what came before a bad line, so a problem does not discard the rest.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Parsed<T> {
-    pub items: Vec<T>,
-    pub problem: Option<ParseError>,
+pub(crate) struct Parsed<T> {
+    pub(crate) items: Vec<T>,
+    pub(crate) problem: Option<ParseError>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ParseError {
+pub(crate) enum ParseError {
     /// A header or value line of a pair without the ':' after its title.
     MissingColon { line: usize },
     /// A "name value" line without a number after the name.
@@ -64,7 +64,7 @@ const C_WHITESPACE: [char; 6] = [' ', '\t', '\n', '\x0b', '\x0c', '\r'];
 /// skipped; a header on the last line, without its value line, is dropped. The n-th value belongs
 /// to the n-th name: missing values, and every value from the first that is not a number on, read
 /// as 0; extra values are ignored. The title of the value line is not checked.
-pub fn parse_line_pairs(text: &str) -> Parsed<Section> {
+pub(crate) fn parse_line_pairs(text: &str) -> Parsed<Section> {
     let mut sections = Vec::new();
     let mut lines = text.split_inclusive('\n').zip(1..);
     while let Some((header, header_line)) = lines.next() {
@@ -113,7 +113,7 @@ pub fn parse_line_pairs(text: &str) -> Parsed<Section> {
 
 /// Parses /proc/net/snmp6 or /proc/net/sctp/snmp: "name value" per line, anything after the value
 /// ignored, blank lines skipped.
-pub fn parse_name_value_lines(text: &str) -> Parsed<Counter> {
+pub(crate) fn parse_name_value_lines(text: &str) -> Parsed<Counter> {
     let mut counters = Vec::new();
     for (line, number) in text.split('\n').zip(1..) {
         let line = line.trim_start_matches(C_WHITESPACE);

@@ -2,31 +2,31 @@
 
 /// One line of /proc/net/unix, as netstat reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnixSocketRow {
-    pub ref_count: u64,
-    pub protocol: u64,
-    pub flags: u64,
-    pub socket_type: u32,
-    pub state: u32,
-    pub inode: Option<u64>,
+pub(crate) struct UnixSocketRow {
+    pub(crate) ref_count: u64,
+    pub(crate) protocol: u64,
+    pub(crate) flags: u64,
+    pub(crate) socket_type: u32,
+    pub(crate) state: u32,
+    pub(crate) inode: Option<u64>,
     /// The path, whole, as the kernel lists it (`@`-prefixed for abstract names, empty for an
     /// unnamed socket). Untrusted.
-    pub path: Vec<u8>,
+    pub(crate) path: Vec<u8>,
 }
 
 impl UnixSocketRow {
     /// The path as netstat shows it: up to its first whitespace (netstat reads it with `%s`).
-    pub fn netstat_path(&self) -> &[u8] {
+    pub(crate) fn netstat_path(&self) -> &[u8] {
         let mut rest = self.path.as_slice();
         next_field(&mut rest).unwrap_or_default()
     }
 }
 
-pub const SO_ACCEPTCON: u64 = 1 << 16;
+pub(crate) const SO_ACCEPTCON: u64 = 1 << 16;
 
 /// Parses /proc/net/unix. Returns the rows and the number of lines netstat would call bogus.
 /// Lines are split on `\n` only: a path may contain any other byte.
-pub fn parse(bytes: &[u8]) -> (Vec<UnixSocketRow>, usize) {
+pub(crate) fn parse(bytes: &[u8]) -> (Vec<UnixSocketRow>, usize) {
     let mut lines = bytes.split(|&b| b == b'\n');
     let has_inode = lines
         .next()

@@ -18,7 +18,7 @@ struct MembershipJson {
     group: IpAddr,
 }
 
-pub fn write_memberships(groups: &[Membership], out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_memberships(groups: &[Membership], out: &mut dyn Write) -> io::Result<()> {
     for membership in groups {
         let membership = MembershipJson {
             family: if membership.group.is_ipv6() {

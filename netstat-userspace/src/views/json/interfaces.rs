@@ -49,7 +49,7 @@ struct Inet6Json {
 }
 
 /// One interface; `inet6` is /proc/net/if_inet6 (this interface's lines are picked out here).
-pub fn write_interface(
+pub(crate) fn write_interface(
     iface: &Interface,
     inet6: &[Inet6Address],
     out: &mut dyn Write,

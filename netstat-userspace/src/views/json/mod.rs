@@ -7,25 +7,25 @@
 //! `watch --json` escapes them ([`escape_bytes`](super::escape::escape_bytes)): the result is
 //! valid UTF-8, drives no terminal, and the original bytes can be recovered.
 
-pub mod groups;
-pub mod interfaces;
-pub mod route;
-pub mod sockets;
-pub mod statistics;
+pub(crate) mod groups;
+pub(crate) mod interfaces;
+pub(crate) mod route;
+pub(crate) mod sockets;
+pub(crate) mod statistics;
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 
 /// Writes one object and its newline.
-pub fn write_line(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+pub(crate) fn write_line(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
     serde_json::to_writer(&mut *out, value)?;
     out.write_all(b"\n")
 }
 
 /// Copies JSON lines, each object stamped with `"ts"` first (`-c`: the time of the snapshot the
 /// objects come from). Every line is an object, as this module writes them.
-pub fn stamp_lines(lines: &[u8], ts: &str, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn stamp_lines(lines: &[u8], ts: &str, out: &mut dyn Write) -> io::Result<()> {
     let stamp = serde_json::to_string(ts)?;
     for line in lines.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
         let Some(fields) = line.strip_prefix(b"{") else {

@@ -70,7 +70,7 @@ struct Ipv6RouteJson {
     usage: Usage,
 }
 
-pub fn write_ipv4_routes(routes: &[Ipv4Route], out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_ipv4_routes(routes: &[Ipv4Route], out: &mut dyn Write) -> io::Result<()> {
     for route in shown_ipv4_routes(routes) {
         let route = Ipv4RouteJson {
             family: "inet",
@@ -90,7 +90,7 @@ pub fn write_ipv4_routes(routes: &[Ipv4Route], out: &mut dyn Write) -> io::Resul
 
 /// `-rC`: the IPv4 route cache (empty on kernels since 3.6). The columns of one layout only
 /// (the 2.0 layout's HH and ARP, the 2.2 layout's TOS, HHRef, HHUptod and SpecDst) are left out.
-pub fn write_ipv4_cache(cache: &Ipv4RouteCache, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_ipv4_cache(cache: &Ipv4RouteCache, out: &mut dyn Write) -> io::Result<()> {
     for entry in &cache.entries {
         let format = match entry.extra {
             CacheExtra::Linux2_0 { .. } => CacheFormat::Linux2_0,
@@ -112,7 +112,11 @@ pub fn write_ipv4_cache(cache: &Ipv4RouteCache, out: &mut dyn Write) -> io::Resu
     Ok(())
 }
 
-pub fn write_ipv6_routes(routes: &[Ipv6Route], cache: bool, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_ipv6_routes(
+    routes: &[Ipv6Route],
+    cache: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     for route in shown_ipv6_routes(routes, cache) {
         let route = Ipv6RouteJson {
             family: "inet6",

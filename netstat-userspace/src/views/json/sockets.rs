@@ -93,7 +93,7 @@ fn family(v6: bool) -> &'static str {
     if v6 { "inet6" } else { "inet" }
 }
 
-pub fn write_inet_socket(
+pub(crate) fn write_inet_socket(
     out: &mut dyn Write,
     protocol: InetProtocol,
     row: &InetSocketRow,
@@ -136,7 +136,7 @@ fn inet_socket(
     }
 }
 
-pub fn write_unix_socket(
+pub(crate) fn write_unix_socket(
     out: &mut dyn Write,
     row: &UnixSocketRow,
     flags: &NetstatFlags,
@@ -160,7 +160,7 @@ pub fn write_unix_socket(
 
 /// `-c --json`'s object for one TCP transition: a TCP socket object in its new state, stamped with
 /// the transition's time. The owner is the one learned from the socket's system calls (`comm`).
-pub fn write_transition(
+pub(crate) fn write_transition(
     out: &mut dyn Write,
     ts: &str,
     transition: &TcpTransition,

@@ -10,7 +10,7 @@ use crate::views::netstat::statistics::{CounterSection, ShownProtocols};
 /// The sections netstat prints for the protocols asked for, with every counter of each as a
 /// number (zeros and settings included, which the text leaves out). A title that comes twice
 /// has its counters merged into one object.
-pub fn write_statistics(
+pub(crate) fn write_statistics(
     sections: &[CounterSection],
     shown: ShownProtocols,
     out: &mut dyn Write,

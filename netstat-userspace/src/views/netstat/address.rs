@@ -5,13 +5,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::resolve::Names;
 
 /// net-tools' `numeric` bits for address printing.
-pub mod numeric {
+pub(crate) mod numeric {
     /// Do not resolve (any of the low 12 bits in net-tools).
-    pub const NUMERIC: u32 = 0x0fff;
+    pub(crate) const NUMERIC: u32 = 0x0fff;
     /// Print `default` rather than `*` for 0.0.0.0/0 (and `default` for `::`).
-    pub const DEFAULT_NAME: u32 = 0x8000;
+    pub(crate) const DEFAULT_NAME: u32 = 0x8000;
     /// Treat the address as a host even if its host bits are zero.
-    pub const HOST: u32 = 0x4000;
+    pub(crate) const HOST: u32 = 0x4000;
 }
 
 unsafe extern "C" {
@@ -25,7 +25,7 @@ unsafe extern "C" {
 }
 
 /// glibc's inet_ntop for IPv6 (differs from Rust's Display for IPv4-compatible addresses).
-pub fn inet6_ntop(addr: Ipv6Addr) -> String {
+pub(crate) fn inet6_ntop(addr: Ipv6Addr) -> String {
     let octets = addr.octets();
     let mut buf = [0 as libc::c_char; 64];
     // SAFETY: 16 readable bytes in, a 64-byte buffer out (INET6_ADDRSTRLEN is 46).
@@ -48,7 +48,7 @@ pub fn inet6_ntop(addr: Ipv6Addr) -> String {
 
 /// INET_rresolve: an IPv4 address as netstat names it, given net-tools' `numeric` bits and the
 /// netmask that decides whether it is a host or a network.
-pub fn inet_name(addr: Ipv4Addr, numeric: u32, netmask: u32, names: &dyn Names) -> String {
+pub(crate) fn inet_name(addr: Ipv4Addr, numeric: u32, netmask: u32, names: &dyn Names) -> String {
     if numeric & numeric::NUMERIC != 0 {
         return addr.to_string();
     }
@@ -78,12 +78,12 @@ pub fn inet_name(addr: Ipv4Addr, numeric: u32, netmask: u32, names: &dyn Names) 
 
 /// INET_sprint: an IPv4 address outside a routing table's destination column (sockets, groups,
 /// gateways, the route cache).
-pub fn inet_sprint(addr: Ipv4Addr, numeric: u32, names: &dyn Names) -> String {
+pub(crate) fn inet_sprint(addr: Ipv4Addr, numeric: u32, names: &dyn Names) -> String {
     inet_name(addr, numeric, sprint_netmask(), names)
 }
 
 /// A socket's IPv4 address: INET_sprint with only -n's bit.
-pub fn inet_socket_name(addr: Ipv4Addr, numeric_hosts: bool, names: &dyn Names) -> String {
+pub(crate) fn inet_socket_name(addr: Ipv4Addr, numeric_hosts: bool, names: &dyn Names) -> String {
     let numeric = if numeric_hosts { numeric::NUMERIC } else { 0 };
     inet_sprint(addr, numeric, names)
 }
@@ -97,7 +97,7 @@ fn sprint_netmask() -> u32 {
 }
 
 /// INET6_sprint: an IPv6 address as netstat prints it, IPv4-mapped ones as plain IPv4.
-pub fn inet6_name(addr: Ipv6Addr, numeric: u32, names: &dyn Names) -> String {
+pub(crate) fn inet6_name(addr: Ipv6Addr, numeric: u32, names: &dyn Names) -> String {
     let name = if numeric & 0x7fff != 0 {
         inet6_ntop(addr)
     } else if addr.is_unspecified() {
@@ -131,7 +131,7 @@ fn fix_v4_mapped(text: String, addr: Ipv6Addr) -> String {
 }
 
 /// A socket address as netstat prints it in its address columns.
-pub fn socket_host(addr: IpAddr, numeric_hosts: bool, names: &dyn Names) -> String {
+pub(crate) fn socket_host(addr: IpAddr, numeric_hosts: bool, names: &dyn Names) -> String {
     match addr {
         IpAddr::V4(v4) => inet_socket_name(v4, numeric_hosts, names),
         IpAddr::V6(v6) => inet6_name(v6, if numeric_hosts { numeric::NUMERIC } else { 0 }, names),
@@ -139,7 +139,12 @@ pub fn socket_host(addr: IpAddr, numeric_hosts: bool, names: &dyn Names) -> Stri
 }
 
 /// get_sname: `*` for port 0, else the service name unless numeric, else the number.
-pub fn service_name(port: u16, proto: &str, numeric_ports: bool, names: &dyn Names) -> String {
+pub(crate) fn service_name(
+    port: u16,
+    proto: &str,
+    numeric_ports: bool,
+    names: &dyn Names,
+) -> String {
     if port == 0 {
         return "*".to_string();
     }
@@ -151,7 +156,7 @@ pub fn service_name(port: u16, proto: &str, numeric_ports: bool, names: &dyn Nam
 
 /// addr_do_one: `host:port`, cut to `short_len` unless `wide` (keeping at most short_len - 4
 /// characters of the port name, as net-tools assumes port names are short).
-pub fn address_and_port(host: &str, port: &str, short_len: usize, wide: bool) -> String {
+pub(crate) fn address_and_port(host: &str, port: &str, short_len: usize, wide: bool) -> String {
     let (host_len, port_len) = (host.len(), port.len());
     if !wide && host_len + port_len > short_len {
         let port_len = port_len.min(short_len - 4);
@@ -168,7 +173,7 @@ pub fn address_and_port(host: &str, port: &str, short_len: usize, wide: bool) ->
 
 /// The first `len` bytes, as C's strncpy would copy them (never splitting a UTF-8 character
 /// into invalid text: names here are ASCII in practice).
-pub fn truncate_bytes(s: &str, len: usize) -> &str {
+pub(crate) fn truncate_bytes(s: &str, len: usize) -> &str {
     if len >= s.len() {
         return s;
     }

@@ -7,14 +7,14 @@ use super::address::socket_host;
 use crate::{resolve::Names, sources::proc::igmp::Membership};
 
 /// The section's three heading lines (netstat is built with IPv6, hence "IPv6/").
-pub fn write_heading(out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_heading(out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "IPv6/IPv4 Group Memberships")?;
     writeln!(out, "Interface       RefCnt Group")?;
     writeln!(out, "--------------- ------ ---------------------")
 }
 
 /// One line per membership, in the order read.
-pub fn write_memberships(
+pub(crate) fn write_memberships(
     groups: &[Membership],
     numeric_hosts: bool,
     names: &dyn Names,

@@ -10,62 +10,62 @@ use crate::{
 };
 
 /// The IFF_* flags net-tools prints.
-pub mod iff {
-    pub const UP: u16 = 0x1;
-    pub const BROADCAST: u16 = 0x2;
-    pub const DEBUG: u16 = 0x4;
-    pub const LOOPBACK: u16 = 0x8;
-    pub const POINTOPOINT: u16 = 0x10;
-    pub const NOTRAILERS: u16 = 0x20;
-    pub const RUNNING: u16 = 0x40;
-    pub const NOARP: u16 = 0x80;
-    pub const PROMISC: u16 = 0x100;
-    pub const ALLMULTI: u16 = 0x200;
-    pub const MASTER: u16 = 0x400;
-    pub const SLAVE: u16 = 0x800;
-    pub const MULTICAST: u16 = 0x1000;
-    pub const DYNAMIC: u16 = 0x8000;
+pub(crate) mod iff {
+    pub(crate) const UP: u16 = 0x1;
+    pub(crate) const BROADCAST: u16 = 0x2;
+    pub(crate) const DEBUG: u16 = 0x4;
+    pub(crate) const LOOPBACK: u16 = 0x8;
+    pub(crate) const POINTOPOINT: u16 = 0x10;
+    pub(crate) const NOTRAILERS: u16 = 0x20;
+    pub(crate) const RUNNING: u16 = 0x40;
+    pub(crate) const NOARP: u16 = 0x80;
+    pub(crate) const PROMISC: u16 = 0x100;
+    pub(crate) const ALLMULTI: u16 = 0x200;
+    pub(crate) const MASTER: u16 = 0x400;
+    pub(crate) const SLAVE: u16 = 0x800;
+    pub(crate) const MULTICAST: u16 = 0x1000;
+    pub(crate) const DYNAMIC: u16 = 0x8000;
 }
 
 /// An interface's IPv4 configuration; `None` where its ioctl failed (net-tools then zeroes the
 /// address and prints "[NONE SET]").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ipv4Config {
-    pub address: Ipv4Addr,
-    pub netmask: Option<Ipv4Addr>,
-    pub broadcast: Option<Ipv4Addr>,
-    pub destination: Option<Ipv4Addr>,
+pub(crate) struct Ipv4Config {
+    pub(crate) address: Ipv4Addr,
+    pub(crate) netmask: Option<Ipv4Addr>,
+    pub(crate) broadcast: Option<Ipv4Addr>,
+    pub(crate) destination: Option<Ipv4Addr>,
 }
 
 /// SIOCGIFMAP's device map.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DeviceMap {
-    pub mem_start: u64,
-    pub mem_end: u64,
-    pub base_addr: u16,
-    pub irq: u8,
-    pub dma: u8,
+pub(crate) struct DeviceMap {
+    pub(crate) mem_start: u64,
+    pub(crate) mem_end: u64,
+    pub(crate) base_addr: u16,
+    pub(crate) irq: u8,
+    pub(crate) dma: u8,
 }
 
 /// What if_fetch learns of an interface, with its /proc/net/dev counters.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Interface {
-    pub name: Vec<u8>,
-    pub flags: u16,
-    pub mtu: i32,
-    pub stats: Option<DevStats>,
+pub(crate) struct Interface {
+    pub(crate) name: Vec<u8>,
+    pub(crate) flags: u16,
+    pub(crate) mtu: i32,
+    pub(crate) stats: Option<DevStats>,
     /// The ARPHRD_* type.
-    pub hw_type: u16,
+    pub(crate) hw_type: u16,
     /// The first 8 bytes of the hardware address (all net-tools copies).
-    pub hw_address: [u8; 8],
-    pub tx_queue_len: Option<i32>,
-    pub map: DeviceMap,
-    pub ipv4: Option<Ipv4Config>,
+    pub(crate) hw_address: [u8; 8],
+    pub(crate) tx_queue_len: Option<i32>,
+    pub(crate) map: DeviceMap,
+    pub(crate) ipv4: Option<Ipv4Config>,
 }
 
 /// "Kernel Interface table" (netstat prints it once, also with -c) and, for the short form,
 /// the column heading (with -c, on every refresh).
-pub fn write_heading(first: bool, long: bool, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_heading(first: bool, long: bool, out: &mut dyn Write) -> io::Result<()> {
     if first {
         out.write_all(b"Kernel Interface table\n")?;
     }
@@ -76,7 +76,7 @@ pub fn write_heading(first: bool, long: bool, out: &mut dyn Write) -> io::Result
 }
 
 /// One line of the short table.
-pub fn write_short(iface: &Interface, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_short(iface: &Interface, out: &mut dyn Write) -> io::Result<()> {
     let name = &iface.name[..iface.name.len().min(15)];
     out.write_all(name)?;
     write!(out, "{:width$} ", "", width = 15 - name.len())?;
@@ -125,7 +125,7 @@ pub fn write_short(iface: &Interface, out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// The names of the IFF_* flags set, in ifconfig's order.
-pub fn flag_names(flags: u16) -> Vec<&'static str> {
+pub(crate) fn flag_names(flags: u16) -> Vec<&'static str> {
     let words = [
         (iff::UP, "UP"),
         (iff::BROADCAST, "BROADCAST"),
@@ -150,14 +150,14 @@ pub fn flag_names(flags: u16) -> Vec<&'static str> {
 }
 
 /// The hardware type's name and the address as -e shows them (none for types without one).
-pub fn hardware(iface: &Interface) -> (&'static str, Option<String>) {
+pub(crate) fn hardware(iface: &Interface) -> (&'static str, Option<String>) {
     let hw = HwType::of(iface.hw_type);
     (hw.name, hw.address(&iface.hw_address))
 }
 
 /// The ifconfig-like block of -e. `inet6` is /proc/net/if_inet6 (this interface's lines are
 /// picked out here).
-pub fn write_long(
+pub(crate) fn write_long(
     iface: &Interface,
     inet6: &[Inet6Address],
     names: &dyn Names,
@@ -285,7 +285,7 @@ fn scope_words(scope: u32) -> String {
 }
 
 /// The names of an IPv6 address's scope bits, as ifconfig names them.
-pub fn scope_names(scope: u32) -> Vec<&'static str> {
+pub(crate) fn scope_names(scope: u32) -> Vec<&'static str> {
     let mut words = Vec::new();
     let mut scope = scope;
     if scope & 0x80 != 0 {

@@ -17,7 +17,7 @@ use crate::{
 
 /// Which columns -e selects for the IPv4 tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RouteColumns {
+pub(crate) enum RouteColumns {
     /// Nothing but the title (four or more -e wrap around to this).
     TitleOnly,
     /// Metric, Ref, Use: `-re`.
@@ -31,7 +31,7 @@ pub enum RouteColumns {
 impl RouteColumns {
     /// From netstat's flag_exp (1 plus the number of -e): for -r netstat swaps 1 and 2, so the
     /// default shows the TCP columns, then keeps the low two bits.
-    pub fn for_route(flag_exp: u8) -> Self {
+    pub(crate) fn for_route(flag_exp: u8) -> Self {
         let level = match flag_exp {
             1 => 2,
             2 => 1,
@@ -48,9 +48,9 @@ impl RouteColumns {
 
 /// How the table's addresses are named.
 #[derive(Clone, Copy)]
-pub struct Naming<'a> {
-    pub numeric_hosts: bool,
-    pub names: &'a dyn Names,
+pub(crate) struct Naming<'a> {
+    pub(crate) numeric_hosts: bool,
+    pub(crate) names: &'a dyn Names,
 }
 
 impl Naming<'_> {
@@ -65,13 +65,13 @@ impl Naming<'_> {
 
 /// The family netstat could not open a file for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RouteFamily {
+pub(crate) enum RouteFamily {
     Inet,
     Inet6,
 }
 
 /// What netstat prints on stdout when a family's routing file cannot be opened.
-pub fn write_not_configured(family: RouteFamily, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_not_configured(family: RouteFamily, out: &mut dyn Write) -> io::Result<()> {
     match family {
         RouteFamily::Inet => writeln!(out, "INET (IPv4) not configured in this system."),
         RouteFamily::Inet6 => writeln!(out, "INET6 (IPv6) not configured in this system."),
@@ -85,7 +85,10 @@ const TCP_HEADINGS: &str = "Flags   MSS Window  irtt Iface";
 const ALL_HEADINGS: &str = "Flags Metric Ref    Use Iface    MSS   Window irtt";
 
 /// The title and column headings of the IPv4 table (printed even when the file then fails).
-pub fn write_ipv4_table_heading(columns: RouteColumns, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_ipv4_table_heading(
+    columns: RouteColumns,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(out, "Kernel IP routing table")?;
     let headings = match columns {
         RouteColumns::TitleOnly => return Ok(()),
@@ -97,7 +100,7 @@ pub fn write_ipv4_table_heading(columns: RouteColumns, out: &mut dyn Write) -> i
 }
 
 /// The IPv4 forwarding table: every route that is up.
-pub fn write_ipv4_table(
+pub(crate) fn write_ipv4_table(
     routes: &[Ipv4Route],
     columns: RouteColumns,
     naming: Naming,
@@ -111,7 +114,7 @@ pub fn write_ipv4_table(
 }
 
 /// The IPv4 routes netstat shows: those that are up.
-pub fn shown_ipv4_routes(routes: &[Ipv4Route]) -> impl Iterator<Item = &Ipv4Route> {
+pub(crate) fn shown_ipv4_routes(routes: &[Ipv4Route]) -> impl Iterator<Item = &Ipv4Route> {
     routes.iter().filter(|route| route.flags & RTF_UP != 0)
 }
 
@@ -176,7 +179,7 @@ fn write_ipv4_route(
 }
 
 /// Flag letters in net-tools' order; a reject route restarts the string at "!".
-pub fn ipv4_table_flags(bits: u32) -> String {
+pub(crate) fn ipv4_table_flags(bits: u32) -> String {
     let mut text = String::new();
     for (flag, letters) in [(RTF_UP, "U"), (RTF_GATEWAY, "G"), (RTF_REJECT, "!")] {
         if bits & flag != 0 {
@@ -221,12 +224,12 @@ fn append_flags(text: &mut String, bits: u32, table: &[(u32, &str)]) {
 const RT_CACHE_PATH: &str = "/proc/net/rt_cache";
 
 /// The first line of the IPv4 route cache (all netstat prints when the file is empty).
-pub fn write_ipv4_cache_title(out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_ipv4_cache_title(out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "Kernel IP routing cache")
 }
 
 /// The title and headings of the IPv4 route cache.
-pub fn write_ipv4_cache_heading(
+pub(crate) fn write_ipv4_cache_heading(
     header: &CacheHeader,
     columns: RouteColumns,
     out: &mut dyn Write,
@@ -254,7 +257,7 @@ pub fn write_ipv4_cache_heading(
 }
 
 /// The IPv4 route cache (empty on kernels since 3.6, which print only its header).
-pub fn write_ipv4_cache(
+pub(crate) fn write_ipv4_cache(
     cache: &Ipv4RouteCache,
     columns: RouteColumns,
     naming: Naming,
@@ -319,7 +322,7 @@ fn write_ipv4_cache_entry(
 }
 
 /// Cache flag letters. The 2.0 layout has U and H where 2.2 has its dead and on-link bits.
-pub fn ipv4_cache_flags(bits: u32, format: CacheFormat) -> String {
+pub(crate) fn ipv4_cache_flags(bits: u32, format: CacheFormat) -> String {
     let mut text = String::new();
     if format == CacheFormat::Linux2_0 {
         append_flags(&mut text, bits, &[(RTF_UP, "U"), (RTF_HOST, "H")]);
@@ -361,7 +364,7 @@ pub fn ipv4_cache_flags(bits: u32, format: CacheFormat) -> String {
 
 /// The IPv6 table: its forwarding entries, or with `cache` its cached ones (net-tools shows
 /// those when /proc/net/ndisc is missing, as it is on every kernel since 2.2).
-pub fn write_ipv6_routes(
+pub(crate) fn write_ipv6_routes(
     routes: &[Ipv6Route],
     cache: bool,
     naming: Naming,
@@ -388,14 +391,17 @@ pub fn write_ipv6_routes(
 }
 
 /// The IPv6 routes netstat shows: the forwarding entries, or with `cache` the cached ones.
-pub fn shown_ipv6_routes(routes: &[Ipv6Route], cache: bool) -> impl Iterator<Item = &Ipv6Route> {
+pub(crate) fn shown_ipv6_routes(
+    routes: &[Ipv6Route],
+    cache: bool,
+) -> impl Iterator<Item = &Ipv6Route> {
     routes
         .iter()
         .filter(move |route| (route.flags & RTF_CACHE != 0) == cache)
 }
 
 /// The title and headings of the IPv6 table.
-pub fn write_ipv6_heading(cache: bool, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_ipv6_heading(cache: bool, out: &mut dyn Write) -> io::Result<()> {
     if cache {
         writeln!(out, "Kernel IPv6 routing cache")?;
     } else {
@@ -407,7 +413,7 @@ pub fn write_ipv6_heading(cache: bool, out: &mut dyn Write) -> io::Result<()> {
     )
 }
 
-pub fn ipv6_flags(bits: u32) -> String {
+pub(crate) fn ipv6_flags(bits: u32) -> String {
     let mut text = String::new();
     let table = [
         (RTF_UP, "U"),

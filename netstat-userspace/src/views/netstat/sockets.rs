@@ -22,7 +22,7 @@ use crate::{
 
 /// The IP protocols netstat lists, in its order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InetProtocol {
+pub(crate) enum InetProtocol {
     Tcp,
     Udp,
     UdpLite,
@@ -31,7 +31,7 @@ pub enum InetProtocol {
 
 impl InetProtocol {
     /// The Proto column: net-tools' names.
-    pub fn label(self, v6: bool) -> &'static str {
+    pub(crate) fn label(self, v6: bool) -> &'static str {
         match (self, v6) {
             (InetProtocol::Tcp, false) => "tcp",
             (InetProtocol::Tcp, true) => "tcp6",
@@ -45,7 +45,7 @@ impl InetProtocol {
     }
 
     /// The protocol's own name, without the family (JSON's `proto`).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             InetProtocol::Tcp => "tcp",
             InetProtocol::Udp => "udp",
@@ -55,7 +55,7 @@ impl InetProtocol {
     }
 
     /// The /proc/net file, and the name netstat names it by when it is missing.
-    pub fn proc_file(self, v6: bool) -> &'static str {
+    pub(crate) fn proc_file(self, v6: bool) -> &'static str {
         match (self, v6) {
             (InetProtocol::Tcp, false) => "tcp",
             (InetProtocol::Tcp, true) => "tcp6",
@@ -68,7 +68,7 @@ impl InetProtocol {
         }
     }
 
-    pub fn description(self) -> &'static str {
+    pub(crate) fn description(self) -> &'static str {
         match self {
             InetProtocol::Tcp => "AF INET (tcp)",
             InetProtocol::Udp => "AF INET (udp)",
@@ -78,7 +78,7 @@ impl InetProtocol {
     }
 
     /// The services table net-tools looks ports up in (also the name its warnings use).
-    pub fn services(self) -> &'static str {
+    pub(crate) fn services(self) -> &'static str {
         match self {
             InetProtocol::Tcp => "tcp",
             InetProtocol::Udp | InetProtocol::UdpLite => "udp",
@@ -113,7 +113,7 @@ fn which_sockets(flags: &NetstatFlags) -> &'static str {
     }
 }
 
-pub fn write_inet_header(out: &mut dyn Write, flags: &NetstatFlags) -> io::Result<()> {
+pub(crate) fn write_inet_header(out: &mut dyn Write, flags: &NetstatFlags) -> io::Result<()> {
     write!(
         out,
         "Active Internet connections {}\nProto Recv-Q Send-Q Local Address           Foreign Address         State      ",
@@ -133,7 +133,11 @@ pub fn write_inet_header(out: &mut dyn Write, flags: &NetstatFlags) -> io::Resul
 
 /// Whether netstat shows this row: TCP decides by the remote port, UDP and raw by the remote
 /// address (netstat.c is not consistent, and neither may we be).
-pub fn inet_row_shown(protocol: InetProtocol, row: &InetSocketRow, flags: &NetstatFlags) -> bool {
+pub(crate) fn inet_row_shown(
+    protocol: InetProtocol,
+    row: &InetSocketRow,
+    flags: &NetstatFlags,
+) -> bool {
     if flags.all {
         return true;
     }
@@ -145,7 +149,7 @@ pub fn inet_row_shown(protocol: InetProtocol, row: &InetSocketRow, flags: &Netst
 }
 
 /// The timer -o shows: netstat's name for it and the seconds until it fires (0 when off).
-pub fn timer_of(protocol: InetProtocol, row: &InetSocketRow) -> (Cow<'static, str>, f64) {
+pub(crate) fn timer_of(protocol: InetProtocol, row: &InetSocketRow) -> (Cow<'static, str>, f64) {
     // TCP divides by the clock tick rate, UDP and raw by a hard-coded 100; USER_HZ is 100
     // everywhere Linux runs today, so both are the same division.
     let seconds = row.timer_ticks as f64 / 100.0;
@@ -191,7 +195,7 @@ fn endpoint_text(
 /// `-c`'s row for one TCP transition: the local time of day, then netstat's TCP row showing the
 /// new state. A transition carries no queue sizes, uid or inode, so those columns show `-`
 /// rather than a number that could be stale.
-pub fn write_transition_row(
+pub(crate) fn write_transition_row(
     out: &mut dyn Write,
     time_of_day: &str,
     transition: &TcpTransition,
@@ -233,7 +237,7 @@ pub fn write_transition_row(
     out.write_all(b"\n")
 }
 
-pub fn write_inet_row(
+pub(crate) fn write_inet_row(
     out: &mut dyn Write,
     protocol: InetProtocol,
     row: &InetSocketRow,
@@ -297,13 +301,19 @@ pub fn write_inet_row(
 }
 
 /// An IP socket's owner: by inode, or its last owner when no process holds it.
-pub fn inet_owner<'a>(row: &InetSocketRow, owners: Option<&'a SocketOwners>) -> Option<&'a Owner> {
+pub(crate) fn inet_owner<'a>(
+    row: &InetSocketRow,
+    owners: Option<&'a SocketOwners>,
+) -> Option<&'a Owner> {
     let connection = (row.local, row.local_port, row.remote, row.remote_port);
     owners?.owner_of(row.inode, connection)
 }
 
 /// A UNIX socket's owner, by inode.
-pub fn unix_owner<'a>(row: &UnixSocketRow, owners: Option<&'a SocketOwners>) -> Option<&'a Owner> {
+pub(crate) fn unix_owner<'a>(
+    row: &UnixSocketRow,
+    owners: Option<&'a SocketOwners>,
+) -> Option<&'a Owner> {
     owners?.get(row.inode?)
 }
 
@@ -340,7 +350,7 @@ fn write_program(out: &mut dyn Write, label: Option<&[u8]>) -> io::Result<()> {
     Ok(())
 }
 
-pub fn write_unix_header(out: &mut dyn Write, flags: &NetstatFlags) -> io::Result<()> {
+pub(crate) fn write_unix_header(out: &mut dyn Write, flags: &NetstatFlags) -> io::Result<()> {
     write!(
         out,
         "Active UNIX domain sockets {}\nProto RefCnt Flags       Type       State         I-Node  ",
@@ -352,14 +362,14 @@ pub fn write_unix_header(out: &mut dyn Write, flags: &NetstatFlags) -> io::Resul
     out.write_all(b" Path\n")
 }
 
-pub fn unix_row_shown(row: &UnixSocketRow, flags: &NetstatFlags) -> bool {
+pub(crate) fn unix_row_shown(row: &UnixSocketRow, flags: &NetstatFlags) -> bool {
     const SS_UNCONNECTED: u32 = 1;
     let listening = row.state == SS_UNCONNECTED && row.flags & SO_ACCEPTCON != 0;
     flags.all || listening == flags.listening
 }
 
 /// The socket type, as netstat names it.
-pub fn unix_type(row: &UnixSocketRow) -> &'static str {
+pub(crate) fn unix_type(row: &UnixSocketRow) -> &'static str {
     match row.socket_type {
         1 => "STREAM",
         2 => "DGRAM",
@@ -372,7 +382,7 @@ pub fn unix_type(row: &UnixSocketRow) -> &'static str {
 
 /// The state (the kernel's SS_*) as netstat names it, except that an unconnected socket that does
 /// not listen is UNCONNECTED, where netstat leaves the column empty.
-pub fn unix_state(row: &UnixSocketRow) -> &'static str {
+pub(crate) fn unix_state(row: &UnixSocketRow) -> &'static str {
     match row.state {
         0 => "FREE",
         1 if row.flags & SO_ACCEPTCON != 0 => "LISTENING",
@@ -385,7 +395,7 @@ pub fn unix_state(row: &UnixSocketRow) -> &'static str {
 }
 
 /// The flags netstat shows between brackets: ACC (listening), W (waiting for data), N (no space).
-pub fn unix_flags(row: &UnixSocketRow) -> impl Iterator<Item = &'static str> {
+pub(crate) fn unix_flags(row: &UnixSocketRow) -> impl Iterator<Item = &'static str> {
     const SO_WAITDATA: u64 = 1 << 17;
     const SO_NOSPACE: u64 = 1 << 18;
     [(SO_ACCEPTCON, "ACC"), (SO_WAITDATA, "W"), (SO_NOSPACE, "N")]
@@ -394,7 +404,7 @@ pub fn unix_flags(row: &UnixSocketRow) -> impl Iterator<Item = &'static str> {
         .map(|(_, letters)| letters)
 }
 
-pub fn write_unix_row(
+pub(crate) fn write_unix_row(
     out: &mut dyn Write,
     row: &UnixSocketRow,
     flags: &NetstatFlags,

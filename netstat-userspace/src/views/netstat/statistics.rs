@@ -16,27 +16,27 @@ use crate::sources::proc::snmp::{Counter, Section};
 
 /// The protocols asked for: -w shows the Ip and Icmp tables, -t Tcp and TcpExt, -u Udp, -S Sctp.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ShownProtocols {
-    pub raw: bool,
-    pub tcp: bool,
-    pub udp: bool,
-    pub sctp: bool,
+pub(crate) struct ShownProtocols {
+    pub(crate) raw: bool,
+    pub(crate) tcp: bool,
+    pub(crate) udp: bool,
+    pub(crate) sctp: bool,
 }
 
 /// The IPv4 counter files: /proc/net/snmp, /proc/net/netstat (empty when absent) and
 /// /proc/net/sctp/snmp (None when absent: SCTP is a module).
 #[derive(Clone, Copy, Debug)]
-pub struct InetCounters<'a> {
-    pub snmp: &'a [Section],
-    pub netstat: &'a [Section],
-    pub sctp: Option<&'a [Counter]>,
+pub(crate) struct InetCounters<'a> {
+    pub(crate) snmp: &'a [Section],
+    pub(crate) netstat: &'a [Section],
+    pub(crate) sctp: Option<&'a [Counter]>,
 }
 
 /// A section of counters as netstat shows it: a title, its counters, and the tables netstat
 /// looks the title up in.
-pub struct CounterSection<'a> {
-    pub title: &'a str,
-    pub counters: &'a [Counter],
+pub(crate) struct CounterSection<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) counters: &'a [Counter],
     tables: &'static [Table],
 }
 
@@ -47,7 +47,7 @@ impl CounterSection<'_> {
 
     /// Whether netstat prints this section: one it has a table for only when its protocol was
     /// asked for, any other always.
-    pub fn shown(&self, shown: ShownProtocols) -> bool {
+    pub(crate) fn shown(&self, shown: ShownProtocols) -> bool {
         self.table()
             .is_none_or(|table| shown.includes(table.protocol))
     }
@@ -55,7 +55,7 @@ impl CounterSection<'_> {
 
 /// `netstat -s`'s sections: every section of /proc/net/snmp and /proc/net/netstat, then SCTP's
 /// counters.
-pub fn inet_sections<'a>(counters: &InetCounters<'a>) -> Vec<CounterSection<'a>> {
+pub(crate) fn inet_sections<'a>(counters: &InetCounters<'a>) -> Vec<CounterSection<'a>> {
     let section = |title, counters| CounterSection {
         title,
         counters,
@@ -75,7 +75,10 @@ pub fn inet_sections<'a>(counters: &InetCounters<'a>) -> Vec<CounterSection<'a>>
 
 /// `netstat -s -6`'s sections: /proc/net/snmp6, grouped into sections by name, then the Tcp
 /// sections of /proc/net/snmp (the kernel keeps no TCP counters per IP version).
-pub fn inet6_sections<'a>(snmp6: &'a [Counter], snmp: &'a [Section]) -> Vec<CounterSection<'a>> {
+pub(crate) fn inet6_sections<'a>(
+    snmp6: &'a [Counter],
+    snmp: &'a [Section],
+) -> Vec<CounterSection<'a>> {
     let mut sections = Vec::new();
     let mut rest = snmp6;
     while let Some(first) = rest.first() {
@@ -112,7 +115,7 @@ pub fn inet6_sections<'a>(snmp6: &'a [Counter], snmp: &'a [Section]) -> Vec<Coun
 }
 
 /// Prints sections as `netstat -s` does.
-pub fn write_sections(
+pub(crate) fn write_sections(
     sections: &[CounterSection],
     shown: ShownProtocols,
     out: &mut dyn Write,
