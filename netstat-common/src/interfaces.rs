@@ -105,7 +105,10 @@ pub struct EventBudget {
 mod pod {
     // SAFETY: plain `#[repr(C)]` data with explicit padding and no invalid bit patterns.
     unsafe impl aya::Pod for super::InterfaceCounters {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::InterfaceEventRecord {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::InterfaceProbeConfig {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::EventBudget {}
 }

@@ -161,7 +161,10 @@ const _: () = assert!(core::mem::size_of::<CloseOffsets>() == 24);
 mod pod {
     // SAFETY: plain `#[repr(C)]` data with explicit padding and no invalid bit patterns.
     unsafe impl aya::Pod for super::TcpStateRecord {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::KernelFilter {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::NetnsOffsets {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::CloseOffsets {}
 }

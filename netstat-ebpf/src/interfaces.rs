@@ -66,6 +66,7 @@ static IFACE_CONFIG: InterfaceProbeConfig = InterfaceProbeConfig {
 
 #[inline(always)]
 fn config() -> InterfaceProbeConfig {
+    // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
     unsafe { core::ptr::read_volatile(&IFACE_CONFIG) }
 }
 
@@ -150,38 +151,38 @@ fn count_received(ctx: &BtfTracePointContext) {
 }
 
 #[btf_tracepoint(function = "netif_rx_entry")]
-pub fn enetstat_netif_rx(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn enetstat_netif_rx(ctx: BtfTracePointContext) -> i32 {
     count_received(&ctx);
     0
 }
 
 #[btf_tracepoint(function = "netif_receive_skb_entry")]
-pub fn enetstat_netif_receive_skb_entry(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn enetstat_netif_receive_skb_entry(ctx: BtfTracePointContext) -> i32 {
     count_received(&ctx);
     0
 }
 
 #[btf_tracepoint(function = "netif_receive_skb_list_entry")]
-pub fn enetstat_netif_receive_skb_list(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn enetstat_netif_receive_skb_list(ctx: BtfTracePointContext) -> i32 {
     count_received(&ctx);
     0
 }
 
 #[btf_tracepoint(function = "napi_gro_receive_entry")]
-pub fn enetstat_napi_gro_receive(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn enetstat_napi_gro_receive(ctx: BtfTracePointContext) -> i32 {
     count_received(&ctx);
     0
 }
 
 #[btf_tracepoint(function = "napi_gro_frags_entry")]
-pub fn enetstat_napi_gro_frags(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn enetstat_napi_gro_frags(ctx: BtfTracePointContext) -> i32 {
     count_received(&ctx);
     0
 }
 
 /// The receive core, once per buffer after GRO.
 #[btf_tracepoint(function = "netif_receive_skb")]
-pub fn enetstat_netif_receive_skb(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn enetstat_netif_receive_skb(ctx: BtfTracePointContext) -> i32 {
     let cfg = config();
     let skb: u64 = ctx.arg(0);
     if let Some(ifindex) = read::<u64>(skb, cfg.skb_dev).and_then(|dev| traced_ifindex(&cfg, dev)) {
@@ -192,7 +193,7 @@ pub fn enetstat_netif_receive_skb(ctx: BtfTracePointContext) -> i32 {
 
 /// net_dev_xmit(skb, rc, dev, skb_len): after the driver's ndo_start_xmit returned rc.
 #[btf_tracepoint(function = "net_dev_xmit")]
-pub fn enetstat_net_dev_xmit(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn enetstat_net_dev_xmit(ctx: BtfTracePointContext) -> i32 {
     let cfg = config();
     let skb: u64 = ctx.arg(0);
     let rc = ctx.arg::<u64>(1) as i32;
@@ -227,7 +228,7 @@ pub fn enetstat_net_dev_xmit(ctx: BtfTracePointContext) -> i32 {
 
 /// kfree_skb(skb, location, reason, ...): a packet freed as dropped.
 #[btf_tracepoint(function = "kfree_skb")]
-pub fn enetstat_kfree_skb(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn enetstat_kfree_skb(ctx: BtfTracePointContext) -> i32 {
     let cfg = config();
     let skb: u64 = ctx.arg(0);
     let location: u64 = ctx.arg(1);
@@ -274,6 +275,7 @@ fn take_token(cfg: &InterfaceProbeConfig) -> bool {
     };
     // SAFETY: this CPU's slot.
     let budget = unsafe { &mut *budget };
+    // SAFETY: a helper that takes no arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     let refill = (now - budget.last_ns) / (1_000_000_000 / rate).max(1);
     if refill > 0 {
@@ -309,6 +311,7 @@ fn emit(
         return;
     };
     slot.write(InterfaceEventRecord {
+        // SAFETY: a helper that takes no arguments.
         ts_ns: unsafe { bpf_ktime_get_ns() },
         location,
         ifname: read::<[u8; IFNAMSIZ]>(dev, cfg.dev_name).unwrap_or([0; IFNAMSIZ]),

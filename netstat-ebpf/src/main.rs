@@ -3,6 +3,9 @@
 #![no_std]
 #![no_main]
 
+// The library target exists only for the build dependency (lib.rs); the programs are here.
+use netstat_ebpf as _;
+
 mod interfaces;
 mod tcp_state;
 

@@ -41,6 +41,7 @@ static TCP_STATE_NETNS_OFFSETS: NetnsOffsets = NetnsOffsets {
 /// The socket's network namespace inode: two kernel reads through BTF-resolved offsets.
 #[inline(always)]
 fn netns_of(skaddr: u64) -> u32 {
+    // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
     let offsets = unsafe { core::ptr::read_volatile(&TCP_STATE_NETNS_OFFSETS) };
     if offsets.net_inum == 0 {
         return 0;
@@ -52,6 +53,7 @@ fn netns_of(skaddr: u64) -> u32 {
     if net == 0 {
         return 0;
     }
+    // SAFETY: as above.
     unsafe { bpf_probe_read_kernel((net + u64::from(offsets.net_inum)) as *const u32) }.unwrap_or(0)
 }
 
@@ -75,6 +77,7 @@ fn close_counters(skaddr: u64, newstate: i32) -> CloseCounters {
     if newstate != TCP_CLOSE {
         return CloseCounters::default();
     }
+    // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
     let offsets = unsafe { core::ptr::read_volatile(&TCP_STATE_CLOSE_OFFSETS) };
     if offsets.bytes_acked == 0 {
         return CloseCounters::default();
@@ -131,23 +134,24 @@ const SADDR_V6: usize = 40;
 const DADDR_V6: usize = 56;
 
 #[tracepoint(category = "sock", name = "inet_sock_set_state")]
-pub fn enetstat_tcp_state(ctx: TracePointContext) -> u32 {
-    // SAFETY: the offsets are inside this tracepoint's record and aligned to their size, which is
-    // what the verifier requires for direct context reads.
-    unsafe { record_transition(&ctx) };
+pub(crate) fn enetstat_tcp_state(ctx: TracePointContext) -> u32 {
+    record_transition(&ctx);
     0
 }
 
+/// A field of the tracepoint's record, at one of the format offsets above.
 #[inline(always)]
-unsafe fn field<T: Copy>(ctx: &TracePointContext, offset: usize) -> T {
+fn field<T: Copy>(ctx: &TracePointContext, offset: usize) -> T {
+    // SAFETY: every caller passes a constant offset inside this tracepoint's record, aligned to
+    // the field's size; the verifier rejects any context read outside the record at load time.
     unsafe { core::ptr::read_volatile(ctx.as_ptr().cast::<u8>().add(offset).cast::<T>()) }
 }
 
 /// 16 bytes at an 8-aligned offset, read as two u64 loads (the verifier rejects wider ones).
 #[inline(always)]
-unsafe fn field16(ctx: &TracePointContext, offset: usize) -> [u8; 16] {
-    let lo: u64 = unsafe { field(ctx, offset) };
-    let hi: u64 = unsafe { field(ctx, offset + 8) };
+fn field16(ctx: &TracePointContext, offset: usize) -> [u8; 16] {
+    let lo: u64 = field(ctx, offset);
+    let hi: u64 = field(ctx, offset + 8);
     let mut out = [0u8; 16];
     out[..8].copy_from_slice(&lo.to_ne_bytes());
     out[8..].copy_from_slice(&hi.to_ne_bytes());
@@ -155,14 +159,15 @@ unsafe fn field16(ctx: &TracePointContext, offset: usize) -> [u8; 16] {
 }
 
 #[inline(always)]
-unsafe fn record_transition(ctx: &TracePointContext) {
-    let protocol: u16 = unsafe { field(ctx, PROTOCOL) };
+fn record_transition(ctx: &TracePointContext) {
+    let protocol: u16 = field(ctx, PROTOCOL);
     if protocol != IPPROTO_TCP {
         return;
     }
-    let family: u16 = unsafe { field(ctx, FAMILY) };
-    let sport: u16 = unsafe { field(ctx, SPORT) };
-    let dport: u16 = unsafe { field(ctx, DPORT) };
+    let family: u16 = field(ctx, FAMILY);
+    let sport: u16 = field(ctx, SPORT);
+    let dport: u16 = field(ctx, DPORT);
+    // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
     let filter = unsafe { core::ptr::read_volatile(&TCP_STATE_FILTER) };
     if !filter.accepts(family, sport, dport) {
         return;
@@ -178,16 +183,17 @@ unsafe fn record_transition(ctx: &TracePointContext) {
     let (saddr, daddr) = if family == AF_INET {
         let mut s = [0u8; 16];
         let mut d = [0u8; 16];
-        s[..4].copy_from_slice(&unsafe { field::<u32>(ctx, SADDR) }.to_ne_bytes());
-        d[..4].copy_from_slice(&unsafe { field::<u32>(ctx, DADDR) }.to_ne_bytes());
+        s[..4].copy_from_slice(&field::<u32>(ctx, SADDR).to_ne_bytes());
+        d[..4].copy_from_slice(&field::<u32>(ctx, DADDR).to_ne_bytes());
         (s, d)
     } else {
-        unsafe { (field16(ctx, SADDR_V6), field16(ctx, DADDR_V6)) }
+        (field16(ctx, SADDR_V6), field16(ctx, DADDR_V6))
     };
-    let skaddr: u64 = unsafe { field(ctx, SKADDR) };
-    let oldstate: i32 = unsafe { field(ctx, OLDSTATE) };
-    let newstate: i32 = unsafe { field(ctx, NEWSTATE) };
+    let skaddr: u64 = field(ctx, SKADDR);
+    let oldstate: i32 = field(ctx, OLDSTATE);
+    let newstate: i32 = field(ctx, NEWSTATE);
     slot.write(TcpStateRecord {
+        // SAFETY: a helper that takes no arguments.
         ts_ns: unsafe { bpf_ktime_get_ns() },
         skaddr,
         saddr,
@@ -202,6 +208,7 @@ unsafe fn record_transition(ctx: &TracePointContext) {
         netns: netns_of(skaddr),
         close: close_counters(skaddr, newstate),
     });
+    // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
     let wakeup_bytes = unsafe { core::ptr::read_volatile(&TCP_STATE_WAKEUP_BYTES) };
     let flags = if wakeup_bytes == 0 {
         0

@@ -10,7 +10,7 @@ mod tracer;
 use clap::{Args, Subcommand};
 
 #[derive(Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     #[command(subcommand)]
     which: Option<Which>,
 }
@@ -26,7 +26,7 @@ enum Which {
     Snapshot(snapshot::SnapshotArgs),
 }
 
-pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     crate::setup::ensure_toolchain()?;
     match args
         .which

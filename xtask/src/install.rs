@@ -15,13 +15,13 @@ use clap::Args;
 use crate::{setup, util};
 
 #[derive(Args)]
-pub struct ManArgs {
+pub(crate) struct ManArgs {
     /// Where the pages go (default: target/man).
     out_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
-pub struct InstallArgs {
+pub(crate) struct InstallArgs {
     /// Installation prefix: the binary goes to PREFIX/bin, the unit to PREFIX/lib/systemd/system.
     #[arg(long, default_value = "/usr/local")]
     prefix: PathBuf,
@@ -31,7 +31,7 @@ pub struct InstallArgs {
     destdir: Option<PathBuf>,
 }
 
-pub fn man(args: ManArgs) -> anyhow::Result<()> {
+pub(crate) fn man(args: ManArgs) -> anyhow::Result<()> {
     setup::ensure_toolchain()?;
     let enetstat = util::build_enetstat()?;
     let dir = args
@@ -85,7 +85,7 @@ fn unit_for(unit: &str, binary: &Path) -> String {
         .collect()
 }
 
-pub fn install(args: InstallArgs) -> anyhow::Result<()> {
+pub(crate) fn install(args: InstallArgs) -> anyhow::Result<()> {
     if !args.prefix.is_absolute() {
         bail!("--prefix must be an absolute path");
     }

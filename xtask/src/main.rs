@@ -65,7 +65,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     std::process::exit(status.code().unwrap_or(1));
 }
 
-/// rustfmt and clippy over the host crates, warnings as errors.
+/// rustfmt, and clippy with warnings as errors over the host crates and the eBPF crate.
 fn lint() -> anyhow::Result<()> {
     util::cargo(&["fmt", "--all", "--check"])?;
     util::cargo(&[
@@ -77,7 +77,21 @@ fn lint() -> anyhow::Result<()> {
         "--",
         "-D",
         "warnings",
-    ])
+    ])?;
+    // The kernel programs build for their own target only, with the nightly toolchain.
+    util::check_status(
+        std::process::Command::new("rustup")
+            .args(["run", "nightly", "cargo", "clippy", "-p", "netstat-ebpf"])
+            .args([
+                "--target",
+                "bpfel-unknown-none",
+                "-Z",
+                "build-std=core",
+                "--release",
+            ])
+            .args(["--", "-D", "warnings"])
+            .current_dir(util::workspace_root()),
+    )
 }
 
 fn test(args: &[String]) -> anyhow::Result<()> {

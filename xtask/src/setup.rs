@@ -13,7 +13,7 @@ const TOOLCHAIN: &str = "nightly";
 /// Offers the llvm-21/22/23 features that match the nightly toolchains this project builds with.
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
-pub fn ensure_toolchain() -> anyhow::Result<()> {
+pub(crate) fn ensure_toolchain() -> anyhow::Result<()> {
     ensure_component(TOOLCHAIN, "rust-src")?;
     // The test command lints with both; a minimal rustup profile lacks them.
     ensure_component("stable", "rustfmt")?;
@@ -136,7 +136,7 @@ fn llvm_major(version_text: &str) -> Option<u32> {
 }
 
 /// Installs Debian packages for the commands that are missing: `(command, package)` pairs.
-pub fn ensure_debian_packages(wanted: &[(&str, &str)]) -> anyhow::Result<()> {
+pub(crate) fn ensure_debian_packages(wanted: &[(&str, &str)]) -> anyhow::Result<()> {
     let missing: Vec<&str> = wanted
         .iter()
         .filter(|(command, _)| !on_path(command))

@@ -8,25 +8,25 @@ use std::{
 use anyhow::{Context as _, bail};
 
 /// The workspace root (xtask lives one level below it).
-pub fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask is inside the workspace")
         .to_path_buf()
 }
 
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
 
-pub fn cargo_command(args: &[&str]) -> Command {
+pub(crate) fn cargo_command(args: &[&str]) -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.args(args).current_dir(workspace_root());
     cmd
 }
 
-pub fn check_status(cmd: &mut Command) -> anyhow::Result<()> {
+pub(crate) fn check_status(cmd: &mut Command) -> anyhow::Result<()> {
     let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");
@@ -34,12 +34,12 @@ pub fn check_status(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
+pub(crate) fn cargo(args: &[&str]) -> anyhow::Result<()> {
     check_status(&mut cargo_command(args))
 }
 
 /// Builds the release `enetstat` binary and returns its path.
-pub fn build_enetstat() -> anyhow::Result<PathBuf> {
+pub(crate) fn build_enetstat() -> anyhow::Result<PathBuf> {
     cargo(&[
         "build",
         "--release",
@@ -51,14 +51,14 @@ pub fn build_enetstat() -> anyhow::Result<PathBuf> {
     Ok(target_dir().join("release/enetstat"))
 }
 
-pub fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 /// Output of a command that must succeed, as text.
-pub fn output_of(cmd: &mut Command) -> anyhow::Result<String> {
+pub(crate) fn output_of(cmd: &mut Command) -> anyhow::Result<String> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
         bail!(
@@ -71,7 +71,7 @@ pub fn output_of(cmd: &mut Command) -> anyhow::Result<String> {
 }
 
 /// Builds one of the integration-test crate's helper binaries (release) and returns its path.
-pub fn build_test_binary(name: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn build_test_binary(name: &str) -> anyhow::Result<PathBuf> {
     cargo(&[
         "build",
         "--release",
@@ -84,7 +84,7 @@ pub fn build_test_binary(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// The value of `key=value` among a tool's whitespace-separated output fields.
-pub fn field<T: std::str::FromStr>(out: &str, key: &str) -> Option<T> {
+pub(crate) fn field<T: std::str::FromStr>(out: &str, key: &str) -> Option<T> {
     out.split_whitespace()
         .filter_map(|f| f.split_once('='))
         .find(|(k, _)| *k == key)?

@@ -15,7 +15,7 @@ use super::{report, tracer::TracerProcess};
 use crate::{setup, util};
 
 #[derive(Args)]
-pub struct ChurnArgs {
+pub(crate) struct ChurnArgs {
     /// Seconds of churn per measurement.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
@@ -170,7 +170,7 @@ fn daemon_counts(enetstat: &Path) -> anyhow::Result<(u64, u64)> {
     Ok((count("events_received"), count("events_lost")))
 }
 
-pub fn run(args: ChurnArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: ChurnArgs) -> anyhow::Result<()> {
     setup::ensure_debian_packages(&[("tcpstates", "libbpf-tools"), ("bpftrace", "bpftrace")])?;
     let enetstat = util::build_enetstat()?;
     let churn = util::build_test_binary("enetstat-churn")?;

@@ -18,7 +18,7 @@ use super::{report, tracer::TracerProcess};
 use crate::util;
 
 #[derive(Args)]
-pub struct InterfacesArgs {
+pub(crate) struct InterfacesArgs {
     /// Seconds of traffic per measurement.
     #[arg(long, default_value_t = 4.0)]
     seconds: f64,
@@ -635,7 +635,7 @@ fn bpf_stats_sysctl() -> String {
         .to_string()
 }
 
-pub fn run(args: InterfacesArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: InterfacesArgs) -> anyhow::Result<()> {
     if args.rounds == 0 || args.seconds.is_nan() || args.seconds <= 0.0 {
         bail!("--rounds and --seconds must be positive");
     }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 /// Replaces the text between this benchmark's markers, or appends a new section.
-pub fn update_section(file: &Path, name: &str, body: &str) -> anyhow::Result<()> {
+pub(crate) fn update_section(file: &Path, name: &str, body: &str) -> anyhow::Result<()> {
     let begin = format!("<!-- BEGIN {name} -->");
     let end = format!("<!-- END {name} -->");
     let old = std::fs::read_to_string(file)
@@ -18,14 +18,14 @@ pub fn update_section(file: &Path, name: &str, body: &str) -> anyhow::Result<()>
 }
 
 /// "2 cores, Linux 6.1.0", for a benchmark's heading.
-pub fn machine_summary() -> String {
+pub(crate) fn machine_summary() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{cores} cores, Linux {}", kernel.trim())
 }
 
 /// A Markdown table.
-pub fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut out = format!(
         "| {} |\n|{}|\n",
         header.join(" | "),

@@ -18,7 +18,7 @@ use super::report;
 use crate::util;
 
 #[derive(Args)]
-pub struct SnapshotArgs {
+pub(crate) struct SnapshotArgs {
     /// Socket counts to measure at (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000])]
     sizes: Vec<usize>,
@@ -190,8 +190,9 @@ fn time_once(program: &Path, args: &[&str]) -> anyhow::Result<Timing> {
         .stderr(Stdio::null())
         .spawn()?;
     let mut status = 0;
-    // SAFETY: zeroed rusage is valid; waiting for our own child, which std will not reap.
+    // SAFETY: an all-zero rusage is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child, which std will not reap; both pointers are to locals.
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     let wall = started.elapsed();
     if pid < 0 || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
@@ -215,7 +216,7 @@ fn median(mut values: Vec<Timing>) -> Timing {
     values[values.len() / 2]
 }
 
-pub fn run(args: SnapshotArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: SnapshotArgs) -> anyhow::Result<()> {
     let enetstat = util::build_enetstat()?;
     let holder = util::build_test_binary("enetstat-hold-sockets")?;
     let program = |name: &str| -> PathBuf {

@@ -9,13 +9,18 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-pub struct TracerProcess {
-    pub child: Child,
+pub(crate) struct TracerProcess {
+    pub(crate) child: Child,
 }
 
 impl TracerProcess {
     /// Starts `cmd` with stdout and stderr going to `out` and `err`.
-    pub fn spawn(mut cmd: Command, label: &str, out: &Path, err: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn spawn(
+        mut cmd: Command,
+        label: &str,
+        out: &Path,
+        err: &Path,
+    ) -> anyhow::Result<Self> {
         let child = cmd
             .stdout(std::fs::File::create(out)?)
             .stderr(std::fs::File::create(err)?)
@@ -26,7 +31,7 @@ impl TracerProcess {
 
     /// Polls `ready` until it holds; fails with the tracer's stderr (`err`) if it exits first,
     /// or after 60 s.
-    pub fn wait_until(
+    pub(crate) fn wait_until(
         &mut self,
         what: &str,
         mut ready: impl FnMut() -> bool,
@@ -51,7 +56,7 @@ impl TracerProcess {
     }
 
     /// Ctrl-C, then wait for it to flush and exit.
-    pub fn stop(mut self) -> anyhow::Result<()> {
+    pub(crate) fn stop(mut self) -> anyhow::Result<()> {
         self.interrupt_and_wait()
     }
 
