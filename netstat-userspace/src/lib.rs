@@ -4,7 +4,7 @@
 //! - [`cli`]: clap's raw arguments, then the checked configuration of each command;
 //! - [`commands`]: wiring only;
 //! - [`daemon`]: the live table served over a socket and as metrics;
-//! - `snapshot`: one netstat view read from the sources and rendered, for the CLI and the daemon;
+//! - [`snapshot`]: one netstat view read from the sources and rendered, for the CLI and the daemon;
 //! - [`views`]: renderers (tables, JSON, metrics) over model rows;
 //! - [`aggregator`]: state derived from events (pure state machines);
 //! - [`sources`]: /proc, netlink, the probes' ring buffer, the daemon's socket;
@@ -23,6 +23,7 @@ mod logging;
 mod output;
 mod probes;
 mod resolve;
+mod snapshot;
 mod sources;
 mod views;
 

@@ -1,9 +1,13 @@
-//! Command-line parsing in two stages: clap's raw arguments, then a checked configuration that
-//! the commands consume.
+//! Command-line parsing in two stages: clap's raw arguments, then the checked configuration that
+//! a command consumes. The configurations' types live with what consumes them (each command's in
+//! its `commands` module, a netstat view's in `snapshot` and `views::netstat`); nothing below
+//! this module knows of clap.
 
 pub(crate) mod color;
 pub(crate) mod docs;
-pub(crate) mod netstat;
+#[cfg(test)]
+mod golden_tests;
+mod netstat;
 mod watch;
 
 use std::{
@@ -13,12 +17,19 @@ use std::{
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-use crate::{daemon::server::DEFAULT_SOCKET, probes::check_ring_size, views::OutputFormat};
+use crate::{
+    commands::{
+        interfaces::InterfaceWatchConfig, serve::ServeConfig, snapshot::SnapshotSource,
+        watch::WatchConfig,
+    },
+    daemon::server::DEFAULT_SOCKET,
+    probes::check_ring_size,
+    snapshot::NetstatConfig,
+    views::OutputFormat,
+};
 use color::{ColorArg, Terminal};
-use watch::parse_size;
-
-pub(crate) use netstat::{NetstatArgs, NetstatConfig};
-pub(crate) use watch::{InterfaceWatchConfig, WatchArgs, WatchConfig};
+use netstat::NetstatArgs;
+use watch::{WatchArgs, parse_size};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -102,22 +113,6 @@ pub(crate) struct ServeArgs {
     /// for 127.0.0.1:PORT. Off unless given.
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics: Option<String>,
-}
-
-/// Where a netstat view comes from, with what the daemon needs to answer it.
-#[derive(Debug)]
-pub(crate) enum SnapshotSource {
-    Proc,
-    Daemon { socket: PathBuf, args: Vec<String> },
-    Auto { socket: PathBuf, args: Vec<String> },
-}
-
-#[derive(Debug)]
-pub(crate) struct ServeConfig {
-    pub(crate) socket: PathBuf,
-    pub(crate) ring_bytes: u32,
-    /// Where to serve metrics, if anywhere.
-    pub(crate) metrics: Option<SocketAddr>,
 }
 
 /// A checked request.

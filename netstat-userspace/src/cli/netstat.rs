@@ -2,7 +2,13 @@
 
 use clap::{ArgAction, Args};
 
-use crate::views::OutputFormat;
+use crate::{
+    snapshot::{NetstatConfig, NetstatView},
+    views::{
+        OutputFormat,
+        netstat::{Families, NetstatFlags},
+    },
+};
 
 /// netstat's options, exactly as `netstat` spells them.
 #[derive(Debug, Default, Args)]
@@ -98,67 +104,6 @@ pub(crate) struct NetstatArgs {
 
 const NETSTAT: &str = "netstat-compatible options";
 
-/// Which address families were asked for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Families {
-    pub(crate) inet: bool,
-    pub(crate) inet6: bool,
-    pub(crate) unix: bool,
-}
-
-/// The views netstat can show.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum NetstatView {
-    Sockets,
-    Route,
-    Interfaces,
-    Statistics,
-}
-
-/// Which sockets and columns, after netstat's defaulting (netstat.c main()).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct NetstatFlags {
-    pub(crate) all: bool,
-    pub(crate) listening: bool,
-    pub(crate) tcp: bool,
-    pub(crate) udp: bool,
-    pub(crate) udplite: bool,
-    pub(crate) sctp: bool,
-    pub(crate) raw: bool,
-    pub(crate) unix: bool,
-    pub(crate) groups: bool,
-    pub(crate) families: Families,
-    /// The families named with -4, -6, -A and -x, before the defaulting (netstat's afname, whose
-    /// order is not kept): `-s` and `-r` show the statistics and routes of the ones named.
-    pub(crate) named_families: Families,
-    /// netstat's flag_arg: a protocol or family was named, so only those are shown.
-    pub(crate) named_protocols: bool,
-    /// netstat's flag_noprot: the IP protocols were implied by a family or -s, not named, so a
-    /// protocol the kernel lacks is skipped silently.
-    pub(crate) protocols_implied: bool,
-    pub(crate) numeric_hosts: bool,
-    pub(crate) numeric_ports: bool,
-    pub(crate) numeric_users: bool,
-    /// netstat's flag_exp: 1 plus the number of `-e`.
-    pub(crate) extend: u8,
-    pub(crate) programs: bool,
-    pub(crate) timers: bool,
-    pub(crate) wide: bool,
-    pub(crate) verbose: bool,
-    pub(crate) cache: bool,
-    pub(crate) continuous: bool,
-    /// Colour the TCP State column: not a netstat option, set from `--color` (cli::color).
-    pub(crate) color: bool,
-    /// Not a netstat option: enetstat's `--json`, set by the caller.
-    pub(crate) format: OutputFormat,
-}
-
-#[derive(Debug)]
-pub(crate) struct NetstatConfig {
-    pub(crate) view: NetstatView,
-    pub(crate) flags: NetstatFlags,
-}
-
 impl NetstatArgs {
     pub(crate) fn check(self) -> Result<NetstatConfig, String> {
         let views = [
@@ -243,5 +188,49 @@ impl NetstatArgs {
             NetstatView::Sockets
         };
         Ok(NetstatConfig { view, flags })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::{Config, RawArgs};
+
+    fn check(args: &[&str]) -> Result<NetstatConfig, String> {
+        let raw = RawArgs::try_parse_from(std::iter::once("enetstat").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        match raw.check(&[])? {
+            Config::Netstat(config, _) => Ok(config),
+            other => panic!("not a netstat config: {other:?}"),
+        }
+    }
+
+    /// The families `-s` and `-r` go by: the ones written, before the defaulting.
+    #[test]
+    fn named_families_are_the_ones_written() {
+        let named = |args: &[&str]| check(args).unwrap().flags.named_families;
+        let none = Families::default();
+        let inet = Families { inet: true, ..none };
+        let inet6 = Families {
+            inet6: true,
+            ..none
+        };
+        assert_eq!(named(&["-s"]), none);
+        assert_eq!(named(&["-st"]), none);
+        assert_eq!(named(&["-s", "-4"]), inet);
+        assert_eq!(named(&["-s", "-6"]), inet6);
+        assert_eq!(named(&["-s", "-A", "inet6"]), inet6);
+        assert_eq!(named(&["-su", "--inet6"]), inet6);
+        assert_eq!(
+            named(&["-s", "-4", "-6"]),
+            Families {
+                inet: true,
+                inet6: true,
+                unix: false
+            }
+        );
+        assert_eq!(named(&["-s", "-x"]), Families { unix: true, ..none });
     }
 }

@@ -3,6 +3,7 @@
 use clap::Args;
 
 use crate::{
+    commands::{interfaces::InterfaceWatchConfig, watch::WatchConfig},
     events::{Family, TcpState, filter::TransitionFilter},
     probes::check_ring_size,
     views::transitions::StreamFormat,
@@ -72,26 +73,6 @@ pub(crate) struct WatchArgs {
     /// they are still counted, and the number held back is reported); 0 turns events off.
     #[arg(long, value_name = "N", default_value = "100", requires = "interfaces")]
     pub(crate) events_per_sec: u32,
-}
-
-/// `watch --interfaces`, checked.
-#[derive(Debug)]
-pub(crate) struct InterfaceWatchConfig {
-    pub(crate) format: StreamFormat,
-    pub(crate) interval: std::time::Duration,
-    pub(crate) ring_bytes: u32,
-    pub(crate) events_per_sec: u32,
-}
-
-#[derive(Debug)]
-pub(crate) struct WatchConfig {
-    pub(crate) filter: TransitionFilter,
-    pub(crate) format: StreamFormat,
-    pub(crate) ring_bytes: u32,
-    /// Colour the table's states (`--color`, set by the caller).
-    pub(crate) color: bool,
-    /// Closed connections' lifetimes instead of transitions.
-    pub(crate) lifetimes: bool,
 }
 
 /// `16M` -> 16777216. Accepts K, M, G (powers of 1024), case-insensitive.

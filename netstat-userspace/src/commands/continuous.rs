@@ -9,11 +9,10 @@ use anyhow::bail;
 
 use crate::{
     aggregator::transitions::TransitionTracker,
-    cli::netstat::{NetstatConfig, NetstatView},
     events::{Family, TcpTransition, filter::TransitionFilter},
     output,
     probes::{TcpStateProbe, check_ring_size},
-    resolve::{self, Names},
+    snapshot::{self, NetstatConfig, NetstatView},
     sources::ring::{DEFAULT_BATCH, RingReader, drain_timer},
     views::{
         OutputFormat,
@@ -63,18 +62,14 @@ pub(crate) async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
         // object per transition stamped with its own.
         let read_at = clock.rfc3339(Clock::monotonic_now_ns());
         let mut table = Vec::new();
-        super::snapshot::render(&config, None, &[], &mut table)?;
+        snapshot::render(&config, None, &[], &mut table)?;
         stamp_lines(&table, &read_at, &mut out)?;
     } else {
-        super::snapshot::render(&config, None, &[], &mut out)?;
+        snapshot::render(&config, None, &[], &mut out)?;
     }
     out.flush()?;
 
-    let names: Box<dyn Names> = if config.flags.numeric_hosts && config.flags.numeric_ports {
-        Box::new(resolve::NoNames)
-    } else {
-        Box::new(resolve::SystemNames::new())
-    };
+    let names = snapshot::names_for(&config.flags);
     let own_netns = crate::sources::daemon::own_netns();
     let mut tracker = TransitionTracker::new();
     let mut handle = |bytes: &[u8], out: &mut dyn std::io::Write| -> std::io::Result<()> {

@@ -8,22 +8,34 @@ use anyhow::Context as _;
 
 use crate::{
     aggregator::interfaces::{InterfaceSample, LinkEvent},
-    cli::{InterfaceWatchConfig, netstat::NetstatConfig},
     events::interface::InterfaceEvent,
     output,
     probes::{
         check_ring_size,
         interfaces::{InterfaceProbe, InterfaceProbeOptions, InterfaceProbeStats},
     },
-    resolve::{self, Names},
+    resolve::Names,
+    snapshot::{self, NetstatConfig},
     sources::{
         daemon::own_netns,
         interfaces::LiveInterfaces,
         proc::dev::InterfaceList,
         ring::{DEFAULT_BATCH, RingReader, drain_timer},
     },
-    views::{OutputFormat, clock::Clock, interface_stream::InterfacePrinter, json::stamp_lines},
+    views::{
+        OutputFormat, clock::Clock, interface_stream::InterfacePrinter, json::stamp_lines,
+        transitions::StreamFormat,
+    },
 };
+
+/// `watch --interfaces`, checked.
+#[derive(Debug)]
+pub(crate) struct InterfaceWatchConfig {
+    pub(crate) format: StreamFormat,
+    pub(crate) interval: Duration,
+    pub(crate) ring_bytes: u32,
+    pub(crate) events_per_sec: u32,
+}
 
 /// What a live view does with each kind of news.
 trait LiveView {
@@ -219,10 +231,10 @@ impl<W: Write> LiveView for NetstatTableView<W> {
         if flags.format == OutputFormat::Json {
             // JSON lines, each object stamped with its refresh's time.
             let mut table = Vec::new();
-            super::snapshot::interfaces::render(flags, names, list, self.first, &mut table)?;
+            snapshot::interfaces::render(flags, names, list, self.first, &mut table)?;
             stamp_lines(&table, &self.clock.rfc3339(now_ns), &mut self.out)?;
         } else {
-            super::snapshot::interfaces::render(flags, names, list, self.first, &mut self.out)?;
+            snapshot::interfaces::render(flags, names, list, self.first, &mut self.out)?;
         }
         self.first = false;
         Ok(())
@@ -248,11 +260,7 @@ impl<W: Write> LiveView for NetstatTableView<W> {
 
 /// `enetstat -ic`: netstat's refresh every second, the counters from the probes.
 pub(crate) async fn continuous(config: NetstatConfig) -> anyhow::Result<()> {
-    let names: Box<dyn Names> = if config.flags.numeric_hosts && config.flags.numeric_ports {
-        Box::new(resolve::NoNames)
-    } else {
-        Box::new(resolve::SystemNames::new())
-    };
+    let names = snapshot::names_for(&config.flags);
     let mut view = NetstatTableView {
         config,
         names,

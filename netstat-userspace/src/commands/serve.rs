@@ -2,14 +2,13 @@
 //! control socket. Start-up leaves no gap: the probe is attached first, its events buffered, the
 //! snapshot taken, and the buffered events replayed against it.
 
-use std::{io, time::Duration};
+use std::{io, net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
 use crate::{
     aggregator::interfaces::InterfaceSample,
-    cli::ServeConfig,
     daemon::{
         metrics_http::{MetricsEndpoint, Scrape},
         server::ControlSocket,
@@ -23,6 +22,15 @@ use crate::{
     },
     views::{clock::Clock, metrics::InterfaceTotals},
 };
+
+/// `enetstat serve`, checked.
+#[derive(Debug)]
+pub(crate) struct ServeConfig {
+    pub(crate) socket: PathBuf,
+    pub(crate) ring_bytes: u32,
+    /// Where to serve metrics, if anywhere.
+    pub(crate) metrics: Option<SocketAddr>,
+}
 
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 

@@ -10,7 +10,6 @@ use anyhow::Context as _;
 
 use crate::{
     aggregator::{lifetimes::lifetime, transitions::TransitionTracker},
-    cli::WatchConfig,
     events::{TcpTransition, filter::TransitionFilter},
     output,
     probes::{LossCounts, TcpStateProbe},
@@ -18,9 +17,21 @@ use crate::{
     views::{
         clock::Clock,
         lifetimes::LifetimePrinter,
-        transitions::{LossCause, TransitionPrinter},
+        transitions::{LossCause, StreamFormat, TransitionPrinter},
     },
 };
+
+/// `enetstat watch`, checked.
+#[derive(Debug)]
+pub(crate) struct WatchConfig {
+    pub(crate) filter: TransitionFilter,
+    pub(crate) format: StreamFormat,
+    pub(crate) ring_bytes: u32,
+    /// Colour the table's states (`--color`).
+    pub(crate) color: bool,
+    /// Closed connections' lifetimes instead of transitions.
+    pub(crate) lifetimes: bool,
+}
 
 /// How often the lost-record counters are read.
 const LOSS_CHECK_INTERVAL: Duration = Duration::from_millis(500);

@@ -13,10 +13,10 @@ use super::{
 };
 use crate::{
     aggregator::{table::LiveTable, transitions::made_by_owner},
-    cli::{netstat::NetstatView, parse_netstat_args},
-    commands::snapshot::render,
+    cli::parse_netstat_args,
     events::{Comm, Task, TcpTransition},
     probes::LossCounts,
+    snapshot::{NetstatView, render},
     sources::{
         daemon::own_netns,
         proc::owners::{Connection, Owner, SocketOwners},
@@ -24,6 +24,7 @@ use crate::{
     views::{
         clock::Clock,
         metrics::{Metrics, Readings},
+        netstat::NetstatFlags,
     },
 };
 
@@ -232,7 +233,7 @@ impl Daemon {
     /// Owners for -p: TCP sockets change owners only through events, so rescanning the processes
     /// events named keeps them exact. UDP, raw and UNIX sockets have no events: a view that shows
     /// them rescans everything.
-    fn current_owners(&mut self, flags: &crate::cli::netstat::NetstatFlags) -> &SocketOwners {
+    fn current_owners(&mut self, flags: &NetstatFlags) -> &SocketOwners {
         let only_tcp = flags.named_protocols
             && flags.tcp
             && !(flags.udp || flags.udplite || flags.raw || flags.sctp || flags.unix);

@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use super::write_line;
 use crate::{
-    cli::netstat::NetstatFlags,
     events::{Task, TcpState, TcpTransition},
     sources::proc::{
         inet_sockets::InetSocketRow,
@@ -18,8 +17,11 @@ use crate::{
     },
     views::{
         escape::escape_bytes,
-        netstat::sockets::{
-            InetProtocol, inet_owner, timer_of, unix_flags, unix_owner, unix_state, unix_type,
+        netstat::{
+            NetstatFlags,
+            sockets::{
+                InetProtocol, inet_owner, timer_of, unix_flags, unix_owner, unix_state, unix_type,
+            },
         },
     },
 };
@@ -202,9 +204,9 @@ mod tests {
 
     use super::*;
     use crate::{
-        cli::netstat::Families,
         events::{Comm, Family},
         sources::proc::{inet_sockets, owners::owner_label, unix_sockets},
+        views::netstat::Families,
     };
 
     fn flags() -> NetstatFlags {

@@ -9,7 +9,6 @@ use std::{
 
 use super::address::{address_and_port, service_name, socket_host};
 use crate::{
-    cli::netstat::NetstatFlags,
     events::TcpTransition,
     resolve::Names,
     sources::proc::{
@@ -17,7 +16,7 @@ use crate::{
         owners::{Owner, SocketOwners},
         unix_sockets::{SO_ACCEPTCON, UnixSocketRow},
     },
-    views::{color::StateCell, escape::escape_controls},
+    views::{color::StateCell, escape::escape_controls, netstat::NetstatFlags},
 };
 
 /// The IP protocols netstat lists, in its order.
@@ -443,9 +442,9 @@ pub(crate) fn write_unix_row(
 mod tests {
     use super::*;
     use crate::{
-        cli::netstat::Families,
         resolve::{FixedNames, NoNames},
         sources::proc::{inet_sockets, unix_sockets},
+        views::netstat::Families,
     };
 
     fn flags() -> NetstatFlags {

@@ -869,7 +869,7 @@ mod tests {
     //! Each expected output here is what net-tools 2.10's netstat printed for the same input
     //! (the input files as /proc/net in a private mount namespace, LC_ALL=C), for the arguments
     //! named in the test. The full files are compared in the golden test of
-    //! commands::snapshot::statistics.
+    //! cli::golden_tests (`statistics_match_netstat`).
 
     use super::*;
     use crate::sources::proc::snmp::{parse_line_pairs, parse_name_value_lines};

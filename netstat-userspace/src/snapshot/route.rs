@@ -8,13 +8,13 @@ use std::{
 use anyhow::{Context as _, bail};
 
 use crate::{
-    cli::netstat::NetstatFlags,
     resolve::Names,
     sources::proc::route::{
         RouteFileError, ipv4_cache_header, parse_ipv4_cache, parse_ipv4_routes, parse_ipv6_routes,
     },
     views::{
         json,
+        netstat::NetstatFlags,
         netstat::route::{
             Naming, RouteColumns, RouteFamily, write_ipv4_cache, write_ipv4_cache_heading,
             write_ipv4_cache_title, write_ipv4_table, write_ipv4_table_heading, write_ipv6_heading,
@@ -33,7 +33,7 @@ pub(crate) fn run(
 
 /// The routing tables from the files in `proc_net`, family by family as netstat's route_info
 /// goes (it stops at the first that fails).
-pub(super) fn run_in(
+pub(crate) fn run_in(
     proc_net: &Path,
     flags: &NetstatFlags,
     names: &dyn Names,

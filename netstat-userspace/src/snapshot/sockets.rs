@@ -5,7 +5,6 @@ use std::io::Write;
 use anyhow::{Context as _, bail};
 
 use crate::{
-    cli::netstat::NetstatFlags,
     resolve::Names,
     sources::{
         netlink::sock_diag::{self, DumpRequest},
@@ -18,6 +17,7 @@ use crate::{
     views::{
         OutputFormat,
         json::sockets::{write_inet_socket, write_unix_socket},
+        netstat::NetstatFlags,
         netstat::sockets::{
             InetProtocol, inet_row_shown, unix_row_shown, write_inet_header, write_inet_row,
             write_unix_header, write_unix_row,

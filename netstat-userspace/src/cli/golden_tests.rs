@@ -1,5 +1,6 @@
-//! `-r` and `-g` against what the real net-tools netstat printed for the same /proc/net files
-//! (tests/fixtures, see its README for how each expected file was made).
+//! netstat command lines, checked here and rendered by the snapshot service, against what the
+//! real net-tools netstat printed for the same /proc/net files: `-r`, `-g` and `-s`
+//! (tests/fixtures, see its READMEs for how each expected file was made).
 
 use std::{
     fs,
@@ -10,8 +11,9 @@ use std::{
 use clap::Parser as _;
 
 use crate::{
-    cli::{Config, RawArgs, netstat::NetstatView},
+    cli::{Config, RawArgs},
     resolve::FixedNames,
+    snapshot::{NetstatConfig, NetstatView, groups, route, statistics},
 };
 
 fn fixtures() -> PathBuf {
@@ -91,17 +93,23 @@ fn cases(kind: &str) -> Vec<PathBuf> {
 
 const GROUPS_HEADING: &str = "IPv6/IPv4 Group Memberships\n";
 
+/// The checked view of a netstat command line (without the program name).
+fn netstat_config(args: &[String]) -> NetstatConfig {
+    let argv = std::iter::once("enetstat".to_string()).chain(args.iter().cloned());
+    let Ok(Config::Netstat(config, _)) = RawArgs::try_parse_from(argv).unwrap().check(&[]) else {
+        panic!("not a netstat command line: {args:?}");
+    };
+    config
+}
+
 /// Renders `case` with `expected.args`; describes any difference.
 fn compare(case: &Path, expected: &Expected) -> Option<String> {
-    let argv = std::iter::once("enetstat".to_string()).chain(expected.args.iter().cloned());
-    let Ok(Config::Netstat(config, _)) = RawArgs::try_parse_from(argv).unwrap().check(&[]) else {
-        panic!("not a netstat command line: {:?}", expected.args);
-    };
+    let config = netstat_config(&expected.args);
     let names = captured_names();
     let mut stdout = Vec::new();
     let mut want = expected.stdout.as_slice();
     let result = match config.view {
-        NetstatView::Route => super::route::run_in(case, &config.flags, &names, &mut stdout),
+        NetstatView::Route => route::run_in(case, &config.flags, &names, &mut stdout),
         NetstatView::Sockets if config.flags.groups => {
             // -4 or -6 with -g also lists sockets (here: only their heading, the files being
             // absent); that listing is sockets.rs's, so compare from the group heading on.
@@ -109,7 +117,7 @@ fn compare(case: &Path, expected: &Expected) -> Option<String> {
             if let Some(start) = text.find(GROUPS_HEADING) {
                 want = &want[start..];
             }
-            super::groups::run_in(case, &config.flags, &names, &mut stdout)
+            groups::run_in(case, &config.flags, &names, &mut stdout)
         }
         view => panic!("no -r or -g in {:?} ({view:?})", expected.args),
     };
@@ -172,4 +180,47 @@ fn route_matches_netstat() {
 #[test]
 fn groups_match_netstat() {
     check_all("groups");
+}
+
+/// The arguments a statistics output was made with: "netstat-st-6.out" is `netstat -st -6`.
+fn statistics_arguments(expected: &Path) -> Option<Vec<String>> {
+    let stem = expected.file_name()?.to_str()?.strip_suffix(".out")?;
+    let options = stem.strip_prefix("netstat")?;
+    Some(
+        options
+            .split('-')
+            .filter(|option| !option.is_empty())
+            .map(|option| format!("-{option}"))
+            .collect(),
+    )
+}
+
+/// Every expected output under tests/fixtures/statistics, printed by the real netstat on its
+/// case's files (see the README there), against enetstat on the same files.
+#[test]
+fn statistics_match_netstat() {
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    for case in cases("statistics") {
+        let mut expected_files: Vec<PathBuf> = fs::read_dir(&case)
+            .expect("case directory")
+            .map(|entry| entry.expect("case entry").path())
+            .filter(|path| statistics_arguments(path).is_some())
+            .collect();
+        expected_files.sort();
+        for expected_file in expected_files {
+            let args = statistics_arguments(&expected_file).unwrap_or_default();
+            let expected = fs::read(&expected_file).expect("expected output");
+            let config = netstat_config(&args);
+            let mut actual = Vec::new();
+            statistics::run_in(&case.join("net"), &config.flags, &mut actual).expect("run");
+            compared += 1;
+            if actual != expected {
+                let command = format!("netstat {} on {}", args.join(" "), case.display());
+                failures.push(describe_difference(&command, &expected, &actual));
+            }
+        }
+    }
+    assert!(compared >= 40, "only {compared} expected outputs found");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

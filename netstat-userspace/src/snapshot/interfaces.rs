@@ -10,7 +10,6 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    cli::netstat::NetstatFlags,
     resolve::Names,
     sources::proc::{
         dev::{InterfaceList, parse_if_inet6},
@@ -19,8 +18,11 @@ use crate::{
     views::{
         OutputFormat,
         json::interfaces::write_interface,
-        netstat::interfaces::{
-            DeviceMap, Interface, Ipv4Config, write_heading, write_long, write_short,
+        netstat::{
+            NetstatFlags,
+            interfaces::{
+                DeviceMap, Interface, Ipv4Config, write_heading, write_long, write_short,
+            },
         },
     },
 };

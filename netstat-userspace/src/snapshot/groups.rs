@@ -8,12 +8,14 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    cli::netstat::NetstatFlags,
     resolve::Names,
     sources::proc::igmp::parse_memberships,
     views::{
         OutputFormat, json,
-        netstat::groups::{write_heading, write_memberships},
+        netstat::{
+            NetstatFlags,
+            groups::{write_heading, write_memberships},
+        },
     },
 };
 
@@ -27,7 +29,7 @@ pub(crate) fn run(
 
 /// The section from the files in `proc_net`. igmp is read for IPv4, igmp6 for IPv6, as
 /// netstat's INFO_GUTS6 does.
-pub(super) fn run_in(
+pub(crate) fn run_in(
     proc_net: &Path,
     flags: &NetstatFlags,
     names: &dyn Names,
