@@ -1,6 +1,7 @@
 //! The net-tools `netstat` option surface, with netstat's own defaulting rules.
 
 use clap::{ArgAction, Args};
+use serde::{Deserialize, Serialize};
 
 use crate::views::OutputFormat;
 
@@ -99,7 +100,8 @@ pub(crate) struct NetstatArgs {
 const NETSTAT: &str = "netstat-compatible options";
 
 /// Which address families were asked for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Families {
     pub(crate) inet: bool,
     pub(crate) inet6: bool,
@@ -107,7 +109,8 @@ pub(crate) struct Families {
 }
 
 /// The views netstat can show.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum NetstatView {
     Sockets,
     Route,
@@ -115,8 +118,10 @@ pub(crate) enum NetstatView {
     Statistics,
 }
 
-/// Which sockets and columns, after netstat's defaulting (netstat.c main()).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Which sockets and columns, after netstat's defaulting (netstat.c main()). The daemon is sent
+/// them as they are (sources::daemon::protocol): an unknown field is refused, not ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct NetstatFlags {
     pub(crate) all: bool,
     pub(crate) listening: bool,

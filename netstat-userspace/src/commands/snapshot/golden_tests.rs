@@ -94,7 +94,7 @@ const GROUPS_HEADING: &str = "IPv6/IPv4 Group Memberships\n";
 /// Renders `case` with `expected.args`; describes any difference.
 fn compare(case: &Path, expected: &Expected) -> Option<String> {
     let argv = std::iter::once("enetstat".to_string()).chain(expected.args.iter().cloned());
-    let Ok(Config::Netstat(config, _)) = RawArgs::try_parse_from(argv).unwrap().check(&[]) else {
+    let Ok(Config::Netstat(config, _)) = RawArgs::try_parse_from(argv).unwrap().check() else {
         panic!("not a netstat command line: {:?}", expected.args);
     };
     let names = captured_names();

@@ -16,11 +16,13 @@ use crate::{
         SnapshotSource,
         netstat::{NetstatConfig, NetstatView},
     },
-    daemon::protocol::{Request, UNSUPPORTED_VERSION, WRONG_NETNS},
     output,
     resolve::{self, Names},
     sources::{
-        daemon::{QueryError, query},
+        daemon::{
+            client::{QueryError, query},
+            protocol::{DaemonError, Request, SnapshotRequest},
+        },
         proc::owners::SocketOwners,
     },
 };
@@ -30,27 +32,25 @@ pub(crate) fn run(config: NetstatConfig, source: &SnapshotSource) -> anyhow::Res
     let mut out = output::stdout();
     match source {
         SnapshotSource::Proc => render(&config, None, &[], &mut out)?,
-        SnapshotSource::Daemon { socket, args } | SnapshotSource::Auto { socket, args } => {
-            let request = Request::Snapshot {
-                args: args.clone(),
+        SnapshotSource::Daemon { socket } | SnapshotSource::Auto { socket } => {
+            let request = Request::Snapshot(SnapshotRequest {
+                view: config.view,
+                flags: config.flags.clone(),
                 hide_inodes: Vec::new(),
                 netns: None,
-                color: config.flags.color,
-                format: config.flags.format,
-            };
+            });
             let auto = matches!(source, SnapshotSource::Auto { .. });
             match query(socket, &request) {
                 Ok(body) => out.write_all(&body)?,
-                // No daemon, one serving another network namespace, or one too old for the
-                // request (JSON): read the kernel here.
-                Err(QueryError::NotRunning(_)) if auto => render(&config, None, &[], &mut out)?,
-                Err(QueryError::Failed(why))
-                    if auto
-                        && (why.starts_with(WRONG_NETNS)
-                            || why.starts_with(UNSUPPORTED_VERSION)) =>
-                {
-                    render(&config, None, &[], &mut out)?;
-                }
+                // No daemon, one serving another network namespace, or one that does not speak
+                // this protocol version: read the kernel here.
+                Err(
+                    QueryError::NotRunning(_)
+                    | QueryError::TooOld(_)
+                    | QueryError::Refused(
+                        DaemonError::WrongNetns { .. } | DaemonError::UnsupportedVersion { .. },
+                    ),
+                ) if auto => render(&config, None, &[], &mut out)?,
                 Err(err) => anyhow::bail!("{err}"),
             }
         }

@@ -164,7 +164,7 @@ mod tests {
     fn flags(args: &[&str]) -> NetstatFlags {
         let raw = RawArgs::try_parse_from(std::iter::once("enetstat").chain(args.iter().copied()))
             .expect("valid arguments");
-        match raw.check(&[]) {
+        match raw.check() {
             Ok(Config::Netstat(config, _)) => config.flags,
             other => panic!("{args:?} is not a netstat request: {other:?}"),
         }
