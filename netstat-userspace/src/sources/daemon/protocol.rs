@@ -228,8 +228,6 @@ impl std::fmt::Display for DaemonError {
     }
 }
 
-impl std::error::Error for DaemonError {}
-
 #[derive(Serialize)]
 struct Envelope<'a> {
     version: u32,
