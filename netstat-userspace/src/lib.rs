@@ -20,6 +20,7 @@ mod commands;
 mod daemon;
 mod events;
 mod logging;
+mod model;
 mod output;
 mod probes;
 mod resolve;
@@ -34,11 +35,13 @@ use clap::Parser as _;
 use crate::cli::{Config, RawArgs, color::Terminal, docs};
 
 pub use crate::{
-    daemon::server::DEFAULT_SOCKET,
     events::TcpState,
-    sources::proc::{
-        dev::{DevStats, InterfaceList},
-        inet_sockets,
+    sources::{
+        daemon::DEFAULT_SOCKET,
+        proc::{
+            dev::{DevStats, InterfaceList},
+            inet_sockets,
+        },
     },
     views::{color::strip_sgr, escape::escape_controls},
 };
@@ -46,8 +49,7 @@ pub use crate::{
 /// The `enetstat` program: arguments in, an exit status out.
 pub fn main() -> ExitCode {
     logging::init();
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let config = match RawArgs::parse().check_for(&argv, &Terminal::detect()) {
+    let config = match RawArgs::parse().check_for(&Terminal::detect()) {
         Ok(config) => config,
         Err(message) => {
             logging::fatal(&message);

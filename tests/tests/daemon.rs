@@ -161,6 +161,28 @@ fn the_socket_refuses_other_users_and_survives_bad_requests() {
     assert!(exchange(b"{\"version\":1,\"request\":\"nope\"}\n", false).contains("\"ok\":false"));
     assert!(exchange(&vec![b'{'; 70_000], false).contains("larger than"));
     assert!(exchange(b"{\"version\":1,", true).contains("before its newline"));
+    // A version 1 client sends its command line as text: answered as before, with the bytes
+    // this version's client gets.
+    let _listener = ns.run(|| Ok(TcpListener::bind("127.0.0.1:9401")?)).unwrap();
+    let old = exchange(
+        b"{\"version\":1,\"request\":\"snapshot\",\"args\":[\"-ltn\"]}\n",
+        false,
+    );
+    let new = run_in(
+        ns.name(),
+        &enetstat::binary(),
+        &[
+            "--source",
+            "daemon",
+            "--socket",
+            socket.to_str().unwrap(),
+            "-ltn",
+        ],
+    );
+    assert!(new.status.success(), "{new:?}");
+    let new = String::from_utf8_lossy(&new.stdout);
+    assert!(new.contains("127.0.0.1:9401"), "{new}");
+    assert_eq!(old, format!("{{\"version\":2,\"ok\":true}}\n{new}"));
     let out = enetstat_with_socket(&socket, &["status"]);
     assert!(
         out.status.success(),

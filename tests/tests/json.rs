@@ -298,8 +298,8 @@ fn the_daemon_answers_json_as_the_kernel_does() {
     drop(fixture);
 }
 
-/// A daemon that speaks only protocol version 1 refuses JSON requests: `--source auto` then
-/// reads the kernel itself, `--source daemon` reports the refusal.
+/// A daemon that speaks only protocol versions 1 and 2 refuses this client's requests (version
+/// 3): `--source auto` then reads the kernel itself, `--source daemon` reports the refusal.
 #[test]
 fn a_daemon_too_old_for_json_is_passed_over() {
     let ns = Netns::new("jsonold").unwrap();
@@ -311,9 +311,9 @@ fn a_daemon_too_old_for_json_is_passed_over() {
             let (stream, _) = listener.accept().unwrap();
             let mut request = String::new();
             BufReader::new(&stream).read_line(&mut request).unwrap();
-            assert!(request.contains("\"version\":2"), "{request}");
+            assert!(request.contains("\"version\":3"), "{request}");
             (&stream)
-                .write_all(b"{\"version\":1,\"ok\":false,\"error\":\"protocol version 2 is not supported (this daemon speaks 1)\"}\n")
+                .write_all(b"{\"version\":2,\"ok\":false,\"error\":\"protocol version 3 is not supported (this daemon speaks 1 to 2)\"}\n")
                 .unwrap();
         }
     });
@@ -333,7 +333,7 @@ fn a_daemon_too_old_for_json_is_passed_over() {
     assert!(refused.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        stderr.starts_with("enetstat: the enetstat daemon: protocol version 2 is not supported")
+        stderr.starts_with("enetstat: the enetstat daemon: protocol version 3 is not supported")
             && stderr.lines().count() == 1,
         "{stderr}"
     );

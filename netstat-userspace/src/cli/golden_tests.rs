@@ -96,7 +96,7 @@ const GROUPS_HEADING: &str = "IPv6/IPv4 Group Memberships\n";
 /// The checked view of a netstat command line (without the program name).
 fn netstat_config(args: &[String]) -> NetstatConfig {
     let argv = std::iter::once("enetstat".to_string()).chain(args.iter().cloned());
-    let Ok(Config::Netstat(config, _)) = RawArgs::try_parse_from(argv).unwrap().check(&[]) else {
+    let Ok(Config::Netstat(config, _)) = RawArgs::try_parse_from(argv).unwrap().check() else {
         panic!("not a netstat command line: {args:?}");
     };
     config

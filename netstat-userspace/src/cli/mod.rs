@@ -22,9 +22,9 @@ use crate::{
         interfaces::InterfaceWatchConfig, serve::ServeConfig, snapshot::SnapshotSource,
         watch::WatchConfig,
     },
-    daemon::server::DEFAULT_SOCKET,
     probes::check_ring_size,
     snapshot::NetstatConfig,
+    sources::daemon::DEFAULT_SOCKET,
     views::OutputFormat,
 };
 use color::{ColorArg, Terminal};
@@ -135,13 +135,12 @@ pub(crate) enum Config {
 impl RawArgs {
     #[cfg(test)]
     /// As [`RawArgs::check_for`] with output that is not a terminal, so `--color auto` is off.
-    pub(crate) fn check(self, argv: &[String]) -> Result<Config, String> {
-        self.check_for(argv, &Terminal::default())
+    pub(crate) fn check(self) -> Result<Config, String> {
+        self.check_for(&Terminal::default())
     }
 
-    /// `argv` is the command line without the program name: the daemon is sent the netstat
-    /// options from it, minus enetstat's own. `terminal` decides `--color auto`.
-    pub(crate) fn check_for(self, argv: &[String], terminal: &Terminal) -> Result<Config, String> {
+    /// `terminal` decides `--color auto`.
+    pub(crate) fn check_for(self, terminal: &Terminal) -> Result<Config, String> {
         let color = self.color.enabled(terminal);
         match self.command {
             None => {
@@ -150,16 +149,13 @@ impl RawArgs {
                 if self.json {
                     config.flags.format = OutputFormat::Json;
                 }
-                let args = netstat_args(argv);
                 let source = match self.source {
                     SourceArg::Proc => SnapshotSource::Proc,
                     SourceArg::Daemon => SnapshotSource::Daemon {
                         socket: self.socket,
-                        args,
                     },
                     SourceArg::Auto => SnapshotSource::Auto {
                         socket: self.socket,
-                        args,
                     },
                 };
                 Ok(Config::Netstat(config, source))
@@ -206,28 +202,7 @@ pub(crate) fn parse_metrics_addr(addr: &str) -> Result<SocketAddr, String> {
         .map_err(|_| format!("--metrics: expected PORT, IPV4:PORT or [IPV6]:PORT, got {addr:?}"))
 }
 
-/// The command line less enetstat's own `--source`, `--socket`, `--color` (and their values) and
-/// `--json` (the request carries the format and the colour).
-pub(crate) fn netstat_args(argv: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut skip_value = false;
-    for arg in argv {
-        if std::mem::take(&mut skip_value) {
-            continue;
-        }
-        match arg.as_str() {
-            "--source" | "--socket" | "--color" => skip_value = true,
-            "--json" => {}
-            a if ["--source=", "--socket=", "--color="]
-                .iter()
-                .any(|own| a.starts_with(own)) => {}
-            _ => out.push(arg.clone()),
-        }
-    }
-    out
-}
-
-/// Parses netstat options alone, as the daemon receives them.
+/// Parses netstat options alone, as protocol version 1 and 2 clients send them to the daemon.
 pub(crate) fn parse_netstat_args(args: &[String]) -> Result<NetstatConfig, String> {
     #[derive(Parser)]
     #[command(name = "netstat", no_binary_name = true, disable_version_flag = true)]
@@ -253,24 +228,6 @@ mod tests {
 
     fn strings(args: &[&str]) -> Vec<String> {
         args.iter().map(|a| a.to_string()).collect()
-    }
-
-    #[test]
-    fn enetstat_options_are_not_sent_to_the_daemon() {
-        assert_eq!(
-            netstat_args(&strings(&[
-                "-tanp",
-                "--source",
-                "daemon",
-                "--socket=/x",
-                "--json",
-                "--color",
-                "always",
-                "-W",
-                "--color=never"
-            ])),
-            strings(&["-tanp", "-W"])
-        );
     }
 
     #[test]
@@ -311,5 +268,61 @@ mod tests {
         );
         assert!(parse_netstat_args(&strings(&["--bogus"])).is_err());
         assert!(parse_netstat_args(&strings(&["watch"])).is_err());
+    }
+
+    /// A version 1 or 2 client's request, checked where the daemon reads it, is the request this
+    /// version's client sends for the same command line.
+    #[test]
+    fn an_old_clients_command_line_becomes_the_request_a_new_client_sends() {
+        use crate::sources::daemon::protocol::{Decoded, Request, SnapshotRequest, decode_request};
+        for (command_line, old_line) in [
+            (
+                &["-tanp", "-W"][..],
+                &br#"{"version":1,"request":"snapshot","args":["-tanp","-W"]}"#[..],
+            ),
+            (
+                &["-s", "-6", "--json"],
+                br#"{"version":2,"request":"snapshot","args":["-s","-6"],"format":"json"}"#,
+            ),
+            (
+                &["-rn", "--color", "always"],
+                br#"{"version":1,"request":"snapshot","args":["-rn"],"color":true}"#,
+            ),
+            (
+                &["-ie"],
+                br#"{"version":1,"request":"snapshot","args":["-ie"]}"#,
+            ),
+            (
+                &["-g", "--json"],
+                br#"{"version":2,"request":"snapshot","args":["-g"],"format":"json"}"#,
+            ),
+        ] {
+            let argv = std::iter::once("enetstat").chain(command_line.iter().copied());
+            let Ok(Config::Netstat(config, _)) = RawArgs::try_parse_from(argv).unwrap().check()
+            else {
+                panic!("{command_line:?} is not a netstat view");
+            };
+            let new = Request::Snapshot(SnapshotRequest {
+                view: config.view,
+                flags: config.flags,
+                hide_inodes: Vec::new(),
+                netns: None,
+            });
+            let Ok(Decoded::Legacy(old)) = decode_request(&[old_line, b"\n"].concat()) else {
+                panic!(
+                    "{} is not a legacy request",
+                    String::from_utf8_lossy(old_line)
+                );
+            };
+            assert_eq!(old.upgrade(parse_netstat_args), Ok(new), "{command_line:?}");
+        }
+        let bad = decode_request(b"{\"version\":1,\"request\":\"snapshot\",\"args\":[\"-M\"]}\n");
+        let Ok(Decoded::Legacy(bad)) = bad else {
+            panic!("{bad:?}");
+        };
+        assert_eq!(
+            bad.upgrade(parse_netstat_args).unwrap_err().to_string(),
+            "-M: masquerading is not supported by this kernel"
+        );
     }
 }

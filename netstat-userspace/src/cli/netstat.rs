@@ -201,7 +201,7 @@ mod tests {
     fn check(args: &[&str]) -> Result<NetstatConfig, String> {
         let raw = RawArgs::try_parse_from(std::iter::once("enetstat").chain(args.iter().copied()))
             .map_err(|e| e.to_string())?;
-        match raw.check(&[])? {
+        match raw.check()? {
             Config::Netstat(config, _) => Ok(config),
             other => panic!("not a netstat config: {other:?}"),
         }

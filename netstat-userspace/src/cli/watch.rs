@@ -155,7 +155,7 @@ mod tests {
     fn check(args: &[&str]) -> Result<WatchConfig, String> {
         let raw = RawArgs::try_parse_from(["enetstat", "watch"].iter().chain(args))
             .map_err(|e| e.to_string())?;
-        match raw.check(&[])? {
+        match raw.check()? {
             Config::Watch(config) => Ok(config),
             other => panic!("not a watch config: {other:?}"),
         }
@@ -232,7 +232,7 @@ mod tests {
     fn check_interfaces(args: &[&str]) -> Result<InterfaceWatchConfig, String> {
         let raw = RawArgs::try_parse_from(["enetstat", "watch"].iter().chain(args))
             .map_err(|e| e.to_string())?;
-        match raw.check(&[])? {
+        match raw.check()? {
             Config::WatchInterfaces(config) => Ok(config),
             other => panic!("not an interface watch config: {other:?}"),
         }

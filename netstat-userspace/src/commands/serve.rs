@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     aggregator::interfaces::InterfaceSample,
+    cli::parse_netstat_args,
     daemon::{
         metrics_http::{MetricsEndpoint, Scrape},
         server::ControlSocket,
@@ -73,7 +74,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     release_free_memory();
 
     let mut reported_losses = probe.losses()?;
-    let mut requests = socket.serve();
+    let mut requests = socket.serve(parse_netstat_args);
     let mut scrapes = match metrics {
         Some(endpoint) => {
             let addr = endpoint

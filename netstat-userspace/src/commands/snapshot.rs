@@ -4,18 +4,21 @@
 use std::{io::Write, path::PathBuf};
 
 use crate::{
-    daemon::protocol::{Request, UNSUPPORTED_VERSION, WRONG_NETNS},
     output,
     snapshot::{self, NetstatConfig},
-    sources::daemon::{QueryError, query},
+    sources::daemon::{
+        client::{QueryError, query},
+        protocol::{DaemonError, Request, SnapshotRequest},
+    },
 };
 
-/// Where a netstat view comes from, with what the daemon needs to answer it.
+/// Where a netstat view comes from: the daemon on `socket`, the kernel, or the daemon when one
+/// answers, else the kernel.
 #[derive(Debug)]
 pub(crate) enum SnapshotSource {
     Proc,
-    Daemon { socket: PathBuf, args: Vec<String> },
-    Auto { socket: PathBuf, args: Vec<String> },
+    Daemon { socket: PathBuf },
+    Auto { socket: PathBuf },
 }
 
 /// Prints a netstat view, from the daemon or from the kernel as `source` says.
@@ -23,29 +26,25 @@ pub(crate) fn run(config: NetstatConfig, source: &SnapshotSource) -> anyhow::Res
     let mut out = output::stdout();
     match source {
         SnapshotSource::Proc => snapshot::render(&config, None, &[], &mut out)?,
-        SnapshotSource::Daemon { socket, args } | SnapshotSource::Auto { socket, args } => {
-            let request = Request::Snapshot {
-                args: args.clone(),
+        SnapshotSource::Daemon { socket } | SnapshotSource::Auto { socket } => {
+            let request = Request::Snapshot(SnapshotRequest {
+                view: config.view,
+                flags: config.flags.clone(),
                 hide_inodes: Vec::new(),
                 netns: None,
-                color: config.flags.color,
-                format: config.flags.format,
-            };
+            });
             let auto = matches!(source, SnapshotSource::Auto { .. });
             match query(socket, &request) {
                 Ok(body) => out.write_all(&body)?,
-                // No daemon, one serving another network namespace, or one too old for the
-                // request (JSON): read the kernel here.
-                Err(QueryError::NotRunning(_)) if auto => {
-                    snapshot::render(&config, None, &[], &mut out)?
-                }
-                Err(QueryError::Failed(why))
-                    if auto
-                        && (why.starts_with(WRONG_NETNS)
-                            || why.starts_with(UNSUPPORTED_VERSION)) =>
-                {
-                    snapshot::render(&config, None, &[], &mut out)?;
-                }
+                // No daemon, one serving another network namespace, or one that does not speak
+                // this protocol version: read the kernel here.
+                Err(
+                    QueryError::NotRunning(_)
+                    | QueryError::TooOld(_)
+                    | QueryError::Refused(
+                        DaemonError::WrongNetns { .. } | DaemonError::UnsupportedVersion { .. },
+                    ),
+                ) if auto => snapshot::render(&config, None, &[], &mut out)?,
                 Err(err) => anyhow::bail!("{err}"),
             }
         }

@@ -2,7 +2,10 @@
 
 use std::{io::Write as _, path::Path};
 
-use crate::{daemon::protocol::Request, output, sources::daemon::query};
+use crate::{
+    output,
+    sources::daemon::{client::query, protocol::Request},
+};
 
 pub(crate) fn run(socket: &Path, json: bool, table: bool) -> anyhow::Result<()> {
     let request = if table {

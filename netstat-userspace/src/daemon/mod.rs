@@ -1,7 +1,6 @@
 //! `enetstat serve`: the daemon that keeps a live socket table and answers snapshot requests.
 
 pub(crate) mod metrics_http;
-pub(crate) mod protocol;
 pub(crate) mod server;
 pub(crate) mod snapshot;
 pub(crate) mod state;

@@ -16,10 +16,10 @@ use tokio::{
     sync::{mpsc, oneshot},
 };
 
-use super::protocol::{self, MAX_REQUEST_BYTES, Request, RequestError};
-
-/// The default socket: under /run, like other daemons' control sockets.
-pub const DEFAULT_SOCKET: &str = "/run/enetstat/enetstat.sock";
+use crate::sources::daemon::{
+    protocol::{self, CheckArgs, DaemonError, Decoded, Dialect, MAX_REQUEST_BYTES, Request},
+    socket_inode,
+};
 
 /// How long a client may take to send its request.
 pub(crate) const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
@@ -31,7 +31,7 @@ pub(crate) struct Incoming {
     pub(crate) request: Request,
     /// The daemon's end of this connection, which no netstat view should show.
     pub(crate) connection_inode: Option<u64>,
-    pub(crate) reply: oneshot::Sender<Result<Vec<u8>, String>>,
+    pub(crate) reply: oneshot::Sender<Result<Vec<u8>, DaemonError>>,
 }
 
 /// The bound socket; the file is removed on drop.
@@ -67,8 +67,8 @@ impl ControlSocket {
     }
 
     /// Accepts connections forever, handing each request to the main loop through the returned
-    /// channel.
-    pub(crate) fn serve(self) -> mpsc::Receiver<Incoming> {
+    /// channel. `check_args` checks the command line of version 1 and 2 requests.
+    pub(crate) fn serve(self, check_args: CheckArgs) -> mpsc::Receiver<Incoming> {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(async move {
             let socket = self;
@@ -76,7 +76,7 @@ impl ControlSocket {
                 let Ok((stream, _)) = socket.listener.accept().await else {
                     continue;
                 };
-                tokio::spawn(handle(stream, tx.clone()));
+                tokio::spawn(handle(stream, tx.clone(), check_args));
             }
         });
         rx
@@ -89,19 +89,31 @@ impl Drop for ControlSocket {
     }
 }
 
-/// One connection: check the peer, read one request, wait for the answer, write it.
-async fn handle(mut stream: UnixStream, main_loop: mpsc::Sender<Incoming>) {
-    let answer = match check_peer(&stream) {
-        Err(why) => Err(why),
+/// One connection: check the peer, read one request, wait for the answer, write it in the
+/// request's dialect.
+async fn handle(mut stream: UnixStream, main_loop: mpsc::Sender<Incoming>, check_args: CheckArgs) {
+    let (dialect, answer) = match check_peer(&stream) {
+        Err(why) => (Dialect::Current, Err(why)),
         Ok(()) => match tokio::time::timeout(REQUEST_DEADLINE, read_request(&mut stream)).await {
-            Err(_) => Err("request not received in time".to_string()),
-            Ok(Err(err)) => Err(err.to_string()),
-            Ok(Ok(request)) => ask(&main_loop, request, socket_inode(&stream)).await,
+            Err(_) => (Dialect::Current, Err(DaemonError::TimedOut)),
+            Ok(Err(err)) => (Dialect::Current, Err(err)),
+            Ok(Ok(Decoded::Current(request))) => (
+                Dialect::Current,
+                ask(&main_loop, request, socket_inode(&stream)).await,
+            ),
+            // The one place an old request's command line is read: from here on it is typed.
+            Ok(Ok(Decoded::Legacy(legacy))) => (
+                Dialect::Legacy,
+                match legacy.upgrade(check_args) {
+                    Ok(request) => ask(&main_loop, request, socket_inode(&stream)).await,
+                    Err(err) => Err(err),
+                },
+            ),
         },
     };
     let (header, body) = match answer {
-        Ok(body) => (protocol::encode_header(Ok(())), body),
-        Err(why) => (protocol::encode_header(Err(&why)), Vec::new()),
+        Ok(body) => (protocol::encode_header(dialect, Ok(())), body),
+        Err(why) => (protocol::encode_header(dialect, Err(&why)), Vec::new()),
     };
     // A client that went away gets nothing; that is its business.
     let _ = stream.write_all(&header).await;
@@ -129,14 +141,13 @@ const LINGER_BYTES: usize = 1 << 20;
 const LINGER_TIME: Duration = Duration::from_millis(500);
 
 /// Root only, on top of the file mode: a socket inherited or passed elsewhere still refuses.
-fn check_peer(stream: &UnixStream) -> Result<(), String> {
+fn check_peer(stream: &UnixStream) -> Result<(), DaemonError> {
     match stream.peer_cred() {
         Ok(cred) if cred.uid() == 0 => Ok(()),
-        Ok(cred) => Err(format!(
-            "uid {} may not query enetstat; run as root",
-            cred.uid()
-        )),
-        Err(err) => Err(format!("cannot identify the client: {err}")),
+        Ok(cred) => Err(DaemonError::NotRoot { uid: cred.uid() }),
+        Err(err) => Err(DaemonError::UnknownPeer {
+            reason: err.to_string(),
+        }),
     }
 }
 
@@ -144,7 +155,7 @@ async fn ask(
     main_loop: &mpsc::Sender<Incoming>,
     request: Request,
     connection_inode: Option<u64>,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, DaemonError> {
     let (reply, answer) = oneshot::channel();
     main_loop
         .try_send(Incoming {
@@ -152,30 +163,23 @@ async fn ask(
             connection_inode,
             reply,
         })
-        .map_err(|_| "the daemon is busy; try again".to_string())?;
-    answer
-        .await
-        .unwrap_or_else(|_| Err("the daemon is shutting down".to_string()))
-}
-
-/// The inode of a socket's fd, as /proc/net/unix lists it.
-pub(crate) fn socket_inode(socket: &impl std::os::fd::AsRawFd) -> Option<u64> {
-    // SAFETY: fstat on a valid fd with a valid out-pointer.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    (unsafe { libc::fstat(socket.as_raw_fd(), &mut stat) } == 0).then_some(stat.st_ino)
+        .map_err(|_| DaemonError::Busy)?;
+    answer.await.unwrap_or(Err(DaemonError::ShuttingDown))
 }
 
 /// Reads up to the first newline, never more than MAX_REQUEST_BYTES.
-async fn read_request(stream: &mut UnixStream) -> Result<Request, RequestError> {
+async fn read_request(stream: &mut UnixStream) -> Result<Decoded, DaemonError> {
     let mut line = Vec::with_capacity(256);
     let mut chunk = [0u8; 4096];
     loop {
         let n = stream
             .read(&mut chunk)
             .await
-            .map_err(|err: io::Error| RequestError::Malformed(err.to_string()))?;
+            .map_err(|err: io::Error| DaemonError::Malformed {
+                reason: err.to_string(),
+            })?;
         if n == 0 {
-            return Err(RequestError::Truncated);
+            return Err(DaemonError::Truncated);
         }
         line.extend_from_slice(&chunk[..n]);
         if let Some(end) = line.iter().position(|&b| b == b'\n') {
@@ -183,7 +187,9 @@ async fn read_request(stream: &mut UnixStream) -> Result<Request, RequestError> 
             return protocol::decode_request(&line);
         }
         if line.len() > MAX_REQUEST_BYTES {
-            return Err(RequestError::TooLarge);
+            return Err(DaemonError::TooLarge {
+                limit: MAX_REQUEST_BYTES,
+            });
         }
     }
 }
@@ -193,9 +199,11 @@ mod tests {
     use std::io::{Read as _, Write as _};
 
     use super::*;
-    use crate::sources::daemon::{QueryError, query};
+    use crate::sources::daemon::client::{QueryError, query};
 
-    /// A daemon whose main loop answers status requests with "up" and snapshots with their args.
+    /// A daemon whose main loop answers status and table requests with "up" and snapshots with
+    /// their view and format; the command lines of old requests fail their check, which names
+    /// them.
     fn start(path: &Path) -> std::thread::JoinHandle<()> {
         let path = path.to_path_buf();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -206,12 +214,15 @@ mod tests {
                 .unwrap();
             runtime.block_on(async move {
                 let socket = ControlSocket::bind(&path).await.unwrap();
-                let mut requests = socket.serve();
+                let mut requests = socket.serve(|args| Err(format!("checked {}", args.join(" "))));
                 ready_tx.send(()).unwrap();
                 while let Some(incoming) = requests.recv().await {
                     let answer = match incoming.request {
                         Request::Status | Request::Table => Ok(b"up".to_vec()),
-                        Request::Snapshot { args, .. } => Ok(args.join(" ").into_bytes()),
+                        Request::Snapshot(snapshot) => {
+                            Ok(format!("{:?} {:?}", snapshot.view, snapshot.flags.format)
+                                .into_bytes())
+                        }
                     };
                     let _ = incoming.reply.send(answer);
                 }
@@ -236,6 +247,12 @@ mod tests {
         out
     }
 
+    /// The answer's header, parsed, and its body.
+    fn split_answer(answer: &str) -> (protocol::ResponseHeader, &str) {
+        let (header, body) = answer.split_once('\n').expect("a header line");
+        (protocol::decode_header(header.as_bytes()).unwrap(), body)
+    }
+
     #[test]
     fn answers_good_requests_and_survives_bad_ones() {
         let path = socket_path("bad");
@@ -244,29 +261,59 @@ mod tests {
         assert_eq!(mode, 0o600);
 
         assert_eq!(query(&path, &Request::Status).unwrap(), b"up");
-        let malformed = raw_exchange(&path, b"{nonsense\n", false);
-        assert!(
-            malformed.contains("\"ok\":false") && malformed.contains("malformed"),
-            "{malformed}"
+        let refusal = |bytes: &[u8], close_write: bool| {
+            let answer = raw_exchange(&path, bytes, close_write);
+            let (header, body) = split_answer(&answer);
+            assert!(!header.ok && body.is_empty(), "{answer}");
+            assert_eq!(header.version, protocol::VERSION, "{answer}");
+            assert_eq!(
+                header.error.as_deref(),
+                header.reason.as_ref().map(ToString::to_string).as_deref()
+            );
+            header.reason.expect("a typed reason")
+        };
+        assert!(matches!(
+            refusal(b"{nonsense\n", false),
+            DaemonError::Malformed { .. }
+        ));
+        assert_eq!(refusal(b"{\"version\":3", true), DaemonError::Truncated);
+        assert_eq!(
+            refusal(&vec![b'x'; MAX_REQUEST_BYTES + 10], false),
+            DaemonError::TooLarge {
+                limit: MAX_REQUEST_BYTES
+            }
         );
-        let half_closed = raw_exchange(&path, b"{\"version\":1", true);
-        assert!(
-            half_closed.contains("ended before its newline"),
-            "{half_closed}"
-        );
-        let oversized = raw_exchange(&path, &vec![b'x'; MAX_REQUEST_BYTES + 10], false);
-        assert!(oversized.contains("larger than"), "{oversized}");
         let future = raw_exchange(&path, b"{\"version\":9,\"request\":\"status\"}\n", false);
         assert!(future.contains("version 9 is not supported"), "{future}");
+        assert!(matches!(
+            split_answer(&future).0.reason,
+            Some(DaemonError::UnsupportedVersion { version: 9, .. })
+        ));
         // Still answering.
-        let args = Request::Snapshot {
-            args: vec!["-tan".into()],
-            hide_inodes: Vec::new(),
-            netns: None,
-            color: false,
-            format: Default::default(),
-        };
-        assert_eq!(query(&path, &args).unwrap(), b"-tan");
+        assert_eq!(query(&path, &Request::Table).unwrap(), b"up");
+    }
+
+    #[test]
+    fn version_1_and_2_requests_are_answered_as_version_2_answered_them() {
+        let path = socket_path("old");
+        let _daemon = start(&path);
+        assert_eq!(
+            raw_exchange(&path, b"{\"version\":1,\"request\":\"status\"}\n", false),
+            "{\"version\":2,\"ok\":true}\nup"
+        );
+        assert_eq!(
+            raw_exchange(&path, b"{\"version\":2,\"request\":\"table\"}\n", false),
+            "{\"version\":2,\"ok\":true}\nup"
+        );
+        // The command line goes through the check the daemon was given; its refusal is text.
+        assert_eq!(
+            raw_exchange(
+                &path,
+                b"{\"version\":2,\"request\":\"snapshot\",\"args\":[\"-tan\",\"-W\"],\"format\":\"json\"}\n",
+                false
+            ),
+            "{\"version\":2,\"ok\":false,\"error\":\"checked -tan -W\"}\n"
+        );
     }
 
     #[test]
@@ -284,6 +331,7 @@ mod tests {
         let mut out = String::new();
         slow.read_to_string(&mut out).unwrap();
         assert!(out.contains("not received in time"), "{out}");
+        assert_eq!(split_answer(&out).0.reason, Some(DaemonError::TimedOut));
     }
 
     #[test]

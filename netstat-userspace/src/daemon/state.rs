@@ -7,18 +7,17 @@ use std::{
 
 use serde::Serialize;
 
-use super::{
-    protocol::{Request, WRONG_NETNS},
-    snapshot,
-};
+use super::snapshot;
 use crate::{
     aggregator::{table::LiveTable, transitions::made_by_owner},
-    cli::parse_netstat_args,
     events::{Comm, Task, TcpTransition},
     probes::LossCounts,
-    snapshot::{NetstatView, render},
+    snapshot::{NetstatConfig, NetstatView, render},
     sources::{
-        daemon::own_netns,
+        daemon::{
+            own_netns,
+            protocol::{DaemonError, Request, SnapshotRequest},
+        },
         proc::owners::{Connection, Owner, SocketOwners},
     },
     views::{
@@ -194,37 +193,42 @@ impl Daemon {
         &mut self,
         request: &Request,
         connection_inode: Option<u64>,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, DaemonError> {
         match request {
             Request::Status => Ok(self.status_json()),
             Request::Table => Ok(self.table_json_lines()),
-            Request::Snapshot {
-                args,
+            Request::Snapshot(SnapshotRequest {
+                view,
+                flags,
                 hide_inodes,
                 netns,
-                color,
-                format,
-            } => {
+            }) => {
                 let own = own_netns();
-                if netns.is_some() && *netns != own {
-                    return Err(format!(
-                        "{WRONG_NETNS}: this daemon serves net:[{}], the client is in net:[{}]",
-                        own.unwrap_or(0),
-                        netns.unwrap_or(0)
-                    ));
+                if let Some(client) = *netns
+                    && Some(client) != own
+                {
+                    return Err(DaemonError::WrongNetns {
+                        daemon: own,
+                        client,
+                    });
                 }
                 let hidden: Vec<u64> = hide_inodes
                     .iter()
                     .copied()
                     .chain(connection_inode)
                     .collect();
-                let mut config = parse_netstat_args(args)?;
-                config.flags.color = *color;
-                config.flags.format = *format;
+                let config = NetstatConfig {
+                    view: *view,
+                    flags: flags.clone(),
+                };
                 let owners = (config.view == NetstatView::Sockets && config.flags.programs)
                     .then(|| self.current_owners(&config.flags));
                 let mut out = Vec::new();
-                render(&config, owners, &hidden, &mut out).map_err(|err| format!("{err:#}"))?;
+                render(&config, owners, &hidden, &mut out).map_err(|err| {
+                    DaemonError::ViewFailed {
+                        reason: format!("{err:#}"),
+                    }
+                })?;
                 Ok(out)
             }
         }

@@ -16,21 +16,7 @@ use crate::{
     views::netstat::NetstatFlags,
 };
 
-/// The views netstat can show.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum NetstatView {
-    Sockets,
-    Route,
-    Interfaces,
-    Statistics,
-}
-
-/// One netstat view, checked: what to show and how.
-#[derive(Debug)]
-pub(crate) struct NetstatConfig {
-    pub(crate) view: NetstatView,
-    pub(crate) flags: NetstatFlags,
-}
+pub(crate) use crate::model::netstat::{NetstatConfig, NetstatView};
 
 /// The names a view shows: none when hosts, ports and users are all numeric (`-n`), so the
 /// fast path never touches a resolver; otherwise the system's, asked only for what is not.

@@ -1,4 +1,5 @@
-//! Where data comes from: /proc and netlink snapshots, and the probes' ring buffer.
+//! Where data comes from: /proc and netlink snapshots, the probes' ring buffer, and the daemon's
+//! socket.
 
 pub(crate) mod daemon;
 pub(crate) mod interfaces;

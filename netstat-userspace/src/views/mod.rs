@@ -10,19 +10,4 @@ pub(crate) mod metrics;
 pub(crate) mod netstat;
 pub(crate) mod transitions;
 
-use serde::{Deserialize, Serialize};
-
-/// How netstat's views are written: netstat's text, or JSON (`--json`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum OutputFormat {
-    #[default]
-    Text,
-    Json,
-}
-
-impl OutputFormat {
-    pub(crate) fn is_text(&self) -> bool {
-        *self == OutputFormat::Text
-    }
-}
+pub(crate) use crate::model::netstat::OutputFormat;

@@ -1,0 +1,86 @@
+//! What one netstat view shows, checked: the view, its sockets and columns, its format. The CLI
+//! makes it, the snapshot service and the views read it, and the daemon is sent it.
+
+use serde::{Deserialize, Serialize};
+
+/// The views netstat can show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum NetstatView {
+    Sockets,
+    Route,
+    Interfaces,
+    Statistics,
+}
+
+/// One netstat view, checked: what to show and how.
+#[derive(Debug)]
+pub(crate) struct NetstatConfig {
+    pub(crate) view: NetstatView,
+    pub(crate) flags: NetstatFlags,
+}
+
+/// Which address families were asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Families {
+    pub(crate) inet: bool,
+    pub(crate) inet6: bool,
+    pub(crate) unix: bool,
+}
+
+/// Which sockets and columns, after netstat's defaulting (netstat.c main(), done by the CLI).
+/// The daemon is sent them as they are (sources::daemon::protocol): an unknown field is refused,
+/// not ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NetstatFlags {
+    pub(crate) all: bool,
+    pub(crate) listening: bool,
+    pub(crate) tcp: bool,
+    pub(crate) udp: bool,
+    pub(crate) udplite: bool,
+    pub(crate) sctp: bool,
+    pub(crate) raw: bool,
+    pub(crate) unix: bool,
+    pub(crate) groups: bool,
+    pub(crate) families: Families,
+    /// The families named with -4, -6, -A and -x, before the defaulting (netstat's afname, whose
+    /// order is not kept): `-s` and `-r` show the statistics and routes of the ones named.
+    pub(crate) named_families: Families,
+    /// netstat's flag_arg: a protocol or family was named, so only those are shown.
+    pub(crate) named_protocols: bool,
+    /// netstat's flag_noprot: the IP protocols were implied by a family or -s, not named, so a
+    /// protocol the kernel lacks is skipped silently.
+    pub(crate) protocols_implied: bool,
+    pub(crate) numeric_hosts: bool,
+    pub(crate) numeric_ports: bool,
+    pub(crate) numeric_users: bool,
+    /// netstat's flag_exp: 1 plus the number of `-e`.
+    pub(crate) extend: u8,
+    pub(crate) programs: bool,
+    pub(crate) timers: bool,
+    pub(crate) wide: bool,
+    pub(crate) verbose: bool,
+    pub(crate) cache: bool,
+    pub(crate) continuous: bool,
+    /// Colour the TCP State column: not a netstat option, set from `--color`.
+    pub(crate) color: bool,
+    /// Not a netstat option: enetstat's `--json`.
+    pub(crate) format: OutputFormat,
+}
+
+/// How netstat's views are written: netstat's text, or JSON (`--json`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl OutputFormat {
+    pub(crate) fn is_text(&self) -> bool {
+        *self == OutputFormat::Text
+    }
+}
