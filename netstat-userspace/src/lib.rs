@@ -9,7 +9,7 @@
 //! - [`aggregator`]: state derived from events (pure state machines);
 //! - [`sources`]: /proc, netlink, the probes' ring buffer, the daemon's socket;
 //! - [`events`] and [`probes`]: the probes' records decoded, and the kernel programs loaded;
-//! - `model`: the types every layer shares.
+//! - [`model`]: the types every layer shares.
 //!
 //! Everything is `pub(crate)`: the binary calls [`main`], and the root tests use the few items
 //! re-exported here.
@@ -20,9 +20,9 @@ mod commands;
 mod daemon;
 mod events;
 mod logging;
+mod model;
 mod output;
 mod probes;
-mod resolve;
 mod sources;
 mod views;
 
@@ -34,11 +34,8 @@ use crate::cli::{Config, RawArgs, color::Terminal, docs};
 
 pub use crate::{
     daemon::server::DEFAULT_SOCKET,
-    events::TcpState,
-    sources::proc::{
-        dev::{DevStats, InterfaceList},
-        inet_sockets,
-    },
+    model::{TcpState, interfaces::DevStats},
+    sources::proc::{dev::InterfaceList, inet_sockets},
     views::{color::strip_sgr, escape::escape_controls},
 };
 

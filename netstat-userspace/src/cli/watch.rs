@@ -3,7 +3,8 @@
 use clap::Args;
 
 use crate::{
-    events::{Family, TcpState, filter::TransitionFilter},
+    events::filter::TransitionFilter,
+    model::{TcpState, sockets::Family},
     probes::check_ring_size,
     views::transitions::StreamFormat,
 };

@@ -10,11 +10,17 @@ use anyhow::bail;
 use crate::{
     aggregator::transitions::TransitionTracker,
     cli::netstat::{NetstatConfig, NetstatView},
-    events::{Family, TcpTransition, filter::TransitionFilter},
+    events::{TcpTransition, filter::TransitionFilter},
     output,
     probes::{TcpStateProbe, check_ring_size},
-    resolve::{self, Names},
-    sources::ring::{DEFAULT_BATCH, RingReader, drain_timer},
+    model::{
+        names::{Names, NoNames},
+        sockets::Family,
+    },
+    sources::{
+        names::SystemNames,
+        ring::{DEFAULT_BATCH, RingReader, drain_timer},
+    },
     views::{
         OutputFormat,
         clock::Clock,
@@ -71,9 +77,9 @@ pub(crate) async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
     out.flush()?;
 
     let names: Box<dyn Names> = if config.flags.numeric_hosts && config.flags.numeric_ports {
-        Box::new(resolve::NoNames)
+        Box::new(NoNames)
     } else {
-        Box::new(resolve::SystemNames::new())
+        Box::new(SystemNames::new())
     };
     let own_netns = crate::sources::daemon::own_netns();
     let mut tracker = TransitionTracker::new();

@@ -9,16 +9,17 @@ use anyhow::Context as _;
 use crate::{
     aggregator::interfaces::{InterfaceSample, LinkEvent},
     cli::{InterfaceWatchConfig, netstat::NetstatConfig},
+    commands::live_interfaces::LiveInterfaces,
     events::interface::InterfaceEvent,
     output,
     probes::{
         check_ring_size,
         interfaces::{InterfaceProbe, InterfaceProbeOptions, InterfaceProbeStats},
     },
-    resolve::{self, Names},
+    model::names::{Names, NoNames},
     sources::{
         daemon::own_netns,
-        interfaces::LiveInterfaces,
+        names::{SystemNames, kernel_symbols::KernelSymbolsOnDemand},
         proc::dev::InterfaceList,
         ring::{DEFAULT_BATCH, RingReader, drain_timer},
     },
@@ -189,7 +190,11 @@ impl<W: Write> LiveView for StreamView<W> {
 /// `enetstat watch --interfaces`.
 pub(crate) async fn watch(config: InterfaceWatchConfig) -> anyhow::Result<()> {
     let mut view = StreamView {
-        printer: InterfacePrinter::new(config.format, Clock::now()),
+        printer: InterfacePrinter::new(
+            config.format,
+            Clock::now(),
+            Box::new(KernelSymbolsOnDemand::default()),
+        ),
         out: output::stdout(),
     };
     view.printer.write_header(&mut view.out)?;
@@ -249,9 +254,9 @@ impl<W: Write> LiveView for NetstatTableView<W> {
 /// `enetstat -ic`: netstat's refresh every second, the counters from the probes.
 pub(crate) async fn continuous(config: NetstatConfig) -> anyhow::Result<()> {
     let names: Box<dyn Names> = if config.flags.numeric_hosts && config.flags.numeric_ports {
-        Box::new(resolve::NoNames)
+        Box::new(NoNames)
     } else {
-        Box::new(resolve::SystemNames::new())
+        Box::new(SystemNames::new())
     };
     let mut view = NetstatTableView {
         config,

@@ -16,11 +16,10 @@ use crate::{
         state::{Daemon, release_free_memory},
     },
     events::TcpTransition,
-    probes::{TcpStateProbe, check_ring_size, page_size},
-    sources::{
-        interfaces::LiveInterfaces,
-        ring::{DEFAULT_BATCH, RingReader, drain_timer},
-    },
+    commands::live_interfaces::LiveInterfaces,
+    model::system::page_size,
+    probes::{TcpStateProbe, check_ring_size},
+    sources::ring::{DEFAULT_BATCH, RingReader, drain_timer},
     views::{clock::Clock, metrics::InterfaceTotals},
 };
 

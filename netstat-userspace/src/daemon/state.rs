@@ -16,11 +16,12 @@ use crate::{
     cli::{netstat::NetstatView, parse_netstat_args},
     commands::snapshot::render,
     events::{Comm, Task, TcpTransition},
-    probes::LossCounts,
-    sources::{
-        daemon::own_netns,
-        proc::owners::{Connection, Owner, SocketOwners},
+    model::{
+        owners::{Connection, Owner, SocketOwners},
+        system::page_size,
     },
+    probes::LossCounts,
+    sources::{daemon::own_netns, proc::owners::ScanOwners as _},
     views::{
         clock::Clock,
         metrics::{Metrics, Readings},
@@ -357,9 +358,7 @@ fn resident_bytes() -> u64 {
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-    pages * page
+    pages * page_size()
 }
 
 #[cfg(test)]
@@ -367,7 +366,7 @@ mod tests {
     use std::net::IpAddr;
 
     use super::*;
-    use crate::events::{Family, TcpState, TcpState::*};
+    use crate::model::{TcpState, TcpState::*, sockets::Family};
 
     const NETNS: u32 = 4026531840;
 

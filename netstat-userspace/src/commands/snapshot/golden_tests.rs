@@ -11,7 +11,7 @@ use clap::Parser as _;
 
 use crate::{
     cli::{Config, RawArgs, netstat::NetstatView},
-    resolve::FixedNames,
+    model::names::FixedNames,
 };
 
 fn fixtures() -> PathBuf {

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use crate::{
     cli::netstat::NetstatFlags,
-    resolve::Names,
+    model::names::Names,
     sources::proc::igmp::parse_memberships,
     views::{
         OutputFormat, json,

@@ -11,7 +11,10 @@ use anyhow::Context as _;
 
 use crate::{
     cli::netstat::NetstatFlags,
-    resolve::Names,
+    model::{
+        interfaces::{DeviceMap, Interface, Ipv4Config},
+        names::Names,
+    },
     sources::proc::{
         dev::{InterfaceList, parse_if_inet6},
         read_net_file,
@@ -19,9 +22,7 @@ use crate::{
     views::{
         OutputFormat,
         json::interfaces::write_interface,
-        netstat::interfaces::{
-            DeviceMap, Interface, Ipv4Config, write_heading, write_long, write_short,
-        },
+        netstat::interfaces::{write_heading, write_long, write_short},
     },
 };
 

@@ -18,10 +18,13 @@ use crate::{
     },
     daemon::protocol::{Request, UNSUPPORTED_VERSION, WRONG_NETNS},
     output,
-    resolve::{self, Names},
+    model::{
+        names::{Names, NoNames},
+        owners::SocketOwners,
+    },
     sources::{
         daemon::{QueryError, query},
-        proc::owners::SocketOwners,
+        names::SystemNames,
     },
 };
 
@@ -70,9 +73,9 @@ pub(crate) fn render(
     let flags = &config.flags;
     let names: Box<dyn Names> = if flags.numeric_hosts && flags.numeric_ports && flags.numeric_users
     {
-        Box::new(resolve::NoNames)
+        Box::new(NoNames)
     } else {
-        Box::new(resolve::SystemNames::new())
+        Box::new(SystemNames::new())
     };
     match config.view {
         NetstatView::Sockets => match owners {

@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 
 use crate::{
     cli::netstat::NetstatFlags,
-    resolve::Names,
+    model::names::Names,
     sources::proc::route::{
         RouteFileError, ipv4_cache_header, parse_ipv4_cache, parse_ipv4_routes, parse_ipv6_routes,
     },

@@ -9,19 +9,7 @@
 
 use std::fmt;
 
-/// One counter, named as the kernel names it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Counter {
-    pub(crate) name: String,
-    pub(crate) value: u64,
-}
-
-/// One "Title: names" / "Title: values" line pair.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Section {
-    pub(crate) title: String,
-    pub(crate) counters: Vec<Counter>,
-}
+use crate::model::statistics::{Counter, Section};
 
 /// What a file held up to the first line that could not be read, and that line's problem.
 /// netstat prints what came before a bad line, so a problem does not discard the rest.

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::write_line;
 use crate::{
-    sources::proc::route::{CacheExtra, CacheFormat, Ipv4Route, Ipv4RouteCache, Ipv6Route},
+    model::route::{CacheExtra, CacheFormat, Ipv4Route, Ipv4RouteCache, Ipv6Route},
     views::{
         escape::escape_bytes,
         netstat::route::{

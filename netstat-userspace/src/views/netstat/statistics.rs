@@ -12,7 +12,7 @@
 
 use std::io::{self, Write};
 
-use crate::sources::proc::snmp::{Counter, Section};
+use crate::model::statistics::{Counter, Section};
 
 /// The protocols asked for: -w shows the Ip and Icmp tables, -t Tcp and TcpExt, -u Udp, -S Sctp.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! Live interface counters: the interface probes, rtnetlink's link notifications and the live
-//! table, wired together. /proc/net/dev is read once, for the baseline; after that the counters
+//! table (the aggregator's), wired together for `watch --interfaces`, `-ic` and `serve`. /proc/net/dev is read once, for the baseline; after that the counters
 //! come from the probes and the interface list from link notifications.
 
 use std::collections::HashMap;
