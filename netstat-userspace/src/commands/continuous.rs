@@ -11,12 +11,12 @@ use crate::{
     aggregator::transitions::TransitionTracker,
     cli::netstat::{NetstatConfig, NetstatView},
     events::{TcpTransition, filter::TransitionFilter},
-    output,
-    probes::{TcpStateProbe, check_ring_size},
     model::{
         names::{Names, NoNames},
         sockets::Family,
     },
+    output,
+    probes::{TcpStateProbe, check_ring_size},
     sources::{
         names::SystemNames,
         ring::{DEFAULT_BATCH, RingReader, drain_timer},

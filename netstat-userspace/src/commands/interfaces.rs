@@ -11,12 +11,12 @@ use crate::{
     cli::{InterfaceWatchConfig, netstat::NetstatConfig},
     commands::live_interfaces::LiveInterfaces,
     events::interface::InterfaceEvent,
+    model::names::{Names, NoNames},
     output,
     probes::{
         check_ring_size,
         interfaces::{InterfaceProbe, InterfaceProbeOptions, InterfaceProbeStats},
     },
-    model::names::{Names, NoNames},
     sources::{
         daemon::own_netns,
         names::{SystemNames, kernel_symbols::KernelSymbolsOnDemand},

@@ -10,13 +10,13 @@ use tokio::sync::mpsc;
 use crate::{
     aggregator::interfaces::InterfaceSample,
     cli::ServeConfig,
+    commands::live_interfaces::LiveInterfaces,
     daemon::{
         metrics_http::{MetricsEndpoint, Scrape},
         server::ControlSocket,
         state::{Daemon, release_free_memory},
     },
     events::TcpTransition,
-    commands::live_interfaces::LiveInterfaces,
     model::system::page_size,
     probes::{TcpStateProbe, check_ring_size},
     sources::ring::{DEFAULT_BATCH, RingReader, drain_timer},

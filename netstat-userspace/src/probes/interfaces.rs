@@ -14,8 +14,8 @@ use netstat_common::{
 };
 
 use super::{
-    EBPF_OBJECT, btf::Btf, check_privileges, kernel_btf, loader, net_inum_offset,
-    privileges, prog_stats, raise_memlock_limit,
+    EBPF_OBJECT, btf::Btf, check_privileges, kernel_btf, loader, net_inum_offset, privileges,
+    prog_stats, raise_memlock_limit,
 };
 
 use crate::model::{interfaces::DropReasons, system::page_size};

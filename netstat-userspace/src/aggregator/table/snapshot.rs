@@ -42,7 +42,10 @@ use std::{collections::HashMap, net::IpAddr, num::NonZeroU64};
 use super::{Endpoints, LiveTable, SocketEntry, TimeWaitEntry, TimeWaitRow, starts_a_socket};
 use crate::{
     events::TcpTransition,
-    model::{TcpState, sockets::{Family, InetSocketRow}},
+    model::{
+        TcpState,
+        sockets::{Family, InetSocketRow},
+    },
 };
 
 /// One socket of a snapshot (one /proc/net/tcp{,6} line).

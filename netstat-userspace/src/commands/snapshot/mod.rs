@@ -17,11 +17,11 @@ use crate::{
         netstat::{NetstatConfig, NetstatView},
     },
     daemon::protocol::{Request, UNSUPPORTED_VERSION, WRONG_NETNS},
-    output,
     model::{
         names::{Names, NoNames},
         owners::SocketOwners,
     },
+    output,
     sources::{
         daemon::{QueryError, query},
         names::SystemNames,

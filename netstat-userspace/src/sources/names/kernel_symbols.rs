@@ -36,7 +36,6 @@ impl KernelSymbols {
         symbols.sort_unstable_by_key(|(address, _)| *address);
         KernelSymbols { symbols }
     }
-
 }
 
 impl KernelFunctions for KernelSymbols {

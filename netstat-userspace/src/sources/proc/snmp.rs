@@ -178,6 +178,22 @@ mod tests {
     }
 
     #[test]
+    fn reads_well_formed_fixtures_as_the_other_layers_tests_build_them() {
+        use crate::model::statistics::test_sections;
+        let pairs = "Ip: Forwarding DefaultTTL InReceives\nIp: 2 64 10\n\
+                     Tcp: RtoAlgorithm MaxConn ActiveOpens\nTcp: 1 -1 3\n";
+        assert_eq!(
+            parse_line_pairs(pairs).items,
+            test_sections::line_pairs(pairs)
+        );
+        let lines = "Ip6InReceives 1\nIcmp6InMsgs 3\nSctpCurrEstab 1\n";
+        assert_eq!(
+            parse_name_value_lines(lines).items,
+            test_sections::name_value_lines(lines)
+        );
+    }
+
+    #[test]
     fn pairs_keep_file_order() {
         let text = "Ip: Forwarding DefaultTTL InReceives\nIp: 2 64 5866\n\
                     Tcp: RtoAlgorithm MaxConn ActiveOpens\nTcp: 1 -1 35\n";

@@ -64,6 +64,7 @@ fn next_field<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::sockets::SO_ACCEPTCON;
 
     const UNIX: &[u8] = b"Num       RefCount Protocol Flags    Type St Inode Path
 0000000000000000: 00000002 00000000 00010000 0001 01 23456 /run/dbus/system_bus_socket

@@ -353,7 +353,10 @@ pub(crate) mod tests {
     use std::net::Ipv6Addr;
 
     use super::*;
-    use crate::model::names::NoNames;
+    use crate::model::{
+        interfaces::{DevStats, DeviceMap, Ipv4Config},
+        names::NoNames,
+    };
 
     /// An Ethernet interface with an IPv4 address and counters (also the JSON view's fixture).
     pub(crate) fn eth0() -> Interface {

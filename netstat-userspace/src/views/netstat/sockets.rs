@@ -20,7 +20,6 @@ use crate::{
     views::{color::StateCell, escape::escape_controls},
 };
 
-
 /// The State column of a TCP row: net-tools' tcp_state[] stops at CLOSING and names state 0
 /// with an empty string; the states after CLOSING show as UNKNOWN.
 fn net_tools_tcp_state(raw: u8) -> &'static str {
