@@ -9,7 +9,7 @@
 //! - [`aggregator`]: state derived from events (pure state machines);
 //! - [`sources`]: /proc, netlink, the probes' ring buffer, the daemon's socket;
 //! - [`events`] and [`probes`]: the probes' records decoded, and the kernel programs loaded;
-//! - `model`: the types every layer shares.
+//! - [`model`]: the types every layer shares.
 //!
 //! Everything is `pub(crate)`: the binary calls [`main`], and the root tests use the few items
 //! re-exported here.
@@ -23,7 +23,6 @@ mod logging;
 mod model;
 mod output;
 mod probes;
-mod resolve;
 mod snapshot;
 mod sources;
 mod views;
@@ -35,13 +34,10 @@ use clap::Parser as _;
 use crate::cli::{Config, RawArgs, color::Terminal, docs};
 
 pub use crate::{
-    events::TcpState,
+    model::{TcpState, interfaces::DevStats},
     sources::{
         daemon::DEFAULT_SOCKET,
-        proc::{
-            dev::{DevStats, InterfaceList},
-            inet_sockets,
-        },
+        proc::{dev::InterfaceList, inet_sockets},
     },
     views::{color::strip_sgr, escape::escape_controls},
 };

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use netstat_common::InterfaceCounters;
 
-use crate::sources::proc::dev::DevStats;
+use crate::model::interfaces::DevStats;
 
 /// What the table knows of an interface from rtnetlink.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,7 +2,10 @@
 //! tracker's memory of the socket and the counters the probe read as it entered CLOSE.
 
 use super::transitions::Observed;
-use crate::events::{CloseCounters, Task, TcpState, TcpTransition};
+use crate::{
+    events::{CloseCounters, Task, TcpTransition},
+    model::TcpState,
+};
 
 /// A connection that has just closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -24,7 +24,10 @@ use std::{
 };
 
 use super::{lifetimes::synchronized, transitions::made_by_owner};
-use crate::events::{Family, Task, TcpState, TcpTransition};
+use crate::{
+    events::{Task, TcpTransition},
+    model::{TcpState, sockets::Family},
+};
 
 #[cfg(test)]
 pub(crate) use snapshot::SnapshotKind;

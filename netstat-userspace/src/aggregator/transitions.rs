@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
-use crate::events::{Task, TcpState, TcpTransition};
+use crate::{
+    events::{Task, TcpTransition},
+    model::TcpState,
+};
 
 /// A transition with what the tracker knows about its socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,7 +146,7 @@ pub(crate) mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
-    use crate::events::{Comm, Family};
+    use crate::{events::Comm, model::sockets::Family};
 
     pub(crate) fn task(tgid: u32, name: &str) -> Task {
         let mut comm = [0u8; 16];

@@ -12,7 +12,7 @@ use clap::Parser as _;
 
 use crate::{
     cli::{Config, RawArgs},
-    resolve::FixedNames,
+    model::names::FixedNames,
     snapshot::{NetstatConfig, NetstatView, groups, route, statistics},
 };
 

@@ -4,7 +4,8 @@ use clap::Args;
 
 use crate::{
     commands::{interfaces::InterfaceWatchConfig, watch::WatchConfig},
-    events::{Family, TcpState, filter::TransitionFilter},
+    events::filter::TransitionFilter,
+    model::{TcpState, sockets::Family},
     probes::check_ring_size,
     views::transitions::StreamFormat,
 };

@@ -9,7 +9,8 @@ use anyhow::bail;
 
 use crate::{
     aggregator::transitions::TransitionTracker,
-    events::{Family, TcpTransition, filter::TransitionFilter},
+    events::{TcpTransition, filter::TransitionFilter},
+    model::sockets::Family,
     output,
     probes::{TcpStateProbe, check_ring_size},
     snapshot::{self, NetstatConfig, NetstatView},

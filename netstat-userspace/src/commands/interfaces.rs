@@ -8,17 +8,18 @@ use anyhow::Context as _;
 
 use crate::{
     aggregator::interfaces::{InterfaceSample, LinkEvent},
+    commands::live_interfaces::LiveInterfaces,
     events::interface::InterfaceEvent,
+    model::names::Names,
     output,
     probes::{
         check_ring_size,
         interfaces::{InterfaceProbe, InterfaceProbeOptions, InterfaceProbeStats},
     },
-    resolve::Names,
     snapshot::{self, NetstatConfig},
     sources::{
         daemon::own_netns,
-        interfaces::LiveInterfaces,
+        names::kernel_symbols::KernelSymbolsOnDemand,
         proc::dev::InterfaceList,
         ring::{DEFAULT_BATCH, RingReader, drain_timer},
     },
@@ -201,7 +202,11 @@ impl<W: Write> LiveView for StreamView<W> {
 /// `enetstat watch --interfaces`.
 pub(crate) async fn watch(config: InterfaceWatchConfig) -> anyhow::Result<()> {
     let mut view = StreamView {
-        printer: InterfacePrinter::new(config.format, Clock::now()),
+        printer: InterfacePrinter::new(
+            config.format,
+            Clock::now(),
+            Box::new(KernelSymbolsOnDemand::default()),
+        ),
         out: output::stdout(),
     };
     view.printer.write_header(&mut view.out)?;

@@ -2,6 +2,7 @@
 
 pub(crate) mod continuous;
 pub(crate) mod interfaces;
+mod live_interfaces;
 pub(crate) mod serve;
 pub(crate) mod snapshot;
 pub(crate) mod status;

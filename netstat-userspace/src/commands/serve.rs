@@ -10,17 +10,16 @@ use tokio::sync::mpsc;
 use crate::{
     aggregator::interfaces::InterfaceSample,
     cli::parse_netstat_args,
+    commands::live_interfaces::LiveInterfaces,
     daemon::{
         metrics_http::{MetricsEndpoint, Scrape},
         server::ControlSocket,
         state::{Daemon, release_free_memory},
     },
     events::TcpTransition,
-    probes::{TcpStateProbe, check_ring_size, page_size},
-    sources::{
-        interfaces::LiveInterfaces,
-        ring::{DEFAULT_BATCH, RingReader, drain_timer},
-    },
+    model::system::page_size,
+    probes::{TcpStateProbe, check_ring_size},
+    sources::ring::{DEFAULT_BATCH, RingReader, drain_timer},
     views::{clock::Clock, metrics::InterfaceTotals},
 };
 

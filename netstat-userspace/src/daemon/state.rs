@@ -11,6 +11,10 @@ use super::snapshot;
 use crate::{
     aggregator::{table::LiveTable, transitions::made_by_owner},
     events::{Comm, Task, TcpTransition},
+    model::{
+        owners::{Connection, Owner, SocketOwners},
+        system::page_size,
+    },
     probes::LossCounts,
     snapshot::{NetstatConfig, NetstatView, render},
     sources::{
@@ -18,7 +22,7 @@ use crate::{
             own_netns,
             protocol::{DaemonError, Request, SnapshotRequest},
         },
-        proc::owners::{Connection, Owner, SocketOwners},
+        proc::owners::ScanOwners as _,
     },
     views::{
         clock::Clock,
@@ -362,9 +366,7 @@ fn resident_bytes() -> u64 {
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-    pages * page
+    pages * page_size()
 }
 
 #[cfg(test)]
@@ -372,7 +374,7 @@ mod tests {
     use std::net::IpAddr;
 
     use super::*;
-    use crate::events::{Family, TcpState, TcpState::*};
+    use crate::model::{TcpState, TcpState::*, sockets::Family};
 
     const NETNS: u32 = 4026531840;
 

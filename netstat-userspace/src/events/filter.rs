@@ -2,7 +2,8 @@
 
 use netstat_common::{KernelFilter, MAX_FILTER_PORTS};
 
-use super::{Family, TcpState, TcpTransition};
+use super::TcpTransition;
+use crate::model::{TcpState, sockets::Family};
 
 /// A checked transition filter. Empty lists mean "any".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -2,45 +2,12 @@
 
 pub(crate) mod filter;
 pub(crate) mod interface;
-mod tcp_state;
-
-pub use tcp_state::TcpState;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use netstat_common::{AF_INET, AF_INET6, SOCK_DONE, TASK_COMM_LEN, TcpStateRecord};
+use netstat_common::{SOCK_DONE, TASK_COMM_LEN, TcpStateRecord};
 
-/// Address family of a socket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Family {
-    Inet,
-    Inet6,
-}
-
-impl Family {
-    pub(crate) fn from_raw(raw: u16) -> Option<Self> {
-        match raw {
-            AF_INET => Some(Family::Inet),
-            AF_INET6 => Some(Family::Inet6),
-            _ => None,
-        }
-    }
-
-    /// The spelling netstat and `ip` use: `inet` / `inet6`.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Family::Inet => "inet",
-            Family::Inet6 => "inet6",
-        }
-    }
-
-    pub(crate) fn raw(self) -> u16 {
-        match self {
-            Family::Inet => AF_INET,
-            Family::Inet6 => AF_INET6,
-        }
-    }
-}
+use crate::model::{TcpState, sockets::Family};
 
 /// A task's `comm`: up to 15 bytes chosen by the process itself, so untrusted.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,7 +59,7 @@ pub(crate) struct TcpTransition {
 }
 
 /// A socket's counters as it entered CLOSE, as the kernel keeps them: in sequence space, where a
-/// SYN and a FIN take one number each ([`crate::aggregator::lifetimes`] turns them into bytes).
+/// SYN and a FIN take one number each (the aggregator's lifetimes turn them into bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CloseCounters {
     /// `tcp_sock.bytes_acked`.
@@ -183,6 +150,8 @@ impl TcpTransition {
 
 #[cfg(test)]
 mod tests {
+    use netstat_common::{AF_INET, AF_INET6};
+
     use super::*;
 
     pub(crate) fn record_bytes(record: &TcpStateRecord) -> Vec<u8> {

@@ -1,4 +1,15 @@
-//! The types every layer shares: sources produce them, the aggregator and the views consume them.
-//! Nothing here imports the rest of the crate.
+//! The types every layer shares: the rows sources produce, and the aggregator and views consume.
+//! Data and small rules about it only: this module imports nothing else of the crate.
 
+pub(crate) mod groups;
+pub(crate) mod interfaces;
+pub(crate) mod names;
 pub(crate) mod netstat;
+pub(crate) mod owners;
+pub(crate) mod route;
+pub(crate) mod sockets;
+pub(crate) mod statistics;
+pub(crate) mod system;
+mod tcp_state;
+
+pub use tcp_state::TcpState;

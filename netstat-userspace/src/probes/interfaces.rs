@@ -14,9 +14,11 @@ use netstat_common::{
 };
 
 use super::{
-    EBPF_OBJECT, btf::Btf, check_privileges, kernel_btf, loader, net_inum_offset, page_size,
-    privileges, prog_stats, raise_memlock_limit,
+    EBPF_OBJECT, btf::Btf, check_privileges, kernel_btf, loader, net_inum_offset, privileges,
+    prog_stats, raise_memlock_limit,
 };
+
+use crate::model::{interfaces::DropReasons, system::page_size};
 
 pub(crate) const IFACE_EVENTS: &str = "IFACE_EVENTS";
 const IFACE_COUNTERS: &str = "IFACE_COUNTERS";
@@ -113,7 +115,7 @@ impl InterfaceProbe {
         let kernel_btf = kernel_btf()
             .map_err(|err| anyhow!("the interface probes need the kernel's BTF: {err}"))?;
         let config = probe_config(&kernel_btf, &options)?;
-        let drop_reasons = DropReasons::from_btf(&kernel_btf);
+        let drop_reasons = drop_reasons(&kernel_btf);
         drop(kernel_btf);
         // aya's own parse, which BTF tracepoints are loaded against (it has no offset lookup).
         let btf = aya::Btf::from_sys_fs().map_err(|err| {
@@ -233,33 +235,19 @@ pub(crate) fn sum_per_cpu<'a>(
     })
 }
 
-/// The kernel's names for its drop reasons (`enum skb_drop_reason`, which differs between
-/// kernel versions), read from BTF.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct DropReasons(HashMap<u32, String>);
-
-impl DropReasons {
-    /// Empty (numbers only) when this kernel's BTF has no such enum.
-    fn from_btf(btf: &Btf) -> Self {
-        let values = btf.enum_values("skb_drop_reason").unwrap_or_default();
-        DropReasons(
-            values
-                .iter()
-                .map(|(name, value)| {
-                    let short = name.strip_prefix("SKB_DROP_REASON_").unwrap_or(name);
-                    (*value as u32, short.to_string())
-                })
-                .collect(),
-        )
-    }
-
-    /// `NO_SOCKET`, or the number when this kernel does not name it.
-    pub(crate) fn name(&self, reason: u32) -> String {
-        self.0
-            .get(&reason)
-            .cloned()
-            .unwrap_or_else(|| format!("reason {reason}"))
-    }
+/// The kernel's names for its drop reasons, from BTF; empty (numbers only) when this kernel's
+/// BTF has no `enum skb_drop_reason`.
+fn drop_reasons(btf: &Btf) -> DropReasons {
+    let values = btf.enum_values("skb_drop_reason").unwrap_or_default();
+    DropReasons::new(
+        values
+            .iter()
+            .map(|(name, value)| {
+                let short = name.strip_prefix("SKB_DROP_REASON_").unwrap_or(name);
+                (*value as u32, short.to_string())
+            })
+            .collect(),
+    )
 }
 
 /// The struct offsets the probes read with, from the kernel's BTF.

@@ -16,6 +16,8 @@ use aya::{
 };
 use netstat_common::{CloseOffsets, KernelFilter, NetnsOffsets, SOCK_DONE};
 
+use crate::model::system::page_size;
+
 /// The object built from `netstat-ebpf` by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netstat-ebpf"));
 
@@ -75,12 +77,6 @@ pub(crate) fn check_ring_size(bytes: u64) -> Result<u32, String> {
         ));
     }
     Ok(bytes as u32)
-}
-
-pub(crate) fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(size).unwrap_or(4096)
 }
 
 impl TcpStateProbe {

@@ -8,7 +8,7 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    resolve::Names,
+    model::names::Names,
     sources::proc::igmp::parse_memberships,
     views::{
         OutputFormat, json,

@@ -10,7 +10,10 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    resolve::Names,
+    model::{
+        interfaces::{DeviceMap, Interface, Ipv4Config},
+        names::Names,
+    },
     sources::proc::{
         dev::{InterfaceList, parse_if_inet6},
         read_net_file,
@@ -20,9 +23,7 @@ use crate::{
         json::interfaces::write_interface,
         netstat::{
             NetstatFlags,
-            interfaces::{
-                DeviceMap, Interface, Ipv4Config, write_heading, write_long, write_short,
-            },
+            interfaces::{write_heading, write_long, write_short},
         },
     },
 };

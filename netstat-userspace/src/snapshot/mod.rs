@@ -11,8 +11,11 @@ pub(crate) mod statistics;
 use std::io::Write;
 
 use crate::{
-    resolve::{self, Names},
-    sources::proc::owners::SocketOwners,
+    model::{
+        names::{Names, NoNames},
+        owners::SocketOwners,
+    },
+    sources::names::SystemNames,
     views::netstat::NetstatFlags,
 };
 
@@ -22,9 +25,9 @@ pub(crate) use crate::model::netstat::{NetstatConfig, NetstatView};
 /// fast path never touches a resolver; otherwise the system's, asked only for what is not.
 pub(crate) fn names_for(flags: &NetstatFlags) -> Box<dyn Names> {
     if flags.numeric_hosts && flags.numeric_ports && flags.numeric_users {
-        Box::new(resolve::NoNames)
+        Box::new(NoNames)
     } else {
-        Box::new(resolve::SystemNames::new())
+        Box::new(SystemNames::new())
     }
 }
 

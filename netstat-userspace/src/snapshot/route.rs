@@ -8,7 +8,7 @@ use std::{
 use anyhow::{Context as _, bail};
 
 use crate::{
-    resolve::Names,
+    model::names::Names,
     sources::proc::route::{
         RouteFileError, ipv4_cache_header, parse_ipv4_cache, parse_ipv4_routes, parse_ipv6_routes,
     },

@@ -5,22 +5,22 @@ use std::io::Write;
 use anyhow::{Context as _, bail};
 
 use crate::{
-    resolve::Names,
+    model::{
+        names::Names,
+        owners::SocketOwners,
+        sockets::{InetProtocol, InetSocketRow, UnixSocketRow},
+    },
     sources::{
         netlink::sock_diag::{self, DumpRequest},
-        proc::{
-            inet_sockets::{self, InetSocketRow},
-            owners::SocketOwners,
-            read_net_file, unix_sockets,
-        },
+        proc::{inet_sockets, owners::ScanOwners as _, read_net_file, unix_sockets},
     },
     views::{
         OutputFormat,
         json::sockets::{write_inet_socket, write_unix_socket},
         netstat::NetstatFlags,
         netstat::sockets::{
-            InetProtocol, inet_row_shown, unix_row_shown, write_inet_header, write_inet_row,
-            write_unix_header, write_unix_row,
+            inet_row_shown, unix_row_shown, write_inet_header, write_inet_row, write_unix_header,
+            write_unix_row,
         },
     },
 };
@@ -214,7 +214,7 @@ fn list_unix(
     for _ in 0..bogus {
         eprintln!("warning, got bogus unix line.");
     }
-    let visible = |row: &&unix_sockets::UnixSocketRow| {
+    let visible = |row: &&UnixSocketRow| {
         unix_row_shown(row, flags) && !row.inode.is_some_and(|inode| hidden.contains(&inode))
     };
     for row in rows.iter().filter(visible) {

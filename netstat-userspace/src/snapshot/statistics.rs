@@ -9,6 +9,7 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
+    model::statistics::{Counter, Section},
     sources::proc::snmp::{self, Parsed},
     views::{
         OutputFormat, json,
@@ -117,12 +118,12 @@ struct CounterFiles<'a> {
 
 impl CounterFiles<'_> {
     /// A "Title: names" / "Title: values" file, None if it does not exist.
-    fn line_pairs(&self, name: &str) -> anyhow::Result<Option<Vec<snmp::Section>>> {
+    fn line_pairs(&self, name: &str) -> anyhow::Result<Option<Vec<Section>>> {
         self.parsed(name, snmp::parse_line_pairs)
     }
 
     /// A "name value" file, None if it does not exist.
-    fn name_value_lines(&self, name: &str) -> anyhow::Result<Option<Vec<snmp::Counter>>> {
+    fn name_value_lines(&self, name: &str) -> anyhow::Result<Option<Vec<Counter>>> {
         self.parsed(name, snmp::parse_name_value_lines)
     }
 

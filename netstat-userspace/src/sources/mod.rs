@@ -1,8 +1,8 @@
-//! Where data comes from: /proc and netlink snapshots, the probes' ring buffer, and the daemon's
-//! socket.
+//! Where data comes from: /proc and netlink snapshots, the probes' ring buffer, the daemon's
+//! socket, and the system's names (resolver, services, kernel symbols).
 
 pub(crate) mod daemon;
-pub(crate) mod interfaces;
+pub(crate) mod names;
 pub(crate) mod netlink;
 pub(crate) mod proc;
 pub(crate) mod ring;

@@ -67,7 +67,7 @@ pub fn strip_sgr(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::TcpState;
+    use crate::model::TcpState;
 
     #[test]
     fn every_state_has_a_colour() {

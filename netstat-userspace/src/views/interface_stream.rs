@@ -13,16 +13,15 @@ use super::{
 use crate::{
     aggregator::interfaces::{InterfaceSample, LinkEvent, Rates},
     events::interface::{InterfaceEvent, InterfaceEventKind, xmit_rc_name},
-    probes::interfaces::DropReasons,
-    resolve::kernel_symbols::KernelSymbols,
+    model::{interfaces::DropReasons, names::KernelFunctions},
 };
 
 pub(crate) struct InterfacePrinter {
     format: StreamFormat,
     clock: Clock,
     reasons: DropReasons,
-    /// Loaded at the first drop: reading /proc/kallsyms takes a moment.
-    symbols: std::cell::OnceCell<KernelSymbols>,
+    /// Where drops happened, named by function.
+    symbols: Box<dyn KernelFunctions>,
 }
 
 #[derive(Serialize)]
@@ -103,12 +102,16 @@ fn name(raw: &str) -> String {
 
 impl InterfacePrinter {
     /// Drop reasons print as numbers until `set_drop_reasons` names them.
-    pub(crate) fn new(format: StreamFormat, clock: Clock) -> Self {
+    pub(crate) fn new(
+        format: StreamFormat,
+        clock: Clock,
+        symbols: Box<dyn KernelFunctions>,
+    ) -> Self {
         InterfacePrinter {
             format,
             clock,
             reasons: DropReasons::default(),
-            symbols: std::cell::OnceCell::new(),
+            symbols,
         }
     }
 
@@ -211,9 +214,7 @@ impl InterfacePrinter {
                 self.reasons.name(reason),
                 None,
                 Some(format!("{location:#x}")),
-                self.symbols
-                    .get_or_init(KernelSymbols::load)
-                    .describe(location),
+                self.symbols.describe(location),
             ),
         };
         let interface = escape_bytes(event.ifname_bytes());
@@ -318,8 +319,16 @@ mod tests {
     use crate::{aggregator::interfaces::LinkInfo, events::interface::Direction};
     use netstat_common::InterfaceCounters;
 
+    struct NoFunctions;
+
+    impl KernelFunctions for NoFunctions {
+        fn describe(&self, _: u64) -> Option<String> {
+            None
+        }
+    }
+
     fn printer(format: StreamFormat) -> InterfacePrinter {
-        InterfacePrinter::new(format, Clock::fixed(0, 0))
+        InterfacePrinter::new(format, Clock::fixed(0, 0), Box::new(NoFunctions))
     }
 
     fn sample() -> InterfaceSample {
@@ -330,7 +339,7 @@ mod tests {
                 flags: 0x1043,
                 mtu: 1500,
             },
-            totals: crate::sources::proc::dev::DevStats {
+            totals: crate::model::interfaces::DevStats {
                 rx_packets: 10,
                 tx_packets: 20,
                 ..Default::default()

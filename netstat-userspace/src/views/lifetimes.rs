@@ -93,7 +93,7 @@ mod tests {
             lifetimes::Payload,
             transitions::tests::{t, task},
         },
-        events::TcpState,
+        model::TcpState,
     };
 
     fn life(bytes: Option<Payload>, partial: bool) -> Lifetime {

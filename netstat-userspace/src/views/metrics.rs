@@ -25,7 +25,7 @@ use prometheus_client::{
 };
 
 use super::transitions::LossCause;
-use crate::events::{Family as AddressFamily, TcpState};
+use crate::model::{TcpState, sockets::Family as AddressFamily};
 
 /// Every metric's name starts with this and an underscore.
 const PREFIX: &str = "enetstat";

@@ -7,7 +7,8 @@ use serde::Serialize;
 use super::{clock::Clock, color::StateCell, escape::escape_bytes};
 use crate::{
     aggregator::transitions::Observed,
-    events::{Task, TcpState, TcpTransition},
+    events::{Task, TcpTransition},
+    model::TcpState,
 };
 
 /// How the stream is written.
@@ -223,7 +224,10 @@ mod tests {
     use std::net::IpAddr;
 
     use super::*;
-    use crate::events::{Comm, Family, Task, TcpState, TcpTransition};
+    use crate::{
+        events::{Comm, Task, TcpTransition},
+        model::{TcpState, sockets::Family},
+    };
 
     fn observed(owner: Option<&[u8]>, ms: Option<u64>) -> Observed {
         let task = |name: &[u8]| {

@@ -41,8 +41,11 @@ use std::{collections::HashMap, net::IpAddr, num::NonZeroU64};
 
 use super::{Endpoints, LiveTable, SocketEntry, TimeWaitEntry, TimeWaitRow, starts_a_socket};
 use crate::{
-    events::{Family, TcpState, TcpTransition},
-    sources::proc::inet_sockets::InetSocketRow,
+    events::TcpTransition,
+    model::{
+        TcpState,
+        sockets::{Family, InetSocketRow},
+    },
 };
 
 /// One socket of a snapshot (one /proc/net/tcp{,6} line).

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use super::*;
-use crate::events::Comm;
+use crate::{events::Comm, model::sockets::InetSocketRow};
 use TcpState::*;
 
 const US: u64 = 1_000;
@@ -783,10 +783,44 @@ fn resync_keeps_owners_of_sockets_that_are_still_there() {
     assert_eq!(table.socket(0x11).unwrap().owner, None);
 }
 
+/// A /proc/net/tcp row with what `from_proc` reads of it.
+fn proc_row(
+    local: &str,
+    remote: &str,
+    state: u8,
+    timer: (u8, u64),
+    uid: u32,
+    inode: u64,
+) -> InetSocketRow {
+    let local: SocketAddr = local.parse().unwrap();
+    let remote: SocketAddr = remote.parse().unwrap();
+    InetSocketRow {
+        local: local.ip(),
+        local_port: local.port(),
+        remote: remote.ip(),
+        remote_port: remote.port(),
+        state,
+        tx_queue: 0,
+        rx_queue: 0,
+        timer: timer.0,
+        timer_ticks: timer.1,
+        retransmits: 0,
+        uid,
+        timeout: 0,
+        inode,
+    }
+}
+
 #[test]
 fn from_proc_classifies_sockets_time_waits_and_requests() {
-    use crate::sources::proc::inet_sockets::parse_line;
-    let established = parse_line("   1: 0100007F:1F90 0100007F:A3D2 01 00000000:00000000 02:0000126F 00000000  1000        0 83817 2 ffff888100001000 20 4 30 10 -1").unwrap();
+    let established = proc_row(
+        "127.0.0.1:8080",
+        "127.0.0.1:41938",
+        0x01,
+        (2, 0x126f),
+        1000,
+        83817,
+    );
     let row = SnapshotRow::from_proc(&established, 2, 0xffff_8881_0000_1000, 100);
     assert_eq!(row.state, Established);
     assert_eq!(
@@ -801,7 +835,7 @@ fn from_proc_classifies_sockets_time_waits_and_requests() {
         }
     );
 
-    let time_wait = parse_line("   2: 0100007F:A3D2 0100007F:1F90 06 00000000:00000000 03:00001770 00000000     0        0 0 3 ffff888100002000").unwrap();
+    let time_wait = proc_row("127.0.0.1:41938", "127.0.0.1:8080", 0x06, (3, 0x1770), 0, 0);
     let row = SnapshotRow::from_proc(&time_wait, 3, 0xffff_8881_0000_2000, 100);
     assert_eq!(
         row.kind,
@@ -810,11 +844,18 @@ fn from_proc_classifies_sockets_time_waits_and_requests() {
         }
     );
 
-    let request = parse_line("   3: 0100007F:1F90 0100007F:A3D4 03 00000000:00000000 01:00000064 00000000  1000        0 0 0 ffff888100003000").unwrap();
+    let request = proc_row(
+        "127.0.0.1:8080",
+        "127.0.0.1:41940",
+        0x03,
+        (1, 0x64),
+        1000,
+        0,
+    );
     let row = SnapshotRow::from_proc(&request, 0, 0xffff_8881_0000_3000, 100);
     assert_eq!((row.state, row.kind), (SynRecv, SnapshotKind::Request));
 
-    let v6 = parse_line("   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3233 1 ffff888100004000").unwrap();
+    let v6 = proc_row("[::]:22", "[::]:0", 0x0a, (0, 0), 0, 3233);
     let row = SnapshotRow::from_proc(&v6, 1, 0xffff_8881_0000_4000, 100);
     assert_eq!(row.endpoints, endpoints("[::]:22", "[::]:0"));
 }

@@ -7,7 +7,7 @@ use std::io;
 use tokio::io::{Interest, unix::AsyncFd};
 
 use super::{Message, NetlinkSocket, attributes, messages, request};
-use crate::sources::proc::dev::DevStats;
+use crate::model::interfaces::DevStats;
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;

@@ -8,7 +8,7 @@ use std::{
 
 use super::{Message, NetlinkSocket, messages};
 
-use crate::sources::proc::inet_sockets::InetSocketRow;
+use crate::model::sockets::InetSocketRow;
 
 const NETLINK_SOCK_DIAG: libc::c_int = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;

@@ -2,34 +2,13 @@
 //! and the interface list netstat -i walks: /proc/net/dev's names merged with SIOCGIFCONF's,
 //! kept in nstrcmp order.
 
-use std::{cmp::Ordering, net::Ipv6Addr};
+use std::cmp::Ordering;
 
 use super::scan::{
     Conversion::{self, Hex, Space, Unsigned, Word},
     Scanned, lines, scan,
 };
-
-/// An interface's counters, as /proc/net/dev gives them. Serialized as they are for `-i --json`:
-/// the field names are that view's (README, "JSON output").
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct DevStats {
-    pub rx_bytes: u64,
-    pub rx_packets: u64,
-    pub rx_errors: u64,
-    pub rx_dropped: u64,
-    pub rx_fifo_errors: u64,
-    pub rx_frame_errors: u64,
-    pub rx_compressed: u64,
-    pub rx_multicast: u64,
-    pub tx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_errors: u64,
-    pub tx_dropped: u64,
-    pub tx_fifo_errors: u64,
-    pub collisions: u64,
-    pub tx_carrier_errors: u64,
-    pub tx_compressed: u64,
-}
+use crate::model::interfaces::{DevStats, Inet6Address};
 
 /// One interface of the list, with its counters when /proc/net/dev had a line for it (an
 /// alias that only SIOCGIFCONF names has none).
@@ -269,15 +248,6 @@ fn atoi(digits: &[u8]) -> i64 {
     })
 }
 
-/// One line of /proc/net/if_inet6.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Inet6Address {
-    pub device: Vec<u8>,
-    pub address: Ipv6Addr,
-    pub prefix_len: u32,
-    pub scope: u32,
-}
-
 /// /proc/net/if_inet6, read with ife_print_long's scanf format; lines that do not scan fully
 /// are skipped.
 pub fn parse_if_inet6(text: &[u8]) -> Vec<Inet6Address> {
@@ -336,6 +306,8 @@ pub fn parse_if_inet6(text: &[u8]) -> Vec<Inet6Address> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv6Addr;
+
     use super::*;
 
     const DEV: &str = "\

@@ -10,14 +10,7 @@ use super::scan::{
     Conversion::{Bytes, Hex, HexDigits, Int, Space, Word},
     Scanned, ipv4_from_kernel_hex, lines, scan,
 };
-
-/// One group membership: a line of the listing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Membership {
-    pub(crate) device: Vec<u8>,
-    pub(crate) refcnt: i32,
-    pub(crate) group: IpAddr,
-}
+use crate::model::groups::Membership;
 
 /// A line netstat warns about and skips.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

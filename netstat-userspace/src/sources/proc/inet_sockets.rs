@@ -2,26 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// One line of /proc/net/tcp and friends, as netstat reads it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InetSocketRow {
-    pub local: IpAddr,
-    pub local_port: u16,
-    pub remote: IpAddr,
-    pub remote_port: u16,
-    /// The kernel's state number (TCP states; UDP uses ESTABLISHED/CLOSE; raw its own).
-    pub state: u8,
-    pub tx_queue: u64,
-    pub rx_queue: u64,
-    /// Which timer runs (0 none, 1 retransmit, 2 keepalive, 3 timewait, 4 probe).
-    pub timer: u8,
-    /// Time until the timer fires, in clock ticks (USER_HZ).
-    pub timer_ticks: u64,
-    pub retransmits: u64,
-    pub uid: u32,
-    pub timeout: i64,
-    pub inode: u64,
-}
+use crate::model::sockets::InetSocketRow;
 
 /// A line netstat would call "bogus": too few fields, or fields that are not numbers.
 #[derive(Debug, PartialEq, Eq)]
@@ -182,6 +163,28 @@ mod tests {
         let raw = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 21746 1 ffff8881053c8000 100 0 0 10 0";
         let (_, kernel) = parse_line_with_kernel_columns(raw).unwrap();
         assert_eq!(kernel.address, 0xffff_8881_053c_8000);
+    }
+
+    #[test]
+    fn reads_the_rows_other_layers_test_with() {
+        use crate::model::sockets::test_rows;
+        let lines = [
+            (
+                "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000002 00:00000000 00000000     0        0 21746 1 0000000000000000 100 0 0 10 0",
+                test_rows::listen(),
+            ),
+            (
+                "   1: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:A3D2 01 00000010:00000000 02:0000126F 00000003  1000        0 83817 2 0000000000000000 20 4 30 10 -1",
+                test_rows::established6(),
+            ),
+            (
+                "   2: 0000000000000000FFFF00000100007F:0035 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 3233 2 0000000000000000 0",
+                test_rows::mapped_udp(),
+            ),
+        ];
+        for (line, row) in lines {
+            assert_eq!(parse_line(line), Ok(row), "{line}");
+        }
     }
 
     #[test]

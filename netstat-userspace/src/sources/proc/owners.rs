@@ -1,66 +1,25 @@
 //! Which process owns each socket inode: one pass over /proc/*/fd, as netstat -p does it.
 
-use std::{collections::HashMap, ffi::CString, fs, net::IpAddr, path::Path};
+use std::{ffi::CString, fs, path::Path};
 
-/// A socket's owner, labelled as netstat labels it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Owner {
-    pub(crate) pid: u32,
-    /// `PID/program`: argv[0] (its basename if absolute), cut to netstat's 19 bytes. Untrusted.
-    pub(crate) label: Vec<u8>,
-}
-
-/// A connection's endpoints: (local address, local port, remote address, remote port).
-pub(crate) type Connection = (IpAddr, u16, IpAddr, u16);
-
-impl Owner {
-    /// The label without its `PID/`: the program as netstat shows it. Untrusted.
-    pub(crate) fn program(&self) -> &[u8] {
-        let prefix = self
-            .label
-            .iter()
-            .position(|&b| b == b'/')
-            .map_or(0, |slash| slash + 1);
-        &self.label[prefix..]
-    }
-}
-
-/// Socket inode -> owner. The lowest pid holding a socket wins, as in netstat (it walks /proc in
-/// readdir order, which is ascending pid order, and keeps the first).
-#[derive(Debug, Default)]
-pub(crate) struct SocketOwners {
-    by_inode: HashMap<u64, Owner>,
-    /// Last owners of sockets no process holds any more (inode 0 in the kernel's tables), by
-    /// connection: a daemon, which saw who made them, fills this; a one-off snapshot cannot.
-    last_owners: HashMap<Connection, Owner>,
-    /// Some /proc/PID/fd directory could not be read (not root).
-    pub(crate) incomplete: bool,
-}
+use crate::model::owners::{Owner, SocketOwners};
 
 /// netstat's PROGNAME_WIDTH minus its NUL.
 const LABEL_LEN: usize = 19;
 
-impl SocketOwners {
-    pub(crate) fn get(&self, inode: u64) -> Option<&Owner> {
-        self.by_inode.get(&inode)
-    }
-
-    /// The owner of a socket: by its inode while a process holds it, else its last owner.
-    pub(crate) fn owner_of(&self, inode: u64, connection: Connection) -> Option<&Owner> {
-        if inode != 0 {
-            self.get(inode)
-        } else {
-            self.last_owners.get(&connection)
-        }
-    }
-
-    /// Replaces the last owners known for sockets without a holder.
-    pub(crate) fn set_last_owners(&mut self, last_owners: HashMap<Connection, Owner>) {
-        self.last_owners = last_owners;
-    }
-
+/// Fills the model's socket owners from /proc.
+pub(crate) trait ScanOwners: Sized {
     /// One pass over /proc. Processes that vanish mid-scan are skipped.
-    pub(crate) fn scan() -> Self {
+    fn scan() -> Self;
+    /// Re-reads one process's fds (a daemon does this for the processes its events name, instead
+    /// of a full scan per request). A socket already attributed keeps its owner unless that owner
+    /// is gone or has a higher pid (netstat's lowest-pid rule). Entries for sockets this process
+    /// closed stay: a socket whose owner has exited shows its last owner.
+    fn rescan_pid(&mut self, pid: u32);
+}
+
+impl ScanOwners for SocketOwners {
+    fn scan() -> Self {
         let mut owners = SocketOwners::default();
         let mut pids: Vec<u32> = match procfs::process::all_processes() {
             Ok(processes) => processes
@@ -71,50 +30,42 @@ impl SocketOwners {
         };
         pids.sort_unstable();
         for pid in pids {
-            owners.scan_pid(pid, |_| false);
+            scan_pid(&mut owners, pid, |_| false);
         }
         owners
     }
 
-    /// Re-reads one process's fds (a daemon does this for the processes its events name, instead
-    /// of a full scan per request). A socket already attributed keeps its owner unless that owner
-    /// is gone or has a higher pid (netstat's lowest-pid rule). Entries for sockets this process
-    /// closed stay: a socket whose owner has exited shows its last owner.
-    pub(crate) fn rescan_pid(&mut self, pid: u32) {
-        self.scan_pid(pid, |owner| {
+    fn rescan_pid(&mut self, pid: u32) {
+        scan_pid(self, pid, |owner| {
             owner.pid > pid || !Path::new(&format!("/proc/{}", owner.pid)).exists()
         });
     }
+}
 
-    fn scan_pid(&mut self, pid: u32, replace: impl Fn(&Owner) -> bool) {
-        // procfs' FDInfo costs four syscalls per fd (open, readlink, stat, close); this scan is
-        // the hot path of -p, so list /proc/PID/fd and readlinkat() each entry relative to the
-        // directory: one syscall per fd and no path walk.
-        let Some(mut dir) = FdDir::open(pid, &mut self.incomplete) else {
-            return;
-        };
-        let mut link = [0u8; 64];
-        let mut label: Option<Vec<u8>> = None;
-        while let Some(inode) = dir.next_socket_inode(&mut link) {
-            if self
-                .by_inode
-                .get(&inode)
-                .is_some_and(|owner| !replace(owner))
-            {
-                continue;
-            }
-            let label = label.get_or_insert_with(|| {
-                let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                owner_label(pid, &cmdline)
-            });
-            self.by_inode.insert(
-                inode,
-                Owner {
-                    pid,
-                    label: label.clone(),
-                },
-            );
+fn scan_pid(owners: &mut SocketOwners, pid: u32, replace: impl Fn(&Owner) -> bool) {
+    // procfs' FDInfo costs four syscalls per fd (open, readlink, stat, close); this scan is
+    // the hot path of -p, so list /proc/PID/fd and readlinkat() each entry relative to the
+    // directory: one syscall per fd and no path walk.
+    let Some(mut dir) = FdDir::open(pid, &mut owners.incomplete) else {
+        return;
+    };
+    let mut link = [0u8; 64];
+    let mut label: Option<Vec<u8>> = None;
+    while let Some(inode) = dir.next_socket_inode(&mut link) {
+        if owners.get(inode).is_some_and(|owner| !replace(owner)) {
+            continue;
         }
+        let label = label.get_or_insert_with(|| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            owner_label(pid, &cmdline)
+        });
+        owners.insert(
+            inode,
+            Owner {
+                pid,
+                label: label.clone(),
+            },
+        );
     }
 }
 
@@ -221,34 +172,5 @@ mod tests {
             label: owner_label(3, b"rel/ative\0"),
         };
         assert_eq!(owner.program(), b"rel/ative");
-    }
-
-    #[test]
-    fn sockets_without_a_holder_show_their_last_owner() {
-        let mut owners = SocketOwners::default();
-        let connection: Connection = (
-            "127.0.0.1".parse().unwrap(),
-            40000,
-            "127.0.0.1".parse().unwrap(),
-            80,
-        );
-        let gone = Owner {
-            pid: 7,
-            label: b"7/curl".to_vec(),
-        };
-        owners.set_last_owners([(connection, gone.clone())].into_iter().collect());
-        assert_eq!(owners.owner_of(0, connection), Some(&gone));
-        assert_eq!(
-            owners.owner_of(12345, connection),
-            None,
-            "a held socket goes by its inode"
-        );
-        let other: Connection = (
-            "127.0.0.1".parse().unwrap(),
-            40001,
-            "127.0.0.1".parse().unwrap(),
-            80,
-        );
-        assert_eq!(owners.owner_of(0, other), None);
     }
 }

@@ -9,19 +9,7 @@
 
 use std::fmt;
 
-/// One counter, named as the kernel names it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Counter {
-    pub(crate) name: String,
-    pub(crate) value: u64,
-}
-
-/// One "Title: names" / "Title: values" line pair.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Section {
-    pub(crate) title: String,
-    pub(crate) counters: Vec<Counter>,
-}
+use crate::model::statistics::{Counter, Section};
 
 /// What a file held up to the first line that could not be read, and that line's problem.
 /// netstat prints what came before a bad line, so a problem does not discard the rest.
@@ -187,6 +175,22 @@ mod tests {
                 .map(|(name, value)| counter(name, *value))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn reads_well_formed_fixtures_as_the_other_layers_tests_build_them() {
+        use crate::model::statistics::test_sections;
+        let pairs = "Ip: Forwarding DefaultTTL InReceives\nIp: 2 64 10\n\
+                     Tcp: RtoAlgorithm MaxConn ActiveOpens\nTcp: 1 -1 3\n";
+        assert_eq!(
+            parse_line_pairs(pairs).items,
+            test_sections::line_pairs(pairs)
+        );
+        let lines = "Ip6InReceives 1\nIcmp6InMsgs 3\nSctpCurrEstab 1\n";
+        assert_eq!(
+            parse_name_value_lines(lines).items,
+            test_sections::name_value_lines(lines)
+        );
     }
 
     #[test]

@@ -1,28 +1,6 @@
 //! /proc/net/unix: one row per UNIX domain socket.
 
-/// One line of /proc/net/unix, as netstat reads it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct UnixSocketRow {
-    pub(crate) ref_count: u64,
-    pub(crate) protocol: u64,
-    pub(crate) flags: u64,
-    pub(crate) socket_type: u32,
-    pub(crate) state: u32,
-    pub(crate) inode: Option<u64>,
-    /// The path, whole, as the kernel lists it (`@`-prefixed for abstract names, empty for an
-    /// unnamed socket). Untrusted.
-    pub(crate) path: Vec<u8>,
-}
-
-impl UnixSocketRow {
-    /// The path as netstat shows it: up to its first whitespace (netstat reads it with `%s`).
-    pub(crate) fn netstat_path(&self) -> &[u8] {
-        let mut rest = self.path.as_slice();
-        next_field(&mut rest).unwrap_or_default()
-    }
-}
-
-pub(crate) const SO_ACCEPTCON: u64 = 1 << 16;
+use crate::model::sockets::UnixSocketRow;
 
 /// Parses /proc/net/unix. Returns the rows and the number of lines netstat would call bogus.
 /// Lines are split on `\n` only: a path may contain any other byte.
@@ -86,6 +64,7 @@ fn next_field<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::sockets::SO_ACCEPTCON;
 
     const UNIX: &[u8] = b"Num       RefCount Protocol Flags    Type St Inode Path
 0000000000000000: 00000002 00000000 00010000 0001 01 23456 /run/dbus/system_bus_socket

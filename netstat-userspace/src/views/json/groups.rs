@@ -8,7 +8,7 @@ use std::{
 use serde::Serialize;
 
 use super::write_line;
-use crate::{sources::proc::igmp::Membership, views::escape::escape_bytes};
+use crate::{model::groups::Membership, views::escape::escape_bytes};
 
 #[derive(Debug, Serialize)]
 struct MembershipJson {

@@ -9,10 +9,10 @@ use serde::Serialize;
 
 use super::write_line;
 use crate::{
-    sources::proc::dev::{DevStats, Inet6Address},
+    model::interfaces::{DevStats, Inet6Address, Interface},
     views::{
         escape::escape_bytes,
-        netstat::interfaces::{Interface, flag_names, hardware, iff, scope_names},
+        netstat::interfaces::{flag_names, hardware, iff, scope_names},
     },
 };
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::write_line;
 use crate::{
-    sources::proc::route::{CacheExtra, CacheFormat, Ipv4Route, Ipv4RouteCache, Ipv6Route},
+    model::route::{CacheExtra, CacheFormat, Ipv4Route, Ipv4RouteCache, Ipv6Route},
     views::{
         escape::escape_bytes,
         netstat::route::{
@@ -135,7 +135,44 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::sources::proc::route::{parse_ipv4_routes, parse_ipv6_routes};
+
+    fn ipv4(
+        destination: &str,
+        gateway: &str,
+        flags: u32,
+        metric: i32,
+        mask: &str,
+        mss: i32,
+    ) -> Ipv4Route {
+        Ipv4Route {
+            iface: b"eth0".to_vec(),
+            destination: destination.parse().unwrap(),
+            gateway: gateway.parse().unwrap(),
+            flags,
+            refcnt: 0,
+            uses: 0,
+            metric,
+            mask: mask.parse().unwrap(),
+            mss,
+            window: 0,
+            irtt: 0,
+        }
+    }
+
+    fn ipv6(destination: &str, prefix_len: u32, metric: i32, flags: u32, iface: &str) -> Ipv6Route {
+        Ipv6Route {
+            destination: destination.parse().unwrap(),
+            prefix_len,
+            source: "::".parse().unwrap(),
+            source_len: 0,
+            next_hop: "::".parse().unwrap(),
+            metric,
+            refcnt: 1,
+            uses: 0,
+            flags,
+            iface: iface.as_bytes().to_vec(),
+        }
+    }
 
     fn lines(out: Vec<u8>) -> Vec<Value> {
         String::from_utf8(out)
@@ -147,11 +184,11 @@ mod tests {
 
     #[test]
     fn ipv4_routes_that_are_up() {
-        let text = b"Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
-eth0\t00000000\t010011AC\t0003\t0\t0\t100\t00000000\t0\t0\t0\n\
-eth0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t1500\t0\t0\n\
-eth0\t000012AC\t00000000\t0000\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
-        let routes = parse_ipv4_routes(text).unwrap();
+        let routes = [
+            ipv4("0.0.0.0", "172.17.0.1", 0x3, 100, "0.0.0.0", 0),
+            ipv4("172.17.0.0", "0.0.0.0", 0x1, 0, "255.255.0.0", 1500),
+            ipv4("172.18.0.0", "0.0.0.0", 0x0, 0, "255.255.0.0", 0),
+        ];
         let mut out = Vec::new();
         write_ipv4_routes(&routes, &mut out).unwrap();
         let rows = lines(out);
@@ -170,9 +207,10 @@ eth0\t000012AC\t00000000\t0000\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
 
     #[test]
     fn ipv6_routes() {
-        let text = b"00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000001 00000000 00000001       lo\n\
-fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 01000001     eth0\n";
-        let routes = parse_ipv6_routes(text).unwrap();
+        let routes = [
+            ipv6("::1", 128, 0, 0x1, "lo"),
+            ipv6("fe80::", 64, 0x100, 0x0100_0001, "eth0"),
+        ];
         let mut out = Vec::new();
         write_ipv6_routes(&routes, false, &mut out).unwrap();
         let rows = lines(out);

@@ -9,19 +9,17 @@ use serde::Serialize;
 
 use super::write_line;
 use crate::{
-    events::{Task, TcpState, TcpTransition},
-    sources::proc::{
-        inet_sockets::InetSocketRow,
+    events::{Task, TcpTransition},
+    model::{
+        TcpState,
         owners::{Owner, SocketOwners},
-        unix_sockets::UnixSocketRow,
+        sockets::{InetProtocol, InetSocketRow, UnixSocketRow},
     },
     views::{
         escape::escape_bytes,
         netstat::{
             NetstatFlags,
-            sockets::{
-                InetProtocol, inet_owner, timer_of, unix_flags, unix_owner, unix_state, unix_type,
-            },
+            sockets::{inet_owner, timer_of, unix_flags, unix_owner, unix_state, unix_type},
         },
     },
 };
@@ -204,8 +202,11 @@ mod tests {
 
     use super::*;
     use crate::{
-        events::{Comm, Family},
-        sources::proc::{inet_sockets, owners::owner_label, unix_sockets},
+        events::Comm,
+        model::sockets::{
+            Family, SO_ACCEPTCON,
+            test_rows::{established6, listen, mapped_udp, unix},
+        },
         views::netstat::Families,
     };
 
@@ -232,13 +233,9 @@ mod tests {
             .collect()
     }
 
-    const LISTEN: &str = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000002 00:00000000 00000000     0        0 21746 1 0000000000000000 100 0 0 10 0";
-    const ESTABLISHED6: &str = "   1: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:A3D2 01 00000010:00000000 02:0000126F 00000003  1000        0 83817 2 0000000000000000 20 4 30 10 -1";
-    const MAPPED_UDP: &str = "   2: 0000000000000000FFFF00000100007F:0035 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 3233 2 0000000000000000 0";
-
     #[test]
     fn inet_sockets_are_typed() {
-        let listen = inet_sockets::parse_line(LISTEN).unwrap();
+        let listen = listen();
         let rows = parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &listen, &flags(), None));
         assert_eq!(
             rows[0],
@@ -248,7 +245,7 @@ mod tests {
                 "state": "LISTEN", "uid": 0, "inode": 21746
             })
         );
-        let udp = inet_sockets::parse_line(MAPPED_UDP).unwrap();
+        let udp = mapped_udp();
         let rows = parsed(|o| write_inet_socket(o, InetProtocol::Udp, &udp, &flags(), None));
         assert_eq!(rows[0]["proto"], "udp");
         assert_eq!(rows[0]["family"], "inet6");
@@ -259,7 +256,7 @@ mod tests {
 
     #[test]
     fn owners_and_timers_only_when_asked() {
-        let row = inet_sockets::parse_line(ESTABLISHED6).unwrap();
+        let row = established6();
         let mut f = flags();
         f.programs = true;
         f.timers = true;
@@ -279,8 +276,11 @@ mod tests {
 
     #[test]
     fn unix_sockets_keep_whole_escaped_paths() {
-        let text = b"Num       RefCount Protocol Flags    Type St Inode Path\n0000000000000000: 00000002 00000000 00010000 0001 01 23456 /run/x y.sock\n0000000000000000: 00000003 00000000 00000000 0002 03 23457\n0000000000000000: 00000002 00000000 00000000 0005 01 23460 @ctl\x1b[2J\\\n";
-        let (rows, _) = unix_sockets::parse(text);
+        let rows = [
+            unix(2, SO_ACCEPTCON, 1, 1, 23456, b"/run/x y.sock"),
+            unix(3, 0, 2, 3, 23457, b""),
+            unix(2, 0, 5, 1, 23460, b"@ctl\x1b[2J\\"),
+        ];
         let mut f = flags();
         f.programs = true;
         let out = parsed(|o| {
@@ -309,7 +309,7 @@ mod tests {
     fn owners_are_pid_and_program() {
         let owner = Owner {
             pid: 42,
-            label: owner_label(42, b"/usr/bin/evil\x1b[2J\0"),
+            label: b"42/evil\x1b[2J".to_vec(),
         };
         assert_eq!(
             serde_json::to_value(OwnerJson::of(&owner)).unwrap(),

@@ -62,7 +62,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        sources::proc::snmp::{parse_line_pairs, parse_name_value_lines},
+        model::statistics::test_sections::{line_pairs, name_value_lines},
         views::netstat::statistics::{InetCounters, inet_sections, inet6_sections},
     };
 
@@ -89,9 +89,9 @@ mod tests {
 
     #[test]
     fn sections_in_order_with_typed_counters() {
-        let snmp = parse_line_pairs(SNMP).items;
-        let netstat = parse_line_pairs(NETSTAT).items;
-        let sctp = parse_name_value_lines("SctpCurrEstab 1\n").items;
+        let snmp = line_pairs(SNMP);
+        let netstat = line_pairs(NETSTAT);
+        let sctp = name_value_lines("SctpCurrEstab 1\n");
         let counters = InetCounters {
             snmp: &snmp,
             netstat: &netstat,
@@ -121,8 +121,8 @@ mod tests {
 
     #[test]
     fn protocols_select_sections_as_in_the_text() {
-        let snmp = parse_line_pairs(SNMP).items;
-        let netstat = parse_line_pairs(NETSTAT).items;
+        let snmp = line_pairs(SNMP);
+        let netstat = line_pairs(NETSTAT);
         let counters = InetCounters {
             snmp: &snmp,
             netstat: &netstat,
@@ -140,11 +140,10 @@ mod tests {
 
     #[test]
     fn ipv6_sections_are_grouped_by_name() {
-        let snmp6 = parse_name_value_lines(
+        let snmp6 = name_value_lines(
             "Ip6InReceives 5\nIp6OutRequests 6\nIcmp6InMsgs 1\nUdp6InDatagrams 2\n",
-        )
-        .items;
-        let snmp = parse_line_pairs(SNMP).items;
+        );
+        let snmp = line_pairs(SNMP);
         let value = render(&inet6_sections(&snmp6, &snmp), ALL);
         assert_eq!(
             value,
@@ -159,7 +158,7 @@ mod tests {
 
     #[test]
     fn a_repeated_title_is_one_object() {
-        let snmp = parse_line_pairs("Ip: A\nIp: 1\nIp: B\nIp: 2\n").items;
+        let snmp = line_pairs("Ip: A\nIp: 1\nIp: B\nIp: 2\n");
         let counters = InetCounters {
             snmp: &snmp,
             netstat: &[],

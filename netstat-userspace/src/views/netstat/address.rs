@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::resolve::Names;
+use crate::model::names::Names;
 
 /// net-tools' `numeric` bits for address printing.
 pub(crate) mod numeric {
@@ -187,7 +187,7 @@ pub(crate) fn truncate_bytes(s: &str, len: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resolve::{FixedNames, NoNames};
+    use crate::model::names::{FixedNames, NoNames};
 
     #[test]
     fn ipv4_any_and_defaults() {

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::address::socket_host;
-use crate::{resolve::Names, sources::proc::igmp::Membership};
+use crate::model::{groups::Membership, names::Names};
 
 /// The section's three heading lines (netstat is built with IPv6, hence "IPv6/").
 pub(crate) fn write_heading(out: &mut dyn Write) -> io::Result<()> {
@@ -32,7 +32,7 @@ pub(crate) fn write_memberships(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resolve::{FixedNames, NoNames};
+    use crate::model::names::{FixedNames, NoNames};
 
     fn membership(device: &str, refcnt: i32, group: &str) -> Membership {
         Membership {

@@ -4,9 +4,9 @@
 use std::{io, io::Write, net::Ipv4Addr};
 
 use super::address::{inet_sprint, inet6_name};
-use crate::{
-    resolve::Names,
-    sources::proc::dev::{DevStats, Inet6Address},
+use crate::model::{
+    interfaces::{Inet6Address, Interface},
+    names::Names,
 };
 
 /// The IFF_* flags net-tools prints.
@@ -25,42 +25,6 @@ pub(crate) mod iff {
     pub(crate) const SLAVE: u16 = 0x800;
     pub(crate) const MULTICAST: u16 = 0x1000;
     pub(crate) const DYNAMIC: u16 = 0x8000;
-}
-
-/// An interface's IPv4 configuration; `None` where its ioctl failed (net-tools then zeroes the
-/// address and prints "[NONE SET]").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Ipv4Config {
-    pub(crate) address: Ipv4Addr,
-    pub(crate) netmask: Option<Ipv4Addr>,
-    pub(crate) broadcast: Option<Ipv4Addr>,
-    pub(crate) destination: Option<Ipv4Addr>,
-}
-
-/// SIOCGIFMAP's device map.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct DeviceMap {
-    pub(crate) mem_start: u64,
-    pub(crate) mem_end: u64,
-    pub(crate) base_addr: u16,
-    pub(crate) irq: u8,
-    pub(crate) dma: u8,
-}
-
-/// What if_fetch learns of an interface, with its /proc/net/dev counters.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Interface {
-    pub(crate) name: Vec<u8>,
-    pub(crate) flags: u16,
-    pub(crate) mtu: i32,
-    pub(crate) stats: Option<DevStats>,
-    /// The ARPHRD_* type.
-    pub(crate) hw_type: u16,
-    /// The first 8 bytes of the hardware address (all net-tools copies).
-    pub(crate) hw_address: [u8; 8],
-    pub(crate) tx_queue_len: Option<i32>,
-    pub(crate) map: DeviceMap,
-    pub(crate) ipv4: Option<Ipv4Config>,
 }
 
 /// "Kernel Interface table" (netstat prints it once, also with -c) and, for the short form,
@@ -389,7 +353,10 @@ pub(crate) mod tests {
     use std::net::Ipv6Addr;
 
     use super::*;
-    use crate::resolve::NoNames;
+    use crate::model::{
+        interfaces::{DevStats, DeviceMap, Ipv4Config},
+        names::NoNames,
+    };
 
     /// An Ethernet interface with an IPv4 address and counters (also the JSON view's fixture).
     pub(crate) fn eth0() -> Interface {

@@ -7,9 +7,9 @@ use std::{
 };
 
 use super::address::{inet_name, inet_sprint, inet6_name, numeric, socket_host, truncate_bytes};
-use crate::{
-    resolve::Names,
-    sources::proc::route::{
+use crate::model::{
+    names::Names,
+    route::{
         CacheExtra, CacheFormat, CacheHeader, Ipv4CacheEntry, Ipv4Route, Ipv4RouteCache, Ipv6Route,
         flags::*,
     },
@@ -436,7 +436,7 @@ pub(crate) fn ipv6_flags(bits: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resolve::{FixedNames, NoNames};
+    use crate::model::names::{FixedNames, NoNames};
 
     fn render(f: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
         let mut out = Vec::new();

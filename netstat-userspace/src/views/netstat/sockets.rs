@@ -10,97 +10,24 @@ use std::{
 use super::address::{address_and_port, service_name, socket_host};
 use crate::{
     events::TcpTransition,
-    resolve::Names,
-    sources::proc::{
-        inet_sockets::InetSocketRow,
+    model::{
+        TcpState,
+        names::Names,
         owners::{Owner, SocketOwners},
-        unix_sockets::{SO_ACCEPTCON, UnixSocketRow},
+        sockets::{InetProtocol, InetSocketRow, SO_ACCEPTCON, UnixSocketRow},
     },
     views::{color::StateCell, escape::escape_controls, netstat::NetstatFlags},
 };
 
-/// The IP protocols netstat lists, in its order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum InetProtocol {
-    Tcp,
-    Udp,
-    UdpLite,
-    Raw,
-}
-
-impl InetProtocol {
-    /// The Proto column: net-tools' names.
-    pub(crate) fn label(self, v6: bool) -> &'static str {
-        match (self, v6) {
-            (InetProtocol::Tcp, false) => "tcp",
-            (InetProtocol::Tcp, true) => "tcp6",
-            (InetProtocol::Udp, false) => "udp",
-            (InetProtocol::Udp, true) => "udp6",
-            (InetProtocol::UdpLite, false) => "udpl",
-            (InetProtocol::UdpLite, true) => "udpl6",
-            (InetProtocol::Raw, false) => "raw",
-            (InetProtocol::Raw, true) => "raw6",
-        }
-    }
-
-    /// The protocol's own name, without the family (JSON's `proto`).
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            InetProtocol::Tcp => "tcp",
-            InetProtocol::Udp => "udp",
-            InetProtocol::UdpLite => "udplite",
-            InetProtocol::Raw => "raw",
-        }
-    }
-
-    /// The /proc/net file, and the name netstat names it by when it is missing.
-    pub(crate) fn proc_file(self, v6: bool) -> &'static str {
-        match (self, v6) {
-            (InetProtocol::Tcp, false) => "tcp",
-            (InetProtocol::Tcp, true) => "tcp6",
-            (InetProtocol::Udp, false) => "udp",
-            (InetProtocol::Udp, true) => "udp6",
-            (InetProtocol::UdpLite, false) => "udplite",
-            (InetProtocol::UdpLite, true) => "udplite6",
-            (InetProtocol::Raw, false) => "raw",
-            (InetProtocol::Raw, true) => "raw6",
-        }
-    }
-
-    pub(crate) fn description(self) -> &'static str {
-        match self {
-            InetProtocol::Tcp => "AF INET (tcp)",
-            InetProtocol::Udp => "AF INET (udp)",
-            InetProtocol::UdpLite => "AF INET (udplite)",
-            InetProtocol::Raw => "AF INET (raw)",
-        }
-    }
-
-    /// The services table net-tools looks ports up in (also the name its warnings use).
-    pub(crate) fn services(self) -> &'static str {
-        match self {
-            InetProtocol::Tcp => "tcp",
-            InetProtocol::Udp | InetProtocol::UdpLite => "udp",
-            InetProtocol::Raw => "raw",
-        }
+/// The State column of a TCP row: net-tools' tcp_state[] stops at CLOSING and names state 0
+/// with an empty string; the states after CLOSING show as UNKNOWN.
+fn net_tools_tcp_state(raw: u8) -> &'static str {
+    match TcpState::from_raw(raw) {
+        TcpState::Unknown(0) => "",
+        TcpState::NewSynRecv | TcpState::BoundInactive => "UNKNOWN",
+        state => state.name(),
     }
 }
-
-/// net-tools' tcp_state[], indexed by the kernel's state number.
-const TCP_STATES: [&str; 12] = [
-    "",
-    "ESTABLISHED",
-    "SYN_SENT",
-    "SYN_RECV",
-    "FIN_WAIT1",
-    "FIN_WAIT2",
-    "TIME_WAIT",
-    "CLOSE",
-    "CLOSE_WAIT",
-    "LAST_ACK",
-    "LISTEN",
-    "CLOSING",
-];
 
 fn which_sockets(flags: &NetstatFlags) -> &'static str {
     if flags.all {
@@ -251,10 +178,7 @@ pub(crate) fn write_inet_row(
     let label = protocol.label(v6);
     match protocol {
         InetProtocol::Tcp => {
-            let state = TCP_STATES
-                .get(usize::from(row.state))
-                .copied()
-                .unwrap_or("UNKNOWN");
+            let state = net_tools_tcp_state(row.state);
             write!(
                 out,
                 "{label:<4}  {:6} {:6} {local:<w1$} {remote:<w2$} {}",
@@ -442,8 +366,10 @@ pub(crate) fn write_unix_row(
 mod tests {
     use super::*;
     use crate::{
-        resolve::{FixedNames, NoNames},
-        sources::proc::{inet_sockets, unix_sockets},
+        model::{
+            names::{FixedNames, NoNames},
+            sockets::test_rows::{established6, listen, unix},
+        },
         views::netstat::Families,
     };
 
@@ -464,9 +390,6 @@ mod tests {
         f(&mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
-
-    const LISTEN: &str = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000002 00:00000000 00000000     0        0 21746 1 0000000000000000 100 0 0 10 0";
-    const ESTABLISHED6: &str = "   1: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:A3D2 01 00000010:00000000 02:0000126F 00000003  1000        0 83817 2 0000000000000000 20 4 30 10 -1";
 
     #[test]
     fn headers() {
@@ -496,12 +419,12 @@ mod tests {
         let mut f = flags();
         f.numeric_hosts = true;
         f.numeric_ports = true;
-        let row = inet_sockets::parse_line(LISTEN).unwrap();
+        let row = listen();
         assert_eq!(
             render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None)),
             "tcp        2      0 127.0.0.1:8080          0.0.0.0:*               LISTEN     \n"
         );
-        let row = inet_sockets::parse_line(ESTABLISHED6).unwrap();
+        let row = established6();
         f.extend = 2;
         f.timers = true;
         assert_eq!(
@@ -517,8 +440,7 @@ mod tests {
         f.numeric_ports = true;
         f.extend = 2;
         f.timers = true;
-        for line in [LISTEN, ESTABLISHED6] {
-            let row = inet_sockets::parse_line(line).unwrap();
+        for row in [listen(), established6()] {
             f.color = false;
             let plain = render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None));
             f.color = true;
@@ -530,7 +452,7 @@ mod tests {
             let udp = render(|o| write_inet_row(o, InetProtocol::Udp, &row, &f, &NoNames, None));
             assert!(!udp.contains('\x1b'));
         }
-        let row = inet_sockets::parse_line(LISTEN).unwrap();
+        let row = listen();
         assert!(
             render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None))
                 .contains(" \x1b[36mLISTEN\x1b[0m      ")
@@ -550,7 +472,7 @@ mod tests {
         let mut f = flags();
         f.all = true;
         f.extend = 2;
-        let row = inet_sockets::parse_line(LISTEN).unwrap();
+        let row = listen();
         assert_eq!(
             render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &names, None)),
             "tcp        2      0 localhost:http-alt      0.0.0.0:*               LISTEN      root       21746     \n"
@@ -559,8 +481,8 @@ mod tests {
 
     #[test]
     fn which_rows_are_shown() {
-        let listen = inet_sockets::parse_line(LISTEN).unwrap();
-        let established = inet_sockets::parse_line(ESTABLISHED6).unwrap();
+        let listen = listen();
+        let established = established6();
         let mut f = flags();
         assert!(!inet_row_shown(InetProtocol::Tcp, &listen, &f));
         assert!(inet_row_shown(InetProtocol::Tcp, &established, &f));
@@ -573,8 +495,11 @@ mod tests {
 
     #[test]
     fn unix_rows() {
-        let text = b"Num       RefCount Protocol Flags    Type St Inode Path\n0000000000000000: 00000002 00000000 00010000 0001 01 23456 /run/x.sock\n0000000000000000: 00000003 00000000 00000000 0002 03 23457\n0000000000000000: 00000002 00000000 00000000 0005 01 23460 @ctl\x1b[2J\n";
-        let (rows, _) = unix_sockets::parse(text);
+        let rows = [
+            unix(2, SO_ACCEPTCON, 1, 1, 23456, b"/run/x.sock"),
+            unix(3, 0, 2, 3, 23457, b""),
+            unix(2, 0, 5, 1, 23460, b"@ctl\x1b[2J"),
+        ];
         let mut f = flags();
         f.all = true;
         f.programs = true;

@@ -12,7 +12,7 @@
 
 use std::io::{self, Write};
 
-use crate::sources::proc::snmp::{Counter, Section};
+use crate::model::statistics::{Counter, Section};
 
 /// The protocols asked for: -w shows the Ip and Icmp tables, -t Tcp and TcpExt, -u Udp, -S Sctp.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -872,7 +872,7 @@ mod tests {
     //! cli::golden_tests (`statistics_match_netstat`).
 
     use super::*;
-    use crate::sources::proc::snmp::{parse_line_pairs, parse_name_value_lines};
+    use crate::model::statistics::test_sections::{line_pairs, name_value_lines};
 
     /// `-s`: every protocol.
     const ALL: ShownProtocols = ShownProtocols {
@@ -891,9 +891,9 @@ mod tests {
     };
 
     fn inet(snmp: &str, netstat: &str, sctp: Option<&str>, shown: ShownProtocols) -> String {
-        let snmp = parse_line_pairs(snmp).items;
-        let netstat = parse_line_pairs(netstat).items;
-        let sctp = sctp.map(|text| parse_name_value_lines(text).items);
+        let snmp = line_pairs(snmp);
+        let netstat = line_pairs(netstat);
+        let sctp = sctp.map(name_value_lines);
         let counters = InetCounters {
             snmp: &snmp,
             netstat: &netstat,
@@ -905,8 +905,8 @@ mod tests {
     }
 
     fn inet6(snmp6: &str, snmp: &str, shown: ShownProtocols) -> String {
-        let snmp6 = parse_name_value_lines(snmp6).items;
-        let snmp = parse_line_pairs(snmp).items;
+        let snmp6 = name_value_lines(snmp6);
+        let snmp = line_pairs(snmp);
         let mut out = Vec::new();
         write_sections(&inet6_sections(&snmp6, &snmp), shown, &mut out).expect("write to a Vec");
         String::from_utf8(out).expect("UTF-8")

@@ -1,6 +1,7 @@
-//! Live interface counters: the interface probes, rtnetlink's link notifications and the live
-//! table, wired together. /proc/net/dev is read once, for the baseline; after that the counters
-//! come from the probes and the interface list from link notifications.
+//! Live interface counters: the interface probes, rtnetlink's link notifications and the
+//! aggregator's live table, wired together for `watch --interfaces`, `-ic` and `serve`.
+//! /proc/net/dev is read once, for the baseline; after that the counters come from the probes
+//! and the interface list from link notifications.
 
 use std::collections::HashMap;
 

@@ -1,6 +1,10 @@
 //! Kernel text addresses to `function+0xoffset`, from /proc/kallsyms: where a packet was
 //! dropped says more than the drop reason alone (NOT_SPECIFIED, often).
 
+use std::cell::OnceCell;
+
+use crate::model::names::KernelFunctions;
+
 /// Text symbols sorted by address.
 #[derive(Debug, Default)]
 pub(crate) struct KernelSymbols {
@@ -9,7 +13,7 @@ pub(crate) struct KernelSymbols {
 
 impl KernelSymbols {
     /// Reads /proc/kallsyms. Empty when it cannot be read or hides addresses (kptr_restrict).
-    pub(crate) fn load() -> Self {
+    fn load() -> Self {
         std::fs::read("/proc/kallsyms")
             .map(|text| Self::parse(&text))
             .unwrap_or_default()
@@ -32,12 +36,24 @@ impl KernelSymbols {
         symbols.sort_unstable_by_key(|(address, _)| *address);
         KernelSymbols { symbols }
     }
+}
 
-    /// `function+0x1f`, or None when the address precedes every symbol or none are known.
-    pub(crate) fn describe(&self, address: u64) -> Option<String> {
+impl KernelFunctions for KernelSymbols {
+    /// None also when the address precedes every symbol or none are known.
+    fn describe(&self, address: u64) -> Option<String> {
         let after = self.symbols.partition_point(|(start, _)| *start <= address);
         let (start, name) = self.symbols.get(after.checked_sub(1)?)?;
         Some(format!("{name}+{:#x}", address - start))
+    }
+}
+
+/// /proc/kallsyms read at the first lookup: reading it takes a moment, and most runs see no drop.
+#[derive(Debug, Default)]
+pub(crate) struct KernelSymbolsOnDemand(OnceCell<KernelSymbols>);
+
+impl KernelFunctions for KernelSymbolsOnDemand {
+    fn describe(&self, address: u64) -> Option<String> {
+        self.0.get_or_init(KernelSymbols::load).describe(address)
     }
 }
 

@@ -1,15 +1,8 @@
-//! Name lookups as netstat makes them: hosts through the system resolver, networks through
-//! /etc/networks, ports through /etc/services, users through the passwd database.
-//!
-//! Renderers take a `&dyn Names`, so they are tested with fixed answers and no resolver.
-
-pub(crate) mod kernel_symbols;
-mod services;
-mod system;
+//! The name lookups netstat's output depends on, as a trait: renderers take a `&dyn Names`, so
+//! they are tested with fixed answers and no resolver (the system's resolver is in
+//! `sources::names`).
 
 use std::net::{IpAddr, Ipv4Addr};
-
-pub(crate) use system::SystemNames;
 
 /// The lookups netstat's output depends on. `None` means "no name": the caller prints numbers.
 pub(crate) trait Names {
@@ -66,4 +59,10 @@ impl Names for FixedNames {
     fn user(&self, uid: u32) -> Option<String> {
         self.users.get(&uid).cloned()
     }
+}
+
+/// Kernel text addresses named as `function+0xoffset` (from /proc/kallsyms, in `sources::names`).
+pub(crate) trait KernelFunctions {
+    /// `function+0x1f`, or None when no symbol covers the address.
+    fn describe(&self, address: u64) -> Option<String>;
 }

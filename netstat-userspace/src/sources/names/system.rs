@@ -10,7 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{Names, services::ServiceTable};
+use super::services::ServiceTable;
+use crate::model::names::Names;
 
 /// All host lookups of one run share this budget: a dead resolver costs at most this long, after
 /// which addresses are shown as numbers (and a note on stderr suggests -n).
