@@ -176,6 +176,7 @@ impl RawArgs {
                     .as_deref()
                     .map(parse_metrics_addr)
                     .transpose()?,
+                check_legacy_args: parse_netstat_args,
             })),
             Some(RawCommand::Status { json, table }) => Ok(Config::Status {
                 socket: self.socket,

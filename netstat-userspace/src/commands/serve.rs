@@ -9,7 +9,6 @@ use tokio::sync::mpsc;
 
 use crate::{
     aggregator::interfaces::InterfaceSample,
-    cli::parse_netstat_args,
     commands::live_interfaces::LiveInterfaces,
     daemon::{
         metrics_http::{MetricsEndpoint, Scrape},
@@ -19,7 +18,10 @@ use crate::{
     events::TcpTransition,
     model::system::page_size,
     probes::{TcpStateProbe, check_ring_size},
-    sources::ring::{DEFAULT_BATCH, RingReader, drain_timer},
+    sources::{
+        daemon::protocol::CheckArgs,
+        ring::{DEFAULT_BATCH, RingReader, drain_timer},
+    },
     views::{clock::Clock, metrics::InterfaceTotals},
 };
 
@@ -30,6 +32,9 @@ pub(crate) struct ServeConfig {
     pub(crate) ring_bytes: u32,
     /// Where to serve metrics, if anywhere.
     pub(crate) metrics: Option<SocketAddr>,
+    /// Checks the netstat command line that protocol version 1 and 2 clients send: the CLI's own
+    /// rules, handed down so that the daemon never imports the CLI.
+    pub(crate) check_legacy_args: CheckArgs,
 }
 
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
@@ -73,7 +78,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     release_free_memory();
 
     let mut reported_losses = probe.losses()?;
-    let mut requests = socket.serve(parse_netstat_args);
+    let mut requests = socket.serve(config.check_legacy_args);
     let mut scrapes = match metrics {
         Some(endpoint) => {
             let addr = endpoint

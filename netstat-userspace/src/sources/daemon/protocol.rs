@@ -18,10 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    model::netstat::{NetstatConfig, NetstatFlags, NetstatView},
-    views::OutputFormat,
-};
+use crate::model::netstat::{NetstatConfig, NetstatFlags, NetstatView, OutputFormat};
 
 /// The version this side speaks; versions from [`MIN_VERSION`] are answered too.
 pub(crate) const VERSION: u32 = 3;
