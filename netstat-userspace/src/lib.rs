@@ -20,6 +20,7 @@ mod commands;
 mod daemon;
 mod events;
 mod logging;
+mod model;
 mod output;
 mod probes;
 mod resolve;

@@ -16,10 +16,11 @@ use crate::{
     cli::{netstat::NetstatView, parse_netstat_args},
     commands::snapshot::render,
     events::{Comm, Task, TcpTransition},
-    probes::LossCounts,
+    model::losses::Losses,
     sources::{
         daemon::own_netns,
         proc::owners::{Connection, Owner, SocketOwners},
+        pump::EventSink,
     },
     views::{
         clock::Clock,
@@ -172,7 +173,7 @@ impl Daemon {
     }
 
     /// Records were lost: rebuild the table from a fresh snapshot so it is exact again.
-    pub(crate) fn resync(&mut self, lost: LossCounts) -> anyhow::Result<()> {
+    fn resync(&mut self, lost: &Losses) -> anyhow::Result<()> {
         self.counters.events_lost += lost.total();
         self.counters.events_lost_ring_full += lost.ring_full;
         self.counters.events_lost_recursion += lost.recursion;
@@ -313,6 +314,29 @@ impl Daemon {
         metrics
             .encode(readings)
             .map_err(|_| "encoding the metrics failed".to_string())
+    }
+}
+
+/// The daemon keeps its table from the event pump.
+impl EventSink<TcpTransition> for Daemon {
+    fn on_batch(&mut self, transitions: &[TcpTransition]) -> anyhow::Result<()> {
+        for transition in transitions {
+            self.apply(transition);
+        }
+        Ok(())
+    }
+
+    fn on_losses(&mut self, lost: &Losses) -> anyhow::Result<()> {
+        log::warn!(
+            "{} transition records lost; resynchronising from /proc",
+            lost.total()
+        );
+        self.resync(lost)
+    }
+
+    /// Shown by `enetstat status` and in the metrics.
+    fn on_malformed(&mut self, total: u64) {
+        self.counters.malformed_records = total;
     }
 }
 
