@@ -460,7 +460,10 @@ mod tests {
         // Another namespace's socket, replayed or live: counted as received, nothing else.
         foreign.ts_ns = 7 * MS;
         daemon.apply(&foreign);
-        daemon.counters.malformed_records += 1;
+        // The pump counts malformed records; status and metrics show its count.
+        daemon.on_malformed(1);
+        let status: serde_json::Value = serde_json::from_slice(&daemon.status_json()).unwrap();
+        assert_eq!(status["malformed_records"], 1);
 
         let text = daemon.metrics_exposition().unwrap();
         let connections = |state: &str| {

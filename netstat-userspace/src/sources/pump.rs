@@ -269,11 +269,11 @@ impl<E: Decode> Intake<E> {
         losses: Losses,
         sink: &mut S,
         now: Instant,
-        last: bool,
+        at_exit: bool,
     ) -> anyhow::Result<()> {
         let lost = losses.since(&self.reported);
         self.reported = losses;
-        let line = if last {
+        let line = if at_exit {
             self.malformed.pending_line(now)
         } else {
             self.malformed.due_line(now)
