@@ -3,18 +3,18 @@
 //! netstat-format row each (README: "Continuous listing"). Nothing that opens and closes between
 //! two netstat refreshes is missed. With `--json`, the same as JSON lines (README: "JSON output").
 
-use std::io::Write as _;
+use std::io::Write;
 
 use anyhow::bail;
 
 use crate::{
     aggregator::transitions::TransitionTracker,
     events::{TcpTransition, filter::TransitionFilter},
-    model::sockets::Family,
+    model::{losses::Losses, names::Names, sockets::Family},
     output,
     probes::{TcpStateProbe, check_ring_size},
     snapshot::{self, NetstatConfig, NetstatView},
-    sources::ring::{DEFAULT_BATCH, RingReader, drain_timer},
+    sources::pump::{EventSink, Pump, StopSignals},
     views::{
         OutputFormat,
         clock::Clock,
@@ -49,10 +49,10 @@ pub(crate) async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
     if config.view != NetstatView::Sockets {
         bail!("-c follows socket listings and the interface table (-i); not -r, -g or -s");
     }
-    let mut stop = super::StopSignals::install()?;
+    let stop = StopSignals::install()?;
     let ring_bytes = check_ring_size(16 << 20).map_err(anyhow::Error::msg)?;
-    let mut probe = TcpStateProbe::attach(&TransitionFilter::default().kernel(), ring_bytes)?;
-    let mut ring = RingReader::new(probe.events.take().expect("fresh probe has its ring"))?;
+    let (probe, events) = TcpStateProbe::attach(&TransitionFilter::default().kernel(), ring_bytes)?;
+    let pump = Pump::new(stop, events)?;
 
     config.flags.continuous = false;
     let clock = Clock::now();
@@ -71,52 +71,64 @@ pub(crate) async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
     out.flush()?;
 
     let names = snapshot::names_for(&config.flags);
-    let own_netns = crate::sources::daemon::own_netns();
-    let mut tracker = TransitionTracker::new();
-    let mut handle = |bytes: &[u8], out: &mut dyn std::io::Write| -> std::io::Result<()> {
-        let Ok(transition) = TcpTransition::decode(bytes) else {
-            return Ok(());
-        };
-        let observed = tracker.observe(transition);
-        if !shown(&config, own_netns, &transition) {
-            return Ok(());
-        }
-        if json {
-            let ts = clock.rfc3339(transition.ts_ns);
-            let owner = observed.owner.as_ref();
-            return write_transition(out, &ts, &transition, owner, &config.flags);
-        }
-        let label = observed
-            .owner
-            .map(|o| [format!("{}/", o.tgid).as_bytes(), o.comm.as_bytes()].concat());
-        write_transition_row(
-            out,
-            &clock.time_of_day(transition.ts_ns),
-            &transition,
-            label.as_deref(),
-            &config.flags,
-            names.as_ref(),
-        )
+    let mut rows = Rows {
+        config: &config,
+        own_netns: crate::sources::daemon::own_netns(),
+        tracker: TransitionTracker::new(),
+        names: names.as_ref(),
+        clock,
+        json,
+        out,
     };
-    let mut drain_tick = drain_timer();
-    let mut reported = probe.losses()?;
-    loop {
-        tokio::select! {
-            _ = stop.received() => break,
-            batch = ring.next_batch(DEFAULT_BATCH, |bytes| handle(bytes, &mut out)) => { batch?; }
-            _ = drain_tick.tick() => {
-                ring.drain_now(DEFAULT_BATCH, |bytes| handle(bytes, &mut out))?;
-                let losses = probe.losses()?;
-                if losses != reported {
-                    let lost = losses.since(&reported);
-                    eprintln!("enetstat: {lost} transition records lost");
-                    reported = losses;
-                }
-            }
-        }
-        out.flush()?;
-    }
-    ring.drain_now(usize::MAX, |bytes| handle(bytes, &mut out))?;
-    out.flush()?;
+    pump.run(&mut rows).await?;
+    drop(probe); // detaches
     Ok(())
+}
+
+/// One row (or JSON object) per transition shown.
+struct Rows<'a, W: Write> {
+    config: &'a NetstatConfig,
+    own_netns: Option<u64>,
+    tracker: TransitionTracker,
+    names: &'a dyn Names,
+    clock: Clock,
+    json: bool,
+    out: W,
+}
+
+impl<W: Write> EventSink<TcpTransition> for Rows<'_, W> {
+    fn on_batch(&mut self, transitions: &[TcpTransition]) -> anyhow::Result<()> {
+        for &transition in transitions {
+            let observed = self.tracker.observe(transition);
+            if !shown(self.config, self.own_netns, &transition) {
+                continue;
+            }
+            let flags = &self.config.flags;
+            if self.json {
+                let ts = self.clock.rfc3339(transition.ts_ns);
+                let owner = observed.owner.as_ref();
+                write_transition(&mut self.out, &ts, &transition, owner, flags)?;
+                continue;
+            }
+            let label = observed
+                .owner
+                .map(|o| [format!("{}/", o.tgid).as_bytes(), o.comm.as_bytes()].concat());
+            write_transition_row(
+                &mut self.out,
+                &self.clock.time_of_day(transition.ts_ns),
+                &transition,
+                label.as_deref(),
+                flags,
+                self.names,
+            )?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+
+    /// netstat's columns stay as they are: losses go to stderr.
+    fn on_losses(&mut self, lost: &Losses) -> anyhow::Result<()> {
+        eprintln!("enetstat: {} transition records lost", lost.total());
+        Ok(())
+    }
 }

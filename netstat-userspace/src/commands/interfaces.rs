@@ -10,21 +10,27 @@ use crate::{
     aggregator::interfaces::{InterfaceSample, LinkEvent},
     commands::live_interfaces::LiveInterfaces,
     events::interface::InterfaceEvent,
-    model::names::Names,
+    model::{
+        losses::{LossCause, Losses},
+        names::Names,
+    },
     output,
     probes::{
         check_ring_size,
-        interfaces::{InterfaceProbe, InterfaceProbeOptions, InterfaceProbeStats},
+        interfaces::{InterfaceProbe, InterfaceProbeOptions},
     },
     snapshot::{self, NetstatConfig},
     sources::{
         daemon::own_netns,
         names::kernel_symbols::KernelSymbolsOnDemand,
         proc::dev::InterfaceList,
-        ring::{DEFAULT_BATCH, RingReader, drain_timer},
+        pump::{EventSink, Flow, Pump, StopSignals},
     },
     views::{
-        OutputFormat, clock::Clock, interface_stream::InterfacePrinter, json::stamp_lines,
+        OutputFormat,
+        clock::Clock,
+        interface_stream::{InterfacePrinter, describe_loss},
+        json::stamp_lines,
         transitions::StreamFormat,
     },
 };
@@ -43,13 +49,37 @@ trait LiveView {
     fn samples(&mut self, now_ns: u64, samples: &[InterfaceSample]) -> anyhow::Result<()>;
     fn event(&mut self, event: &InterfaceEvent) -> std::io::Result<()>;
     fn link(&mut self, now_ns: u64, event: &LinkEvent) -> anyhow::Result<()>;
-    fn lost(&mut self, now_ns: u64, lost: u64, what: &str) -> anyhow::Result<()>;
+    fn lost(&mut self, now_ns: u64, lost: u64, cause: LossCause) -> anyhow::Result<()>;
     fn flush(&mut self) -> std::io::Result<()>;
     /// The probes are attached: what they know of this kernel is available.
     fn attached(&mut self, _probe: &InterfaceProbe) {}
     /// Whether the counters are shown once more on exit.
     fn final_sample(&self) -> bool {
         true
+    }
+}
+
+/// Every view takes the pump's events and losses alike.
+impl<V: LiveView + ?Sized> EventSink<InterfaceEvent> for V {
+    fn on_batch(&mut self, events: &[InterfaceEvent]) -> anyhow::Result<()> {
+        for event in events {
+            self.event(event)?;
+        }
+        self.flush()?;
+        Ok(())
+    }
+
+    /// Nothing is lost silently: growth of the probes' own counters is reported.
+    fn on_losses(&mut self, lost: &Losses) -> anyhow::Result<()> {
+        let now = Clock::monotonic_now_ns();
+        for (cause, lost) in lost.by_cause() {
+            if lost > 0 {
+                eprintln!("enetstat: {lost} {}", describe_loss(cause));
+                self.lost(now, lost, cause)?;
+            }
+        }
+        self.flush()?;
+        Ok(())
     }
 }
 
@@ -60,39 +90,25 @@ async fn run_live(
     view: &mut dyn LiveView,
     ready: Option<&str>,
 ) -> anyhow::Result<()> {
-    let mut stop = super::StopSignals::install()?;
-    let mut live = LiveInterfaces::start(options)?;
+    let stop = StopSignals::install()?;
+    let (mut live, events) = LiveInterfaces::start(options)?;
     view.attached(&live.probe);
     if let Some(ready) = ready {
         // Once counting has begun, so people and scripts know what is covered.
         eprintln!("{ready}");
     }
-    let mut ring = RingReader::new(live.probe.events.take().expect("fresh probe has its ring"))
-        .context("registering the ring buffer with tokio")?;
+    let mut pump = Pump::new(stop, events)?;
     if !live.probe.drops_attached && options.count_drops {
         eprintln!("enetstat: drop events unavailable on this kernel (no skb:kfree_skb reason)");
     }
-    let mut malformed = 0u64;
-    let mut handle = |bytes: &[u8], view: &mut dyn LiveView| match InterfaceEvent::decode(bytes) {
-        Ok(event) => view.event(&event),
-        Err(err) => {
-            malformed += 1;
-            eprintln!("enetstat: skipped a malformed record: {err}");
-            Ok(())
-        }
-    };
 
-    let mut reported = InterfaceProbeStats::default();
     let mut tick = tokio::time::interval(interval);
-    let mut drain_tick = drain_timer();
     loop {
         tokio::select! {
-            _ = stop.received() => break,
-            batch = ring.next_batch(DEFAULT_BATCH, |bytes| handle(bytes, &mut *view)) => {
-                batch?;
-            }
-            _ = drain_tick.tick() => {
-                ring.drain_now(DEFAULT_BATCH, |bytes| handle(bytes, &mut *view))?;
+            flow = pump.next(view) => {
+                if flow? == Flow::Stopped {
+                    break;
+                }
             }
             changes = live.link_changes() => {
                 let now = Clock::monotonic_now_ns();
@@ -104,55 +120,19 @@ async fn run_live(
                 let now = Clock::monotonic_now_ns();
                 let samples = live.sample(now)?;
                 view.samples(now, &samples)?;
-                let stats = live.probe.stats()?;
-                report_losses(view, now, &reported, &stats)?;
-                reported = stats;
             }
         }
         view.flush()?;
     }
-    // What arrived before the signal is still shown, then the counters as they stand.
-    ring.drain_now(usize::MAX, |bytes| handle(bytes, &mut *view))?;
-    let now = Clock::monotonic_now_ns();
+    // What arrived before the signal is still shown, then the counters as they stand, then
+    // the final losses.
+    pump.drain_all(view)?;
     if view.final_sample() {
+        let now = Clock::monotonic_now_ns();
         view.samples(now, &live.sample(now)?)?;
     }
-    report_losses(view, now, &reported, &live.probe.stats()?)?;
+    pump.finish(view)?;
     view.flush()?;
-    Ok(())
-}
-
-/// Nothing is lost silently: growth of the probes' own counters is reported.
-fn report_losses(
-    view: &mut dyn LiveView,
-    now: u64,
-    before: &InterfaceProbeStats,
-    after: &InterfaceProbeStats,
-) -> anyhow::Result<()> {
-    let growth = [
-        (
-            after.events_lost - before.events_lost,
-            "events lost: ring buffer full",
-        ),
-        (
-            after.events_suppressed - before.events_suppressed,
-            "events held back by the rate limit (still counted)",
-        ),
-        (
-            after.untracked_packets - before.untracked_packets,
-            "packets of interfaces beyond the probes' capacity, not counted",
-        ),
-        (
-            after.recursion_misses - before.recursion_misses,
-            "probe runs skipped by the kernel (recursion), not counted",
-        ),
-    ];
-    for (lost, what) in growth {
-        if lost > 0 {
-            eprintln!("enetstat: {lost} {what}");
-            view.lost(now, lost, what)?;
-        }
-    }
     Ok(())
 }
 
@@ -188,8 +168,10 @@ impl<W: Write> LiveView for StreamView<W> {
             .printer
             .write_link_event(&mut self.out, now_ns, event)?)
     }
-    fn lost(&mut self, now_ns: u64, lost: u64, what: &str) -> anyhow::Result<()> {
-        Ok(self.printer.write_lost(&mut self.out, now_ns, lost, what)?)
+    fn lost(&mut self, now_ns: u64, lost: u64, cause: LossCause) -> anyhow::Result<()> {
+        Ok(self
+            .printer
+            .write_lost(&mut self.out, now_ns, lost, cause)?)
     }
     fn attached(&mut self, probe: &InterfaceProbe) {
         self.printer.set_drop_reasons(probe.drop_reasons.clone());
@@ -251,7 +233,7 @@ impl<W: Write> LiveView for NetstatTableView<W> {
     fn link(&mut self, _now_ns: u64, _event: &LinkEvent) -> anyhow::Result<()> {
         Ok(())
     }
-    fn lost(&mut self, _now_ns: u64, _lost: u64, _what: &str) -> anyhow::Result<()> {
+    fn lost(&mut self, _now_ns: u64, _lost: u64, _cause: LossCause) -> anyhow::Result<()> {
         Ok(())
     }
     // netstat -ic ends on Ctrl-C without another table.

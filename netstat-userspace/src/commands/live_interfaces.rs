@@ -10,7 +10,10 @@ use netstat_common::InterfaceCounters;
 
 use crate::{
     aggregator::interfaces::{InterfaceSample, InterfaceTable, LinkEvent, LinkInfo},
-    probes::interfaces::{InterfaceProbe, InterfaceProbeOptions},
+    probes::{
+        interfaces::{InterfaceProbe, InterfaceProbeOptions},
+        stream::EventStream,
+    },
     sources::{
         netlink::link::{self, Link, LinkChange, LinkMonitor},
         proc::{dev::InterfaceList, read_net_file},
@@ -36,9 +39,10 @@ fn info(link: &Link) -> LinkInfo {
 }
 
 impl LiveInterfaces {
-    /// Attaches the probes, subscribes to link changes, then takes the baseline.
-    pub(crate) fn start(options: InterfaceProbeOptions) -> anyhow::Result<Self> {
-        let probe = InterfaceProbe::attach(options)?;
+    /// Attaches the probes, subscribes to link changes, then takes the baseline. The probes'
+    /// events come out of the stream.
+    pub(crate) fn start(options: InterfaceProbeOptions) -> anyhow::Result<(Self, EventStream)> {
+        let (probe, events) = InterfaceProbe::attach(options)?;
         let monitor = LinkMonitor::subscribe().context("subscribing to link notifications")?;
         let mut live = LiveInterfaces {
             probe,
@@ -46,7 +50,7 @@ impl LiveInterfaces {
             table: InterfaceTable::default(),
         };
         live.take_baseline()?;
-        Ok(live)
+        Ok((live, events))
     }
 
     /// Reads /proc/net/dev between two reads of the probe counters. An interface whose probe

@@ -2,7 +2,7 @@
 //! control socket. Start-up leaves no gap: the probe is attached first, its events buffered, the
 //! snapshot taken, and the buffered events replayed against it.
 
-use std::{io, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
 use tokio::sync::mpsc;
@@ -15,12 +15,11 @@ use crate::{
         server::ControlSocket,
         state::{Daemon, release_free_memory},
     },
-    events::TcpTransition,
     model::system::page_size,
     probes::{TcpStateProbe, check_ring_size},
     sources::{
         daemon::protocol::CheckArgs,
-        ring::{DEFAULT_BATCH, RingReader, drain_timer},
+        pump::{Flow, Pump, StopSignals},
     },
     views::{clock::Clock, metrics::InterfaceTotals},
 };
@@ -40,11 +39,10 @@ pub(crate) struct ServeConfig {
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 
 pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
-    let mut stop = super::StopSignals::install()?;
+    let stop = StopSignals::install()?;
 
-    let mut probe = TcpStateProbe::attach(&Default::default(), config.ring_bytes)?;
-    let mut ring = RingReader::new(probe.events.take().expect("fresh probe has its ring"))
-        .context("registering the ring buffer with tokio")?;
+    let (probe, events) = TcpStateProbe::attach(&Default::default(), config.ring_bytes)?;
+    let mut pump = Pump::new(stop, events)?;
     let socket = ControlSocket::bind(&config.socket).await?;
     let metrics = match config.metrics {
         Some(addr) => Some(MetricsEndpoint::bind(addr).await?),
@@ -60,24 +58,19 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     if metrics.is_some() {
         daemon.enable_metrics();
         let ring_bytes = check_ring_size(page_size()).map_err(anyhow::Error::msg)?;
-        // Drops are counted, not reported one by one: no events.
+        // Drops are counted, not reported one by one: no events, so their stream goes unread.
         let options = super::interfaces::probe_options(ring_bytes, 0, true)?;
-        interfaces = Some(LiveInterfaces::start(options)?);
+        let (live, _no_events) = LiveInterfaces::start(options)?;
+        interfaces = Some(live);
     }
     let mut buffered = Vec::new();
-    ring.drain_now(usize::MAX, |bytes| {
-        if let Ok(t) = TcpTransition::decode(bytes) {
-            buffered.push(t);
-        }
-        Ok(())
-    })?;
+    pump.drain_into(&mut buffered);
     daemon.replay(&buffered);
     drop(buffered);
     // Loading the probe parsed the kernel's BTF (megabytes, freed since): give that memory back,
     // so the daemon's resident size is what it keeps.
     release_free_memory();
 
-    let mut reported_losses = probe.losses()?;
     let mut requests = socket.serve(config.check_legacy_args);
     let mut scrapes = match metrics {
         Some(endpoint) => {
@@ -92,41 +85,19 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     // The line that tells people and scripts the daemon answers (logging.rs keeps its form).
     log::info!("serving on {}", config.socket.display());
 
-    let mut drain_tick = drain_timer();
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
-    let on_record = |daemon: &mut Daemon, bytes: &[u8]| -> io::Result<()> {
-        match TcpTransition::decode(bytes) {
-            Ok(t) => daemon.apply(&t),
-            Err(_) => daemon.counters.malformed_records += 1,
-        }
-        Ok(())
-    };
     loop {
         tokio::select! {
-            _ = stop.received() => break,
-            batch = ring.next_batch(DEFAULT_BATCH, |bytes| on_record(&mut daemon, bytes)) => { batch?; }
-            _ = drain_tick.tick() => {
-                if ring.drain_now(DEFAULT_BATCH, |bytes| on_record(&mut daemon, bytes))? == DEFAULT_BATCH {
-                    drain_tick.reset_immediately();
+            flow = pump.next(&mut daemon) => {
+                if flow? == Flow::Stopped {
+                    break;
                 }
             }
-            _ = housekeeping.tick() => {
-                daemon.tick(Clock::monotonic_now_ns());
-                let losses = probe.losses()?;
-                let lost = losses.minus(&reported_losses);
-                reported_losses = losses;
-                if lost.total() > 0 {
-                    log::warn!(
-                        "{} transition records lost; resynchronising from /proc",
-                        lost.total()
-                    );
-                    daemon.resync(lost)?;
-                }
-            }
+            _ = housekeeping.tick() => daemon.tick(Clock::monotonic_now_ns()),
             Some(incoming) = requests.recv() => {
                 // Events that arrived before the request are applied first, so the answer is
                 // at least as fresh as the request.
-                ring.drain_now(usize::MAX, |bytes| on_record(&mut daemon, bytes))?;
+                pump.drain_all(&mut daemon)?;
                 let answer = daemon.answer(&incoming.request, incoming.connection_inode);
                 let _ = incoming.reply.send(answer);
             }
@@ -134,7 +105,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 changes?;
             }
             Some(scrape) = next_scrape(&mut scrapes) => {
-                ring.drain_now(usize::MAX, |bytes| on_record(&mut daemon, bytes))?;
+                pump.drain_all(&mut daemon)?;
                 if let (Some(live), Some(metrics)) = (&mut interfaces, daemon.metrics_mut()) {
                     let samples = live.sample(Clock::monotonic_now_ns())?;
                     metrics.publish_interfaces(samples.iter().map(interface_totals));

@@ -1,23 +1,19 @@
 //! `enetstat watch`: the live transition stream, or with `--lifetimes` one line per closed
 //! connection.
 
-use std::{
-    io::{self, Write},
-    time::Duration,
-};
-
-use anyhow::Context as _;
+use std::io::Write;
 
 use crate::{
     aggregator::{lifetimes::lifetime, transitions::TransitionTracker},
     events::{TcpTransition, filter::TransitionFilter},
+    model::losses::Losses,
     output,
-    probes::{LossCounts, TcpStateProbe},
-    sources::ring::{DEFAULT_BATCH, RingReader, drain_timer},
+    probes::TcpStateProbe,
+    sources::pump::{EventSink, Pump, StopSignals},
     views::{
         clock::Clock,
         lifetimes::LifetimePrinter,
-        transitions::{LossCause, StreamFormat, TransitionPrinter},
+        transitions::{StreamFormat, TransitionPrinter, describe_loss},
     },
 };
 
@@ -33,9 +29,6 @@ pub(crate) struct WatchConfig {
     pub(crate) lifetimes: bool,
 }
 
-/// How often the lost-record counters are read.
-const LOSS_CHECK_INTERVAL: Duration = Duration::from_millis(500);
-
 /// Everything a batch of records updates.
 struct Stream<W: Write> {
     filter: TransitionFilter,
@@ -44,64 +37,48 @@ struct Stream<W: Write> {
     /// Set with `--lifetimes`: closed connections are printed instead of transitions.
     lifetimes: Option<LifetimePrinter>,
     out: W,
-    reported: LossCounts,
-    malformed: u64,
 }
 
-impl<W: Write> Stream<W> {
-    fn record(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let transition = match TcpTransition::decode(bytes) {
-            Ok(t) => t,
-            Err(err) => {
-                // Not fatal: count it and go on.
-                self.malformed += 1;
-                eprintln!("enetstat: skipped a malformed record: {err}");
-                return Ok(());
+impl<W: Write> EventSink<TcpTransition> for Stream<W> {
+    fn on_batch(&mut self, transitions: &[TcpTransition]) -> anyhow::Result<()> {
+        for &transition in transitions {
+            let observed = self.tracker.observe(transition);
+            if !self.filter.matches(&transition) {
+                continue;
             }
-        };
-        let observed = self.tracker.observe(transition);
-        if !self.filter.matches(&transition) {
-            return Ok(());
+            match &self.lifetimes {
+                Some(printer) => {
+                    if let Some(life) = lifetime(&observed) {
+                        printer.write_lifetime(&mut self.out, &life)?;
+                    }
+                }
+                None => self.printer.write_transition(&mut self.out, &observed)?,
+            }
         }
-        match &self.lifetimes {
-            Some(printer) => match lifetime(&observed) {
-                Some(life) => printer.write_lifetime(&mut self.out, &life),
-                None => Ok(()),
-            },
-            None => self.printer.write_transition(&mut self.out, &observed),
-        }
+        self.out.flush()?;
+        Ok(())
     }
 
-    /// Reports any growth of the lost counters since the last report.
-    fn report_losses(&mut self, now: LossCounts) -> io::Result<()> {
-        let growth = [
-            (now.ring_full - self.reported.ring_full, LossCause::RingFull),
-            (
-                now.recursion - self.reported.recursion,
-                LossCause::ProbeRecursion,
-            ),
-        ];
-        for (lost, cause) in growth {
+    fn on_losses(&mut self, lost: &Losses) -> anyhow::Result<()> {
+        for (cause, lost) in lost.by_cause() {
             if lost > 0 {
                 eprintln!(
                     "enetstat: {lost} transition records lost: {}",
-                    cause.describe()
+                    describe_loss(cause)
                 );
                 self.printer
                     .write_lost(&mut self.out, Clock::monotonic_now_ns(), lost, cause)?;
             }
         }
-        self.reported = now;
+        self.out.flush()?;
         Ok(())
     }
 }
 
 pub(crate) async fn run(config: WatchConfig) -> anyhow::Result<()> {
-    let mut stop = super::StopSignals::install()?;
-
-    let mut probe = TcpStateProbe::attach(&config.filter.kernel(), config.ring_bytes)?;
-    let mut ring = RingReader::new(probe.events.take().expect("fresh probe has its ring"))
-        .context("registering the ring buffer with tokio")?;
+    let stop = StopSignals::install()?;
+    let (probe, events) = TcpStateProbe::attach(&config.filter.kernel(), config.ring_bytes)?;
+    let pump = Pump::new(stop, events)?;
 
     let clock = Clock::now();
     let mut stream = Stream {
@@ -112,8 +89,6 @@ pub(crate) async fn run(config: WatchConfig) -> anyhow::Result<()> {
             .lifetimes
             .then(|| LifetimePrinter::new(config.format, clock)),
         out: output::stdout(),
-        reported: probe.losses()?,
-        malformed: 0,
     };
     match &stream.lifetimes {
         Some(printer) => printer.write_header(&mut stream.out)?,
@@ -133,36 +108,8 @@ pub(crate) async fn run(config: WatchConfig) -> anyhow::Result<()> {
     };
     eprintln!("enetstat: watching {what} (Ctrl-C to stop)");
 
-    let mut loss_check = tokio::time::interval(LOSS_CHECK_INTERVAL);
-    let mut drain_tick = drain_timer();
-    loop {
-        tokio::select! {
-            _ = stop.received() => break,
-            batch = ring.next_batch(DEFAULT_BATCH, |bytes| stream.record(bytes)) => {
-                batch?;
-                stream.out.flush()?;
-            }
-            _ = drain_tick.tick() => {
-                let drained = ring.drain_now(DEFAULT_BATCH, |bytes| stream.record(bytes))?;
-                if drained > 0 {
-                    stream.out.flush()?;
-                }
-                if drained == DEFAULT_BATCH {
-                    // More is waiting: come back after giving other branches a turn.
-                    drain_tick.reset_immediately();
-                }
-            }
-            _ = loss_check.tick() => {
-                stream.report_losses(probe.losses()?)?;
-                stream.out.flush()?;
-            }
-        }
-    }
-
     // Whatever arrived before the signal is still written, and losses are final.
-    ring.drain_now(usize::MAX, |bytes| stream.record(bytes))?;
-    stream.report_losses(probe.losses()?)?;
-    stream.out.flush()?;
+    pump.run(&mut stream).await?;
     drop(probe); // detaches
     Ok(())
 }

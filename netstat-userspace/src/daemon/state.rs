@@ -12,10 +12,10 @@ use crate::{
     aggregator::{table::LiveTable, transitions::made_by_owner},
     events::{Comm, Task, TcpTransition},
     model::{
+        losses::Losses,
         owners::{Connection, Owner, SocketOwners},
         system::page_size,
     },
-    probes::LossCounts,
     snapshot::{NetstatConfig, NetstatView, render},
     sources::{
         daemon::{
@@ -23,6 +23,7 @@ use crate::{
             protocol::{DaemonError, Request, SnapshotRequest},
         },
         proc::owners::ScanOwners as _,
+        pump::EventSink,
     },
     views::{
         clock::Clock,
@@ -176,7 +177,7 @@ impl Daemon {
     }
 
     /// Records were lost: rebuild the table from a fresh snapshot so it is exact again.
-    pub(crate) fn resync(&mut self, lost: LossCounts) -> anyhow::Result<()> {
+    fn resync(&mut self, lost: &Losses) -> anyhow::Result<()> {
         self.counters.events_lost += lost.total();
         self.counters.events_lost_ring_full += lost.ring_full;
         self.counters.events_lost_recursion += lost.recursion;
@@ -325,6 +326,29 @@ impl Daemon {
     }
 }
 
+/// The daemon keeps its table from the event pump.
+impl EventSink<TcpTransition> for Daemon {
+    fn on_batch(&mut self, transitions: &[TcpTransition]) -> anyhow::Result<()> {
+        for transition in transitions {
+            self.apply(transition);
+        }
+        Ok(())
+    }
+
+    fn on_losses(&mut self, lost: &Losses) -> anyhow::Result<()> {
+        log::warn!(
+            "{} transition records lost; resynchronising from /proc",
+            lost.total()
+        );
+        self.resync(lost)
+    }
+
+    /// Shown by `enetstat status` and in the metrics.
+    fn on_malformed(&mut self, total: u64) {
+        self.counters.malformed_records = total;
+    }
+}
+
 /// Who made each socket the table knows an owner for, labelled `PID/comm` (the process may be
 /// gone, so its command line may be too): shown for sockets no process holds any more, where
 /// netstat shows `-`.
@@ -443,7 +467,10 @@ mod tests {
         // Another namespace's socket, replayed or live: counted as received, nothing else.
         foreign.ts_ns = 7 * MS;
         daemon.apply(&foreign);
-        daemon.counters.malformed_records += 1;
+        // The pump counts malformed records; status and metrics show its count.
+        daemon.on_malformed(1);
+        let status: serde_json::Value = serde_json::from_slice(&daemon.status_json()).unwrap();
+        assert_eq!(status["malformed_records"], 1);
 
         let text = daemon.metrics_exposition().unwrap();
         let connections = |state: &str| {

@@ -3,6 +3,7 @@
 
 pub(crate) mod groups;
 pub(crate) mod interfaces;
+pub(crate) mod losses;
 pub(crate) mod names;
 pub(crate) mod netstat;
 pub(crate) mod owners;

@@ -1,6 +1,6 @@
 //! The interface probes: per-interface counters on the netdev tracepoints, and error/drop events.
 
-use std::{collections::HashMap, os::fd::AsFd as _};
+use std::collections::HashMap;
 
 use anyhow::{Context as _, anyhow};
 use aya::{
@@ -9,13 +9,15 @@ use aya::{
     programs::BtfTracePoint,
 };
 use netstat_common::{
-    InterfaceCounters, InterfaceProbeConfig, STAT_DROPS_WITHOUT_DEVICE, STAT_EVENTS_LOST,
-    STAT_EVENTS_SUPPRESSED, STAT_UNTRACKED,
+    InterfaceCounters, InterfaceProbeConfig, STAT_EVENTS_LOST, STAT_EVENTS_SUPPRESSED,
+    STAT_UNTRACKED,
 };
 
 use super::{
-    EBPF_OBJECT, btf::Btf, check_privileges, kernel_btf, loader, net_inum_offset, privileges,
-    prog_stats, raise_memlock_limit,
+    EBPF_OBJECT,
+    btf::Btf,
+    check_privileges, kernel_btf, loader, net_inum_offset, privileges, raise_memlock_limit,
+    stream::{EventStream, LossReader, LossSlots},
 };
 
 use crate::model::{interfaces::DropReasons, system::page_size};
@@ -80,36 +82,21 @@ pub(crate) struct InterfaceProbeOptions {
     pub(crate) count_drops: bool,
 }
 
-/// The probes' own counters: what they could not count or deliver.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub(crate) struct InterfaceProbeStats {
-    /// Packets of interfaces beyond the counter map's capacity.
-    pub(crate) untracked_packets: u64,
-    /// Events the ring could not take.
-    pub(crate) events_lost: u64,
-    /// Events held back by the per-CPU rate limit (the counters still count them).
-    pub(crate) events_suppressed: u64,
-    /// Drops of buffers not on any interface (not attributed, not reported as events).
-    pub(crate) drops_without_device: u64,
-    /// Invocations the kernel skipped because another BPF program was running on that CPU.
-    pub(crate) recursion_misses: u64,
-}
-
 /// The interface probes, attached. Dropping it detaches them.
 pub(crate) struct InterfaceProbe {
-    ebpf: Ebpf,
+    /// Holds the programs and their links.
+    _ebpf: Ebpf,
     counters: PerCpuHashMap<MapData, u32, InterfaceCounters>,
-    stats: PerCpuArray<MapData, u64>,
-    pub(crate) events: Option<RingBuf<MapData>>,
     /// Whether drop events (kfree_skb) are attached.
     pub(crate) drops_attached: bool,
     /// The kernel's names for the drop reasons in events.
     pub(crate) drop_reasons: DropReasons,
-    attached: Vec<&'static str>,
 }
 
 impl InterfaceProbe {
-    pub(crate) fn attach(options: InterfaceProbeOptions) -> anyhow::Result<Self> {
+    /// Attaches the probes; their error and drop events and what they could not count or
+    /// deliver come out of the stream.
+    pub(crate) fn attach(options: InterfaceProbeOptions) -> anyhow::Result<(Self, EventStream)> {
         check_privileges()?;
         raise_memlock_limit();
         let kernel_btf = kernel_btf()
@@ -151,15 +138,25 @@ impl InterfaceProbe {
         let counters = PerCpuHashMap::try_from(take(&mut ebpf, IFACE_COUNTERS)?)?;
         let stats = PerCpuArray::try_from(take(&mut ebpf, IFACE_STATS)?)?;
         let events = RingBuf::try_from(take(&mut ebpf, IFACE_EVENTS)?)?;
-        Ok(InterfaceProbe {
-            ebpf,
+        let slots = LossSlots {
+            ring_full: STAT_EVENTS_LOST,
+            rate_limited: Some(STAT_EVENTS_SUPPRESSED),
+            untracked: Some(STAT_UNTRACKED),
+        };
+        let losses = LossReader::new(&ebpf, stats, slots, &attached)?;
+        let probe = InterfaceProbe {
+            _ebpf: ebpf,
             counters,
-            stats,
-            events: Some(events),
             drops_attached,
             drop_reasons,
-            attached,
-        })
+        };
+        Ok((
+            probe,
+            EventStream {
+                ring: events,
+                losses,
+            },
+        ))
     }
 
     /// Every tracked interface's counters, summed over CPUs, by ifindex.
@@ -176,30 +173,6 @@ impl InterfaceProbe {
     pub(crate) fn forget(&mut self, ifindex: u32) {
         // Absent already is fine: it may never have carried a packet.
         let _ = self.counters.remove(&ifindex);
-    }
-
-    pub(crate) fn stats(&self) -> anyhow::Result<InterfaceProbeStats> {
-        let slot = |index: u32| -> anyhow::Result<u64> {
-            Ok(self
-                .stats
-                .get(&index, 0)
-                .context("reading the interface probe statistics")?
-                .iter()
-                .sum())
-        };
-        let mut recursion_misses = 0;
-        for &name in &self.attached {
-            if let Some(program) = self.ebpf.program(name) {
-                recursion_misses += prog_stats::recursion_misses(program.fd()?.as_fd())?;
-            }
-        }
-        Ok(InterfaceProbeStats {
-            untracked_packets: slot(STAT_UNTRACKED)?,
-            events_lost: slot(STAT_EVENTS_LOST)?,
-            events_suppressed: slot(STAT_EVENTS_SUPPRESSED)?,
-            drops_without_device: slot(STAT_DROPS_WITHOUT_DEVICE)?,
-            recursion_misses,
-        })
     }
 }
 

@@ -4,6 +4,7 @@ mod btf;
 pub(crate) mod interfaces;
 mod privileges;
 mod prog_stats;
+pub(crate) mod stream;
 mod tracefs;
 
 pub(crate) use privileges::check_privileges;
@@ -11,10 +12,11 @@ pub(crate) use privileges::check_privileges;
 use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{PerCpuArray, RingBuf},
     programs::TracePoint,
 };
 use netstat_common::{CloseOffsets, KernelFilter, NetnsOffsets, SOCK_DONE};
+use stream::{EventStream, LossReader, LossSlots};
 
 use crate::model::system::page_size;
 
@@ -32,39 +34,9 @@ const TCP_STATE_CLOSE_OFFSETS: &str = "TCP_STATE_CLOSE_OFFSETS";
 /// The `sock:inet_sock_set_state` probe, attached.
 pub(crate) struct TcpStateProbe {
     /// Holds the program and its link: dropping it detaches the probe.
-    ebpf: Ebpf,
-    pub(crate) events: Option<RingBuf<MapData>>,
-    lost: PerCpuArray<MapData, u64>,
+    _ebpf: Ebpf,
     /// Why records into CLOSE carry no counters (no BTF, or a field not found), if they do not.
     pub(crate) close_counters_unknown: Option<String>,
-}
-
-/// Counts of records that never reached the ring's reader.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct LossCounts {
-    /// The ring buffer was full.
-    pub(crate) ring_full: u64,
-    /// The kernel skipped the program (another BPF program was running on that CPU).
-    pub(crate) recursion: u64,
-}
-
-impl LossCounts {
-    /// Records lost since `earlier`, by cause.
-    pub(crate) fn minus(&self, earlier: &LossCounts) -> LossCounts {
-        LossCounts {
-            ring_full: self.ring_full - earlier.ring_full,
-            recursion: self.recursion - earlier.recursion,
-        }
-    }
-
-    pub(crate) fn total(&self) -> u64 {
-        self.ring_full + self.recursion
-    }
-
-    /// Records lost since `earlier`, whatever the cause.
-    pub(crate) fn since(&self, earlier: &LossCounts) -> u64 {
-        self.minus(earlier).total()
-    }
 }
 
 /// Ring buffer sizes must be a power of two and a multiple of the page size.
@@ -80,8 +52,12 @@ pub(crate) fn check_ring_size(bytes: u64) -> Result<u32, String> {
 }
 
 impl TcpStateProbe {
-    /// Loads the program with `filter` and a ring of `ring_bytes`, and attaches it.
-    pub(crate) fn attach(filter: &KernelFilter, ring_bytes: u32) -> anyhow::Result<Self> {
+    /// Loads the program with `filter` and a ring of `ring_bytes`, and attaches it; its records
+    /// and loss counts come out of the stream.
+    pub(crate) fn attach(
+        filter: &KernelFilter,
+        ring_bytes: u32,
+    ) -> anyhow::Result<(Self, EventStream)> {
         check_privileges()?;
         raise_memlock_limit();
         let events_dir = tracefs::events_dir()?;
@@ -128,29 +104,24 @@ impl TcpStateProbe {
             ebpf.take_map(TCP_STATE_LOST)
                 .ok_or_else(|| anyhow!("map {TCP_STATE_LOST} missing"))?,
         )?;
-        Ok(TcpStateProbe {
-            ebpf,
-            events: Some(events),
-            lost,
-            close_counters_unknown: close_offsets.err(),
-        })
-    }
-
-    /// Records lost so far, summed over CPUs.
-    pub(crate) fn losses(&self) -> anyhow::Result<LossCounts> {
-        let per_cpu = self
-            .lost
-            .get(&0, 0)
-            .context("reading the lost-record counter")?;
-        let ring_full = per_cpu.iter().sum();
-        let recursion = match self.ebpf.program(TCP_STATE_PROGRAM) {
-            Some(program) => prog_stats::recursion_misses(program.fd()?.as_fd())?,
-            None => 0,
+        // One slot: the records the ring could not take.
+        let slots = LossSlots {
+            ring_full: 0,
+            rate_limited: None,
+            untracked: None,
         };
-        Ok(LossCounts {
-            ring_full,
-            recursion,
-        })
+        let losses = LossReader::new(&ebpf, lost, slots, &[TCP_STATE_PROGRAM])?;
+        let probe = TcpStateProbe {
+            _ebpf: ebpf,
+            close_counters_unknown: close_offsets.err(),
+        };
+        Ok((
+            probe,
+            EventStream {
+                ring: events,
+                losses,
+            },
+        ))
     }
 }
 
@@ -240,5 +211,3 @@ fn raise_memlock_limit() {
         );
     }
 }
-
-use std::os::fd::AsFd as _;

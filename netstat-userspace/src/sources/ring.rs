@@ -10,22 +10,6 @@ pub(crate) struct RingReader {
     ring: AsyncFd<RingBuf<MapData>>,
 }
 
-/// Records handed out per batch before yielding to other tasks.
-pub(crate) const DEFAULT_BATCH: usize = 4096;
-
-/// How often readers drain the ring without a wakeup: the bound on their latency. The probe
-/// wakes a reader itself only when the ring is a quarter full (each wakeup costs the traced CPU
-/// an IPI).
-pub(crate) const DRAIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
-
-/// The reader's timer: a drain every DRAIN_INTERVAL, delayed rather than bunched up after a
-/// stall.
-pub(crate) fn drain_timer() -> tokio::time::Interval {
-    let mut timer = tokio::time::interval(DRAIN_INTERVAL);
-    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    timer
-}
-
 impl RingReader {
     pub(crate) fn new(ring: RingBuf<MapData>) -> io::Result<Self> {
         // SAFETY: the RingBuf owns its map fd and keeps it open, unchanged, until it is dropped,
@@ -36,16 +20,16 @@ impl RingReader {
     }
 
     /// Waits for records, then passes up to `max` of them to `handle`. Returns how many were
-    /// handled. Stops early at the first error from `handle`. Cancel-safe: records are only taken
-    /// out of the ring synchronously, after the wait.
+    /// handled. Cancel-safe: records are only taken out of the ring synchronously, after the
+    /// wait.
     pub(crate) async fn next_batch(
         &mut self,
         max: usize,
-        mut handle: impl FnMut(&[u8]) -> io::Result<()>,
+        mut handle: impl FnMut(&[u8]),
     ) -> io::Result<usize> {
         loop {
             let mut guard = self.ring.readable_mut().await?;
-            let handled = drain(guard.get_inner_mut(), max, &mut handle)?;
+            let handled = drain(guard.get_inner_mut(), max, &mut handle);
             if handled < max {
                 // Empty: sleep until the kernel signals new data. Tokio keeps a wakeup that raced
                 // with this clear.
@@ -59,25 +43,17 @@ impl RingReader {
 
     /// Takes up to `max` records that are in the ring now, without waiting: for the periodic
     /// drain (the probe wakes the reader only when the ring fills up) and for shutdown.
-    pub(crate) fn drain_now(
-        &mut self,
-        max: usize,
-        mut handle: impl FnMut(&[u8]) -> io::Result<()>,
-    ) -> io::Result<usize> {
+    pub(crate) fn drain_now(&mut self, max: usize, mut handle: impl FnMut(&[u8])) -> usize {
         drain(self.ring.get_mut(), max, &mut handle)
     }
 }
 
-fn drain(
-    ring: &mut RingBuf<MapData>,
-    max: usize,
-    handle: &mut impl FnMut(&[u8]) -> io::Result<()>,
-) -> io::Result<usize> {
+fn drain(ring: &mut RingBuf<MapData>, max: usize, handle: &mut impl FnMut(&[u8])) -> usize {
     let mut handled = 0;
     while handled < max {
         let Some(item) = ring.next() else { break };
-        handle(&item)?;
+        handle(&item);
         handled += 1;
     }
-    Ok(handled)
+    handled
 }

@@ -13,8 +13,18 @@ use super::{
 use crate::{
     aggregator::interfaces::{InterfaceSample, LinkEvent, Rates},
     events::interface::{InterfaceEvent, InterfaceEventKind, xmit_rc_name},
-    model::{interfaces::DropReasons, names::KernelFunctions},
+    model::{interfaces::DropReasons, losses::LossCause, names::KernelFunctions},
 };
+
+/// How the interface stream names what was lost (stderr and the JSON `what`).
+pub(crate) fn describe_loss(cause: LossCause) -> &'static str {
+    match cause {
+        LossCause::RingFull => "events lost: ring buffer full",
+        LossCause::RateLimited => "events held back by the rate limit (still counted)",
+        LossCause::Untracked => "packets of interfaces beyond the probes' capacity, not counted",
+        LossCause::Recursion => "probe runs skipped by the kernel (recursion), not counted",
+    }
+}
 
 pub(crate) struct InterfacePrinter {
     format: StreamFormat,
@@ -87,12 +97,12 @@ struct LinkJson<'a> {
 }
 
 #[derive(Serialize)]
-struct LostJson<'a> {
+struct LostJson {
     #[serde(rename = "type")]
     kind: &'static str,
     ts: String,
     lost: u64,
-    what: &'a str,
+    what: &'static str,
 }
 
 /// Interface names are chosen by whoever creates the interface: escape them.
@@ -296,7 +306,7 @@ impl InterfacePrinter {
         out: &mut impl Write,
         now_ns: u64,
         lost: u64,
-        what: &str,
+        cause: LossCause,
     ) -> io::Result<()> {
         if self.format == StreamFormat::JsonLines {
             write_line(
@@ -305,7 +315,7 @@ impl InterfacePrinter {
                     kind: "lost",
                     ts: self.clock.rfc3339(now_ns),
                     lost,
-                    what,
+                    what: describe_loss(cause),
                 },
             )?;
         }

@@ -24,8 +24,7 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
-use super::transitions::LossCause;
-use crate::model::{TcpState, sockets::Family as AddressFamily};
+use crate::model::{TcpState, losses::LossCause, sockets::Family as AddressFamily};
 
 /// Every metric's name starts with this and an underscore.
 const PREFIX: &str = "enetstat";
@@ -224,7 +223,7 @@ impl Collector for Readings {
         )?;
         for (cause, value) in [
             (LossCause::RingFull, self.lost_ring_full),
-            (LossCause::ProbeRecursion, self.lost_recursion),
+            (LossCause::Recursion, self.lost_recursion),
         ] {
             ConstCounter::new(value)
                 .encode(lost.encode_family(&[("cause", cause_label(cause))])?)?;
@@ -236,7 +235,9 @@ impl Collector for Readings {
 fn cause_label(cause: LossCause) -> &'static str {
     match cause {
         LossCause::RingFull => "ring_full",
-        LossCause::ProbeRecursion => "recursion",
+        LossCause::Recursion => "recursion",
+        LossCause::RateLimited => "rate_limited",
+        LossCause::Untracked => "untracked",
     }
 }
 

@@ -8,7 +8,7 @@ use super::{clock::Clock, color::StateCell, escape::escape_bytes};
 use crate::{
     aggregator::transitions::Observed,
     events::{Task, TcpTransition},
-    model::TcpState,
+    model::{TcpState, losses::LossCause},
 };
 
 /// How the stream is written.
@@ -18,21 +18,13 @@ pub(crate) enum StreamFormat {
     JsonLines,
 }
 
-/// Why records went missing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LossCause {
-    /// The ring buffer was full when the probe tried to reserve a record.
-    RingFull,
-    /// The kernel skipped the probe because another BPF program was running on that CPU.
-    ProbeRecursion,
-}
-
-impl LossCause {
-    pub(crate) fn describe(self) -> &'static str {
-        match self {
-            LossCause::RingFull => "ring buffer full",
-            LossCause::ProbeRecursion => "probe skipped by the kernel (recursion)",
-        }
+/// How the transition stream names a cause of loss (stderr and the JSON `cause`).
+pub(crate) fn describe_loss(cause: LossCause) -> &'static str {
+    match cause {
+        LossCause::RingFull => "ring buffer full",
+        LossCause::Recursion => "probe skipped by the kernel (recursion)",
+        LossCause::RateLimited => "held back by the rate limit",
+        LossCause::Untracked => "beyond the probe's capacity",
     }
 }
 
@@ -211,7 +203,7 @@ impl TransitionPrinter {
             let record = LostJson {
                 ts: self.clock.rfc3339(now_ns),
                 lost,
-                cause: cause.describe(),
+                cause: describe_loss(cause),
             };
             super::json::write_line(out, &record)?;
         }
