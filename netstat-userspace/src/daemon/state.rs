@@ -349,17 +349,11 @@ pub(crate) fn release_free_memory() {
     }
 }
 
-/// This process's resident memory, from /proc/self/statm.
+/// This process's resident memory, from /proc/self/statm; 0 if it cannot be read.
 fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-    pages * page
+    procfs::process::Process::myself()
+        .and_then(|me| me.statm())
+        .map_or(0, |statm| statm.resident * procfs::page_size())
 }
 
 #[cfg(test)]

@@ -32,7 +32,8 @@ impl std::fmt::Display for QueryError {
 
 /// This process's network namespace: the inode of /proc/self/ns/net.
 pub(crate) fn own_netns() -> Option<u64> {
-    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata("/proc/self/ns/net").ok()?).into()
+    let namespaces = procfs::process::Process::myself().ok()?.namespaces().ok()?;
+    Some(namespaces.0.get(std::ffi::OsStr::new("net"))?.identifier)
 }
 
 /// How long to wait for an answer; a live table renders far faster than this.
