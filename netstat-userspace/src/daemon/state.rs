@@ -382,15 +382,11 @@ pub(crate) fn release_free_memory() {
     }
 }
 
-/// This process's resident memory, from /proc/self/statm.
+/// This process's resident memory, from /proc/self/statm; 0 if it cannot be read.
 fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * page_size()
+    procfs::process::Process::myself()
+        .and_then(|me| me.statm())
+        .map_or(0, |statm| statm.resident * page_size())
 }
 
 #[cfg(test)]

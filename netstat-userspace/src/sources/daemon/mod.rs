@@ -9,7 +9,8 @@ pub const DEFAULT_SOCKET: &str = "/run/enetstat/enetstat.sock";
 
 /// This process's network namespace: the inode of /proc/self/ns/net.
 pub(crate) fn own_netns() -> Option<u64> {
-    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata("/proc/self/ns/net").ok()?).into()
+    let namespaces = procfs::process::Process::myself().ok()?.namespaces().ok()?;
+    Some(namespaces.0.get(std::ffi::OsStr::new("net"))?.identifier)
 }
 
 /// The inode of a socket's fd, as /proc/net/unix lists it: each end leaves its own out of the

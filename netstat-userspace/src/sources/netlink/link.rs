@@ -6,17 +6,49 @@ use std::io;
 
 use tokio::io::{Interest, unix::AsyncFd};
 
-use super::{Message, NetlinkSocket, attributes, messages, request};
+use super::{AsBytes, FromBytes, Message, NetlinkSocket, attributes, messages, read, request};
 use crate::model::interfaces::DevStats;
 
-const RTM_NEWLINK: u16 = 16;
-const RTM_DELLINK: u16 = 17;
-const RTM_GETLINK: u16 = 18;
-const RTMGRP_LINK: u32 = 1;
-const IFINFOMSG_LEN: usize = 16;
-const IFLA_IFNAME: u16 = 3;
-const IFLA_MTU: u16 = 4;
-const IFLA_STATS64: u16 = 23;
+use libc::{IFLA_IFNAME, IFLA_MTU, IFLA_STATS64, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK};
+
+const _: () = assert!(size_of::<libc::ifinfomsg>() == 16);
+
+/// struct rtnl_link_stats64 of <linux/if_link.h> up to rx_nohandler (Linux 4.6+; later kernels
+/// append fields, which are not read). libc does not have it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct RtnlLinkStats64 {
+    rx_packets: u64,
+    tx_packets: u64,
+    rx_bytes: u64,
+    tx_bytes: u64,
+    rx_errors: u64,
+    tx_errors: u64,
+    rx_dropped: u64,
+    tx_dropped: u64,
+    multicast: u64,
+    collisions: u64,
+    rx_length_errors: u64,
+    rx_over_errors: u64,
+    rx_crc_errors: u64,
+    rx_frame_errors: u64,
+    rx_fifo_errors: u64,
+    rx_missed_errors: u64,
+    tx_aborted_errors: u64,
+    tx_carrier_errors: u64,
+    tx_fifo_errors: u64,
+    tx_heartbeat_errors: u64,
+    tx_window_errors: u64,
+    rx_compressed: u64,
+    tx_compressed: u64,
+    rx_nohandler: u64,
+}
+
+const _: () = assert!(size_of::<RtnlLinkStats64>() == 24 * 8);
+
+// SAFETY: #[repr(C)], u64 fields only: no padding, any bytes valid.
+unsafe impl FromBytes for RtnlLinkStats64 {}
+unsafe impl AsBytes for RtnlLinkStats64 {}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Link {
@@ -64,31 +96,31 @@ pub(crate) fn decode(buf: &[u8], changes: &mut Vec<LinkChange>, done: &mut bool)
     Ok(())
 }
 
-/// struct ifinfomsg { family, pad, type, index, flags, change } and its attributes.
+/// struct ifinfomsg and its attributes.
 fn decode_link(payload: &[u8]) -> Option<Link> {
-    let header = payload.get(..IFINFOMSG_LEN)?;
-    let u32_at = |at: usize| u32::from_ne_bytes(header[at..at + 4].try_into().unwrap_or_default());
+    let header = read::<libc::ifinfomsg>(payload)?;
     let mut link = Link {
-        ifindex: u32_at(4),
+        ifindex: header.ifi_index as u32,
         name: String::new(),
-        flags: u32_at(8),
+        flags: header.ifi_flags,
         mtu: 0,
         stats: None,
     };
-    for (kind, value) in attributes(&payload[IFINFOMSG_LEN..]) {
+    for (kind, value) in attributes(&payload[size_of::<libc::ifinfomsg>()..]) {
         match kind {
             IFLA_IFNAME => {
                 let end = value.iter().position(|&b| b == 0).unwrap_or(value.len());
                 link.name = String::from_utf8_lossy(&value[..end]).into_owned();
             }
-            IFLA_MTU if value.len() >= 4 => {
-                link.mtu = u32::from_ne_bytes(value[..4].try_into().unwrap_or_default());
+            IFLA_MTU => {
+                if let Some(mtu) = read::<u32>(value) {
+                    link.mtu = mtu;
+                }
             }
-            IFLA_STATS64 if value.len() >= STATS64_LEN => {
-                let c = |i: usize| {
-                    u64::from_ne_bytes(value[i * 8..i * 8 + 8].try_into().unwrap_or_default())
-                };
-                link.stats = Some(dev_stats(c));
+            IFLA_STATS64 => {
+                if let Some(stats) = read::<RtnlLinkStats64>(value) {
+                    link.stats = Some(dev_stats(&stats));
+                }
             }
             _ => {}
         }
@@ -96,35 +128,41 @@ fn decode_link(payload: &[u8]) -> Option<Link> {
     Some(link)
 }
 
-/// struct rtnl_link_stats64 up to rx_nohandler (Linux 4.6+).
-const STATS64_LEN: usize = 24 * 8;
-
-/// rtnl_link_stats64 (by field index) folded into /proc/net/dev's columns, as the kernel's
-/// dev_seq_printf_stats folds them.
-fn dev_stats(c: impl Fn(usize) -> u64) -> DevStats {
+/// rtnl_link_stats64 folded into /proc/net/dev's columns, as the kernel's dev_seq_printf_stats
+/// folds them (sums wrap, as the kernel's u64 sums do).
+fn dev_stats(s: &RtnlLinkStats64) -> DevStats {
     DevStats {
-        rx_packets: c(0),
-        tx_packets: c(1),
-        rx_bytes: c(2),
-        tx_bytes: c(3),
-        rx_errors: c(4),
-        tx_errors: c(5),
-        rx_dropped: c(6) + c(15),
-        tx_dropped: c(7),
-        rx_multicast: c(8),
-        collisions: c(9),
-        rx_frame_errors: c(10) + c(11) + c(12) + c(13),
-        rx_fifo_errors: c(14),
-        tx_carrier_errors: c(16) + c(17) + c(19) + c(20),
-        tx_fifo_errors: c(18),
-        rx_compressed: c(21),
-        tx_compressed: c(22),
+        rx_packets: s.rx_packets,
+        tx_packets: s.tx_packets,
+        rx_bytes: s.rx_bytes,
+        tx_bytes: s.tx_bytes,
+        rx_errors: s.rx_errors,
+        tx_errors: s.tx_errors,
+        rx_dropped: s.rx_dropped.wrapping_add(s.rx_missed_errors),
+        tx_dropped: s.tx_dropped,
+        rx_multicast: s.multicast,
+        collisions: s.collisions,
+        rx_frame_errors: s
+            .rx_length_errors
+            .wrapping_add(s.rx_over_errors)
+            .wrapping_add(s.rx_crc_errors)
+            .wrapping_add(s.rx_frame_errors),
+        rx_fifo_errors: s.rx_fifo_errors,
+        tx_carrier_errors: s
+            .tx_carrier_errors
+            .wrapping_add(s.tx_aborted_errors)
+            .wrapping_add(s.tx_window_errors)
+            .wrapping_add(s.tx_heartbeat_errors),
+        tx_fifo_errors: s.tx_fifo_errors,
+        rx_compressed: s.rx_compressed,
+        tx_compressed: s.tx_compressed,
     }
 }
 
 fn dump_request() -> Vec<u8> {
     // struct ifinfomsg, all zero: every family, every interface.
-    request(RTM_GETLINK, libc::NLM_F_DUMP as u16, &[0u8; IFINFOMSG_LEN])
+    let header = [0u8; size_of::<libc::ifinfomsg>()];
+    request(RTM_GETLINK, libc::NLM_F_DUMP as u16, &header)
 }
 
 /// This network namespace's interfaces.
@@ -159,7 +197,7 @@ pub(crate) struct LinkMonitor {
 impl LinkMonitor {
     /// Subscribes before the caller dumps, so no change falls between the dump and the monitor.
     pub(crate) fn subscribe() -> io::Result<Self> {
-        let socket = NetlinkSocket::open(libc::NETLINK_ROUTE, RTMGRP_LINK, true)?;
+        let socket = NetlinkSocket::open(libc::NETLINK_ROUTE, libc::RTMGRP_LINK as u32, true)?;
         // SAFETY: the socket owns its fd, unchanged, until it is dropped with this AsyncFd.
         let socket = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
             .map_err(io::Error::from)?;
@@ -193,36 +231,53 @@ impl LinkMonitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::netlink::{NLMSG_DONE, test_support::message};
+    use crate::sources::netlink::{
+        NLMSG_DONE, bytes_of,
+        test_support::{attribute, message},
+    };
+    use std::mem::offset_of;
 
-    fn attribute(kind: u16, value: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(value);
-        out.resize(out.len().next_multiple_of(4), 0);
-        out
+    /// The first eight counters: packets, bytes, errors and drops, rx then tx.
+    fn stats(c: [u64; 8]) -> RtnlLinkStats64 {
+        RtnlLinkStats64 {
+            rx_packets: c[0],
+            tx_packets: c[1],
+            rx_bytes: c[2],
+            tx_bytes: c[3],
+            rx_errors: c[4],
+            tx_errors: c[5],
+            rx_dropped: c[6],
+            tx_dropped: c[7],
+            ..RtnlLinkStats64::default()
+        }
     }
 
-    fn link_payload(ifindex: u32, name: &str, stats: Option<[u64; 8]>) -> Vec<u8> {
-        let mut p = vec![0u8; IFINFOMSG_LEN];
-        p[4..8].copy_from_slice(&ifindex.to_ne_bytes());
-        p[8..12].copy_from_slice(&(libc::IFF_UP as u32).to_ne_bytes());
+    fn link_payload(ifindex: u32, name: &str, stats: Option<RtnlLinkStats64>) -> Vec<u8> {
+        // libc's ifinfomsg has a private pad field: laid out at its field offsets instead.
+        let mut p = vec![0u8; size_of::<libc::ifinfomsg>()];
+        let mut put = |at: usize, value: u32| p[at..at + 4].copy_from_slice(&value.to_ne_bytes());
+        put(offset_of!(libc::ifinfomsg, ifi_index), ifindex);
+        put(offset_of!(libc::ifinfomsg, ifi_flags), libc::IFF_UP as u32);
         p.extend(attribute(IFLA_IFNAME, format!("{name}\0").as_bytes()));
         p.extend(attribute(IFLA_MTU, &1500u32.to_ne_bytes()));
         if let Some(stats) = stats {
-            let mut value: Vec<u8> = stats.iter().flat_map(|v| v.to_ne_bytes()).collect();
-            value.resize(STATS64_LEN, 0);
-            p.extend(attribute(IFLA_STATS64, &value));
+            p.extend(attribute(IFLA_STATS64, bytes_of(&stats)));
         }
         p
+    }
+
+    fn decode_all(buf: &[u8]) -> io::Result<(Vec<LinkChange>, bool)> {
+        let mut changes = Vec::new();
+        let mut done = false;
+        decode(buf, &mut changes, &mut done)?;
+        Ok((changes, done))
     }
 
     #[test]
     fn decodes_new_and_removed_links_and_the_end_of_a_dump() {
         let mut buf = message(
             RTM_NEWLINK,
-            &link_payload(7, "veth0", Some([1, 2, 3, 4, 5, 6, 7, 8])),
+            &link_payload(7, "veth0", Some(stats([1, 2, 3, 4, 5, 6, 7, 8]))),
         );
         buf.extend(message(RTM_DELLINK, &link_payload(9, "gone", None)));
         buf.extend(message(NLMSG_DONE, &[0; 4]));
@@ -266,6 +321,68 @@ mod tests {
         changes.clear();
         decode(&buf, &mut changes, &mut false).unwrap();
         assert!(changes.is_empty());
+    }
+
+    #[test]
+    fn counters_fold_as_proc_net_dev_folds_them() {
+        // Field i holds 1 << i, so each column's sum names the fields it took.
+        let mut counters = [0u64; 24];
+        for (i, c) in counters.iter_mut().enumerate() {
+            *c = 1 << i;
+        }
+        let value: Vec<u8> = counters.iter().flat_map(|c| c.to_ne_bytes()).collect();
+        let folded = dev_stats(&read::<RtnlLinkStats64>(&value).unwrap());
+        let bits = |fields: &[u32]| fields.iter().map(|&i| 1u64 << i).sum::<u64>();
+        assert_eq!(folded.rx_dropped, bits(&[6, 15]));
+        assert_eq!(folded.rx_multicast, bits(&[8]));
+        assert_eq!(folded.collisions, bits(&[9]));
+        assert_eq!(folded.rx_frame_errors, bits(&[10, 11, 12, 13]));
+        assert_eq!(folded.rx_fifo_errors, bits(&[14]));
+        assert_eq!(folded.tx_carrier_errors, bits(&[16, 17, 19, 20]));
+        assert_eq!(folded.tx_fifo_errors, bits(&[18]));
+        assert_eq!(
+            (folded.rx_compressed, folded.tx_compressed),
+            (bits(&[21]), bits(&[22]))
+        );
+    }
+
+    #[test]
+    fn short_attributes_are_ignored() {
+        // A pre-4.6 rtnl_link_stats64 (no rx_nohandler), a 2-byte MTU, a name without its NUL.
+        let mut p = vec![0u8; size_of::<libc::ifinfomsg>()];
+        p.extend(attribute(IFLA_STATS64, &[0u8; 23 * 8]));
+        p.extend(attribute(IFLA_MTU, &[0u8; 2]));
+        p.extend(attribute(IFLA_IFNAME, b"eth1"));
+        let (changes, _) = decode_all(&message(RTM_NEWLINK, &p)).unwrap();
+        let [LinkChange::Present(link)] = &changes[..] else {
+            panic!("{changes:?}");
+        };
+        assert_eq!(
+            (link.name.as_str(), link.mtu, &link.stats),
+            ("eth1", 0, &None)
+        );
+    }
+
+    #[test]
+    fn every_truncation_is_survived() {
+        let mut buf = message(RTM_NEWLINK, &link_payload(7, "veth0", Some(stats([1; 8]))));
+        buf.extend(message(NLMSG_DONE, &[0; 4]));
+        for len in 0..buf.len() {
+            if let Ok((changes, done)) = decode_all(&buf[..len]) {
+                assert!(changes.len() <= 1 && !done, "at {len}");
+            }
+        }
+        // Attribute lengths that are too short, or run past the message.
+        let at = size_of::<libc::ifinfomsg>() + 16;
+        for bad_len in [0u16, 1, 3, 4, 200, u16::MAX] {
+            let mut bad = buf.clone();
+            bad[at..at + 2].copy_from_slice(&bad_len.to_ne_bytes());
+            let (changes, _) = decode_all(&bad).unwrap();
+            let [LinkChange::Present(link)] = &changes[..] else {
+                panic!("rta_len {bad_len}: {changes:?}");
+            };
+            assert_eq!(link.ifindex, 7);
+        }
     }
 
     #[test]

@@ -2,7 +2,15 @@
 //! which is several times cheaper than /proc/net/tcp at 100,000 sockets (BENCHMARKS.md); route
 //! (rtnetlink) lists interfaces and reports them appearing, changing and vanishing.
 //!
-//! This module holds what both share: the socket, request framing and message splitting.
+//! This module holds what both share: the socket, request framing, message splitting and the
+//! attribute iterator. Kernel structs are `#[repr(C)]` types (libc's where libc 0.2 has them,
+//! else defined beside their decoder with their layout asserted) read with [`read`]: a length
+//! check, then one unaligned copy.
+//!
+//! Not the netlink-packet-core/-route/-sock-diag crates: they are not in the dependency tree,
+//! and they parse each message's attributes into a `Vec` of owned values, an allocation or more
+//! per socket on the 100,000-socket dump that is the hot path of `-tan`; the six structs read
+//! here take less code than adopting them would.
 
 pub(crate) mod link;
 pub(crate) mod sock_diag;
@@ -12,9 +20,54 @@ use std::{
     os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd as _, OwnedFd, RawFd},
 };
 
-pub(crate) const NLMSG_ERROR: u16 = 2;
-pub(crate) const NLMSG_DONE: u16 = 3;
-pub(crate) const NLMSG_HEADER_LEN: usize = 16;
+pub(crate) const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
+pub(crate) const NLMSG_DONE: u16 = libc::NLMSG_DONE as u16;
+const NLMSG_HEADER_LEN: usize = size_of::<libc::nlmsghdr>();
+const _: () = assert!(NLMSG_HEADER_LEN == 16);
+const _: () = assert!(size_of::<libc::nlmsgerr>() == 20);
+const _: () = assert!(size_of::<libc::rtattr>() == 4);
+
+/// A kernel struct that may be read from any bytes: `#[repr(C)]`, made only of integers, byte
+/// arrays, other `FromBytes` structs and libc's `Padding` (a `MaybeUninit`), so every bit pattern
+/// is a valid value.
+///
+/// # Safety
+/// Implement only for types like that.
+pub(crate) unsafe trait FromBytes: Copy {}
+
+/// A kernel struct whose bytes may all be sent: `#[repr(C)]` with no padding, implicit or libc's.
+///
+/// # Safety
+/// Implement only for types like that (every byte of a value is initialised).
+pub(crate) unsafe trait AsBytes: Copy {}
+
+// SAFETY: an integer, and libc's #[repr(C)] structs of integer fields (ifinfomsg's one pad byte
+// is libc's MaybeUninit `Padding`, valid for any byte). nlmsghdr (4+2+2+4+4) and rtattr (2+2)
+// have no padding.
+unsafe impl FromBytes for u32 {}
+unsafe impl FromBytes for libc::nlmsghdr {}
+unsafe impl FromBytes for libc::nlmsgerr {}
+unsafe impl FromBytes for libc::rtattr {}
+unsafe impl FromBytes for libc::ifinfomsg {}
+unsafe impl AsBytes for libc::nlmsghdr {}
+unsafe impl AsBytes for libc::rtattr {}
+
+/// The `T` at the start of `bytes` (which may be longer), or None if `bytes` is too short.
+pub(crate) fn read<T: FromBytes>(bytes: &[u8]) -> Option<T> {
+    if bytes.len() < size_of::<T>() {
+        return None;
+    }
+    // SAFETY: the check above keeps the read inside `bytes`; read_unaligned has no alignment
+    // requirement; and any bytes are a valid T (FromBytes).
+    Some(unsafe { bytes.as_ptr().cast::<T>().read_unaligned() })
+}
+
+/// The bytes of `value`, as the kernel reads them.
+pub(crate) fn bytes_of<T: AsBytes>(value: &T) -> &[u8] {
+    // SAFETY: the slice covers exactly the referenced value, borrowed for the slice's lifetime,
+    // and all of its bytes are initialised (AsBytes: no padding).
+    unsafe { std::slice::from_raw_parts((&raw const *value).cast::<u8>(), size_of::<T>()) }
+}
 
 /// A netlink socket to the kernel.
 pub(crate) struct NetlinkSocket {
@@ -106,12 +159,15 @@ impl AsRawFd for NetlinkSocket {
 /// A request: nlmsghdr (kernel as the peer, sequence 1) followed by `payload`.
 pub(crate) fn request(kind: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
     let total = NLMSG_HEADER_LEN + payload.len();
+    let header = libc::nlmsghdr {
+        nlmsg_len: total as u32,
+        nlmsg_type: kind,
+        nlmsg_flags: flags | libc::NLM_F_REQUEST as u16,
+        nlmsg_seq: 1,
+        nlmsg_pid: 0, // the kernel's
+    };
     let mut msg = Vec::with_capacity(total);
-    msg.extend_from_slice(&(total as u32).to_ne_bytes());
-    msg.extend_from_slice(&kind.to_ne_bytes());
-    msg.extend_from_slice(&(flags | libc::NLM_F_REQUEST as u16).to_ne_bytes());
-    msg.extend_from_slice(&1u32.to_ne_bytes()); // sequence
-    msg.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
+    msg.extend_from_slice(bytes_of(&header));
     msg.extend_from_slice(payload);
     msg
 }
@@ -132,45 +188,40 @@ pub(crate) enum Message<'a> {
 
 /// Splits a received buffer into its messages.
 pub(crate) fn messages(buf: &[u8]) -> impl Iterator<Item = Message<'_>> {
-    let mut offset = 0;
+    let mut rest = buf;
     std::iter::from_fn(move || {
-        if offset + NLMSG_HEADER_LEN > buf.len() {
-            return None;
-        }
-        let len =
-            u32::from_ne_bytes(buf[offset..offset + 4].try_into().unwrap_or_default()) as usize;
-        let kind = u16::from_ne_bytes([buf[offset + 4], buf[offset + 5]]);
-        if len < NLMSG_HEADER_LEN || offset + len > buf.len() {
-            offset = buf.len();
+        let header = read::<libc::nlmsghdr>(rest)?;
+        let len = header.nlmsg_len as usize;
+        let Some(payload) = rest.get(NLMSG_HEADER_LEN..len) else {
+            // Shorter than its header, or running past the buffer.
+            rest = &[];
             return Some(Message::Truncated);
-        }
-        let payload = &buf[offset + NLMSG_HEADER_LEN..offset + len];
-        offset += len.next_multiple_of(4);
-        Some(match kind {
+        };
+        rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+        Some(match header.nlmsg_type {
             NLMSG_DONE => Message::Done,
-            NLMSG_ERROR => Message::Error(payload.get(..4).map_or(libc::EBADMSG, |b| {
-                -i32::from_ne_bytes(b.try_into().unwrap_or_default())
-            })),
+            NLMSG_ERROR => Message::Error(
+                read::<libc::nlmsgerr>(payload).map_or(libc::EBADMSG, |err| {
+                    err.error.checked_neg().unwrap_or(libc::EBADMSG)
+                }),
+            ),
             kind => Message::Payload { kind, payload },
         })
     })
 }
 
-/// Route attributes (struct rtattr: u16 length, u16 type, value padded to 4) as (type, value).
+/// Route attributes (struct rtattr, its value padded to 4) as (type, value). A length that runs
+/// past the buffer ends the list.
 pub(crate) fn attributes(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     std::iter::from_fn(move || {
-        if buf.len() < 4 {
-            return None;
-        }
-        let len = u16::from_ne_bytes([buf[0], buf[1]]) as usize;
-        let kind = u16::from_ne_bytes([buf[2], buf[3]]);
-        if len < 4 || len > buf.len() {
+        let header = read::<libc::rtattr>(buf)?;
+        let len = usize::from(header.rta_len);
+        let Some(value) = buf.get(size_of::<libc::rtattr>()..len) else {
             buf = &[];
             return None;
-        }
-        let value = &buf[4..len];
+        };
         buf = buf.get(len.next_multiple_of(4)..).unwrap_or_default();
-        Some((kind, value))
+        Some((header.rta_type, value))
     })
 }
 
@@ -181,5 +232,81 @@ pub(crate) mod test_support {
         let mut msg = super::request(kind, 0, payload);
         msg.resize(msg.len().next_multiple_of(4), 0);
         msg
+    }
+
+    /// A route attribute as the kernel frames it.
+    pub(crate) fn attribute(kind: u16, value: &[u8]) -> Vec<u8> {
+        let header = libc::rtattr {
+            rta_len: (size_of::<libc::rtattr>() + value.len()) as u16,
+            rta_type: kind,
+        };
+        let mut out = super::bytes_of(&header).to_vec();
+        out.extend_from_slice(value);
+        out.resize(out.len().next_multiple_of(4), 0);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{test_support::*, *};
+
+    #[test]
+    fn reads_need_the_whole_struct() {
+        let header = libc::nlmsghdr {
+            nlmsg_len: 20,
+            nlmsg_type: 16,
+            nlmsg_flags: 2,
+            nlmsg_seq: 7,
+            nlmsg_pid: 9,
+        };
+        let mut bytes = vec![0xff]; // unaligned from here
+        bytes.extend_from_slice(bytes_of(&header));
+        let read_back = read::<libc::nlmsghdr>(&bytes[1..]).unwrap();
+        assert_eq!((read_back.nlmsg_len, read_back.nlmsg_seq), (20, 7));
+        assert!(read::<libc::nlmsghdr>(&bytes[1..16]).is_none());
+        assert!(read::<u32>(&[]).is_none());
+    }
+
+    #[test]
+    fn splits_messages_and_stops_at_a_bad_length() {
+        let mut buf = message(16, &[1, 2, 3]);
+        buf.extend(message(NLMSG_DONE, &[0; 4]));
+        assert_eq!(
+            messages(&buf).collect::<Vec<_>>(),
+            vec![
+                Message::Payload {
+                    kind: 16,
+                    payload: &[1, 2, 3]
+                },
+                Message::Done
+            ]
+        );
+        for bad_len in [0u32, 15, 100, u32::MAX] {
+            let mut bad = buf.clone();
+            bad[..4].copy_from_slice(&bad_len.to_ne_bytes());
+            assert_eq!(messages(&bad).collect::<Vec<_>>(), vec![Message::Truncated]);
+        }
+        // Fewer bytes than a header: nothing.
+        assert_eq!(messages(&buf[..15]).count(), 0);
+    }
+
+    #[test]
+    fn iterates_attributes_and_stops_at_a_bad_length() {
+        let mut buf = attribute(3, b"lo\0");
+        buf.extend(attribute(4, &65536u32.to_ne_bytes()));
+        let all: Vec<_> = attributes(&buf).collect();
+        assert_eq!(
+            all,
+            vec![(3, &b"lo\0"[..]), (4, &65536u32.to_ne_bytes()[..])]
+        );
+        for bad_len in [0u16, 3, 9, u16::MAX] {
+            let mut bad = buf.clone();
+            bad[8..10].copy_from_slice(&bad_len.to_ne_bytes());
+            assert_eq!(attributes(&bad).count(), 1, "rta_len {bad_len}");
+        }
+        // The last attribute may lack its padding.
+        assert_eq!(attributes(&buf[..buf.len() - 1]).count(), 1);
+        assert_eq!(attributes(&buf[..7]).count(), 1);
     }
 }

@@ -6,13 +6,72 @@ use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
 };
 
-use super::{Message, NetlinkSocket, messages};
+use super::{AsBytes, FromBytes, Message, NetlinkSocket, bytes_of, messages, read};
 
 use crate::model::sockets::InetSocketRow;
 
-const NETLINK_SOCK_DIAG: libc::c_int = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const INET_DIAG_MSG_LEN: usize = 72;
+
+// The inet_diag structs of <linux/inet_diag.h>, which libc does not have.
+
+/// struct inet_diag_sockid. Ports and addresses in network byte order (an IPv4 address in the
+/// first 4 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct InetDiagSockId {
+    sport: u16,
+    dport: u16,
+    src: [u8; 16],
+    dst: [u8; 16],
+    interface: u32,
+    cookie: [u32; 2],
+}
+
+/// struct inet_diag_req_v2: a dump request.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct InetDiagReqV2 {
+    family: u8,
+    protocol: u8,
+    ext: u8,
+    pad: u8,
+    /// Bitmask of states (1 << state).
+    states: u32,
+    id: InetDiagSockId,
+}
+
+/// struct inet_diag_msg: one socket of the answer (attributes may follow it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct InetDiagMsg {
+    family: u8,
+    state: u8,
+    timer: u8,
+    retrans: u8,
+    id: InetDiagSockId,
+    /// Milliseconds.
+    expires: u32,
+    rqueue: u32,
+    wqueue: u32,
+    uid: u32,
+    inode: u32,
+}
+
+const _: () = {
+    assert!(size_of::<InetDiagSockId>() == 48);
+    assert!(std::mem::offset_of!(InetDiagSockId, src) == 4);
+    assert!(std::mem::offset_of!(InetDiagSockId, interface) == 36);
+    assert!(size_of::<InetDiagReqV2>() == 56);
+    assert!(size_of::<InetDiagMsg>() == 72);
+    assert!(std::mem::offset_of!(InetDiagMsg, expires) == 52);
+    assert!(std::mem::offset_of!(InetDiagMsg, inode) == 68);
+};
+
+// SAFETY: #[repr(C)] structs of integers and byte arrays whose sizes, asserted above, leave no
+// padding.
+unsafe impl FromBytes for InetDiagMsg {}
+unsafe impl AsBytes for InetDiagMsg {}
+unsafe impl AsBytes for InetDiagReqV2 {}
 
 /// A sock_diag request: which family and protocol, and a bitmask of states (1 << state).
 #[derive(Clone, Copy, Debug)]
@@ -29,10 +88,17 @@ fn request_bytes(request: DumpRequest) -> Vec<u8> {
     } else {
         libc::AF_INET
     } as u8;
-    let mut payload = vec![0u8; 56];
-    payload[..4].copy_from_slice(&[family, request.protocol, 0, 0]);
-    payload[4..8].copy_from_slice(&request.states.to_ne_bytes());
-    super::request(SOCK_DIAG_BY_FAMILY, libc::NLM_F_DUMP as u16, &payload)
+    let payload = InetDiagReqV2 {
+        family,
+        protocol: request.protocol,
+        states: request.states,
+        ..InetDiagReqV2::default()
+    };
+    super::request(
+        SOCK_DIAG_BY_FAMILY,
+        libc::NLM_F_DUMP as u16,
+        bytes_of(&payload),
+    )
 }
 
 /// What one received buffer held.
@@ -70,47 +136,37 @@ pub(crate) fn decode(buf: &[u8], into: &mut Decoded) {
 
 /// struct inet_diag_msg -> the /proc row netstat would have read. The timer columns differ in
 /// meaning from /proc's (see `dump`), so callers that print timers use /proc.
-fn decode_inet_diag_msg(msg: &[u8]) -> Option<InetSocketRow> {
-    if msg.len() < INET_DIAG_MSG_LEN {
-        return None;
-    }
-    let u32_ne = |at: usize| u32::from_ne_bytes(msg[at..at + 4].try_into().unwrap_or_default());
-    let port = |at: usize| u16::from_be_bytes([msg[at], msg[at + 1]]);
-    let addr = |at: usize| -> IpAddr {
-        if i32::from(msg[0]) == libc::AF_INET6 {
-            let octets: [u8; 16] = msg[at..at + 16].try_into().unwrap_or_default();
-            IpAddr::V6(Ipv6Addr::from(octets))
+fn decode_inet_diag_msg(payload: &[u8]) -> Option<InetSocketRow> {
+    let msg = read::<InetDiagMsg>(payload)?;
+    let v6 = i32::from(msg.family) == libc::AF_INET6;
+    let addr = |bytes: [u8; 16]| -> IpAddr {
+        if v6 {
+            IpAddr::V6(Ipv6Addr::from(bytes))
         } else {
-            IpAddr::V4(Ipv4Addr::new(
-                msg[at],
-                msg[at + 1],
-                msg[at + 2],
-                msg[at + 3],
-            ))
+            IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))
         }
     };
     const TCP_LISTEN: u8 = 10;
-    let state = msg[1];
     // For a listener sock_diag reports the backlog limit as its write queue; /proc reports 0.
-    let tx_queue = if state == TCP_LISTEN {
+    let tx_queue = if msg.state == TCP_LISTEN {
         0
     } else {
-        u64::from(u32_ne(60))
+        u64::from(msg.wqueue)
     };
     Some(InetSocketRow {
-        local: addr(8),
-        local_port: port(4),
-        remote: addr(24),
-        remote_port: port(6),
-        state,
-        timer: msg[2],
-        timer_ticks: u64::from(u32_ne(52)) / 10,
-        retransmits: u64::from(msg[3]),
-        rx_queue: u64::from(u32_ne(56)),
+        local: addr(msg.id.src),
+        local_port: u16::from_be(msg.id.sport),
+        remote: addr(msg.id.dst),
+        remote_port: u16::from_be(msg.id.dport),
+        state: msg.state,
+        timer: msg.timer,
+        timer_ticks: u64::from(msg.expires) / 10,
+        retransmits: u64::from(msg.retrans),
+        rx_queue: u64::from(msg.rqueue),
         tx_queue,
-        uid: u32_ne(64),
+        uid: msg.uid,
         timeout: 0,
-        inode: u64::from(u32_ne(68)),
+        inode: u64::from(msg.inode),
     })
 }
 
@@ -120,7 +176,7 @@ fn decode_inet_diag_msg(msg: &[u8]) -> Option<InetSocketRow> {
 /// `timer`, `timer_ticks`, `retransmits` and `timeout` are not /proc's: sock_diag reports
 /// probes instead of retransmits for some timers and has no probe count, so `-o` uses /proc.
 pub(crate) fn dump(request: DumpRequest) -> io::Result<Vec<InetSocketRow>> {
-    let socket = NetlinkSocket::open(NETLINK_SOCK_DIAG, 0, false)?;
+    let socket = NetlinkSocket::open(libc::NETLINK_SOCK_DIAG, 0, false)?;
     socket.send(&request_bytes(request))?;
     let mut buf = vec![0u8; 1 << 16];
     let mut decoded = Decoded::default();
@@ -142,29 +198,42 @@ mod tests {
     use super::*;
     use crate::sources::netlink::{NLMSG_DONE, NLMSG_ERROR, test_support::message};
 
-    fn diag_msg() -> Vec<u8> {
-        let mut m = vec![0u8; INET_DIAG_MSG_LEN];
-        m[0] = libc::AF_INET as u8;
-        m[1] = 1; // ESTABLISHED
-        m[2] = 2; // keepalive
-        m[4..6].copy_from_slice(&8080u16.to_be_bytes());
-        m[6..8].copy_from_slice(&41938u16.to_be_bytes());
-        m[8..12].copy_from_slice(&[127, 0, 0, 1]);
-        m[24..28].copy_from_slice(&[10, 0, 0, 2]);
-        m[52..56].copy_from_slice(&47190u32.to_ne_bytes());
-        m[56..60].copy_from_slice(&5u32.to_ne_bytes());
-        m[60..64].copy_from_slice(&16u32.to_ne_bytes());
-        m[64..68].copy_from_slice(&1000u32.to_ne_bytes());
-        m[68..72].copy_from_slice(&83817u32.to_ne_bytes());
-        m
+    fn established() -> InetDiagMsg {
+        let mut msg = InetDiagMsg {
+            family: libc::AF_INET as u8,
+            state: 1, // ESTABLISHED
+            timer: 2, // keepalive
+            expires: 47190,
+            rqueue: 5,
+            wqueue: 16,
+            uid: 1000,
+            inode: 83817,
+            ..InetDiagMsg::default()
+        };
+        msg.id.sport = 8080u16.to_be();
+        msg.id.dport = 41938u16.to_be();
+        msg.id.src[..4].copy_from_slice(&[127, 0, 0, 1]);
+        msg.id.dst[..4].copy_from_slice(&[10, 0, 0, 2]);
+        msg
+    }
+
+    fn decode_all(buf: &[u8]) -> Decoded {
+        let mut decoded = Decoded::default();
+        decode(buf, &mut decoded);
+        decoded
+    }
+
+    fn error_message(errno: i32) -> Vec<u8> {
+        let mut payload = (-errno).to_ne_bytes().to_vec();
+        payload.extend(super::super::request(SOCK_DIAG_BY_FAMILY, 0, &[])); // the request echoed
+        message(NLMSG_ERROR, &payload)
     }
 
     #[test]
     fn decodes_rows_and_done() {
-        let mut buf = message(SOCK_DIAG_BY_FAMILY, &diag_msg());
+        let mut buf = message(SOCK_DIAG_BY_FAMILY, bytes_of(&established()));
         buf.extend(message(NLMSG_DONE, &[0; 4]));
-        let mut decoded = Decoded::default();
-        decode(&buf, &mut decoded);
+        let decoded = decode_all(&buf);
         assert!(decoded.done);
         assert_eq!(decoded.error, None);
         let row = &decoded.rows[0];
@@ -179,25 +248,101 @@ mod tests {
     }
 
     #[test]
+    fn decodes_the_kernel_layout() {
+        // The same socket laid out by hand at <linux/inet_diag.h>'s offsets.
+        let mut m = vec![0u8; 72];
+        m[0] = libc::AF_INET as u8;
+        m[1] = 1;
+        m[2] = 2;
+        m[4..6].copy_from_slice(&8080u16.to_be_bytes());
+        m[6..8].copy_from_slice(&41938u16.to_be_bytes());
+        m[8..12].copy_from_slice(&[127, 0, 0, 1]);
+        m[24..28].copy_from_slice(&[10, 0, 0, 2]);
+        m[52..56].copy_from_slice(&47190u32.to_ne_bytes());
+        m[56..60].copy_from_slice(&5u32.to_ne_bytes());
+        m[60..64].copy_from_slice(&16u32.to_ne_bytes());
+        m[64..68].copy_from_slice(&1000u32.to_ne_bytes());
+        m[68..72].copy_from_slice(&83817u32.to_ne_bytes());
+        assert_eq!(m, bytes_of(&established()));
+    }
+
+    #[test]
+    fn decodes_ipv6_listeners_and_skips_trailing_attributes() {
+        let mut msg = InetDiagMsg {
+            family: libc::AF_INET6 as u8,
+            state: 10, // LISTEN
+            wqueue: 4096,
+            ..InetDiagMsg::default()
+        };
+        msg.id.sport = 22u16.to_be();
+        msg.id.src = "fe80::1".parse::<Ipv6Addr>().unwrap().octets();
+        let mut payload = bytes_of(&msg).to_vec();
+        payload.extend([8, 0, 1, 0, 0, 0, 0, 0]); // an INET_DIAG_MEMINFO-like attribute
+        let decoded = decode_all(&message(SOCK_DIAG_BY_FAMILY, &payload));
+        let row = &decoded.rows[0];
+        assert_eq!(row.local, "fe80::1".parse::<IpAddr>().unwrap());
+        assert_eq!(row.remote, "::".parse::<IpAddr>().unwrap());
+        assert_eq!((row.local_port, row.state, row.tx_queue), (22, 10, 0));
+    }
+
+    #[test]
     fn errors_and_truncation_are_reported() {
-        let mut decoded = Decoded::default();
-        decode(
-            &message(NLMSG_ERROR, &(-libc::ENOENT).to_ne_bytes()),
-            &mut decoded,
-        );
+        let decoded = decode_all(&error_message(libc::ENOENT));
         assert_eq!(decoded.error, Some(libc::ENOENT));
-        let mut decoded = Decoded::default();
-        let mut buf = message(SOCK_DIAG_BY_FAMILY, &diag_msg());
+        assert!(decoded.done);
+        let mut buf = message(SOCK_DIAG_BY_FAMILY, bytes_of(&established()));
         buf.truncate(40);
-        decode(&buf, &mut decoded);
+        let decoded = decode_all(&buf);
         assert_eq!(decoded.error, Some(libc::EBADMSG));
         assert!(decoded.rows.is_empty());
     }
 
     #[test]
+    fn a_short_or_absurd_error_is_ebadmsg() {
+        let decoded = decode_all(&message(NLMSG_ERROR, &(-libc::ENOENT).to_ne_bytes()));
+        assert_eq!(decoded.error, Some(libc::EBADMSG));
+        let mut buf = error_message(libc::ENOENT);
+        buf[16..20].copy_from_slice(&i32::MIN.to_ne_bytes());
+        assert_eq!(decode_all(&buf).error, Some(libc::EBADMSG));
+    }
+
+    #[test]
     fn short_payloads_are_skipped() {
-        let mut decoded = Decoded::default();
-        decode(&message(SOCK_DIAG_BY_FAMILY, &[0; 10]), &mut decoded);
+        let decoded = decode_all(&message(SOCK_DIAG_BY_FAMILY, &[0; 10]));
         assert!(decoded.rows.is_empty());
+    }
+
+    #[test]
+    fn every_truncation_and_bad_length_is_survived() {
+        let mut buf = message(SOCK_DIAG_BY_FAMILY, bytes_of(&established()));
+        buf.extend(message(SOCK_DIAG_BY_FAMILY, bytes_of(&established())));
+        buf.extend(message(NLMSG_DONE, &[0; 4]));
+        for len in 0..buf.len() {
+            let decoded = decode_all(&buf[..len]);
+            assert!(decoded.rows.len() <= 2 && !decoded.done, "at {len}");
+        }
+        for bad_len in [0u32, 1, 15, 16, 17, 89, u32::MAX] {
+            let mut bad = buf.clone();
+            bad[..4].copy_from_slice(&bad_len.to_ne_bytes());
+            let decoded = decode_all(&bad);
+            assert!(decoded.rows.len() <= 2, "nlmsg_len {bad_len}");
+        }
+    }
+
+    #[test]
+    fn dumps_a_listener_of_this_process() {
+        // sock_diag dumps need no privileges.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let rows = dump(DumpRequest {
+            v6: false,
+            protocol: libc::IPPROTO_TCP as u8,
+            states: 1 << 10,
+        })
+        .unwrap();
+        let row = rows.iter().find(|row| row.local_port == port).unwrap();
+        assert_eq!(row.local, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!((row.state, row.tx_queue), (10, 0));
+        assert_ne!(row.inode, 0);
     }
 }
