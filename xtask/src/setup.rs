@@ -14,14 +14,14 @@ const TOOLCHAIN: &str = "nightly";
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
 pub(crate) fn ensure_toolchain() -> anyhow::Result<()> {
-    ensure_component(TOOLCHAIN, "rust-src")?;
+    ensure_components(TOOLCHAIN, &["rust-src"])?;
     // The test command lints with both; a minimal rustup profile lacks them.
-    ensure_component("stable", "rustfmt")?;
-    ensure_component("stable", "clippy")?;
+    ensure_components("stable", &["rustfmt", "clippy"])?;
     ensure_bpf_linker()
 }
 
-fn ensure_component(toolchain: &str, component: &str) -> anyhow::Result<()> {
+/// Adds whichever of `components` the toolchain lacks, listing what it has once.
+fn ensure_components(toolchain: &str, components: &[&str]) -> anyhow::Result<()> {
     let installed = output_of(Command::new("rustup").args([
         "component",
         "list",
@@ -29,20 +29,22 @@ fn ensure_component(toolchain: &str, component: &str) -> anyhow::Result<()> {
         "--toolchain",
         toolchain,
     ]))?;
-    if installed
-        .lines()
-        .any(|line| line.trim() == component || line.starts_with(&format!("{component}-")))
-    {
-        return Ok(());
+    let has = |component: &str| {
+        installed
+            .lines()
+            .any(|line| line.trim() == component || line.starts_with(&format!("{component}-")))
+    };
+    for component in components.iter().filter(|component| !has(component)) {
+        eprintln!("xtask: installing {component} for the {toolchain} toolchain");
+        check_status(Command::new("rustup").args([
+            "component",
+            "add",
+            component,
+            "--toolchain",
+            toolchain,
+        ]))?;
     }
-    eprintln!("xtask: installing {component} for the {toolchain} toolchain");
-    check_status(Command::new("rustup").args([
-        "component",
-        "add",
-        component,
-        "--toolchain",
-        toolchain,
-    ]))
+    Ok(())
 }
 
 /// Where the libLLVM symlinks that bpf-linker is linked against live: the binary keeps an rpath

@@ -208,7 +208,8 @@ impl Daemon {
                 hide_inodes,
                 netns,
             }) => {
-                let own = own_netns();
+                // The daemon's namespace was read once at start-up.
+                let own = self.netns;
                 if let Some(client) = *netns
                     && Some(client) != own
                 {
