@@ -12,8 +12,9 @@ use clap::Parser as _;
 
 use crate::{
     cli::{Config, RawArgs},
-    model::names::FixedNames,
+    model::names::{FixedNames, NoNames},
     snapshot::{NetstatConfig, NetstatView, groups, route, statistics},
+    views::printer::printer_for,
 };
 
 fn fixtures() -> PathBuf {
@@ -106,10 +107,12 @@ fn netstat_config(args: &[String]) -> NetstatConfig {
 fn compare(case: &Path, expected: &Expected) -> Option<String> {
     let config = netstat_config(&expected.args);
     let names = captured_names();
+    let mut printer = printer_for(&config.flags, &names);
+    let printer = printer.as_mut();
     let mut stdout = Vec::new();
     let mut want = expected.stdout.as_slice();
     let result = match config.view {
-        NetstatView::Route => route::run_in(case, &config.flags, &names, &mut stdout),
+        NetstatView::Route => route::run_in(case, &config.flags, printer, &mut stdout),
         NetstatView::Sockets if config.flags.groups => {
             // -4 or -6 with -g also lists sockets (here: only their heading, the files being
             // absent); that listing is sockets.rs's, so compare from the group heading on.
@@ -117,7 +120,7 @@ fn compare(case: &Path, expected: &Expected) -> Option<String> {
             if let Some(start) = text.find(GROUPS_HEADING) {
                 want = &want[start..];
             }
-            groups::run_in(case, &config.flags, &names, &mut stdout)
+            groups::run_in(case, &config.flags, printer, &mut stdout)
         }
         view => panic!("no -r or -g in {:?} ({view:?})", expected.args),
     };
@@ -213,7 +216,14 @@ fn statistics_match_netstat() {
             let expected = fs::read(&expected_file).expect("expected output");
             let config = netstat_config(&args);
             let mut actual = Vec::new();
-            statistics::run_in(&case.join("net"), &config.flags, &mut actual).expect("run");
+            let mut printer = printer_for(&config.flags, &NoNames);
+            statistics::run_in(
+                &case.join("net"),
+                &config.flags,
+                printer.as_mut(),
+                &mut actual,
+            )
+            .expect("run");
             compared += 1;
             if actual != expected {
                 let command = format!("netstat {} on {}", args.join(" "), case.display());

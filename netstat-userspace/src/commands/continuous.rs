@@ -10,16 +10,14 @@ use anyhow::bail;
 use crate::{
     aggregator::transitions::TransitionTracker,
     events::{TcpTransition, filter::TransitionFilter},
-    model::{losses::Losses, names::Names, sockets::Family},
+    model::{losses::Losses, sockets::Family},
     output,
     probes::{TcpStateProbe, check_ring_size},
     snapshot::{self, NetstatConfig, NetstatView},
     sources::pump::{EventSink, Pump, StopSignals},
     views::{
-        OutputFormat,
         clock::Clock,
-        json::{sockets::write_transition, stamp_lines},
-        netstat::sockets::write_transition_row,
+        printer::{SnapshotPrinter, printer_for},
     },
 };
 
@@ -56,28 +54,21 @@ pub(crate) async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
 
     config.flags.continuous = false;
     let clock = Clock::now();
-    let json = config.flags.format == OutputFormat::Json;
     let mut out = output::stdout();
-    if json {
-        // JSON lines throughout: the table's objects stamped with the time it was read, then one
-        // object per transition stamped with its own.
-        let read_at = clock.rfc3339(Clock::monotonic_now_ns());
-        let mut table = Vec::new();
-        snapshot::render(&config, None, &[], &mut table)?;
-        stamp_lines(&table, &read_at, &mut out)?;
-    } else {
-        snapshot::render(&config, None, &[], &mut out)?;
-    }
+    let names = snapshot::names_for(&config.flags);
+    // JSON lines throughout: the table's objects stamped with the time it was read, then one
+    // object per transition stamped with its own.
+    let mut printer = printer_for(&config.flags, names.as_ref());
+    printer.stamp(Some(clock.rfc3339(Clock::monotonic_now_ns())));
+    snapshot::render_with(&config, None, &[], printer.as_mut(), &mut out)?;
     out.flush()?;
 
-    let names = snapshot::names_for(&config.flags);
     let mut rows = Rows {
         config: &config,
         own_netns: crate::sources::daemon::own_netns(),
         tracker: TransitionTracker::new(),
-        names: names.as_ref(),
+        printer,
         clock,
-        json,
         out,
     };
     pump.run(&mut rows).await?;
@@ -90,9 +81,8 @@ struct Rows<'a, W: Write> {
     config: &'a NetstatConfig,
     own_netns: Option<u64>,
     tracker: TransitionTracker,
-    names: &'a dyn Names,
+    printer: Box<dyn SnapshotPrinter + 'a>,
     clock: Clock,
-    json: bool,
     out: W,
 }
 
@@ -103,24 +93,9 @@ impl<W: Write> EventSink<TcpTransition> for Rows<'_, W> {
             if !shown(self.config, self.own_netns, &transition) {
                 continue;
             }
-            let flags = &self.config.flags;
-            if self.json {
-                let ts = self.clock.rfc3339(transition.ts_ns);
-                let owner = observed.owner.as_ref();
-                write_transition(&mut self.out, &ts, &transition, owner, flags)?;
-                continue;
-            }
-            let label = observed
-                .owner
-                .map(|o| [format!("{}/", o.tgid).as_bytes(), o.comm.as_bytes()].concat());
-            write_transition_row(
-                &mut self.out,
-                &self.clock.time_of_day(transition.ts_ns),
-                &transition,
-                label.as_deref(),
-                flags,
-                self.names,
-            )?;
+            let owner = observed.owner.as_ref();
+            self.printer
+                .transition(&self.clock, &transition, owner, &mut self.out)?;
         }
         self.out.flush()?;
         Ok(())

@@ -10,10 +10,7 @@ use crate::{
     aggregator::interfaces::{InterfaceSample, LinkEvent},
     commands::live_interfaces::LiveInterfaces,
     events::interface::InterfaceEvent,
-    model::{
-        losses::{LossCause, Losses},
-        names::Names,
-    },
+    model::losses::{LossCause, Losses},
     output,
     probes::{
         check_ring_size,
@@ -27,10 +24,9 @@ use crate::{
         pump::{EventSink, Flow, Pump, StopSignals},
     },
     views::{
-        OutputFormat,
         clock::Clock,
-        interface_stream::{InterfacePrinter, describe_loss},
-        json::stamp_lines,
+        interface_stream::{InterfacePrinter, describe_loss, interface_printer},
+        printer::{SnapshotPrinter, printer_for},
         transitions::StreamFormat,
     },
 };
@@ -152,26 +148,22 @@ pub(crate) fn probe_options(
 }
 
 struct StreamView<W: Write> {
-    printer: InterfacePrinter,
+    printer: Box<dyn InterfacePrinter>,
     out: W,
 }
 
 impl<W: Write> LiveView for StreamView<W> {
     fn samples(&mut self, now_ns: u64, samples: &[InterfaceSample]) -> anyhow::Result<()> {
-        Ok(self.printer.write_samples(&mut self.out, now_ns, samples)?)
+        Ok(self.printer.samples(&mut self.out, now_ns, samples)?)
     }
     fn event(&mut self, event: &InterfaceEvent) -> std::io::Result<()> {
-        self.printer.write_event(&mut self.out, event)
+        self.printer.event(&mut self.out, event)
     }
     fn link(&mut self, now_ns: u64, event: &LinkEvent) -> anyhow::Result<()> {
-        Ok(self
-            .printer
-            .write_link_event(&mut self.out, now_ns, event)?)
+        Ok(self.printer.link_event(&mut self.out, now_ns, event)?)
     }
     fn lost(&mut self, now_ns: u64, lost: u64, cause: LossCause) -> anyhow::Result<()> {
-        Ok(self
-            .printer
-            .write_lost(&mut self.out, now_ns, lost, cause)?)
+        Ok(self.printer.lost(&mut self.out, now_ns, lost, cause)?)
     }
     fn attached(&mut self, probe: &InterfaceProbe) {
         self.printer.set_drop_reasons(probe.drop_reasons.clone());
@@ -184,14 +176,14 @@ impl<W: Write> LiveView for StreamView<W> {
 /// `enetstat watch --interfaces`.
 pub(crate) async fn watch(config: InterfaceWatchConfig) -> anyhow::Result<()> {
     let mut view = StreamView {
-        printer: InterfacePrinter::new(
+        printer: interface_printer(
             config.format,
             Clock::now(),
             Box::new(KernelSymbolsOnDemand::default()),
         ),
         out: output::stdout(),
     };
-    view.printer.write_header(&mut view.out)?;
+    view.printer.header(&mut view.out)?;
     view.out.flush()?;
     let options = probe_options(config.ring_bytes, config.events_per_sec, true)?;
     let ready = "enetstat: watching interfaces (Ctrl-C to stop)";
@@ -199,30 +191,30 @@ pub(crate) async fn watch(config: InterfaceWatchConfig) -> anyhow::Result<()> {
 }
 
 /// netstat's table, each refresh built from the live counters.
-struct NetstatTableView<W: Write> {
-    config: NetstatConfig,
-    names: Box<dyn Names>,
+struct NetstatTableView<'a, W: Write> {
+    config: &'a NetstatConfig,
+    printer: Box<dyn SnapshotPrinter + 'a>,
     clock: Clock,
     first: bool,
     out: W,
 }
 
-impl<W: Write> LiveView for NetstatTableView<W> {
+impl<W: Write> LiveView for NetstatTableView<'_, W> {
     fn samples(&mut self, now_ns: u64, samples: &[InterfaceSample]) -> anyhow::Result<()> {
         let mut list = InterfaceList::default();
         for sample in samples {
             list.add_with_stats(sample.link.name.as_bytes(), sample.totals);
         }
+        // JSON objects are stamped with their refresh's time.
+        self.printer.stamp(Some(self.clock.rfc3339(now_ns)));
         let flags = &self.config.flags;
-        let names = self.names.as_ref();
-        if flags.format == OutputFormat::Json {
-            // JSON lines, each object stamped with its refresh's time.
-            let mut table = Vec::new();
-            snapshot::interfaces::render(flags, names, list, self.first, &mut table)?;
-            stamp_lines(&table, &self.clock.rfc3339(now_ns), &mut self.out)?;
-        } else {
-            snapshot::interfaces::render(flags, names, list, self.first, &mut self.out)?;
-        }
+        snapshot::interfaces::render(
+            flags,
+            self.printer.as_mut(),
+            list,
+            self.first,
+            &mut self.out,
+        )?;
         self.first = false;
         Ok(())
     }
@@ -249,8 +241,8 @@ impl<W: Write> LiveView for NetstatTableView<W> {
 pub(crate) async fn continuous(config: NetstatConfig) -> anyhow::Result<()> {
     let names = snapshot::names_for(&config.flags);
     let mut view = NetstatTableView {
-        config,
-        names,
+        config: &config,
+        printer: printer_for(&config.flags, names.as_ref()),
         clock: Clock::now(),
         first: true,
         out: output::stdout(),

@@ -12,8 +12,7 @@ use crate::{
     sources::pump::{EventSink, Pump, StopSignals},
     views::{
         clock::Clock,
-        lifetimes::LifetimePrinter,
-        transitions::{StreamFormat, TransitionPrinter, describe_loss},
+        transitions::{StreamFormat, WatchPrinter, WatchRows, describe_loss, watch_printer},
     },
 };
 
@@ -33,9 +32,9 @@ pub(crate) struct WatchConfig {
 struct Stream<W: Write> {
     filter: TransitionFilter,
     tracker: TransitionTracker,
-    printer: TransitionPrinter,
-    /// Set with `--lifetimes`: closed connections are printed instead of transitions.
-    lifetimes: Option<LifetimePrinter>,
+    printer: Box<dyn WatchPrinter>,
+    /// `--lifetimes`: closed connections are printed instead of transitions.
+    lifetimes: bool,
     out: W,
 }
 
@@ -46,13 +45,10 @@ impl<W: Write> EventSink<TcpTransition> for Stream<W> {
             if !self.filter.matches(&transition) {
                 continue;
             }
-            match &self.lifetimes {
-                Some(printer) => {
-                    if let Some(life) = lifetime(&observed) {
-                        printer.write_lifetime(&mut self.out, &life)?;
-                    }
-                }
-                None => self.printer.write_transition(&mut self.out, &observed)?,
+            if !self.lifetimes {
+                self.printer.transition(&mut self.out, &observed)?;
+            } else if let Some(life) = lifetime(&observed) {
+                self.printer.lifetime(&mut self.out, &life)?;
             }
         }
         self.out.flush()?;
@@ -67,7 +63,7 @@ impl<W: Write> EventSink<TcpTransition> for Stream<W> {
                     describe_loss(cause)
                 );
                 self.printer
-                    .write_lost(&mut self.out, Clock::monotonic_now_ns(), lost, cause)?;
+                    .lost(&mut self.out, Clock::monotonic_now_ns(), lost, cause)?;
             }
         }
         self.out.flush()?;
@@ -81,19 +77,19 @@ pub(crate) async fn run(config: WatchConfig) -> anyhow::Result<()> {
     let pump = Pump::new(stop, events)?;
 
     let clock = Clock::now();
+    let rows = if config.lifetimes {
+        WatchRows::Lifetimes
+    } else {
+        WatchRows::Transitions
+    };
     let mut stream = Stream {
         filter: config.filter,
         tracker: TransitionTracker::new(),
-        printer: TransitionPrinter::new(config.format, clock).with_color(config.color),
-        lifetimes: config
-            .lifetimes
-            .then(|| LifetimePrinter::new(config.format, clock)),
+        printer: watch_printer(config.format, rows, clock, config.color),
+        lifetimes: config.lifetimes,
         out: output::stdout(),
     };
-    match &stream.lifetimes {
-        Some(printer) => printer.write_header(&mut stream.out)?,
-        None => stream.printer.write_header(&mut stream.out)?,
-    }
+    stream.printer.header(&mut stream.out)?;
     stream.out.flush()?;
     if config.lifetimes
         && let Some(why) = &probe.close_counters_unknown

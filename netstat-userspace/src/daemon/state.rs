@@ -360,15 +360,9 @@ fn last_owners(table: &LiveTable) -> HashMap<Connection, Owner> {
             let owner = row.owner()?;
             let endpoints = row.endpoints();
             let (local, remote) = (endpoints.local(), endpoints.remote());
-            let mut label = format!("{}/", owner.tgid).into_bytes();
-            label.extend_from_slice(owner.comm.as_bytes());
-            label.truncate(19);
             Some((
                 (local.ip(), local.port(), remote.ip(), remote.port()),
-                Owner {
-                    pid: owner.tgid,
-                    label,
-                },
+                Owner::new(owner.tgid, owner.comm.as_bytes()),
             ))
         })
         .collect()

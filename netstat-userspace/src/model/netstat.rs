@@ -78,9 +78,3 @@ pub(crate) enum OutputFormat {
     Text,
     Json,
 }
-
-impl OutputFormat {
-    pub(crate) fn is_text(&self) -> bool {
-        *self == OutputFormat::Text
-    }
-}

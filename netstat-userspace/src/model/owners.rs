@@ -14,7 +14,19 @@ pub(crate) struct Owner {
 /// A connection's endpoints: (local address, local port, remote address, remote port).
 pub(crate) type Connection = (IpAddr, u16, IpAddr, u16);
 
+/// netstat's PROGNAME_WIDTH less its NUL: the longest `PID/program` it prints.
+const LABEL_LEN: usize = 19;
+
 impl Owner {
+    /// The owner `pid` running `program`, labelled `PID/program` and cut to netstat's 19 bytes,
+    /// as every view shows it.
+    pub(crate) fn new(pid: u32, program: &[u8]) -> Self {
+        let mut label = format!("{pid}/").into_bytes();
+        label.extend_from_slice(program);
+        label.truncate(LABEL_LEN);
+        Owner { pid, label }
+    }
+
     /// The label without its `PID/`: the program as netstat shows it. Untrusted.
     pub(crate) fn program(&self) -> &[u8] {
         let prefix = self

@@ -8,23 +8,16 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    model::names::Names,
     sources::proc::igmp::parse_memberships,
-    views::{
-        OutputFormat, json,
-        netstat::{
-            NetstatFlags,
-            groups::{write_heading, write_memberships},
-        },
-    },
+    views::{netstat::NetstatFlags, printer::SnapshotPrinter},
 };
 
 pub(crate) fn run(
     flags: &NetstatFlags,
-    names: &dyn Names,
+    printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    run_in(Path::new("/proc/net"), flags, names, out)
+    run_in(Path::new("/proc/net"), flags, printer, out)
 }
 
 /// The section from the files in `proc_net`. igmp is read for IPv4, igmp6 for IPv6, as
@@ -32,12 +25,10 @@ pub(crate) fn run(
 pub(crate) fn run_in(
     proc_net: &Path,
     flags: &NetstatFlags,
-    names: &dyn Names,
+    printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    if flags.format.is_text() {
-        write_heading(out)?;
-    }
+    printer.groups_heading(out)?;
     let mut igmp_missing = false;
     let igmp = if flags.families.inet {
         let path = proc_net.join("igmp");
@@ -69,12 +60,7 @@ pub(crate) fn run_in(
         let file = if bogus.ipv6 { "igmp6" } else { "igmp" };
         eprintln!("warning, got bogus {file} line {}.", bogus.index);
     }
-    match flags.format {
-        OutputFormat::Text => {
-            write_memberships(&memberships.groups, flags.numeric_hosts, names, out)?;
-        }
-        OutputFormat::Json => json::groups::write_memberships(&memberships.groups, out)?,
-    }
+    printer.groups(&memberships.groups, out)?;
     if igmp_missing {
         anyhow::bail!("no support for `AF INET (igmp)' on this system.");
     }

@@ -10,27 +10,17 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    model::{
-        interfaces::{DeviceMap, Interface, Ipv4Config},
-        names::Names,
-    },
+    model::interfaces::{DeviceMap, Interface, Ipv4Config},
     sources::proc::{
         dev::{InterfaceList, parse_if_inet6},
         read_net_file,
     },
-    views::{
-        OutputFormat,
-        json::interfaces::write_interface,
-        netstat::{
-            NetstatFlags,
-            interfaces::{write_heading, write_long, write_short},
-        },
-    },
+    views::{netstat::NetstatFlags, printer::SnapshotPrinter},
 };
 
 pub(crate) fn run(
     flags: &NetstatFlags,
-    names: &dyn Names,
+    printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let dev = read_net_file("dev")?;
@@ -42,14 +32,14 @@ pub(crate) fn run(
             "Warning: cannot open /proc/net/dev (No such file or directory). Limited output."
         );
     }
-    render(flags, names, list, true, out)
+    render(flags, printer, list, true, out)
 }
 
 /// Prints the table for `list` (the interfaces with counters; SIOCGIFCONF's names are merged
 /// in here). `first`: whether this is the first table of the run.
 pub(crate) fn render(
     flags: &NetstatFlags,
-    names: &dyn Names,
+    printer: &mut dyn SnapshotPrinter,
     mut list: InterfaceList,
     first: bool,
     out: &mut dyn Write,
@@ -62,12 +52,7 @@ pub(crate) fn render(
     // SAFETY: fd is a fresh descriptor nothing else owns.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
 
-    // iface_info prints the short table while flag_exp < 2.
-    let long = flags.extend >= 2;
-    let json = flags.format == OutputFormat::Json;
-    if !json {
-        write_heading(first, long, out)?;
-    }
+    printer.interfaces_heading(first, out)?;
 
     let had_counters = !list.interfaces.is_empty();
     match configured_names(&socket) {
@@ -76,7 +61,7 @@ pub(crate) fn render(
         Err(err) => return Err(err).context("missing interface information"),
     }
     // ifconfig reads if_inet6 for each interface; once is enough here.
-    let inet6 = if long || json {
+    let inet6 = if printer.shows_interface_inet6() {
         read_net_file("if_inet6")?
             .map(|text| parse_if_inet6(&text))
             .unwrap_or_default()
@@ -106,13 +91,7 @@ pub(crate) fn render(
         if iface.flags & libc::IFF_UP as u16 == 0 && !flags.all {
             continue;
         }
-        if json {
-            write_interface(&iface, &inet6, out)?;
-        } else if long {
-            write_long(&iface, &inet6, names, out)?;
-        } else {
-            write_short(&iface, out)?;
-        }
+        printer.interface(&iface, &inet6, out)?;
     }
     Ok(())
 }

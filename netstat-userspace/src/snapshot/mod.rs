@@ -16,7 +16,10 @@ use crate::{
         owners::SocketOwners,
     },
     sources::names::SystemNames,
-    views::netstat::NetstatFlags,
+    views::{
+        netstat::NetstatFlags,
+        printer::{SnapshotPrinter, printer_for},
+    },
 };
 
 pub(crate) use crate::model::netstat::{NetstatConfig, NetstatView};
@@ -31,29 +34,42 @@ pub(crate) fn names_for(flags: &NetstatFlags) -> Box<dyn Names> {
     }
 }
 
-/// Renders a view. `owners` stands in for the /proc/*/fd scan of -p when the caller keeps them
-/// (the daemon); without it, -p scans. Sockets with an inode in `hidden` are left out.
+/// Renders a view in the format its flags ask for. `owners` stands in for the /proc/*/fd scan of
+/// -p when the caller keeps them (the daemon); without it, -p scans. Sockets with an inode in
+/// `hidden` are left out.
 pub(crate) fn render(
     config: &NetstatConfig,
     owners: Option<&SocketOwners>,
     hidden: &[u64],
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
+    let names = names_for(&config.flags);
+    let mut printer = printer_for(&config.flags, names.as_ref());
+    render_with(config, owners, hidden, printer.as_mut(), out)
+}
+
+/// [`render`] through a printer the caller keeps across refreshes (-c).
+pub(crate) fn render_with(
+    config: &NetstatConfig,
+    owners: Option<&SocketOwners>,
+    hidden: &[u64],
+    printer: &mut dyn SnapshotPrinter,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let flags = &config.flags;
-    let names = names_for(flags);
     match config.view {
         NetstatView::Sockets => match owners {
             Some(owners) => sockets::list(
                 flags,
-                names.as_ref(),
                 flags.programs.then_some(owners),
                 hidden,
+                printer,
                 out,
             ),
-            None => sockets::run(flags, names.as_ref(), hidden, out),
+            None => sockets::run(flags, hidden, printer, out),
         },
-        NetstatView::Route => route::run(flags, names.as_ref(), out),
-        NetstatView::Statistics => statistics::run(flags, out),
-        NetstatView::Interfaces => interfaces::run(flags, names.as_ref(), out),
+        NetstatView::Route => route::run(flags, printer, out),
+        NetstatView::Statistics => statistics::run(flags, printer, out),
+        NetstatView::Interfaces => interfaces::run(flags, printer, out),
     }
 }

@@ -8,27 +8,18 @@ use std::{
 use anyhow::{Context as _, bail};
 
 use crate::{
-    model::names::Names,
     sources::proc::route::{
         RouteFileError, ipv4_cache_header, parse_ipv4_cache, parse_ipv4_routes, parse_ipv6_routes,
     },
-    views::{
-        json,
-        netstat::NetstatFlags,
-        netstat::route::{
-            Naming, RouteColumns, RouteFamily, write_ipv4_cache, write_ipv4_cache_heading,
-            write_ipv4_cache_title, write_ipv4_table, write_ipv4_table_heading, write_ipv6_heading,
-            write_ipv6_routes, write_not_configured,
-        },
-    },
+    views::{netstat::NetstatFlags, netstat::route::RouteFamily, printer::SnapshotPrinter},
 };
 
 pub(crate) fn run(
     flags: &NetstatFlags,
-    names: &dyn Names,
+    printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    run_in(Path::new("/proc/net"), flags, names, out)
+    run_in(Path::new("/proc/net"), flags, printer, out)
 }
 
 /// The routing tables from the files in `proc_net`, family by family as netstat's route_info
@@ -36,18 +27,13 @@ pub(crate) fn run(
 pub(crate) fn run_in(
     proc_net: &Path,
     flags: &NetstatFlags,
-    names: &dyn Names,
+    printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let table = Table {
+    let mut table = Table {
         proc_net,
-        columns: RouteColumns::for_route(flags.extend),
-        naming: Naming {
-            numeric_hosts: flags.numeric_hosts,
-            names,
-        },
         cache: flags.cache,
-        text: flags.format.is_text(),
+        printer,
     };
     let named = flags.named_families;
     // netstat's default address family for -r is inet.
@@ -66,17 +52,14 @@ pub(crate) fn run_in(
 
 struct Table<'a> {
     proc_net: &'a Path,
-    columns: RouteColumns,
-    naming: Naming<'a>,
     cache: bool,
-    /// netstat's text, else JSON (no headings, no "not configured" line).
-    text: bool,
+    printer: &'a mut dyn SnapshotPrinter,
 }
 
 impl Table<'_> {
     /// A file's bytes, or netstat's "not configured" line (its perror goes to our error).
     fn read(
-        &self,
+        &mut self,
         file: &str,
         family: RouteFamily,
         out: &mut dyn Write,
@@ -85,59 +68,46 @@ impl Table<'_> {
         match std::fs::read(&path) {
             Ok(text) => Ok(text),
             Err(err) => {
-                if self.text {
-                    write_not_configured(family, out)?;
-                }
+                self.printer.route_not_configured(family, out)?;
                 Err(err).with_context(|| path.display().to_string())
             }
         }
     }
 
-    fn ipv4(&self, out: &mut dyn Write) -> anyhow::Result<()> {
+    fn ipv4(&mut self, out: &mut dyn Write) -> anyhow::Result<()> {
         if self.cache {
             return self.ipv4_cache(out);
         }
         let text = self.read("route", RouteFamily::Inet, out)?;
         match parse_ipv4_routes(&text) {
-            Ok(routes) if !self.text => Ok(json::route::write_ipv4_routes(&routes, out)?),
-            Ok(routes) => Ok(write_ipv4_table(&routes, self.columns, self.naming, out)?),
+            Ok(routes) => Ok(self.printer.ipv4_routes(&routes, out)?),
             Err(err) => {
                 // netstat prints its headings before it reads the header line.
-                if self.text {
-                    write_ipv4_table_heading(self.columns, out)?;
-                }
+                self.printer.ipv4_routes_heading(out)?;
                 Err(file_error(self.proc_net.join("route"), err))
             }
         }
     }
 
-    fn ipv4_cache(&self, out: &mut dyn Write) -> anyhow::Result<()> {
+    fn ipv4_cache(&mut self, out: &mut dyn Write) -> anyhow::Result<()> {
         let path = self.proc_net.join("rt_cache");
         let text = self.read("rt_cache", RouteFamily::Inet, out)?;
         let header = match ipv4_cache_header(&text) {
             Ok(header) => header,
             Err(err) => {
                 // netstat prints its title before it looks at what it read.
-                if self.text {
-                    write_ipv4_cache_title(out)?;
-                }
+                self.printer.ipv4_cache_title(out)?;
                 return Err(file_error(path, err));
             }
         };
         let cache = match parse_ipv4_cache(&text) {
             Ok(cache) => cache,
             Err(err) => {
-                if self.text {
-                    write_ipv4_cache_heading(&header, self.columns, out)?;
-                }
+                self.printer.ipv4_cache_heading(&header, out)?;
                 return Err(file_error(path, err));
             }
         };
-        if self.text {
-            write_ipv4_cache(&cache, self.columns, self.naming, out)?;
-        } else {
-            json::route::write_ipv4_cache(&cache, out)?;
-        }
+        self.printer.ipv4_cache(&cache, out)?;
         if header.format.is_none() && header.data_lines > 0 {
             bail!(
                 "{}: unknown layout, {} lines not shown",
@@ -148,17 +118,12 @@ impl Table<'_> {
         Ok(())
     }
 
-    fn ipv6(&self, out: &mut dyn Write) -> anyhow::Result<()> {
+    fn ipv6(&mut self, out: &mut dyn Write) -> anyhow::Result<()> {
         let text = self.read("ipv6_route", RouteFamily::Inet6, out)?;
         match parse_ipv6_routes(&text) {
-            Ok(routes) if !self.text => {
-                Ok(json::route::write_ipv6_routes(&routes, self.cache, out)?)
-            }
-            Ok(routes) => Ok(write_ipv6_routes(&routes, self.cache, self.naming, out)?),
+            Ok(routes) => Ok(self.printer.ipv6_routes(&routes, out)?),
             Err(err) => {
-                if self.text {
-                    write_ipv6_heading(self.cache, out)?;
-                }
+                self.printer.ipv6_routes_heading(out)?;
                 Err(file_error(self.proc_net.join("ipv6_route"), err))
             }
         }

@@ -6,7 +6,6 @@ use anyhow::{Context as _, bail};
 
 use crate::{
     model::{
-        names::Names,
         owners::SocketOwners,
         sockets::{InetProtocol, InetSocketRow, UnixSocketRow},
     },
@@ -15,61 +14,57 @@ use crate::{
         proc::{inet_sockets, owners::ScanOwners as _, read_net_file, unix_sockets},
     },
     views::{
-        OutputFormat,
-        json::sockets::{write_inet_socket, write_unix_socket},
         netstat::NetstatFlags,
-        netstat::sockets::{
-            inet_row_shown, unix_row_shown, write_inet_header, write_inet_row, write_unix_header,
-            write_unix_row,
-        },
+        netstat::sockets::{inet_row_shown, unix_row_shown},
+        printer::SnapshotPrinter,
     },
 };
 
 /// Lists sockets, with owners from a /proc/*/fd scan when -p asks for them.
 pub(crate) fn run(
     flags: &NetstatFlags,
-    names: &dyn Names,
     hidden: &[u64],
+    printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let owners = flags.programs.then(scan_owners);
-    list(flags, names, owners.as_ref(), hidden, out)
+    list(flags, owners.as_ref(), hidden, printer, out)
 }
 
 /// Lists sockets with the owners given (a daemon passes the ones it keeps), leaving out the
 /// sockets whose inodes are in `hidden` (a daemon's own control connection).
 pub(crate) fn list(
     flags: &NetstatFlags,
-    names: &dyn Names,
     owners: Option<&SocketOwners>,
     hidden: &[u64],
+    printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let named = flags.named_protocols;
     let inet = !named || flags.tcp || flags.sctp || flags.udp || flags.udplite || flags.raw;
-    if inet && flags.format.is_text() {
-        write_inet_header(out, flags)?;
+    if inet {
+        printer.inet_header(out)?;
     }
     if !named || flags.tcp {
-        list_inet(InetProtocol::Tcp, flags, names, owners, out)?;
+        list_inet(InetProtocol::Tcp, flags, owners, printer, out)?;
     }
     if !named || flags.sctp {
         check_sctp(flags)?;
     }
     if !named || flags.udp {
-        list_inet(InetProtocol::Udp, flags, names, owners, out)?;
+        list_inet(InetProtocol::Udp, flags, owners, printer, out)?;
     }
     if !named || flags.udplite {
-        list_inet(InetProtocol::UdpLite, flags, names, owners, out)?;
+        list_inet(InetProtocol::UdpLite, flags, owners, printer, out)?;
     }
     if !named || flags.raw {
-        list_inet(InetProtocol::Raw, flags, names, owners, out)?;
+        list_inet(InetProtocol::Raw, flags, owners, printer, out)?;
     }
     if flags.groups {
-        super::groups::run(flags, names, out)?;
+        super::groups::run(flags, printer, out)?;
     }
     if !named || flags.unix {
-        list_unix(flags, owners, hidden, out)?;
+        list_unix(flags, owners, hidden, printer, out)?;
     }
     Ok(())
 }
@@ -100,8 +95,8 @@ fn missing_protocol(description: &str, flags: &NetstatFlags) -> anyhow::Result<(
 fn list_inet(
     protocol: InetProtocol,
     flags: &NetstatFlags,
-    names: &dyn Names,
     owners: Option<&SocketOwners>,
+    printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let named = flags.named_protocols;
@@ -131,10 +126,7 @@ fn list_inet(
             .iter()
             .filter(|row| inet_row_shown(protocol, row, flags))
         {
-            match flags.format {
-                OutputFormat::Text => write_inet_row(out, protocol, row, flags, names, owners)?,
-                OutputFormat::Json => write_inet_socket(out, protocol, row, flags, owners)?,
-            }
+            printer.inet_socket(protocol, row, owners, out)?;
         }
     }
     Ok(())
@@ -202,11 +194,10 @@ fn list_unix(
     flags: &NetstatFlags,
     owners: Option<&SocketOwners>,
     hidden: &[u64],
+    printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    if flags.format.is_text() {
-        write_unix_header(out, flags)?;
-    }
+    printer.unix_header(out)?;
     let Some(bytes) = read_net_file("unix").context("reading /proc/net/unix")? else {
         return missing_protocol("AF UNIX", flags);
     };
@@ -218,10 +209,7 @@ fn list_unix(
         unix_row_shown(row, flags) && !row.inode.is_some_and(|inode| hidden.contains(&inode))
     };
     for row in rows.iter().filter(visible) {
-        match flags.format {
-            OutputFormat::Text => write_unix_row(out, row, flags, owners)?,
-            OutputFormat::Json => write_unix_socket(out, row, flags, owners)?,
-        }
+        printer.unix_socket(row, owners, out)?;
     }
     Ok(())
 }

@@ -12,24 +12,29 @@ use crate::{
     model::statistics::{Counter, Section},
     sources::proc::snmp::{self, Parsed},
     views::{
-        OutputFormat, json,
         netstat::{
             Families, NetstatFlags,
-            statistics::{self, CounterSection, InetCounters, ShownProtocols},
+            statistics::{self, InetCounters, ShownProtocols},
         },
+        printer::SnapshotPrinter,
     },
 };
 
 const PROC_NET: &str = "/proc/net";
 
-pub(crate) fn run(flags: &NetstatFlags, out: &mut dyn Write) -> anyhow::Result<()> {
-    run_in(Path::new(PROC_NET), flags, out)
+pub(crate) fn run(
+    flags: &NetstatFlags,
+    printer: &mut dyn SnapshotPrinter,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    run_in(Path::new(PROC_NET), flags, printer, out)
 }
 
 /// `run`, with the counter files read from `proc_net` rather than /proc/net.
 pub(crate) fn run_in(
     proc_net: &Path,
     flags: &NetstatFlags,
+    printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     // netstat passes on -w, -t, -u and -S only; UDP-Lite (-U) has no table and always shows.
@@ -52,7 +57,7 @@ pub(crate) fn run_in(
                 netstat: &netstat,
                 sctp: sctp.as_deref(),
             };
-            write(flags, &statistics::inet_sections(&counters), shown, out)?;
+            printer.statistics(&statistics::inet_sections(&counters), shown, out)?;
         }
         Family::Inet6 => {
             let snmp6 = files
@@ -61,25 +66,13 @@ pub(crate) fn run_in(
             // netstat prints the IPv6 counters before it finds /proc/net/snmp missing.
             let snmp = files.line_pairs("snmp")?;
             let sections = statistics::inet6_sections(&snmp6, snmp.as_deref().unwrap_or_default());
-            write(flags, &sections, shown, out)?;
+            printer.statistics(&sections, shown, out)?;
             if snmp.is_none() {
                 anyhow::bail!(files.missing("snmp"));
             }
         }
     }
     Ok(())
-}
-
-fn write(
-    flags: &NetstatFlags,
-    sections: &[CounterSection],
-    shown: ShownProtocols,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    match flags.format {
-        OutputFormat::Text => statistics::write_sections(sections, shown, out),
-        OutputFormat::Json => json::statistics::write_statistics(sections, shown, out),
-    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -162,6 +155,7 @@ impl CounterFiles<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{model::names::NoNames, views::printer::printer_for};
 
     const NONE: Families = Families {
         inet: false,
@@ -223,8 +217,10 @@ mod tests {
         };
         let run = |named: Families, tcp_only: bool| {
             let mut out = Vec::new();
+            let flags = flags(named, tcp_only);
+            let mut printer = printer_for(&flags, &NoNames);
             let result =
-                run_in(&dir, &flags(named, tcp_only), &mut out).map_err(|err| format!("{err:#}"));
+                run_in(&dir, &flags, printer.as_mut(), &mut out).map_err(|err| format!("{err:#}"));
             (String::from_utf8_lossy(&out).into_owned(), result)
         };
 

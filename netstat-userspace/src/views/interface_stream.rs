@@ -26,12 +26,87 @@ pub(crate) fn describe_loss(cause: LossCause) -> &'static str {
     }
 }
 
-pub(crate) struct InterfacePrinter {
+/// What `watch --interfaces` prints, chosen once per run by [`interface_printer`].
+pub(crate) trait InterfacePrinter {
+    /// Drop reasons print as numbers until the probe's names for them are given here.
+    fn set_drop_reasons(&mut self, reasons: DropReasons);
+    /// The column header, for formats that have one.
+    fn header(&self, out: &mut dyn Write) -> io::Result<()>;
+    fn samples(
+        &self,
+        out: &mut dyn Write,
+        now_ns: u64,
+        samples: &[InterfaceSample],
+    ) -> io::Result<()>;
+    fn event(&self, out: &mut dyn Write, event: &InterfaceEvent) -> io::Result<()>;
+    fn link_event(&self, out: &mut dyn Write, now_ns: u64, event: &LinkEvent) -> io::Result<()>;
+    /// Events that never arrived. The table leaves them to the caller's stderr line.
+    fn lost(&self, out: &mut dyn Write, now_ns: u64, lost: u64, cause: LossCause)
+    -> io::Result<()>;
+}
+
+/// The printer for `format`; `symbols` names the kernel functions where drops happen.
+pub(crate) fn interface_printer(
     format: StreamFormat,
     clock: Clock,
+    symbols: Box<dyn KernelFunctions>,
+) -> Box<dyn InterfacePrinter> {
+    let naming = EventNaming {
+        reasons: DropReasons::default(),
+        symbols,
+    };
+    match format {
+        StreamFormat::Table { .. } => Box::new(InterfaceTable { clock, naming }),
+        StreamFormat::JsonLines => Box::new(InterfaceJsonLines { clock, naming }),
+    }
+}
+
+/// How an error or drop event is described, in either format.
+struct EventNaming {
     reasons: DropReasons,
     /// Where drops happened, named by function.
     symbols: Box<dyn KernelFunctions>,
+}
+
+/// An event's words: its kind, reason, driver return code, location and function.
+struct EventWords {
+    kind: &'static str,
+    reason: String,
+    rc: Option<i32>,
+    location: Option<String>,
+    function: Option<String>,
+}
+
+impl EventNaming {
+    fn words(&self, event: &InterfaceEvent) -> EventWords {
+        match event.kind {
+            InterfaceEventKind::XmitFailed { rc } => EventWords {
+                kind: "xmit_failed",
+                reason: xmit_rc_name(rc).to_string(),
+                rc: Some(rc),
+                location: None,
+                function: None,
+            },
+            InterfaceEventKind::Drop { reason, location } => EventWords {
+                kind: "drop",
+                reason: self.reasons.name(reason),
+                rc: None,
+                location: Some(format!("{location:#x}")),
+                function: self.symbols.describe(location),
+            },
+        }
+    }
+}
+
+/// A link event's words: what happened, to which interface, its index, its former name.
+fn link_words(event: &LinkEvent) -> (&'static str, String, u32, Option<&str>) {
+    match event {
+        LinkEvent::Appeared(link) => ("appeared", name(&link.name), link.ifindex, None),
+        LinkEvent::Vanished(link) => ("vanished", name(&link.name), link.ifindex, None),
+        LinkEvent::Renamed { ifindex, from, to } => {
+            ("renamed", name(to), *ifindex, Some(from.as_str()))
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -110,216 +185,199 @@ fn name(raw: &str) -> String {
     escape_bytes(raw.as_bytes())
 }
 
-impl InterfacePrinter {
-    /// Drop reasons print as numbers until `set_drop_reasons` names them.
-    pub(crate) fn new(
-        format: StreamFormat,
-        clock: Clock,
-        symbols: Box<dyn KernelFunctions>,
-    ) -> Self {
-        InterfacePrinter {
-            format,
-            clock,
-            reasons: DropReasons::default(),
-            symbols,
-        }
+/// A block of rows per interval, one line per event.
+struct InterfaceTable {
+    clock: Clock,
+    naming: EventNaming,
+}
+
+impl InterfacePrinter for InterfaceTable {
+    fn set_drop_reasons(&mut self, reasons: DropReasons) {
+        self.naming.reasons = reasons;
     }
 
-    pub(crate) fn set_drop_reasons(&mut self, reasons: DropReasons) {
-        self.reasons = reasons;
+    fn header(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "{:<15} {:<15} {:>10} {:>12} {:>10} {:>12} {:>7} {:>7} {:>14} {:>14}",
+            "TIME",
+            "IFACE",
+            "RX-PKT/s",
+            "RX-B/s",
+            "TX-PKT/s",
+            "TX-B/s",
+            "ERR/s",
+            "DRP/s",
+            "RX-OK",
+            "TX-OK"
+        )
     }
 
-    pub(crate) fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
-        if let StreamFormat::Table { .. } = self.format {
+    fn samples(
+        &self,
+        out: &mut dyn Write,
+        now_ns: u64,
+        samples: &[InterfaceSample],
+    ) -> io::Result<()> {
+        let time = self.clock.time_of_day(now_ns);
+        for s in samples {
+            let r = &s.rates;
             writeln!(
                 out,
-                "{:<15} {:<15} {:>10} {:>12} {:>10} {:>12} {:>7} {:>7} {:>14} {:>14}",
-                "TIME",
-                "IFACE",
-                "RX-PKT/s",
-                "RX-B/s",
-                "TX-PKT/s",
-                "TX-B/s",
-                "ERR/s",
-                "DRP/s",
-                "RX-OK",
-                "TX-OK"
+                "{:<15} {:<15} {:>10.0} {:>12.0} {:>10.0} {:>12.0} {:>7.0} {:>7.0} {:>14} {:>14}",
+                time,
+                name(&s.link.name),
+                r.rx_packets,
+                r.rx_bytes,
+                r.tx_packets,
+                r.tx_bytes,
+                r.errors,
+                r.drops,
+                s.totals.rx_packets,
+                s.totals.tx_packets
             )?;
         }
         Ok(())
     }
 
-    pub(crate) fn write_samples(
+    fn event(&self, out: &mut dyn Write, event: &InterfaceEvent) -> io::Result<()> {
+        let words = self.naming.words(event);
+        writeln!(
+            out,
+            "{:<15} {:<15} {} {} {}{}{} len={} proto={:#06x}",
+            self.clock.time_of_day(event.ts_ns),
+            escape_bytes(event.ifname_bytes()),
+            event.direction.name(),
+            words.kind.replace('_', "-"),
+            words.reason,
+            words.rc.map(|rc| format!(" (rc={rc})")).unwrap_or_default(),
+            words
+                .function
+                .as_deref()
+                .map(|f| format!(" at {f}"))
+                .unwrap_or_default(),
+            event.len,
+            event.protocol
+        )
+    }
+
+    fn link_event(&self, out: &mut dyn Write, now_ns: u64, event: &LinkEvent) -> io::Result<()> {
+        let (what, link_name, _, from) = link_words(event);
+        writeln!(
+            out,
+            "{:<15} {:<15} {what}{}",
+            self.clock.time_of_day(now_ns),
+            link_name,
+            from.map(|f| format!(" (was {})", name(f)))
+                .unwrap_or_default()
+        )
+    }
+
+    fn lost(&self, _: &mut dyn Write, _: u64, _: u64, _: LossCause) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// JSON lines; every object has a `type`.
+struct InterfaceJsonLines {
+    clock: Clock,
+    naming: EventNaming,
+}
+
+impl InterfacePrinter for InterfaceJsonLines {
+    fn set_drop_reasons(&mut self, reasons: DropReasons) {
+        self.naming.reasons = reasons;
+    }
+
+    fn header(&self, _out: &mut dyn Write) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn samples(
         &self,
-        out: &mut impl Write,
+        out: &mut dyn Write,
         now_ns: u64,
         samples: &[InterfaceSample],
     ) -> io::Result<()> {
-        match self.format {
-            StreamFormat::Table { .. } => {
-                let time = self.clock.time_of_day(now_ns);
-                for s in samples {
-                    let r = &s.rates;
-                    writeln!(
-                        out,
-                        "{:<15} {:<15} {:>10.0} {:>12.0} {:>10.0} {:>12.0} {:>7.0} {:>7.0} {:>14} {:>14}",
-                        time,
-                        name(&s.link.name),
-                        r.rx_packets,
-                        r.rx_bytes,
-                        r.tx_packets,
-                        r.tx_bytes,
-                        r.errors,
-                        r.drops,
-                        s.totals.rx_packets,
-                        s.totals.tx_packets
-                    )?;
-                }
-                Ok(())
-            }
-            StreamFormat::JsonLines => write_line(
-                out,
-                &SampleJson {
-                    kind: "interfaces",
-                    ts: self.clock.rfc3339(now_ns),
-                    interfaces: samples
-                        .iter()
-                        .map(|s| InterfaceJson {
-                            iface: name(&s.link.name),
-                            ifindex: s.link.ifindex,
-                            flags: flag_names(s.link.flags as u16),
-                            mtu: s.link.mtu,
-                            rx_packets: s.totals.rx_packets,
-                            rx_bytes: s.totals.rx_bytes,
-                            tx_packets: s.totals.tx_packets,
-                            tx_bytes: s.totals.tx_bytes,
-                            tx_errors_seen: s.seen.tx_errors,
-                            rx_dropped_seen: s.seen.rx_dropped,
-                            tx_dropped_seen: s.seen.tx_dropped,
-                            gro_merged: s.seen.rx_packets.saturating_sub(s.seen.rx_delivered),
-                            rates: &s.rates,
-                            exact: s.settled,
-                        })
-                        .collect(),
-                },
-            ),
-        }
+        write_line(
+            out,
+            &SampleJson {
+                kind: "interfaces",
+                ts: self.clock.rfc3339(now_ns),
+                interfaces: samples
+                    .iter()
+                    .map(|s| InterfaceJson {
+                        iface: name(&s.link.name),
+                        ifindex: s.link.ifindex,
+                        flags: flag_names(s.link.flags as u16),
+                        mtu: s.link.mtu,
+                        rx_packets: s.totals.rx_packets,
+                        rx_bytes: s.totals.rx_bytes,
+                        tx_packets: s.totals.tx_packets,
+                        tx_bytes: s.totals.tx_bytes,
+                        tx_errors_seen: s.seen.tx_errors,
+                        rx_dropped_seen: s.seen.rx_dropped,
+                        tx_dropped_seen: s.seen.tx_dropped,
+                        gro_merged: s.seen.rx_packets.saturating_sub(s.seen.rx_delivered),
+                        rates: &s.rates,
+                        exact: s.settled,
+                    })
+                    .collect(),
+            },
+        )
     }
 
-    pub(crate) fn write_event(
-        &self,
-        out: &mut impl Write,
-        event: &InterfaceEvent,
-    ) -> io::Result<()> {
-        let (kind, reason, rc, location, function) = match event.kind {
-            InterfaceEventKind::XmitFailed { rc } => (
-                "xmit_failed",
-                xmit_rc_name(rc).to_string(),
-                Some(rc),
-                None,
-                None,
-            ),
-            InterfaceEventKind::Drop { reason, location } => (
-                "drop",
-                self.reasons.name(reason),
-                None,
-                Some(format!("{location:#x}")),
-                self.symbols.describe(location),
-            ),
-        };
-        let interface = escape_bytes(event.ifname_bytes());
-        match self.format {
-            StreamFormat::Table { .. } => writeln!(
-                out,
-                "{:<15} {:<15} {} {} {}{}{} len={} proto={:#06x}",
-                self.clock.time_of_day(event.ts_ns),
-                interface,
-                event.direction.name(),
-                kind.replace('_', "-"),
-                reason,
-                rc.map(|rc| format!(" (rc={rc})")).unwrap_or_default(),
-                function
-                    .as_deref()
-                    .map(|f| format!(" at {f}"))
-                    .unwrap_or_default(),
-                event.len,
-                event.protocol
-            ),
-            StreamFormat::JsonLines => write_line(
-                out,
-                &EventJson {
-                    kind,
-                    ts: self.clock.rfc3339(event.ts_ns),
-                    iface: interface,
-                    ifindex: event.ifindex,
-                    direction: event.direction.name(),
-                    reason,
-                    rc,
-                    location,
-                    function,
-                    len: event.len,
-                    protocol: format!("{:#06x}", event.protocol),
-                },
-            ),
-        }
+    fn event(&self, out: &mut dyn Write, event: &InterfaceEvent) -> io::Result<()> {
+        let words = self.naming.words(event);
+        write_line(
+            out,
+            &EventJson {
+                kind: words.kind,
+                ts: self.clock.rfc3339(event.ts_ns),
+                iface: escape_bytes(event.ifname_bytes()),
+                ifindex: event.ifindex,
+                direction: event.direction.name(),
+                reason: words.reason,
+                rc: words.rc,
+                location: words.location,
+                function: words.function,
+                len: event.len,
+                protocol: format!("{:#06x}", event.protocol),
+            },
+        )
     }
 
-    pub(crate) fn write_link_event(
-        &self,
-        out: &mut impl Write,
-        now_ns: u64,
-        event: &LinkEvent,
-    ) -> io::Result<()> {
-        let (what, link_name, ifindex, from) = match event {
-            LinkEvent::Appeared(link) => ("appeared", name(&link.name), link.ifindex, None),
-            LinkEvent::Vanished(link) => ("vanished", name(&link.name), link.ifindex, None),
-            LinkEvent::Renamed { ifindex, from, to } => {
-                ("renamed", name(to), *ifindex, Some(from.as_str()))
-            }
-        };
-        match self.format {
-            StreamFormat::Table { .. } => writeln!(
-                out,
-                "{:<15} {:<15} {what}{}",
-                self.clock.time_of_day(now_ns),
-                link_name,
-                from.map(|f| format!(" (was {})", name(f)))
-                    .unwrap_or_default()
-            ),
-            StreamFormat::JsonLines => write_line(
-                out,
-                &LinkJson {
-                    kind: "link",
-                    ts: self.clock.rfc3339(now_ns),
-                    event: what,
-                    iface: link_name,
-                    ifindex,
-                    from,
-                },
-            ),
-        }
+    fn link_event(&self, out: &mut dyn Write, now_ns: u64, event: &LinkEvent) -> io::Result<()> {
+        let (what, link_name, ifindex, from) = link_words(event);
+        write_line(
+            out,
+            &LinkJson {
+                kind: "link",
+                ts: self.clock.rfc3339(now_ns),
+                event: what,
+                iface: link_name,
+                ifindex,
+                from,
+            },
+        )
     }
 
-    /// Events that never arrived. The table leaves it to the caller's stderr line.
-    pub(crate) fn write_lost(
+    fn lost(
         &self,
-        out: &mut impl Write,
+        out: &mut dyn Write,
         now_ns: u64,
         lost: u64,
         cause: LossCause,
     ) -> io::Result<()> {
-        if self.format == StreamFormat::JsonLines {
-            write_line(
-                out,
-                &LostJson {
-                    kind: "lost",
-                    ts: self.clock.rfc3339(now_ns),
-                    lost,
-                    what: describe_loss(cause),
-                },
-            )?;
-        }
-        Ok(())
+        write_line(
+            out,
+            &LostJson {
+                kind: "lost",
+                ts: self.clock.rfc3339(now_ns),
+                lost,
+                what: describe_loss(cause),
+            },
+        )
     }
 }
 
@@ -337,8 +395,8 @@ mod tests {
         }
     }
 
-    fn printer(format: StreamFormat) -> InterfacePrinter {
-        InterfacePrinter::new(format, Clock::fixed(0, 0), Box::new(NoFunctions))
+    fn printer(format: StreamFormat) -> Box<dyn InterfacePrinter> {
+        interface_printer(format, Clock::fixed(0, 0), Box::new(NoFunctions))
     }
 
     fn sample() -> InterfaceSample {
@@ -371,9 +429,8 @@ mod tests {
     fn table_rows_escape_names_and_line_up_with_the_header() {
         let p = printer(StreamFormat::Table { wide: false });
         let mut out = Vec::new();
-        p.write_header(&mut out).unwrap();
-        p.write_samples(&mut out, 1_000_000_000, &[sample()])
-            .unwrap();
+        p.header(&mut out).unwrap();
+        p.samples(&mut out, 1_000_000_000, &[sample()]).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
@@ -386,7 +443,7 @@ mod tests {
     fn json_lines_are_typed_objects() {
         let p = printer(StreamFormat::JsonLines);
         let mut out = Vec::new();
-        p.write_samples(&mut out, 0, &[sample()]).unwrap();
+        p.samples(&mut out, 0, &[sample()]).unwrap();
         let event = InterfaceEvent {
             ts_ns: 0,
             ifindex: 3,
@@ -396,7 +453,7 @@ mod tests {
             len: 1514,
             protocol: 0x0800,
         };
-        p.write_event(&mut out, &event).unwrap();
+        p.event(&mut out, &event).unwrap();
         let lines: Vec<serde_json::Value> = out
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())

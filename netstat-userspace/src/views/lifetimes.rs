@@ -6,17 +6,9 @@ use serde::Serialize;
 
 use super::{
     clock::Clock,
-    transitions::{
-        SocketJson, StreamFormat, address_width, leading_columns, leading_header, netns_json,
-    },
+    transitions::{SocketJson, leading_columns, leading_header, netns_json},
 };
 use crate::aggregator::lifetimes::Lifetime;
-
-/// Writes connection lifetimes in one format. Owns no I/O: callers pass the writer.
-pub(crate) struct LifetimePrinter {
-    format: StreamFormat,
-    clock: Clock,
-}
 
 #[derive(Serialize)]
 struct LifetimeJson {
@@ -35,54 +27,52 @@ struct LifetimeJson {
     netns: Option<u32>,
 }
 
-impl LifetimePrinter {
-    pub(crate) fn new(format: StreamFormat, clock: Clock) -> Self {
-        LifetimePrinter { format, clock }
-    }
+/// The table's header: `width` is the address columns' width.
+pub(super) fn write_header(out: &mut dyn Write, width: usize) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} {:<10} {:<10} MS",
+        leading_header(width),
+        "TX_BYTES",
+        "RX_BYTES"
+    )
+}
 
-    pub(crate) fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
-        if let StreamFormat::Table { .. } = self.format {
-            writeln!(
-                out,
-                "{} {:<10} {:<10} MS",
-                leading_header(address_width(self.format)),
-                "TX_BYTES",
-                "RX_BYTES"
-            )?;
-        }
-        Ok(())
-    }
+pub(super) fn write_row(
+    out: &mut dyn Write,
+    clock: &Clock,
+    life: &Lifetime,
+    width: usize,
+) -> io::Result<()> {
+    let count = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
+    // `>`: at least this long; the connection was open before it was first seen.
+    let at_least = if life.partial { ">" } else { "" };
+    writeln!(
+        out,
+        "{} {:<10} {:<10} {at_least}{:.3}",
+        leading_columns(clock, &life.close, life.owner, width),
+        count(life.bytes.map(|b| b.sent)),
+        count(life.bytes.map(|b| b.received)),
+        milliseconds(life),
+    )
+}
 
-    pub(crate) fn write_lifetime(&self, out: &mut impl Write, life: &Lifetime) -> io::Result<()> {
-        let t = &life.close;
-        let ms = life.duration_ns as f64 / 1e6;
-        match self.format {
-            StreamFormat::Table { .. } => {
-                let count = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
-                // `>`: at least this long; the connection was open before it was first seen.
-                let at_least = if life.partial { ">" } else { "" };
-                writeln!(
-                    out,
-                    "{} {:<10} {:<10} {at_least}{ms:.3}",
-                    leading_columns(&self.clock, t, life.owner, address_width(self.format)),
-                    count(life.bytes.map(|b| b.sent)),
-                    count(life.bytes.map(|b| b.received)),
-                )
-            }
-            StreamFormat::JsonLines => {
-                let record = LifetimeJson {
-                    socket: SocketJson::new(&self.clock, t, life.owner),
-                    tx_bytes: life.bytes.map(|b| b.sent),
-                    rx_bytes: life.bytes.map(|b| b.received),
-                    ms,
-                    partial: life.partial,
-                    closed_from: t.old.name(),
-                    netns: netns_json(t),
-                };
-                super::json::write_line(out, &record)
-            }
-        }
-    }
+pub(super) fn write_json(out: &mut dyn Write, clock: &Clock, life: &Lifetime) -> io::Result<()> {
+    let t = &life.close;
+    let record = LifetimeJson {
+        socket: SocketJson::new(clock, t, life.owner),
+        tx_bytes: life.bytes.map(|b| b.sent),
+        rx_bytes: life.bytes.map(|b| b.received),
+        ms: milliseconds(life),
+        partial: life.partial,
+        closed_from: t.old.name(),
+        netns: netns_json(t),
+    };
+    super::json::write_line(out, &record)
+}
+
+fn milliseconds(life: &Lifetime) -> f64 {
+    life.duration_ns as f64 / 1e6
 }
 
 #[cfg(test)]
@@ -94,6 +84,7 @@ mod tests {
             transitions::tests::{t, task},
         },
         model::TcpState,
+        views::transitions::{StreamFormat, WatchRows, watch_printer},
     };
 
     fn life(bytes: Option<Payload>, partial: bool) -> Lifetime {
@@ -122,10 +113,10 @@ mod tests {
     });
 
     fn render(format: StreamFormat, l: &Lifetime) -> String {
-        let printer = LifetimePrinter::new(format, Clock::fixed(0, 0));
+        let printer = watch_printer(format, WatchRows::Lifetimes, Clock::fixed(0, 0), false);
         let mut out = Vec::new();
-        printer.write_header(&mut out).unwrap();
-        printer.write_lifetime(&mut out, l).unwrap();
+        printer.header(&mut out).unwrap();
+        printer.lifetime(&mut out, l).unwrap();
         String::from_utf8(out).unwrap()
     }
 

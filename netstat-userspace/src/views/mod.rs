@@ -8,6 +8,7 @@ pub(crate) mod json;
 pub(crate) mod lifetimes;
 pub(crate) mod metrics;
 pub(crate) mod netstat;
+pub(crate) mod printer;
 pub(crate) mod transitions;
 
 pub(crate) use crate::model::netstat::OutputFormat;

@@ -4,9 +4,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{clock::Clock, color::StateCell, escape::escape_bytes};
+use super::{clock::Clock, color::StateCell, escape::escape_bytes, lifetimes};
 use crate::{
-    aggregator::transitions::Observed,
+    aggregator::{lifetimes::Lifetime, transitions::Observed},
     events::{Task, TcpTransition},
     model::{TcpState, losses::LossCause},
 };
@@ -26,14 +26,6 @@ pub(crate) fn describe_loss(cause: LossCause) -> &'static str {
         LossCause::RateLimited => "held back by the rate limit",
         LossCause::Untracked => "beyond the probe's capacity",
     }
-}
-
-/// Writes transitions in one format. Owns no I/O: callers pass the writer.
-pub(crate) struct TransitionPrinter {
-    format: StreamFormat,
-    clock: Clock,
-    /// Colour the state columns of the table (`--color`).
-    color: bool,
 }
 
 /// The fields every stream object begins with: when, whose, and which socket.
@@ -125,89 +117,136 @@ struct LostJson {
     cause: &'static str,
 }
 
-impl TransitionPrinter {
-    pub(crate) fn new(format: StreamFormat, clock: Clock) -> Self {
-        TransitionPrinter {
-            format,
-            clock,
-            color: false,
-        }
-    }
-
-    /// Colours the table's state names; JSON is never coloured.
-    pub(crate) fn with_color(self, color: bool) -> Self {
-        TransitionPrinter { color, ..self }
-    }
-
+/// What `watch` prints, chosen once per run by [`watch_printer`]. Owns no I/O: callers pass the
+/// writer.
+pub(crate) trait WatchPrinter {
     /// The column header, for formats that have one.
-    pub(crate) fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
-        if let StreamFormat::Table { .. } = self.format {
-            writeln!(
+    fn header(&self, out: &mut dyn Write) -> io::Result<()>;
+    fn transition(&self, out: &mut dyn Write, observed: &Observed) -> io::Result<()>;
+    /// `--lifetimes`: a closed connection.
+    fn lifetime(&self, out: &mut dyn Write, life: &Lifetime) -> io::Result<()>;
+    /// Records that never arrived. JSON streams carry them as objects of their own; the table
+    /// leaves them to the caller's stderr line so the columns stay parseable.
+    fn lost(&self, out: &mut dyn Write, now_ns: u64, lost: u64, cause: LossCause)
+    -> io::Result<()>;
+}
+
+/// Which rows a watch stream shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WatchRows {
+    Transitions,
+    Lifetimes,
+}
+
+/// The printer for `format`; `color` colours the table's states (JSON is never coloured).
+pub(crate) fn watch_printer(
+    format: StreamFormat,
+    rows: WatchRows,
+    clock: Clock,
+    color: bool,
+) -> Box<dyn WatchPrinter> {
+    match format {
+        StreamFormat::Table { .. } => Box::new(WatchTable {
+            width: address_width(format),
+            rows,
+            clock,
+            color,
+        }),
+        StreamFormat::JsonLines => Box::new(WatchJsonLines { clock }),
+    }
+}
+
+/// A tcpstates-like table.
+struct WatchTable {
+    /// The address columns' width.
+    width: usize,
+    rows: WatchRows,
+    clock: Clock,
+    color: bool,
+}
+
+impl WatchPrinter for WatchTable {
+    fn header(&self, out: &mut dyn Write) -> io::Result<()> {
+        match self.rows {
+            WatchRows::Transitions => writeln!(
                 out,
                 "{} {:<11} -> {:<11} MS",
-                leading_header(address_width(self.format)),
+                leading_header(self.width),
                 "OLDSTATE",
                 "NEWSTATE"
-            )?;
+            ),
+            WatchRows::Lifetimes => lifetimes::write_header(out, self.width),
         }
+    }
+
+    fn transition(&self, out: &mut dyn Write, observed: &Observed) -> io::Result<()> {
+        let t = &observed.transition;
+        let ms = observed
+            .in_old_state_ns
+            .map_or_else(|| "-".to_string(), |ns| format!("{:.3}", ns as f64 / 1e6));
+        let state = |state: TcpState| StateCell {
+            name: state.name(),
+            width: 11,
+            color: self.color,
+        };
+        writeln!(
+            out,
+            "{} {} -> {} {}",
+            leading_columns(&self.clock, t, observed.owner, self.width),
+            state(t.old),
+            state(t.new),
+            ms
+        )
+    }
+
+    fn lifetime(&self, out: &mut dyn Write, life: &Lifetime) -> io::Result<()> {
+        lifetimes::write_row(out, &self.clock, life, self.width)
+    }
+
+    fn lost(&self, _: &mut dyn Write, _: u64, _: u64, _: LossCause) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// JSON lines, one object per transition, lifetime or loss.
+struct WatchJsonLines {
+    clock: Clock,
+}
+
+impl WatchPrinter for WatchJsonLines {
+    fn header(&self, _out: &mut dyn Write) -> io::Result<()> {
         Ok(())
     }
 
-    pub(crate) fn write_transition(
-        &self,
-        out: &mut impl Write,
-        observed: &Observed,
-    ) -> io::Result<()> {
+    fn transition(&self, out: &mut dyn Write, observed: &Observed) -> io::Result<()> {
         let t = &observed.transition;
-        let ms = observed.in_old_state_ns.map(|ns| ns as f64 / 1e6);
-        match self.format {
-            StreamFormat::Table { .. } => {
-                let ms = ms.map_or_else(|| "-".to_string(), |ms| format!("{ms:.3}"));
-                let state = |state: TcpState| StateCell {
-                    name: state.name(),
-                    width: 11,
-                    color: self.color,
-                };
-                writeln!(
-                    out,
-                    "{} {} -> {} {}",
-                    leading_columns(&self.clock, t, observed.owner, address_width(self.format)),
-                    state(t.old),
-                    state(t.new),
-                    ms
-                )
-            }
-            StreamFormat::JsonLines => {
-                let record = TransitionJson {
-                    socket: SocketJson::new(&self.clock, t, observed.owner),
-                    oldstate: t.old.name(),
-                    newstate: t.new.name(),
-                    ms,
-                    netns: netns_json(t),
-                };
-                super::json::write_line(out, &record)
-            }
-        }
+        let record = TransitionJson {
+            socket: SocketJson::new(&self.clock, t, observed.owner),
+            oldstate: t.old.name(),
+            newstate: t.new.name(),
+            ms: observed.in_old_state_ns.map(|ns| ns as f64 / 1e6),
+            netns: netns_json(t),
+        };
+        super::json::write_line(out, &record)
     }
 
-    /// Reports records that never arrived. JSON streams carry it as an object of its own; the table
-    /// leaves it to the caller's stderr line so the columns stay parseable.
-    pub(crate) fn write_lost(
+    fn lifetime(&self, out: &mut dyn Write, life: &Lifetime) -> io::Result<()> {
+        lifetimes::write_json(out, &self.clock, life)
+    }
+
+    fn lost(
         &self,
-        out: &mut impl Write,
+        out: &mut dyn Write,
         now_ns: u64,
         lost: u64,
         cause: LossCause,
     ) -> io::Result<()> {
-        if self.format == StreamFormat::JsonLines {
-            let record = LostJson {
-                ts: self.clock.rfc3339(now_ns),
-                lost,
-                cause: describe_loss(cause),
-            };
-            super::json::write_line(out, &record)?;
-        }
-        Ok(())
+        let record = LostJson {
+            ts: self.clock.rfc3339(now_ns),
+            lost,
+            cause: describe_loss(cause),
+        };
+        super::json::write_line(out, &record)
     }
 }
 
@@ -255,19 +294,22 @@ mod tests {
         }
     }
 
+    fn printer(format: StreamFormat, color: bool) -> Box<dyn WatchPrinter> {
+        watch_printer(format, WatchRows::Transitions, Clock::fixed(0, 0), color)
+    }
+
     fn render(format: StreamFormat, o: &Observed) -> String {
-        let printer = TransitionPrinter::new(format, Clock::fixed(0, 0));
         let mut out = Vec::new();
-        printer.write_transition(&mut out, o).unwrap();
+        printer(format, false).transition(&mut out, o).unwrap();
         String::from_utf8(out).unwrap()
     }
 
     #[test]
     fn table_rows_line_up_with_the_header() {
-        let printer =
-            TransitionPrinter::new(StreamFormat::Table { wide: false }, Clock::fixed(0, 0));
         let mut header = Vec::new();
-        printer.write_header(&mut header).unwrap();
+        printer(StreamFormat::Table { wide: false }, false)
+            .header(&mut header)
+            .unwrap();
         let header = String::from_utf8(header).unwrap();
         let row = render(
             StreamFormat::Table { wide: false },
@@ -284,12 +326,9 @@ mod tests {
 
     #[test]
     fn coloured_states_keep_the_columns() {
-        let printer =
-            TransitionPrinter::new(StreamFormat::Table { wide: false }, Clock::fixed(0, 0))
-                .with_color(true);
         let mut out = Vec::new();
-        printer
-            .write_transition(&mut out, &observed(Some(b"nginx"), Some(3)))
+        printer(StreamFormat::Table { wide: false }, true)
+            .transition(&mut out, &observed(Some(b"nginx"), Some(3)))
             .unwrap();
         let row = String::from_utf8(out).unwrap();
         assert!(
@@ -303,10 +342,9 @@ mod tests {
                 &observed(Some(b"nginx"), Some(3))
             )
         );
-        let json =
-            TransitionPrinter::new(StreamFormat::JsonLines, Clock::fixed(0, 0)).with_color(true);
         let mut out = Vec::new();
-        json.write_transition(&mut out, &observed(None, None))
+        printer(StreamFormat::JsonLines, true)
+            .transition(&mut out, &observed(None, None))
             .unwrap();
         assert!(!out.contains(&0x1b), "JSON is never coloured");
     }
@@ -374,19 +412,17 @@ mod tests {
 
     #[test]
     fn lost_records_are_their_own_json_object_without_a_newstate() {
-        let printer = TransitionPrinter::new(StreamFormat::JsonLines, Clock::fixed(0, 0));
         let mut out = Vec::new();
-        printer
-            .write_lost(&mut out, 0, 17, LossCause::RingFull)
+        printer(StreamFormat::JsonLines, false)
+            .lost(&mut out, 0, 17, LossCause::RingFull)
             .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["lost"], 17);
         assert!(v.get("newstate").is_none());
 
-        let table = TransitionPrinter::new(StreamFormat::Table { wide: false }, Clock::fixed(0, 0));
         let mut out = Vec::new();
-        table
-            .write_lost(&mut out, 0, 17, LossCause::RingFull)
+        printer(StreamFormat::Table { wide: false }, false)
+            .lost(&mut out, 0, 17, LossCause::RingFull)
             .unwrap();
         assert!(out.is_empty(), "the table reports losses on stderr");
     }

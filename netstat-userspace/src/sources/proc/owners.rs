@@ -4,9 +4,6 @@ use std::{ffi::CString, fs, path::Path};
 
 use crate::model::owners::{Owner, SocketOwners};
 
-/// netstat's PROGNAME_WIDTH minus its NUL.
-const LABEL_LEN: usize = 19;
-
 /// Fills the model's socket owners from /proc.
 pub(crate) trait ScanOwners: Sized {
     /// One pass over /proc. Processes that vanish mid-scan are skipped.
@@ -50,22 +47,16 @@ fn scan_pid(owners: &mut SocketOwners, pid: u32, replace: impl Fn(&Owner) -> boo
         return;
     };
     let mut link = [0u8; 64];
-    let mut label: Option<Vec<u8>> = None;
+    let mut owner: Option<Owner> = None;
     while let Some(inode) = dir.next_socket_inode(&mut link) {
         if owners.get(inode).is_some_and(|owner| !replace(owner)) {
             continue;
         }
-        let label = label.get_or_insert_with(|| {
+        let owner = owner.get_or_insert_with(|| {
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            owner_label(pid, &cmdline)
+            owner_from_cmdline(pid, &cmdline)
         });
-        owners.insert(
-            inode,
-            Owner {
-                pid,
-                label: label.clone(),
-            },
-        );
+        owners.insert(inode, owner.clone());
     }
 }
 
@@ -129,19 +120,16 @@ pub(crate) fn socket_inode(link: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-/// netstat's `PID/program` from /proc/PID/cmdline: argv[0] (the first 511 bytes, up to the first
-/// NUL), reduced to its basename when it starts with '/', the whole cut to 19 bytes.
-pub(crate) fn owner_label(pid: u32, cmdline: &[u8]) -> Vec<u8> {
+/// netstat's owner from /proc/PID/cmdline: argv[0] (the first 511 bytes, up to the first NUL),
+/// reduced to its basename when it starts with '/'.
+pub(crate) fn owner_from_cmdline(pid: u32, cmdline: &[u8]) -> Owner {
     let cmdline = &cmdline[..cmdline.len().min(511)];
     let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
     let program = match argv0.iter().rposition(|&b| b == b'/') {
         Some(slash) if argv0.first() == Some(&b'/') => &argv0[slash + 1..],
         _ => argv0,
     };
-    let mut label = format!("{pid}/").into_bytes();
-    label.extend_from_slice(program);
-    label.truncate(LABEL_LEN);
-    label
+    Owner::new(pid, program)
 }
 
 #[cfg(test)]
@@ -158,19 +146,19 @@ mod tests {
 
     #[test]
     fn labels_follow_netstat() {
-        assert_eq!(owner_label(42, b"/usr/sbin/sshd\0-D\0"), b"42/sshd");
-        assert_eq!(owner_label(7, b"sshd: root@pts/0\0"), b"7/sshd: root@pts/0");
+        let label = |pid, cmdline: &[u8]| owner_from_cmdline(pid, cmdline).label;
+        assert_eq!(label(42, b"/usr/sbin/sshd\0-D\0"), b"42/sshd");
+        assert_eq!(label(7, b"sshd: root@pts/0\0"), b"7/sshd: root@pts/0");
         assert_eq!(
-            owner_label(1234567, b"/opt/very-long-program-name\0"),
+            label(1234567, b"/opt/very-long-program-name\0"),
             b"1234567/very-long-p"
         );
-        assert_eq!(owner_label(9, b""), b"9/");
-        assert_eq!(owner_label(9, b"/"), b"9/");
-        assert_eq!(owner_label(3, b"rel/ative\0"), b"3/rel/ative");
-        let owner = Owner {
-            pid: 3,
-            label: owner_label(3, b"rel/ative\0"),
-        };
-        assert_eq!(owner.program(), b"rel/ative");
+        assert_eq!(label(9, b""), b"9/");
+        assert_eq!(label(9, b"/"), b"9/");
+        assert_eq!(label(3, b"rel/ative\0"), b"3/rel/ative");
+        assert_eq!(
+            owner_from_cmdline(3, b"rel/ative\0").program(),
+            b"rel/ative"
+        );
     }
 }

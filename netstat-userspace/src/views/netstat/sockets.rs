@@ -125,7 +125,7 @@ pub(crate) fn write_transition_row(
     out: &mut dyn Write,
     time_of_day: &str,
     transition: &TcpTransition,
-    owner_label: Option<&[u8]>,
+    owner: Option<&Owner>,
     flags: &NetstatFlags,
     names: &dyn Names,
 ) -> io::Result<()> {
@@ -158,7 +158,7 @@ pub(crate) fn write_transition_row(
         write!(out, " {:<10} {:<10}", "-", "-")?;
     }
     if flags.programs {
-        write_program(out, owner_label)?;
+        write_program(out, owner.map(|o| o.label.as_slice()))?;
     }
     out.write_all(b"\n")
 }
