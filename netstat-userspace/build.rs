@@ -1,5 +1,10 @@
 //! Compiles the kernel programs in `netstat-ebpf` for bpfel-unknown-none (nightly + bpf-linker,
 //! both installed by `cargo xtask setup`) and leaves the object in OUT_DIR for `include_bytes!`.
+
+#![allow(
+    unused_crate_dependencies,
+    reason = "netstat-ebpf is listed only so that cargo rebuilds the probes when it changes"
+)]
 use anyhow::{Context as _, anyhow};
 
 fn main() -> anyhow::Result<()> {

@@ -71,8 +71,9 @@ impl Style {
 
 /// The device and inode of standard error.
 fn stderr_identity() -> Option<(u64, u64)> {
-    // SAFETY: fstat fills the zeroed struct; fd 2 may be closed, which is an error return.
+    // SAFETY: stat is plain data; all zeroes is a valid value.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat fills the struct it is given; a closed fd 2 is an error return.
     (unsafe { libc::fstat(2, &mut stat) } == 0).then_some((stat.st_dev, stat.st_ino))
 }
 

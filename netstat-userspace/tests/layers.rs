@@ -2,6 +2,11 @@
 //! module) path in `src/` must name a layer its own layer may use. The README's "Layout" section
 //! lists the same order; this table is the one that counts.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "a test target sees all of the package's dependencies and reads only files"
+)]
+
 use std::{
     collections::BTreeSet,
     fs,

@@ -106,6 +106,21 @@ impl Running {
         self.child.id()
     }
 
+    /// What it has printed on stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// Waits until its stdout so far satisfies `done`, failing with `what` after `deadline`.
+    pub fn wait_for_stdout(
+        &self,
+        what: &str,
+        deadline: Duration,
+        done: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<()> {
+        crate::wait::until_true(what, deadline, || Ok(done(&self.stdout_so_far())))
+    }
+
     /// Sends `signal` and waits for the process to exit.
     pub fn stop_with(self, signal: libc::c_int) -> anyhow::Result<Finished> {
         let pid = self.child.id();

@@ -34,6 +34,7 @@ fn raw_socket(family: i32, protocol: i32) -> anyhow::Result<OwnedFd> {
         "socket(SOCK_RAW): {}",
         std::io::Error::last_os_error()
     );
+    // SAFETY: fd is a fresh descriptor nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 

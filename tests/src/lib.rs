@@ -7,5 +7,7 @@ pub mod exposition;
 pub mod fixture;
 pub mod http;
 pub mod netns;
+pub mod prerequisite;
 pub mod unit_file;
+pub mod wait;
 pub mod workload;

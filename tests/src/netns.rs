@@ -75,6 +75,39 @@ impl Netns {
         &self.name
     }
 
+    /// Waits until `iface` reports its operational state up (carrier on both ends of a veth).
+    pub fn wait_for_link_up(&self, iface: &str) -> anyhow::Result<()> {
+        let name = self.name.clone();
+        crate::wait::until_true(
+            format!("{iface} up in {name}"),
+            std::time::Duration::from_secs(10),
+            || {
+                let out = Command::new("ip")
+                    .args(["-n", &name, "-o", "link", "show", iface])
+                    .output()?;
+                Ok(String::from_utf8_lossy(&out.stdout).contains(" state UP "))
+            },
+        )
+    }
+
+    /// Waits until no counter in /proc/net/dev moves for `quiet`.
+    pub fn wait_until_idle(&self, quiet: std::time::Duration) -> anyhow::Result<()> {
+        let mut last = self.dev_counters()?;
+        let mut since = std::time::Instant::now();
+        crate::wait::until_true(
+            format!("{} to be idle", self.name),
+            std::time::Duration::from_secs(10),
+            || {
+                let now = self.dev_counters()?;
+                if now != last {
+                    last = now;
+                    since = std::time::Instant::now();
+                }
+                Ok(since.elapsed() >= quiet)
+            },
+        )
+    }
+
     /// Runs `f` on a thread that has entered this namespace (setns only moves the calling thread).
     pub fn run<T: Send + 'static>(
         &self,

@@ -1,6 +1,11 @@
 //! `--color`: into a pipe enetstat's bytes stay netstat's; asked for, the TCP states are
 //! coloured and nothing else moves, whether enetstat reads the kernel or asks the daemon.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use std::path::Path;
 
 use ::enetstat::strip_sgr;

@@ -1,12 +1,17 @@
 //! `enetstat -c` against `netstat -c`: net-tools polls once a second and misses a connection that
 //! lives 10 ms; enetstat prints every transition since its first table.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use std::{net::TcpListener, process::Command, time::Duration};
 
 use enetstat_integration_tests::{
     enetstat::{self, TempDir},
     netns::Netns,
-    workload,
+    wait, workload,
 };
 
 fn start(ns: &str, program: &std::path::Path, out: &std::path::Path) -> std::process::Child {
@@ -28,20 +33,11 @@ fn a_ten_millisecond_connection_is_captured_and_netstat_misses_it() {
     let mut ours = start(ns.name(), &enetstat::binary(), &ours_out);
     let mut theirs = start(ns.name(), "/usr/bin/netstat".as_ref(), &theirs_out);
     // Both print their first table before the connection exists.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(&ours_out)
-        .unwrap_or_default()
-        .lines()
-        .count()
-        < 2
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "enetstat -c printed no table"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    const TABLE: &str = "Active Internet connections";
+    wait::until_true("both first tables", Duration::from_secs(20), || {
+        Ok(wait::occurrences(&ours_out, TABLE) == 1 && wait::occurrences(&theirs_out, TABLE) >= 1)
+    })
+    .unwrap();
     ns.run(|| {
         let listener = TcpListener::bind("127.0.0.1:7600")?;
         // Lives about 10 ms and leaves nothing behind (RST close: no TIME_WAIT).
@@ -56,7 +52,19 @@ fn a_ten_millisecond_connection_is_captured_and_netstat_misses_it() {
             workload::rst_abort_by_client_after(&listener, Duration::from_millis(10))
         })
         .unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    // enetstat prints the close; netstat refreshes twice more, each a chance to see it.
+    let refreshes = wait::occurrences(&theirs_out, TABLE);
+    wait::until_true(
+        "the close and two more netstat tables",
+        Duration::from_secs(20),
+        || {
+            let closed = std::fs::read_to_string(&ours_out)?
+                .lines()
+                .any(|l| l.contains(":7600 ") && l.contains("CLOSE"));
+            Ok(closed && wait::occurrences(&theirs_out, TABLE) >= refreshes + 2)
+        },
+    )
+    .unwrap();
     for child in [&mut ours, &mut theirs] {
         // SAFETY: signalling our own children.
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };

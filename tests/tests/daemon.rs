@@ -1,6 +1,11 @@
 //! `enetstat serve` with the real probe, inside a scratch namespace: its answers equal netstat's,
 //! for sockets that existed before it started and for sockets made since.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     io::{Read as _, Write as _},
     net::TcpListener,
@@ -14,7 +19,7 @@ use enetstat_integration_tests::{
     enetstat::{self, Running, TempDir},
     fixture::SocketFixture,
     netns::Netns,
-    workload,
+    wait, workload,
 };
 
 const SERVING: &str = "enetstat: serving on";
@@ -280,6 +285,40 @@ fn kernel_table(ns: &Netns) -> SocketSet {
     set
 }
 
+/// Waits until the daemon's live table equals the kernel's (both read afresh each time): after a
+/// workload ends the daemon still drains its ring, so equality comes within a deadline, or the
+/// difference is reported.
+fn wait_for_table_to_match(ns: &Netns, socket: &Path) {
+    let mut last = (SocketSet::new(), SocketSet::new());
+    let converged = wait::until_true(
+        "the live table to equal the kernel's",
+        Duration::from_secs(15),
+        || {
+            let kernel = kernel_table(ns);
+            let table = daemon_table(socket);
+            let same = kernel == table;
+            last = (kernel, table);
+            Ok(same)
+        },
+    );
+    if let Err(err) = converged {
+        let (kernel, table) = &last;
+        let missing: Vec<_> = kernel.difference(table).take(10).collect();
+        let extra: Vec<_> = table.difference(kernel).take(10).collect();
+        panic!(
+            "{err}: {} kernel sockets, {} in the table; missing {missing:?}, extra {extra:?}",
+            kernel.len(),
+            table.len()
+        );
+    }
+}
+
+/// The daemon's `status --json`.
+fn status(socket: &Path) -> serde_json::Value {
+    let out = enetstat_with_socket(socket, &["status", "--json"]);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn a_forced_overflow_is_detected_and_the_table_is_exact_after_resync() {
     let ns = Netns::new("overflow").unwrap();
@@ -321,16 +360,17 @@ fn a_forced_overflow_is_detected_and_the_table_is_exact_after_resync() {
             Ok((listener, held))
         })
         .unwrap();
+    // SAFETY: resuming our own child.
     unsafe { libc::kill(daemon_pid, libc::SIGCONT) };
-    std::thread::sleep(Duration::from_millis(2500));
-    let out = enetstat_with_socket(&socket, &["status", "--json"]);
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = wait::until("a resync after the losses", Duration::from_secs(15), || {
+        let status = status(&socket);
+        Ok((status["resyncs"].as_u64() >= Some(1)).then_some(status))
+    })
+    .unwrap();
     assert!(status["events_lost"].as_u64().unwrap() > 0, "{status}");
-    assert!(status["resyncs"].as_u64().unwrap() >= 1, "{status}");
+    wait_for_table_to_match(&ns, &socket);
     let kernel = kernel_table(&ns);
-    let table = daemon_table(&socket);
     assert_eq!(kernel.len(), 41, "{kernel:#?}");
-    assert_eq!(table, kernel);
     drop(held);
     daemon.stop().unwrap();
 }
@@ -381,18 +421,12 @@ fn after_100000_connections_with_mixed_endings_the_table_equals_the_kernel() {
             Ok(listeners)
         })
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    let kernel = kernel_table(&ns);
-    let table = daemon_table(&socket);
-    let missing: Vec<_> = kernel.difference(&table).take(10).collect();
-    let extra: Vec<_> = table.difference(&kernel).take(10).collect();
+    wait_for_table_to_match(&ns, &socket);
     assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{} kernel sockets, {} in the table; missing {missing:?}, extra {extra:?}",
-        kernel.len(),
-        table.len()
+        kernel_table(&ns)
+            .iter()
+            .any(|(_, _, state)| state == "TIME_WAIT")
     );
-    assert!(kernel.iter().any(|(_, _, state)| state == "TIME_WAIT"));
 
     drop(held);
     daemon.stop().unwrap();
@@ -413,11 +447,28 @@ fn a_socket_whose_owner_exited_shows_its_last_owner() {
         .spawn()
         .unwrap();
     let (held, _) = listener.accept().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // The writer's data fills the queues, so its FIN waits behind them.
+    let netstat_tan = || run_in(ns.name(), Path::new("/usr/bin/netstat"), &["-tan"]);
+    wait::until_true("a full send queue to 7900", Duration::from_secs(10), || {
+        Ok(String::from_utf8_lossy(&netstat_tan().stdout)
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .any(|f| f.len() > 3 && f[3] == "127.0.0.1:7900" && f[1] != "0"))
+    })
+    .unwrap();
     // SAFETY: killing our own child's process group.
     unsafe { libc::kill(-(writer.id() as i32), libc::SIGKILL) };
     let _ = writer.wait();
-    std::thread::sleep(Duration::from_millis(200));
+    wait::until_true(
+        "the writer's socket in FIN_WAIT1",
+        Duration::from_secs(10),
+        || {
+            Ok(String::from_utf8_lossy(&netstat_tan().stdout)
+                .lines()
+                .any(|l| l.contains(":7900") && l.contains("FIN_WAIT1")))
+        },
+    )
+    .unwrap();
     let args = ["-tanp"];
     let netstat = run_in(ns.name(), Path::new("/usr/bin/netstat"), &args);
     let ours = run_in(

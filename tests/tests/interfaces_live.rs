@@ -2,6 +2,11 @@
 //! pair: packet and byte counts equal /proc/net/dev (and its deltas) on lo and on the veth, a
 //! refused transmission shows as events, and `enetstat -ic` prints netstat's table.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     collections::HashMap,
     io::{Read as _, Write as _},
@@ -14,6 +19,7 @@ use enetstat_integration_tests::{
     compare::{difference, run_in},
     enetstat::{Running, loaded_program_ids},
     netns::{Netns, ip},
+    wait,
 };
 
 const READY: &str = "watching interfaces";
@@ -58,8 +64,8 @@ fn veth_pair(tag: &str, peer_mtu: u32) -> anyhow::Result<(Netns, Netns)> {
     ip(&["-n", n, "link", "set", "lo", "up"])?;
     ip(&["-n", n, "link", "set", "ve-a", "up"])?;
     ip(&["-n", peer.name(), "link", "set", "ve-b", "up"])?;
-    // Carrier up, and the namespaces idle.
-    thread::sleep(Duration::from_millis(500));
+    ns.wait_for_link_up("ve-a")?;
+    peer.wait_for_link_up("ve-b")?;
     Ok((ns, peer))
 }
 
@@ -129,14 +135,27 @@ fn watch_interfaces(ns: &Netns) -> anyhow::Result<Running> {
 fn probe_counts_equal_proc_net_dev_on_lo_and_veth() -> anyhow::Result<()> {
     let (ns, _peer) = veth_pair("ifcount", 1500)?;
     let watch = watch_interfaces(&ns)?;
-    thread::sleep(Duration::from_millis(500));
+    let samples_so_far = || {
+        watch
+            .stdout_so_far()
+            .matches("\"type\":\"interfaces\"")
+            .count()
+    };
+    wait::until_true("the first sample", Duration::from_secs(10), || {
+        Ok(samples_so_far() >= 1)
+    })?;
     let before = proc_net_dev(&ns)?;
     traffic(&ns)?;
     // Let the last ICMP port-unreachable replies arrive, then read the kernel's counters while
     // the namespace is quiet; the probes' final sample comes after.
-    thread::sleep(Duration::from_millis(500));
+    ns.wait_until_idle(Duration::from_millis(300))?;
     let after = proc_net_dev(&ns)?;
-    thread::sleep(Duration::from_millis(500));
+    let taken = samples_so_far();
+    wait::until_true(
+        "a sample after the counters were read",
+        Duration::from_secs(10),
+        || Ok(samples_so_far() >= taken + 2),
+    )?;
     let lines = watch.stop()?.json_lines()?;
     let samples: Vec<&serde_json::Value> =
         lines.iter().filter(|l| l["type"] == "interfaces").collect();
@@ -180,11 +199,22 @@ fn a_refused_transmission_shows_as_events() -> anyhow::Result<()> {
         let socket = UdpSocket::bind("10.9.7.1:0")?;
         // A small one first, so that ARP has resolved the peer.
         socket.send_to(&[0; 10], "10.9.7.2:9")?;
-        thread::sleep(Duration::from_millis(200));
-        socket.send_to(&[0; 1400], "10.9.7.2:9")?;
         Ok(())
     })?;
-    thread::sleep(Duration::from_millis(500));
+    let n = ns.name().to_string();
+    wait::until_true("ARP to resolve 10.9.7.2", Duration::from_secs(10), || {
+        let out = std::process::Command::new("ip")
+            .args(["-n", &n, "neigh", "show", "10.9.7.2"])
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).contains("lladdr"))
+    })?;
+    ns.run(|| {
+        UdpSocket::bind("10.9.7.1:0")?.send_to(&[0; 1400], "10.9.7.2:9")?;
+        Ok(())
+    })?;
+    watch.wait_for_stdout("the refusal's two events", Duration::from_secs(10), |out| {
+        out.contains("\"type\":\"xmit_failed\"") && out.contains("\"type\":\"drop\"")
+    })?;
     let lines = watch.stop()?.json_lines()?;
     let on_ve_a = |kind: &str| {
         lines
@@ -236,20 +266,21 @@ fn interfaces_appearing_and_vanishing_are_reported() -> anyhow::Result<()> {
         "-n", n, "link", "add", "dyn0", "type", "veth", "peer", "name", "dyn1",
     ])?;
     ip(&["-n", n, "link", "set", "dyn0", "name", "renamed0"])?;
-    thread::sleep(Duration::from_millis(400));
+    watch.wait_for_stdout("the rename", Duration::from_secs(10), |out| {
+        out.contains("\"event\":\"renamed\"")
+    })?;
     ip(&["-n", n, "link", "del", "renamed0"])?;
-    thread::sleep(Duration::from_millis(400));
+    watch.wait_for_stdout("the deletion", Duration::from_secs(10), |out| {
+        out.contains("\"event\":\"vanished\",\"iface\":\"renamed0\"")
+    })?;
     let lines = watch.stop()?.json_lines()?;
     // Ctrl-C detached every interface probe; the kernel frees them once their last fd closes.
     let mut left: Vec<u32> = ours.clone();
-    for _ in 0..100 {
+    let _ = wait::until_true("the probes to be freed", Duration::from_secs(2), || {
         let loaded = interface_program_ids();
         left.retain(|id| loaded.contains(id));
-        if left.is_empty() {
-            break;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
+        Ok(left.is_empty())
+    });
     assert!(left.is_empty(), "still loaded after SIGINT: {left:?}");
     let link_events: Vec<(String, String)> = lines
         .iter()
@@ -309,9 +340,17 @@ fn interface_program_ids() -> Vec<u32> {
 fn continuous_interface_table_matches_netstat() -> anyhow::Result<()> {
     let (ns, _peer) = veth_pair("ific", 1500)?;
     let running = Running::start_in(Some(ns.name()), &["-ic"], "")?;
-    thread::sleep(Duration::from_millis(300));
+    const HEADING: &str = "Iface             MTU";
+    running.wait_for_stdout("the first table", Duration::from_secs(10), |out| {
+        out.contains(HEADING)
+    })?;
     traffic(&ns)?;
-    thread::sleep(Duration::from_millis(2500));
+    ns.wait_until_idle(Duration::from_millis(300))?;
+    // A refresh that began after the namespace went quiet: two more tables.
+    let tables = running.stdout_so_far().matches(HEADING).count();
+    running.wait_for_stdout("two more tables", Duration::from_secs(10), |out| {
+        out.matches(HEADING).count() >= tables + 2
+    })?;
     // The namespace is quiet now: netstat's table and enetstat's latest refresh must agree,
     // counters included.
     let netstat = run_in(ns.name(), "netstat".as_ref(), &["-i"]);

@@ -2,12 +2,17 @@
 //! (enetstat's and net-tools netstat's) one for one, from /proc and from the daemon alike; every
 //! view prints JSON and nothing else; `-c --json` streams stamped objects.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     io::{BufRead as _, BufReader, Write as _},
     net::{IpAddr, TcpListener},
     os::unix::net::UnixListener,
     path::Path,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use enetstat_integration_tests::{
@@ -15,7 +20,7 @@ use enetstat_integration_tests::{
     enetstat::{self, Running, TempDir},
     fixture::SocketFixture,
     netns::Netns,
-    workload,
+    wait, workload,
 };
 use serde_json::Value;
 
@@ -341,13 +346,14 @@ fn a_daemon_too_old_for_json_is_passed_over() {
     drop(listener);
 }
 
-/// Runs `enetstat ARGS` in `ns` until it has printed a line, then `traffic`, then lets it run
-/// for `settle` and stops it with SIGINT. Its lines, each an object stamped with a UTC `ts`.
+/// Runs `enetstat ARGS` in `ns` until it has printed a line, then `traffic`, then until what it
+/// printed after the traffic began satisfies `done`, and stops it with SIGINT. Its lines, each an
+/// object stamped with a UTC `ts`.
 fn stream(
     ns: &Netns,
     args: &[&str],
-    settle: Duration,
     traffic: impl FnOnce(),
+    done: impl Fn(&str) -> bool,
 ) -> (Vec<Value>, String) {
     let dir = TempDir::new().unwrap();
     let out = dir.path.join("stdout");
@@ -359,17 +365,21 @@ fn stream(
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(&out).unwrap_or_default().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "enetstat {args:?} printed nothing"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    let printed = || std::fs::read_to_string(&out).unwrap_or_default();
+    wait::until_true(
+        format!("enetstat {args:?} to print"),
+        Duration::from_secs(20),
+        || Ok(!printed().is_empty()),
+    )
+    .unwrap();
+    let before = printed().len();
     traffic();
-    std::thread::sleep(settle);
+    wait::until_true(
+        format!("enetstat {args:?} to show the traffic"),
+        Duration::from_secs(20),
+        || Ok(done(printed().get(before..).unwrap_or_default())),
+    )
+    .unwrap();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     assert!(child.wait().unwrap().success());
@@ -389,7 +399,7 @@ fn stream(
 #[test]
 fn continuous_interfaces_json_is_one_stamped_object_per_interface_and_refresh() {
     let ns = Netns::new("jsonic").unwrap();
-    let (rows, text) = stream(&ns, &["-ic", "--json"], Duration::from_millis(2500), || {
+    let traffic = || {
         ns.run(|| {
             let socket = std::net::UdpSocket::bind("127.0.0.1:5000")?;
             for _ in 0..3 {
@@ -398,6 +408,10 @@ fn continuous_interfaces_json_is_one_stamped_object_per_interface_and_refresh() 
             Ok(())
         })
         .unwrap();
+    };
+    // Two refreshes after the traffic: the second began after it had ended.
+    let (rows, text) = stream(&ns, &["-ic", "--json"], traffic, |after| {
+        after.lines().count() >= 2
     });
     assert!(rows.len() >= 3, "{text}");
     assert!(rows.iter().all(|r| r["iface"] == "lo" && r["mtu"] == 65536));
@@ -415,15 +429,15 @@ fn continuous_interfaces_json_is_one_stamped_object_per_interface_and_refresh() 
 fn continuous_json_stamps_the_table_and_every_transition() {
     let ns = Netns::new("jsonc").unwrap();
     let listener = ns.run(|| Ok(TcpListener::bind("127.0.0.1:7700")?)).unwrap();
-    let (rows, text) = stream(
-        &ns,
-        &["-tanpc", "--json"],
-        Duration::from_millis(500),
-        || {
-            ns.run(|| workload::active_close_by_client(&TcpListener::bind("127.0.0.1:7701")?))
-                .unwrap();
-        },
-    );
+    let traffic = || {
+        ns.run(|| workload::active_close_by_client(&TcpListener::bind("127.0.0.1:7701")?))
+            .unwrap();
+    };
+    // The server's side closes last (the client's goes to TIME_WAIT, which this listing leaves
+    // out): both CLOSE transitions.
+    let (rows, text) = stream(&ns, &["-tanpc", "--json"], traffic, |after| {
+        after.matches("\"state\":\"CLOSE\"").count() >= 2
+    });
     drop(listener);
     let table = &rows[0];
     assert_eq!(

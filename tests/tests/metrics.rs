@@ -2,6 +2,11 @@
 //! parses strictly, its socket counts equal netstat's, and its transitions and connection
 //! lifetimes account for exactly the connections made. Scrapes go over the namespace's loopback.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     collections::BTreeMap,
     net::{SocketAddr, TcpListener, TcpStream},

@@ -2,12 +2,18 @@
 //! namespace holding lo, a veth end (its peer in a second namespace, an alias label, promiscuous) and a veth
 //! pair that is down.
 
-use std::{net::UdpSocket, thread, time::Duration};
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
+use std::{net::UdpSocket, time::Duration};
 
 use enetstat_integration_tests::{
     compare::{difference, run_in},
     enetstat,
     netns::{Netns, ip},
+    wait,
 };
 
 #[test]
@@ -63,7 +69,8 @@ fn interface_tables_match_netstat() -> anyhow::Result<()> {
         Ok(())
     })?;
     // Let the link settle (carrier, MLD reports) so the namespace is idle when compared.
-    thread::sleep(Duration::from_secs(2));
+    ns.wait_for_link_up(veth)?;
+    ns.wait_until_idle(Duration::from_secs(1))?;
 
     let binary = enetstat::binary();
     let mut failures = Vec::new();
@@ -75,10 +82,10 @@ fn interface_tables_match_netstat() -> anyhow::Result<()> {
         &["-iea"],
         &["-i", "-ee"],
     ] {
-        // Counters may still move between the two reads (a late MLD report): retry a few
-        // times rather than mask them, so that the numbers are compared too.
+        // Counters may still move between the two reads (a late MLD report): compare again
+        // for a while rather than mask them, so that the numbers are compared too.
         let mut last = None;
-        for _ in 0..5 {
+        let _ = wait::until_true("equal tables", Duration::from_secs(5), || {
             let want = run_in(n, "netstat".as_ref(), args);
             let got = run_in(n, &binary, args);
             last = difference(&want.stdout, &got.stdout)
@@ -87,11 +94,8 @@ fn interface_tables_match_netstat() -> anyhow::Result<()> {
                         .then(|| format!("exit status {:?} != {:?}", want.status, got.status))
                 })
                 .map(|why| format!("{args:?}: {why}"));
-            if last.is_none() {
-                break;
-            }
-            thread::sleep(Duration::from_millis(500));
-        }
+            Ok(last.is_none())
+        });
         failures.extend(last);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

@@ -6,6 +6,11 @@
 //! Without `-n` both programs name addresses; the `*_resolving_names` tests cover that, and
 //! need enetstat's system resolver (resolve::SystemNames) to find what netstat finds.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     fmt::Write as _,
     fs,

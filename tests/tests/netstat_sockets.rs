@@ -2,6 +2,11 @@
 //! scratch namespace. Timer countdowns are compared within `TIMER_TOLERANCE_S`; control bytes in
 //! names are compared after enetstat's documented escaping; everything else is exact.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use enetstat_integration_tests::{
     compare::{difference, escape_controls, run_in},
     enetstat,

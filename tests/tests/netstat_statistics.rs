@@ -4,6 +4,11 @@
 //! (unshare, root only) /proc is replaced by a tmpfs holding a fixture as /proc/net, and both run
 //! there one after the other. One last test compares them on the live /proc, with a tolerance.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     path::{Path, PathBuf},
     process::Command,

@@ -1,8 +1,13 @@
 //! The systemd unit in dist/, checked without a running systemd: `systemd-analyze verify` accepts
 //! it, and the daemon, run under the unit's capability bounding set (setpriv), answers like a
 //! full-root read of the kernel, while every system call and socket family it uses is one the
-//! unit's filters allow (strace, with the filters expanded by systemd-analyze). A tool that is
-//! missing skips its part, saying so.
+//! unit's filters allow (strace, with the filters expanded by systemd-analyze). A missing tool
+//! fails the test.
+
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
 
 use std::{
     collections::BTreeSet,
@@ -18,26 +23,16 @@ use enetstat_integration_tests::{
     compare::{difference, run_in},
     enetstat::{self, Running, TempDir},
     netns::Netns,
+    prerequisite::require,
     unit_file::{self, UnitFile},
+    wait,
 };
 
 const SERVING: &str = "enetstat: serving on";
 
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn systemd_analyze_verifies_the_unit() {
-    if !have("systemd-analyze") {
-        println!("skipped: systemd-analyze is not installed");
-        return;
-    }
+    require("systemd-analyze", "systemd");
     // verify checks that ExecStart's program exists and that the Documentation= man pages open:
     // give it the binary under test and the man pages it writes.
     let dir = TempDir::new().unwrap();
@@ -197,14 +192,9 @@ fn traced_calls(trace: &str, binary: &Path) -> (BTreeSet<String>, BTreeSet<Strin
 #[test]
 fn the_daemon_works_within_the_units_capabilities_and_filters() {
     let unit = UnitFile::read().unwrap();
-    if !have("setpriv") {
-        println!("skipped: setpriv is not installed");
-        return;
-    }
-    let trace_calls = have("strace") && have("systemd-analyze");
-    if !trace_calls {
-        println!("strace or systemd-analyze is not installed: system calls are not checked");
-    }
+    require("setpriv", "util-linux");
+    require("strace", "strace");
+    require("systemd-analyze", "systemd");
     let ns = Netns::new("service").unwrap();
     let dir = TempDir::new().unwrap();
     let socket = dir.path.join("enetstat.sock");
@@ -229,18 +219,36 @@ fn the_daemon_works_within_the_units_capabilities_and_filters() {
 
     let bounding_set = unit.setpriv_bounding_set();
     let trace_arg = trace.to_str().unwrap();
-    let mut wrapper = vec!["ip", "netns", "exec", ns.name()];
-    if trace_calls {
-        wrapper.extend(["strace", "-f", "-qq", "-o", trace_arg]);
-    }
-    wrapper.extend(["setpriv", "--bounding-set", &bounding_set, "--"]);
+    let wrapper = [
+        "ip",
+        "netns",
+        "exec",
+        ns.name(),
+        "strace",
+        "-f",
+        "-qq",
+        "-o",
+        trace_arg,
+        "setpriv",
+        "--bounding-set",
+        &bounding_set,
+        "--",
+    ];
     // With the metrics endpoint too (on an ephemeral loopback port), for its system calls.
     let serve = ["serve", "--socket", socket_arg, "--metrics", "0"];
     let daemon = Running::start_under(&wrapper, &serve, SERVING).unwrap();
 
     // FIN_WAIT2 facing CLOSE_WAIT, both sockets older than the daemon.
     client.shutdown(Shutdown::Write).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    wait::until_true("FIN_WAIT2 on 9401", Duration::from_secs(10), || {
+        let tan = run_in(
+            ns.name(),
+            &enetstat::binary(),
+            &["--source", "proc", "-tan"],
+        );
+        Ok(String::from_utf8_lossy(&tan.stdout).contains("FIN_WAIT2"))
+    })
+    .unwrap();
 
     let ours = run_in(
         ns.name(),
@@ -265,14 +273,10 @@ fn the_daemon_works_within_the_units_capabilities_and_filters() {
     );
     let table = table_rows(&String::from_utf8_lossy(&table.stdout));
 
-    // The daemon is setpriv's program, or strace's child.
-    let pid = if trace_calls {
-        let children = format!("/proc/{0}/task/{0}/children", daemon.pid());
-        let text = std::fs::read_to_string(children).unwrap();
-        text.split_whitespace().next().unwrap().parse().unwrap()
-    } else {
-        daemon.pid()
-    };
+    // The daemon is strace's child.
+    let children = format!("/proc/{0}/task/{0}/children", daemon.pid());
+    let text = std::fs::read_to_string(children).unwrap();
+    let pid = text.split_whitespace().next().unwrap().parse().unwrap();
     let finished = daemon.signal_and_wait(pid, libc::SIGINT).unwrap();
     drop((listener, client, server));
     drop(holder.stdin.take());
@@ -287,28 +291,26 @@ fn the_daemon_works_within_the_units_capabilities_and_filters() {
         finished.stderr
     );
 
-    if trace_calls {
-        let trace = std::fs::read_to_string(&trace).unwrap();
-        let (calls, families) = traced_calls(&trace, &enetstat::binary());
-        let allowed = allowed_system_calls(&unit.words("Service", "SystemCallFilter"));
-        let denied: Vec<_> = calls.difference(&allowed).collect();
-        assert!(
-            denied.is_empty(),
-            "system calls the unit denies: {denied:?}"
-        );
-        assert!(
-            calls.contains("bpf") && calls.contains("perf_event_open"),
-            "{calls:?}"
-        );
-        let restricted = unit.words("Service", "RestrictAddressFamilies");
-        let outside: Vec<_> = families
-            .iter()
-            .filter(|f| !restricted.contains(&f.as_str()))
-            .collect();
-        assert!(
-            outside.is_empty(),
-            "socket families the unit denies: {outside:?}"
-        );
-        assert!(families.contains("AF_NETLINK"), "{families:?}");
-    }
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let (calls, families) = traced_calls(&trace, &enetstat::binary());
+    let allowed = allowed_system_calls(&unit.words("Service", "SystemCallFilter"));
+    let denied: Vec<_> = calls.difference(&allowed).collect();
+    assert!(
+        denied.is_empty(),
+        "system calls the unit denies: {denied:?}"
+    );
+    assert!(
+        calls.contains("bpf") && calls.contains("perf_event_open"),
+        "{calls:?}"
+    );
+    let restricted = unit.words("Service", "RestrictAddressFamilies");
+    let outside: Vec<_> = families
+        .iter()
+        .filter(|f| !restricted.contains(&f.as_str()))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "socket families the unit denies: {outside:?}"
+    );
+    assert!(families.contains("AF_NETLINK"), "{families:?}");
 }

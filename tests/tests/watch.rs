@@ -1,6 +1,11 @@
 //! `enetstat watch` with the real probe loaded. Every connection is made inside a scratch network
 //! namespace; each test asserts the exact transitions of the sockets it made.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     collections::BTreeMap,
     net::{SocketAddr, TcpListener},
@@ -11,7 +16,7 @@ use std::{
 use enetstat_integration_tests::{
     enetstat::{self, Finished, Running, loaded_program_ids},
     netns::Netns,
-    workload,
+    wait, workload,
 };
 use serde_json::Value;
 
@@ -107,7 +112,7 @@ fn watch_workload_with(
         workload(&listener)
     })
     .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    // The probe records synchronously; a stop delivers everything recorded before it.
     let finished = running.stop().unwrap();
     assert!(
         finished.status.success(),
@@ -397,13 +402,10 @@ fn sigint_and_sigterm_detach_the_probe() {
         );
         // The kernel frees a program once its last fd closes; give it a moment.
         let mut after = loaded_program_ids("enetstat_");
-        for _ in 0..100 {
-            if after == before {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let _ = wait::until_true("the programs to be freed", Duration::from_secs(2), || {
             after = loaded_program_ids("enetstat_");
-        }
+            Ok(after == before)
+        });
         assert_eq!(after, before, "signal {signal} left a program loaded");
     }
 }
@@ -424,8 +426,13 @@ fn a_tiny_ring_reports_its_losses() {
         Ok(())
     })
     .unwrap();
+    // SAFETY: resuming our own child.
     unsafe { libc::kill(running.pid() as i32, libc::SIGCONT) };
-    std::thread::sleep(Duration::from_secs(1));
+    running
+        .wait_for_stdout("the losses", Duration::from_secs(10), |out| {
+            out.contains("\"lost\":")
+        })
+        .unwrap();
     let finished = running.stop().unwrap();
     let records = finished.json_lines().unwrap();
     let delivered = records
@@ -565,23 +572,30 @@ fn transitions_are_tagged_with_their_network_namespace() {
 
 #[test]
 fn tracefs_is_mounted_when_missing() {
-    // A fresh machine has no tracefs mounted. Recreate that (unless something holds it open),
-    // then start watching: enetstat mounts it itself.
-    let events = std::path::Path::new("/sys/kernel/tracing/events");
-    let unmounted = Command::new("umount")
-        .arg("/sys/kernel/tracing")
-        .status()
-        .unwrap()
-        .success();
-    if unmounted {
-        assert!(!events.exists(), "tracefs still visible after umount");
-    } else {
-        eprintln!("tracefs is busy; checking only that watch starts");
-    }
-    let running = Running::start(&["watch"]).unwrap();
-    assert!(events.is_dir(), "enetstat did not mount tracefs");
+    // A fresh machine has no tracefs mounted. Recreate that in a private mount namespace (the
+    // host's mount stays), then start watching there: enetstat mounts it itself.
+    let without_tracefs = [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        "umount /sys/kernel/tracing 2>/dev/null; \
+         if mountpoint -q /sys/kernel/tracing; then echo 'tracefs still mounted' >&2; exit 1; fi; \
+         exec \"$0\" \"$@\"",
+    ];
+    let running = Running::start_under(&without_tracefs, &["watch"], enetstat::READY).unwrap();
+    // unshare and sh exec, so the child is enetstat, in the namespace it mounted tracefs in.
+    let mounts = std::fs::read_to_string(format!("/proc/{}/mountinfo", running.pid())).unwrap();
     let finished = running.stop().unwrap();
     assert!(finished.status.success(), "{}", finished.stderr);
+    assert!(
+        mounts
+            .lines()
+            .any(|line| line.contains(" /sys/kernel/tracing ") && line.contains(" - tracefs ")),
+        "enetstat did not mount tracefs: {mounts}"
+    );
 }
 
 #[test]
@@ -727,7 +741,6 @@ fn a_connection_open_before_watching_is_partial() {
     let running = Running::start(&["watch", "--lifetimes", "--json"]).unwrap();
     let running_table = Running::start(&["watch", "--lifetimes", "--rport", "7024"]).unwrap();
     workload::exchange_on(client, server, 10_000, 3_000, Duration::ZERO, false).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
     let finished = running.stop().unwrap();
     let table = running_table.stop().unwrap();
     let lines = lifetimes_of(&finished, 7024);
@@ -780,7 +793,6 @@ fn without_btf_bytes_are_unknown_and_said_to_be() {
         workload::exchange(&listener, 100, 10, Duration::ZERO, false)
     })
     .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
     let finished = running.stop().unwrap();
     assert!(finished.status.success(), "{}", finished.stderr);
     assert!(

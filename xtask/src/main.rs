@@ -94,6 +94,20 @@ fn lint() -> anyhow::Result<()> {
     )
 }
 
+/// The programs the integration tests run, with their Debian packages: the oracles (netstat, ss),
+/// namespace and privilege tools, and the unit's checkers. A test fails if one is missing.
+const TEST_PROGRAMS: &[(&str, &str)] = &[
+    ("netstat", "net-tools"),
+    ("ip", "iproute2"),
+    ("ss", "iproute2"),
+    ("setpriv", "util-linux"),
+    ("unshare", "util-linux"),
+    ("mountpoint", "util-linux"),
+    ("umount", "mount"),
+    ("strace", "strace"),
+    ("systemd-analyze", "systemd"),
+];
+
 fn test(args: &[String]) -> anyhow::Result<()> {
     setup::ensure_toolchain()?;
     lint()?;
@@ -110,6 +124,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
             "the integration tests load eBPF programs and create network namespaces: run as root"
         );
     }
+    setup::ensure_debian_packages(TEST_PROGRAMS)?;
     let enetstat = util::build_enetstat()?;
     let mut cmd = util::cargo_command(&[
         "test",

@@ -30,11 +30,11 @@ pub struct DevStats {
 
 /// One line of /proc/net/if_inet6.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Inet6Address {
-    pub device: Vec<u8>,
-    pub address: Ipv6Addr,
-    pub prefix_len: u32,
-    pub scope: u32,
+pub(crate) struct Inet6Address {
+    pub(crate) device: Vec<u8>,
+    pub(crate) address: Ipv6Addr,
+    pub(crate) prefix_len: u32,
+    pub(crate) scope: u32,
 }
 
 /// An interface's IPv4 configuration; `None` where its ioctl failed (net-tools then zeroes the

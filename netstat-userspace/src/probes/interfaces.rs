@@ -278,10 +278,9 @@ mod tests {
 
     #[test]
     fn this_kernel_has_the_offsets_the_interface_probes_need() {
-        if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        let Some(btf) = crate::probes::btf::tests::kernel_btf_or_skip() else {
             return;
-        }
-        let btf = kernel_btf().unwrap();
+        };
         let config = probe_config(
             &btf,
             &InterfaceProbeOptions {

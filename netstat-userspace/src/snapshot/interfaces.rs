@@ -1,19 +1,17 @@
 //! `netstat -i`: /proc/net/dev merged with SIOCGIFCONF, each interface then asked for its
 //! configuration with the ioctls net-tools' if_fetch uses.
 
-use std::{
-    io::Write,
-    net::Ipv4Addr,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
-};
+use std::io::Write;
 
 use anyhow::Context as _;
 
 use crate::{
-    model::interfaces::{DeviceMap, Interface, Ipv4Config},
-    sources::proc::{
-        dev::{InterfaceList, parse_if_inet6},
-        read_net_file,
+    sources::{
+        ifconfig::InterfaceConfig,
+        proc::{
+            dev::{InterfaceList, parse_if_inet6},
+            read_net_file,
+        },
     },
     views::{netstat::NetstatFlags, printer::SnapshotPrinter},
 };
@@ -44,18 +42,12 @@ pub(crate) fn render(
     first: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    // SAFETY: a plain socket(2) call; the descriptor is owned at once.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).context("socket");
-    }
-    // SAFETY: fd is a fresh descriptor nothing else owns.
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    let socket = InterfaceConfig::open().context("socket")?;
 
     printer.interfaces_heading(first, out)?;
 
     let had_counters = !list.interfaces.is_empty();
-    match configured_names(&socket) {
+    match socket.configured_names() {
         Ok(conf) => list.add_names(conf.iter().map(Vec::as_slice)),
         Err(err) if had_counters => eprintln!("SIOCGIFCONF: {err}"),
         Err(err) => return Err(err).context("missing interface information"),
@@ -70,7 +62,7 @@ pub(crate) fn render(
     };
 
     for listed in list.interfaces {
-        let iface = match fetch(&socket, &listed.name) {
+        let iface = match socket.fetch(&listed.name) {
             Ok(mut iface) => {
                 iface.stats = listed.stats;
                 iface
@@ -94,124 +86,4 @@ pub(crate) fn render(
         printer.interface(&iface, &inet6, out)?;
     }
     Ok(())
-}
-
-/// The names SIOCGIFCONF lists (interfaces and aliases with an IPv4 address).
-fn configured_names(socket: &OwnedFd) -> std::io::Result<Vec<Vec<u8>>> {
-    let mut count = 30;
-    loop {
-        // SAFETY: ifreq is plain data; all zeroes is a valid value.
-        let mut reqs: Vec<libc::ifreq> = vec![unsafe { std::mem::zeroed() }; count];
-        let len = std::mem::size_of_val(reqs.as_slice());
-        let mut conf = libc::ifconf {
-            ifc_len: len as libc::c_int,
-            ifc_ifcu: libc::__c_anonymous_ifc_ifcu {
-                ifcu_req: reqs.as_mut_ptr(),
-            },
-        };
-        // SAFETY: conf points at `count` writable ifreqs and says so.
-        if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFCONF, &mut conf) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // A full buffer may have overflowed: retry with a larger one, as net-tools does.
-        if conf.ifc_len as usize == len {
-            count *= 2;
-            continue;
-        }
-        let filled = (conf.ifc_len.max(0) as usize) / std::mem::size_of::<libc::ifreq>();
-        return Ok(reqs[..filled.min(count)]
-            .iter()
-            .map(|req| c_name(&req.ifr_name))
-            .collect());
-    }
-}
-
-fn c_name(name: &[libc::c_char]) -> Vec<u8> {
-    name.iter()
-        .map(|c| *c as u8)
-        .take_while(|b| *b != 0)
-        .collect()
-}
-
-/// An ifreq naming `name`, cut to IFNAMSIZ - 1 bytes as safe_strncpy cuts it.
-fn request(name: &[u8]) -> libc::ifreq {
-    // SAFETY: ifreq is plain data; all zeroes is a valid value.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (slot, byte) in req.ifr_name.iter_mut().zip(&name[..name.len().min(15)]) {
-        *slot = *byte as libc::c_char;
-    }
-    req
-}
-
-/// Runs one SIOCGIF* ioctl on `name`.
-fn ioctl(socket: &OwnedFd, op: libc::c_ulong, name: &[u8]) -> std::io::Result<libc::ifreq> {
-    let mut req = request(name);
-    // SAFETY: req is a whole ifreq the kernel may fill.
-    if unsafe { libc::ioctl(socket.as_raw_fd(), op, &mut req) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(req)
-}
-
-/// An IPv4 address out of an ifreq's sockaddr.
-fn ipv4_of(req: &libc::ifreq) -> Ipv4Addr {
-    // SAFETY: the address ioctls fill ifru_addr (and its aliases) with a sockaddr_in.
-    let addr = unsafe { req.ifr_ifru.ifru_addr };
-    let data = addr.sa_data;
-    Ipv4Addr::new(data[2] as u8, data[3] as u8, data[4] as u8, data[5] as u8)
-}
-
-/// net-tools' if_fetch. Only the flags are required; the rest falls back as it does there.
-fn fetch(socket: &OwnedFd, name: &[u8]) -> std::io::Result<Interface> {
-    // SAFETY (all union reads below): each ioctl fills the member read after it.
-    let flags = unsafe { ioctl(socket, libc::SIOCGIFFLAGS, name)?.ifr_ifru.ifru_flags } as u16;
-    let (hw_type, hw_address) = match ioctl(socket, libc::SIOCGIFHWADDR, name) {
-        Ok(req) => {
-            let addr = unsafe { req.ifr_ifru.ifru_hwaddr };
-            let mut bytes = [0_u8; 8];
-            for (byte, c) in bytes.iter_mut().zip(addr.sa_data) {
-                *byte = c as u8;
-            }
-            (addr.sa_family, bytes)
-        }
-        // net-tools then reads the type from the flags still in its ifreq.
-        Err(_) => (flags, [0; 8]),
-    };
-    let mtu =
-        ioctl(socket, libc::SIOCGIFMTU, name).map_or(0, |req| unsafe { req.ifr_ifru.ifru_mtu });
-    let map = ioctl(socket, libc::SIOCGIFMAP, name).map_or(DeviceMap::default(), |req| {
-        let map = unsafe { req.ifr_ifru.ifru_map };
-        // c_ulong is 32 bits wide on some targets.
-        #[allow(clippy::unnecessary_cast)]
-        DeviceMap {
-            mem_start: map.mem_start as u64,
-            mem_end: map.mem_end as u64,
-            base_addr: map.base_addr,
-            irq: map.irq,
-            dma: map.dma,
-        }
-    });
-    let tx_queue_len = ioctl(socket, libc::SIOCGIFTXQLEN, name)
-        .ok()
-        .map(|req| unsafe { req.ifr_ifru.ifru_mtu });
-    let ipv4 = ioctl(socket, libc::SIOCGIFADDR, name).ok().map(|req| {
-        let other = |op| ioctl(socket, op, name).ok().map(|req| ipv4_of(&req));
-        Ipv4Config {
-            address: ipv4_of(&req),
-            destination: other(libc::SIOCGIFDSTADDR),
-            broadcast: other(libc::SIOCGIFBRDADDR),
-            netmask: other(libc::SIOCGIFNETMASK),
-        }
-    });
-    Ok(Interface {
-        name: name.to_vec(),
-        flags,
-        mtu,
-        stats: None,
-        hw_type,
-        hw_address,
-        tx_queue_len,
-        map,
-        ipv4,
-    })
 }

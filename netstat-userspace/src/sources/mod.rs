@@ -2,6 +2,7 @@
 //! event pump), the daemon's socket, and the system's names (resolver, services, kernel symbols).
 
 pub(crate) mod daemon;
+pub(crate) mod ifconfig;
 pub(crate) mod names;
 pub(crate) mod netlink;
 pub(crate) mod proc;

@@ -11,6 +11,11 @@
 //! includes the network stack and any probe on it, unless ksoftirqd took the work), and how much
 //! DEV's packet counters in the receiver's namespace grew (from /proc/net/dev).
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each binary sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     io::{ErrorKind, Read as _, Write as _},
     net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
@@ -242,6 +247,7 @@ fn udp(seconds: f64, addr: SocketAddr, dev: String, netns: Option<String>) -> an
 fn cpu_seconds() -> f64 {
     // SAFETY: zeroed rusage is valid; getrusage fills it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct it is given.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     secs(usage.ru_utime) + secs(usage.ru_stime)

@@ -1,6 +1,11 @@
 //! Loopback churn for benchmarks: connect / accept / close as fast as one thread can, for a fixed
 //! time. Run it inside a scratch namespace (`ip netns exec`). Prints `connections=N seconds=S`.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each binary sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     net::TcpListener,
     time::{Duration, Instant},

@@ -2,6 +2,11 @@
 //! on PORT. Run it inside a scratch namespace; it prints `ready N` and waits for stdin to close.
 //! One process can hold only as many sockets as its fd limit allows, so harnesses start several.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each binary sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     io::{BufRead as _, Write as _},
     net::{TcpListener, TcpStream},
@@ -42,8 +47,8 @@ fn raise_fd_limit(wanted: u64) -> anyhow::Result<()> {
         limit.rlim_max
     );
     limit.rlim_cur = wanted;
-    // SAFETY: a valid rlimit struct.
     anyhow::ensure!(
+        // SAFETY: a valid rlimit struct.
         unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0,
         "raising RLIMIT_NOFILE to {wanted}: {}",
         std::io::Error::last_os_error()

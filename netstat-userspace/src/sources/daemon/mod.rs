@@ -16,7 +16,8 @@ pub(crate) fn own_netns() -> Option<u64> {
 /// The inode of a socket's fd, as /proc/net/unix lists it: each end leaves its own out of the
 /// views it asks for or answers.
 pub(crate) fn socket_inode(socket: &impl std::os::fd::AsRawFd) -> Option<u64> {
-    // SAFETY: fstat on a valid fd with a valid out-pointer.
+    // SAFETY: stat is plain data; all zeroes is a valid value.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on a valid fd with a valid out-pointer.
     (unsafe { libc::fstat(socket.as_raw_fd(), &mut stat) } == 0).then_some(stat.st_ino)
 }

@@ -206,6 +206,7 @@ fn network_name(net: Ipv4Addr) -> Option<String> {
 
 /// getpwuid_r: the passwd database's name for a uid.
 fn user_name(uid: u32) -> Option<String> {
+    // SAFETY: passwd is plain data (integers and null pointers); all zeroes is a valid value.
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 4096];
     let mut result: *mut libc::passwd = std::ptr::null_mut();

@@ -48,6 +48,7 @@ const _: () = assert!(size_of::<RtnlLinkStats64>() == 24 * 8);
 
 // SAFETY: #[repr(C)], u64 fields only: no padding, any bytes valid.
 unsafe impl FromBytes for RtnlLinkStats64 {}
+// SAFETY: as above.
 unsafe impl AsBytes for RtnlLinkStats64 {}
 
 #[derive(Clone, Debug, PartialEq, Eq)]

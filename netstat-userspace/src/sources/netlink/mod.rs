@@ -45,11 +45,17 @@ pub(crate) unsafe trait AsBytes: Copy {}
 // is libc's MaybeUninit `Padding`, valid for any byte). nlmsghdr (4+2+2+4+4) and rtattr (2+2)
 // have no padding.
 unsafe impl FromBytes for u32 {}
+// SAFETY: as above.
 unsafe impl FromBytes for libc::nlmsghdr {}
+// SAFETY: as above.
 unsafe impl FromBytes for libc::nlmsgerr {}
+// SAFETY: as above.
 unsafe impl FromBytes for libc::rtattr {}
+// SAFETY: as above.
 unsafe impl FromBytes for libc::ifinfomsg {}
+// SAFETY: as above; AsBytes needs no padding, which nlmsghdr has none of.
 unsafe impl AsBytes for libc::nlmsghdr {}
+// SAFETY: as above; rtattr has no padding.
 unsafe impl AsBytes for libc::rtattr {}
 
 /// The `T` at the start of `bytes` (which may be longer), or None if `bytes` is too short.

@@ -70,7 +70,9 @@ const _: () = {
 // SAFETY: #[repr(C)] structs of integers and byte arrays whose sizes, asserted above, leave no
 // padding.
 unsafe impl FromBytes for InetDiagMsg {}
+// SAFETY: as above.
 unsafe impl AsBytes for InetDiagMsg {}
+// SAFETY: as above.
 unsafe impl AsBytes for InetDiagReqV2 {}
 
 /// A sock_diag request: which family and protocol, and a bitmask of states (1 << state).

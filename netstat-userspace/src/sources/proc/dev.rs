@@ -201,7 +201,7 @@ fn split_name(line: &[u8]) -> (Vec<u8>, &[u8]) {
 
 /// net-tools' nstrcmp: names compared with their trailing numbers as numbers and a ":N" alias
 /// suffix last, so eth2 sorts before eth10 and eth0:1 after eth0.
-pub fn nstrcmp(a: &[u8], b: &[u8]) -> Ordering {
+pub(crate) fn nstrcmp(a: &[u8], b: &[u8]) -> Ordering {
     let (a, a_alias) = cut_alias(a);
     let (b, b_alias) = cut_alias(b);
     let a_index = digits_start(a);
@@ -250,7 +250,7 @@ fn atoi(digits: &[u8]) -> i64 {
 
 /// /proc/net/if_inet6, read with ife_print_long's scanf format; lines that do not scan fully
 /// are skipped.
-pub fn parse_if_inet6(text: &[u8]) -> Vec<Inet6Address> {
+pub(crate) fn parse_if_inet6(text: &[u8]) -> Vec<Inet6Address> {
     let mut format: Vec<Conversion> = vec![Word(4); 8];
     format.extend([
         Space,
