@@ -46,12 +46,41 @@ pub struct TcpStateRecord {
     /// The socket's counters as it enters CLOSE; all zero for every other transition. Read at
     /// one state change per socket only, to keep the common case cheap.
     pub close: CloseCounters,
+    /// `bpf_get_socket_cookie(sk)`: the socket's identity for its whole life, never reused (the
+    /// `idiag_cookie` sock_diag reports). 0 from the classic tracepoint, which cannot ask.
+    pub cookie: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<TcpStateRecord>() == 112);
+const _: () = assert!(core::mem::size_of::<TcpStateRecord>() == 120);
 const _: () = assert!(core::mem::align_of::<TcpStateRecord>() == 8);
 const _: () = assert!(core::mem::offset_of!(TcpStateRecord, netns) == 76);
 const _: () = assert!(core::mem::offset_of!(TcpStateRecord, close) == 80);
+const _: () = assert!(core::mem::offset_of!(TcpStateRecord, cookie) == 112);
+
+/// Where the BTF tracepoint finds a transition's fields in the `struct sock` it is handed (all in
+/// `__sk_common` but `protocol`), found in the kernel's BTF by userspace and set at load time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SockOffsets {
+    /// `skc_family` (u16).
+    pub family: u32,
+    /// `sk_protocol` (u16).
+    pub protocol: u32,
+    /// `skc_num`: the local port, host byte order (u16).
+    pub num: u32,
+    /// `skc_dport`: the remote port, network byte order (u16).
+    pub dport: u32,
+    /// `skc_rcv_saddr` (u32, network order).
+    pub rcv_saddr: u32,
+    /// `skc_daddr` (u32, network order).
+    pub daddr: u32,
+    /// `skc_v6_rcv_saddr` (16 bytes).
+    pub v6_rcv_saddr: u32,
+    /// `skc_v6_daddr` (16 bytes).
+    pub v6_daddr: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<SockOffsets>() == 32);
 
 /// The bit of `sk_flags` the kernel sets when the peer's FIN arrives (`enum sock_flags`; checked
 /// against the kernel's BTF at load time).
@@ -167,4 +196,6 @@ mod pod {
     unsafe impl aya::Pod for super::NetnsOffsets {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::CloseOffsets {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SockOffsets {}
 }

@@ -1,15 +1,24 @@
 //! `sock:inet_sock_set_state`: one record per TCP state transition.
+//!
+//! Two entry points write the same record. The BTF tracepoint (`tp_btf`), preferred, is handed
+//! the `struct sock *` itself: its fields are plain loads at BTF offsets, which the verifier
+//! checks and the kernel guards, and it can ask for the socket's cookie. The classic tracepoint,
+//! the fallback where the kernel has no BTF, reads the formatted record the kernel copies for it
+//! (and needs tracefs to attach). Userspace loads one of them.
 
 use aya_ebpf::helpers::bpf_probe_read_kernel;
 use aya_ebpf::{
     EbpfContext as _,
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
-    macros::{map, tracepoint},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_socket_cookie, bpf_ktime_get_ns,
+    },
+    macros::{btf_tracepoint, map, tracepoint},
     maps::{PerCpuArray, RingBuf},
-    programs::TracePointContext,
+    programs::{BtfTracePointContext, TracePointContext},
 };
 use netstat_common::{
-    AF_INET, CloseCounters, CloseOffsets, IPPROTO_TCP, KernelFilter, NetnsOffsets, TcpStateRecord,
+    AF_INET, CloseCounters, CloseOffsets, IPPROTO_TCP, KernelFilter, NetnsOffsets, SockOffsets,
+    TcpStateRecord,
 };
 
 /// Transition records. Its size is set by userspace before load (`EbpfLoader::set_max_entries`).
@@ -36,6 +45,19 @@ static TCP_STATE_FILTER: KernelFilter = KernelFilter {
 static TCP_STATE_NETNS_OFFSETS: NetnsOffsets = NetnsOffsets {
     sock_net: 0,
     net_inum: 0,
+};
+
+/// Set by userspace from the kernel's BTF for the BTF tracepoint.
+#[unsafe(no_mangle)]
+static TCP_STATE_SOCK_OFFSETS: SockOffsets = SockOffsets {
+    family: 0,
+    protocol: 0,
+    num: 0,
+    dport: 0,
+    rcv_saddr: 0,
+    daddr: 0,
+    v6_rcv_saddr: 0,
+    v6_daddr: 0,
 };
 
 /// The socket's network namespace inode: two kernel reads through BTF-resolved offsets.
@@ -135,8 +157,103 @@ const DADDR_V6: usize = 56;
 
 #[tracepoint(category = "sock", name = "inet_sock_set_state")]
 pub(crate) fn enetstat_tcp_state(ctx: TracePointContext) -> u32 {
-    record_transition(&ctx);
+    let protocol: u16 = field(&ctx, PROTOCOL);
+    if protocol != IPPROTO_TCP {
+        return 0;
+    }
+    let family: u16 = field(&ctx, FAMILY);
+    let (saddr, daddr) = if family == AF_INET {
+        (
+            ipv4_bytes(field(&ctx, SADDR)),
+            ipv4_bytes(field(&ctx, DADDR)),
+        )
+    } else {
+        (field16(&ctx, SADDR_V6), field16(&ctx, DADDR_V6))
+    };
+    let skaddr: u64 = field(&ctx, SKADDR);
+    record_transition(Transition {
+        skaddr,
+        family,
+        sport: field(&ctx, SPORT),
+        dport: field(&ctx, DPORT),
+        saddr,
+        daddr,
+        oldstate: field(&ctx, OLDSTATE),
+        newstate: field(&ctx, NEWSTATE),
+        netns: Netns::Read,
+        cookie: 0,
+    });
     0
+}
+
+/// The tracepoint's arguments: `(const struct sock *sk, int oldstate, int newstate)`.
+#[btf_tracepoint(function = "inet_sock_set_state")]
+pub(crate) fn enetstat_tcp_state_btf(ctx: BtfTracePointContext) -> i32 {
+    // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
+    let at = unsafe { core::ptr::read_volatile(&TCP_STATE_SOCK_OFFSETS) };
+    let sk: u64 = ctx.arg(0);
+    let protocol: u16 = sock_field(sk, at.protocol);
+    if protocol != IPPROTO_TCP {
+        return 0;
+    }
+    let family: u16 = sock_field(sk, at.family);
+    let (saddr, daddr) = if family == AF_INET {
+        (
+            ipv4_bytes(sock_field(sk, at.rcv_saddr)),
+            ipv4_bytes(sock_field(sk, at.daddr)),
+        )
+    } else {
+        (sock_field(sk, at.v6_rcv_saddr), sock_field(sk, at.v6_daddr))
+    };
+    let dport: u16 = sock_field(sk, at.dport);
+    record_transition(Transition {
+        skaddr: sk,
+        family,
+        sport: sock_field(sk, at.num),
+        dport: u16::from_be(dport),
+        saddr,
+        daddr,
+        oldstate: ctx.arg(1),
+        newstate: ctx.arg(2),
+        netns: Netns::Load,
+        // SAFETY: sk is the tracepoint's own socket argument, which the helper accepts from
+        // tracing programs.
+        cookie: unsafe { bpf_get_socket_cookie(sk as *mut _) },
+    });
+    0
+}
+
+/// A field of the `struct sock` the BTF tracepoint is handed: a plain load, which the verifier
+/// checks against the kernel's BTF (the offset is a load-time constant) and the kernel guards
+/// against faults.
+#[inline(always)]
+fn sock_field<T: Copy>(sk: u64, offset: u32) -> T {
+    // SAFETY: as above; the offsets come from the same BTF the program is verified against.
+    unsafe { core::ptr::read_volatile((sk + u64::from(offset)) as *const T) }
+}
+
+/// The socket's network namespace through typed loads (`sk->__sk_common.skc_net.net->ns.inum`),
+/// for the BTF tracepoint.
+#[inline(always)]
+fn netns_by_load(sk: u64) -> u32 {
+    // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
+    let offsets = unsafe { core::ptr::read_volatile(&TCP_STATE_NETNS_OFFSETS) };
+    if offsets.net_inum == 0 {
+        return 0;
+    }
+    let net: u64 = sock_field(sk, offsets.sock_net);
+    if net == 0 {
+        return 0;
+    }
+    sock_field(net, offsets.net_inum)
+}
+
+/// An IPv4 address in the first 4 bytes of the record's 16.
+#[inline(always)]
+fn ipv4_bytes(addr: u32) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    bytes[..4].copy_from_slice(&addr.to_ne_bytes());
+    bytes
 }
 
 /// A field of the tracepoint's record, at one of the format offsets above.
@@ -158,18 +275,34 @@ fn field16(ctx: &TracePointContext, offset: usize) -> [u8; 16] {
     out
 }
 
+/// How a program finds the socket's network namespace.
+#[derive(Clone, Copy)]
+enum Netns {
+    /// bpf_probe_read_kernel: the classic tracepoint's socket address is an untyped number.
+    Read,
+    /// Typed loads from the BTF tracepoint's socket pointer.
+    Load,
+}
+
+/// What either entry point knows of one transition.
+struct Transition {
+    skaddr: u64,
+    family: u16,
+    sport: u16,
+    dport: u16,
+    saddr: [u8; 16],
+    daddr: [u8; 16],
+    oldstate: i32,
+    newstate: i32,
+    netns: Netns,
+    cookie: u64,
+}
+
 #[inline(always)]
-fn record_transition(ctx: &TracePointContext) {
-    let protocol: u16 = field(ctx, PROTOCOL);
-    if protocol != IPPROTO_TCP {
-        return;
-    }
-    let family: u16 = field(ctx, FAMILY);
-    let sport: u16 = field(ctx, SPORT);
-    let dport: u16 = field(ctx, DPORT);
+fn record_transition(t: Transition) {
     // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
     let filter = unsafe { core::ptr::read_volatile(&TCP_STATE_FILTER) };
-    if !filter.accepts(family, sport, dport) {
+    if !filter.accepts(t.family, t.sport, t.dport) {
         return;
     }
 
@@ -180,33 +313,26 @@ fn record_transition(ctx: &TracePointContext) {
         }
         return;
     };
-    let (saddr, daddr) = if family == AF_INET {
-        let mut s = [0u8; 16];
-        let mut d = [0u8; 16];
-        s[..4].copy_from_slice(&field::<u32>(ctx, SADDR).to_ne_bytes());
-        d[..4].copy_from_slice(&field::<u32>(ctx, DADDR).to_ne_bytes());
-        (s, d)
-    } else {
-        (field16(ctx, SADDR_V6), field16(ctx, DADDR_V6))
+    let netns = match t.netns {
+        Netns::Read => netns_of(t.skaddr),
+        Netns::Load => netns_by_load(t.skaddr),
     };
-    let skaddr: u64 = field(ctx, SKADDR);
-    let oldstate: i32 = field(ctx, OLDSTATE);
-    let newstate: i32 = field(ctx, NEWSTATE);
     slot.write(TcpStateRecord {
         // SAFETY: a helper that takes no arguments.
         ts_ns: unsafe { bpf_ktime_get_ns() },
-        skaddr,
-        saddr,
-        daddr,
+        skaddr: t.skaddr,
+        saddr: t.saddr,
+        daddr: t.daddr,
         comm: bpf_get_current_comm().unwrap_or([0; 16]),
         tgid: (bpf_get_current_pid_tgid() >> 32) as u32,
-        sport,
-        dport,
-        family,
-        oldstate: oldstate as u8,
-        newstate: newstate as u8,
-        netns: netns_of(skaddr),
-        close: close_counters(skaddr, newstate),
+        sport: t.sport,
+        dport: t.dport,
+        family: t.family,
+        oldstate: t.oldstate as u8,
+        newstate: t.newstate as u8,
+        netns,
+        close: close_counters(t.skaddr, t.newstate),
+        cookie: t.cookie,
     });
     // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
     let wakeup_bytes = unsafe { core::ptr::read_volatile(&TCP_STATE_WAKEUP_BYTES) };

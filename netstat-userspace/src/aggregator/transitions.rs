@@ -178,6 +178,7 @@ pub(crate) mod tests {
             task: on_cpu,
             netns: 0,
             counters: None,
+            cookie: None,
         }
     }
 

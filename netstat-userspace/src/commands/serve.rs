@@ -52,6 +52,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     // The ring holds every event since the attach; the snapshot is read, then they are replayed.
     let snapshot_ns = Clock::monotonic_now_ns();
     let mut daemon = Daemon::from_snapshot(snapshot_ns)?;
+    daemon.set_tcp_hook(probe.hook);
     // Interface metrics need the interface probes; without --metrics they stay detached, so
     // the daemon costs nothing per packet.
     let mut interfaces = None;

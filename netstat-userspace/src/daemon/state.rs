@@ -12,6 +12,7 @@ use crate::{
     aggregator::{table::LiveTable, transitions::made_by_owner},
     events::{Comm, Task, TcpTransition},
     model::{
+        hooks::TcpHook,
         losses::Losses,
         owners::{Connection, Owner, SocketOwners},
         system::page_size,
@@ -61,6 +62,8 @@ pub(crate) struct Daemon {
     trimmed_at_len: usize,
     /// What is counted for Prometheus, when metrics are served.
     metrics: Option<Metrics>,
+    /// The hook the TCP probe runs on, for `status`.
+    tcp_hook: Option<TcpHook>,
 }
 
 /// The table's owner type from a /proc/*/fd owner: the program part of netstat's label.
@@ -90,8 +93,14 @@ impl Daemon {
         Ok(Self::new(table, owners, own_netns()))
     }
 
+    /// Names the hook the TCP probe runs on, for `status`.
+    pub(crate) fn set_tcp_hook(&mut self, hook: TcpHook) {
+        self.tcp_hook = Some(hook);
+    }
+
     fn new(table: LiveTable, owners: SocketOwners, netns: Option<u64>) -> Self {
         Daemon {
+            tcp_hook: None,
             table,
             netns,
             owners,
@@ -288,6 +297,8 @@ impl Daemon {
         #[derive(Serialize)]
         struct Status<'a> {
             uptime_s: u64,
+            /// The kernel hook the TCP probe is attached to.
+            tcp_probe: &'static str,
             sockets_tracked: usize,
             time_wait_tracked: usize,
             #[serde(flatten)]
@@ -297,6 +308,7 @@ impl Daemon {
         }
         let status = Status {
             uptime_s: self.started.elapsed().as_secs(),
+            tcp_probe: self.tcp_hook.map_or("unknown", TcpHook::name),
             sockets_tracked: self.table.len(),
             time_wait_tracked: self.table.time_wait_count(),
             counters: &self.counters,
@@ -418,6 +430,7 @@ mod tests {
             },
             netns: NETNS,
             counters: None,
+            cookie: None,
         }
     }
 

@@ -103,6 +103,7 @@ mod tests {
             },
             netns: 0,
             counters: None,
+            cookie: None,
         }
     }
 

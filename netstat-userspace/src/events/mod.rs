@@ -56,6 +56,9 @@ pub(crate) struct TcpTransition {
     pub(crate) netns: u32,
     /// Read from the socket on transitions into CLOSE, when the kernel's BTF gave the offsets.
     pub(crate) counters: Option<CloseCounters>,
+    /// The kernel's socket cookie, `None` where the probe could not ask for it (classic
+    /// tracepoint). Unlike `skaddr` it is never reused.
+    pub(crate) cookie: Option<u64>,
 }
 
 /// A socket's counters as it entered CLOSE, as the kernel keeps them: in sequence space, where a
@@ -144,6 +147,7 @@ impl TcpTransition {
                 write_seq: record.close.write_seq,
                 fin_received: record.close.sk_flags & (1 << SOCK_DONE) != 0,
             }),
+            cookie: (record.cookie != 0).then_some(record.cookie),
         })
     }
 }
@@ -186,6 +190,7 @@ mod tests {
             newstate: 2,
             netns: 4026531840,
             close: netstat_common::CloseCounters::default(),
+            cookie: 7,
         }
     }
 
@@ -202,6 +207,7 @@ mod tests {
         assert_eq!(t.skaddr, 0xffff_8881_0000_1000);
         assert_eq!(t.netns, 4026531840);
         assert_eq!(t.counters, None);
+        assert_eq!(t.cookie, Some(7));
     }
 
     #[test]
@@ -255,10 +261,10 @@ mod tests {
     fn rejects_short_records_and_unknown_families() {
         let bytes = record_bytes(&sample());
         assert_eq!(
-            TcpTransition::decode(&bytes[..111]),
+            TcpTransition::decode(&bytes[..119]),
             Err(DecodeError::Short {
-                got: 111,
-                expected: 112
+                got: 119,
+                expected: 120
             })
         );
         let mut r = sample();

@@ -13,17 +13,21 @@ use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{PerCpuArray, RingBuf},
-    programs::TracePoint,
+    programs::{BtfTracePoint, TracePoint},
 };
-use netstat_common::{CloseOffsets, KernelFilter, NetnsOffsets, SOCK_DONE};
+use netstat_common::{CloseOffsets, KernelFilter, NetnsOffsets, SOCK_DONE, SockOffsets};
 use stream::{EventStream, LossReader, LossSlots};
 
-use crate::model::system::page_size;
+use crate::model::{hooks::TcpHook, system::page_size};
 
 /// The object built from `netstat-ebpf` by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netstat-ebpf"));
 
 const TCP_STATE_PROGRAM: &str = "enetstat_tcp_state";
+const TCP_STATE_BTF_PROGRAM: &str = "enetstat_tcp_state_btf";
+const TCP_STATE_SOCK_OFFSETS: &str = "TCP_STATE_SOCK_OFFSETS";
+/// Set to `tracepoint` to use the classic tracepoint even where the BTF one would load.
+const TCP_HOOK_ENV: &str = "ENETSTAT_TCP_HOOK";
 const TCP_STATE_EVENTS: &str = "TCP_STATE_EVENTS";
 const TCP_STATE_LOST: &str = "TCP_STATE_LOST";
 const TCP_STATE_FILTER: &str = "TCP_STATE_FILTER";
@@ -37,6 +41,8 @@ pub(crate) struct TcpStateProbe {
     _ebpf: Ebpf,
     /// Why records into CLOSE carry no counters (no BTF, or a field not found), if they do not.
     pub(crate) close_counters_unknown: Option<String>,
+    /// The hook the program is attached to.
+    pub(crate) hook: TcpHook,
 }
 
 /// Ring buffer sizes must be a power of two and a multiple of the page size.
@@ -60,18 +66,14 @@ impl TcpStateProbe {
     ) -> anyhow::Result<(Self, EventStream)> {
         check_privileges()?;
         raise_memlock_limit();
-        let events_dir = tracefs::events_dir()?;
-        if !events_dir.join("sock/inet_sock_set_state").exists() {
-            bail!(
-                "this kernel has no sock:inet_sock_set_state tracepoint (it appeared in Linux 4.16)"
-            );
-        }
         // A quarter full: the reader's timer normally drains long before that.
         let wakeup_bytes = u64::from(ring_bytes / 4);
         // One read and parse of the kernel's BTF (megabytes) serves every offset.
         let btf = kernel_btf();
         let netns_offsets = netns_offsets(&btf);
-        let close_offsets = btf.and_then(|btf| close_offsets(&btf));
+        let close_offsets = btf.as_ref().map_err(Clone::clone).and_then(close_offsets);
+        let sock_offsets = btf.as_ref().map_err(Clone::clone).and_then(sock_offsets);
+        drop(btf);
         let mut ebpf = loader()
             .map_max_entries(TCP_STATE_EVENTS, ring_bytes)
             .override_global(TCP_STATE_FILTER, filter, true)
@@ -82,20 +84,33 @@ impl TcpStateProbe {
                 &close_offsets.as_ref().copied().unwrap_or_default(),
                 true,
             )
+            .override_global(
+                TCP_STATE_SOCK_OFFSETS,
+                &sock_offsets.as_ref().copied().unwrap_or_default(),
+                true,
+            )
             .load(EBPF_OBJECT)
             .map_err(|err| privileges::explain_load_error(err.into()))
             .context("loading the eBPF object")?;
-        let program: &mut TracePoint = ebpf
-            .program_mut(TCP_STATE_PROGRAM)
-            .ok_or_else(|| anyhow!("program {TCP_STATE_PROGRAM} missing from the eBPF object"))?
-            .try_into()?;
-        program
-            .load()
-            .map_err(|err| privileges::explain_load_error(err.into()))
-            .context("loading the sock:inet_sock_set_state program")?;
-        program
-            .attach("sock", "inet_sock_set_state")
-            .context("attaching to sock:inet_sock_set_state")?;
+        let forced_classic = std::env::var(TCP_HOOK_ENV).as_deref() == Ok("tracepoint");
+        let btf_attempt = match (forced_classic, sock_offsets) {
+            (true, _) => Err(format!("{TCP_HOOK_ENV}=tracepoint")),
+            (false, Err(why)) => Err(why),
+            (false, Ok(_)) => attach_btf(&mut ebpf).map_err(|err| format!("{err:#}")),
+        };
+        let hook = match btf_attempt {
+            Ok(()) => TcpHook::BtfTracepoint,
+            Err(why) => {
+                log::info!("TCP probe on the classic tracepoint: no BTF tracepoint ({why})");
+                attach_classic(&mut ebpf)?;
+                TcpHook::Tracepoint
+            }
+        };
+        log::debug!("TCP probe attached ({})", hook.name());
+        let program = match hook {
+            TcpHook::BtfTracepoint => TCP_STATE_BTF_PROGRAM,
+            TcpHook::Tracepoint => TCP_STATE_PROGRAM,
+        };
         let events = RingBuf::try_from(
             ebpf.take_map(TCP_STATE_EVENTS)
                 .ok_or_else(|| anyhow!("map {TCP_STATE_EVENTS} missing"))?,
@@ -110,10 +125,11 @@ impl TcpStateProbe {
             rate_limited: None,
             untracked: None,
         };
-        let losses = LossReader::new(&ebpf, lost, slots, &[TCP_STATE_PROGRAM])?;
+        let losses = LossReader::new(&ebpf, lost, slots, &[program])?;
         let probe = TcpStateProbe {
             _ebpf: ebpf,
             close_counters_unknown: close_offsets.err(),
+            hook,
         };
         Ok((
             probe,
@@ -123,6 +139,65 @@ impl TcpStateProbe {
             },
         ))
     }
+}
+
+/// The BTF tracepoint: typed loads, the socket's cookie, no tracefs.
+fn attach_btf(ebpf: &mut Ebpf) -> anyhow::Result<()> {
+    let btf = aya::Btf::from_sys_fs().context("reading the kernel's BTF")?;
+    let program: &mut BtfTracePoint = ebpf
+        .program_mut(TCP_STATE_BTF_PROGRAM)
+        .ok_or_else(|| anyhow!("program {TCP_STATE_BTF_PROGRAM} missing from the eBPF object"))?
+        .try_into()?;
+    program
+        .load("inet_sock_set_state", &btf)
+        .map_err(|err| privileges::explain_load_error(err.into()))
+        .context("loading the tp_btf/inet_sock_set_state program")?;
+    program
+        .attach()
+        .context("attaching to tp_btf/inet_sock_set_state")?;
+    Ok(())
+}
+
+/// The classic tracepoint, through tracefs (mounted if it is not).
+fn attach_classic(ebpf: &mut Ebpf) -> anyhow::Result<()> {
+    let events_dir = tracefs::events_dir()?;
+    if !events_dir.join("sock/inet_sock_set_state").exists() {
+        bail!("this kernel has no sock:inet_sock_set_state tracepoint (it appeared in Linux 4.16)");
+    }
+    let program: &mut TracePoint = ebpf
+        .program_mut(TCP_STATE_PROGRAM)
+        .ok_or_else(|| anyhow!("program {TCP_STATE_PROGRAM} missing from the eBPF object"))?
+        .try_into()?;
+    program
+        .load()
+        .map_err(|err| privileges::explain_load_error(err.into()))
+        .context("loading the sock:inet_sock_set_state program")?;
+    program
+        .attach("sock", "inet_sock_set_state")
+        .context("attaching to sock:inet_sock_set_state")?;
+    Ok(())
+}
+
+/// Where the BTF tracepoint finds a transition's fields in `struct sock`.
+fn sock_offsets(btf: &btf::Btf) -> Result<SockOffsets, String> {
+    let offset =
+        |name: &str, member: &str| btf.member_offset(name, member).map_err(|e| e.to_string());
+    let common = offset("sock", "__sk_common")?;
+    let in_common = |member: &str| Ok::<u32, String>(common + offset("sock_common", member)?);
+    Ok(SockOffsets {
+        family: in_common("skc_family")?,
+        // A bitfield before Linux 5.6, which a byte offset cannot name: such kernels use the
+        // classic tracepoint.
+        protocol: btf
+            .member_byte_offset("sock", "sk_protocol")
+            .map_err(|e| e.to_string())?,
+        num: in_common("skc_num")?,
+        dport: in_common("skc_dport")?,
+        rcv_saddr: in_common("skc_rcv_saddr")?,
+        daddr: in_common("skc_daddr")?,
+        v6_rcv_saddr: in_common("skc_v6_rcv_saddr")?,
+        v6_daddr: in_common("skc_v6_daddr")?,
+    })
 }
 
 /// The kernel's BTF (/sys/kernel/btf/vmlinux), parsed; Err says why there is none.

@@ -145,7 +145,7 @@ mod tests {
         let line = render(StreamFormat::JsonLines, &life(BYTES, false));
         assert_eq!(
             line,
-            "{\"ts\":\"1970-01-01T00:00:00.001000000Z\",\"skaddr\":\"0xffff888123456780\",\"pid\":4242,\
+            "{\"ts\":\"1970-01-01T00:00:00.001000000Z\",\"skaddr\":\"0xffff888123456780\",\"cookie\":null,\"pid\":4242,\
              \"comm\":\"nginx\",\"family\":\"inet\",\"laddr\":\"127.0.0.1\",\"lport\":8080,\
              \"raddr\":\"127.0.0.1\",\"rport\":51000,\"tx_bytes\":3000,\"rx_bytes\":10000,\"ms\":1.25,\
              \"partial\":false,\"closed_from\":\"LAST_ACK\",\"netns\":4026531840}\n"

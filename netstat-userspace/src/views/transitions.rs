@@ -33,6 +33,9 @@ pub(crate) fn describe_loss(cause: LossCause) -> &'static str {
 pub(super) struct SocketJson {
     ts: String,
     skaddr: String,
+    /// The kernel's socket cookie (`null` from the classic tracepoint): unlike `skaddr`, never
+    /// reused, and the `cookie` of `ss -e`'s sockets.
+    cookie: Option<u64>,
     pid: Option<u32>,
     comm: Option<String>,
     family: &'static str,
@@ -47,6 +50,7 @@ impl SocketJson {
         SocketJson {
             ts: clock.rfc3339(t.ts_ns),
             skaddr: format!("{:#x}", t.skaddr),
+            cookie: t.cookie,
             pid: owner.map(|o| o.tgid),
             comm: owner.map(|o| escape_bytes(o.comm.as_bytes())),
             family: t.family.name(),
@@ -283,6 +287,7 @@ mod tests {
                 task: task(b"irrelevant"),
                 netns: 0,
                 counters: None,
+                cookie: None,
             },
             owner: owner.map(task),
             in_old_state_ns: ms.map(|ms| ms * 1_000_000 + 250_000),
@@ -403,7 +408,7 @@ mod tests {
         let line = render(StreamFormat::JsonLines, &observed(Some(b"x"), Some(2)));
         assert_eq!(
             line,
-            "{\"ts\":\"1970-01-01T00:00:00.001500000Z\",\"skaddr\":\"0xffff888123456780\",\"pid\":4242,\
+            "{\"ts\":\"1970-01-01T00:00:00.001500000Z\",\"skaddr\":\"0xffff888123456780\",\"cookie\":null,\"pid\":4242,\
              \"comm\":\"x\",\"family\":\"inet6\",\"laddr\":\"::1\",\"lport\":8080,\"raddr\":\"::1\",\
              \"rport\":51000,\"oldstate\":\"SYN_RECV\",\"newstate\":\"ESTABLISHED\",\"ms\":2.25,\
              \"netns\":null}\n"

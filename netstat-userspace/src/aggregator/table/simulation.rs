@@ -455,6 +455,7 @@ impl Simulation {
             task: if step.by_app { app } else { task(0, "swapper") },
             netns: 0,
             counters: None,
+            cookie: None,
         });
         let (skaddr, id, side, endpoints) = (
             lifecycle.skaddr,

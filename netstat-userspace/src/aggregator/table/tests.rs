@@ -68,6 +68,7 @@ impl Socket {
             task: on_cpu,
             netns: 0,
             counters: None,
+            cookie: None,
         }
     }
 
@@ -902,6 +903,7 @@ fn no_sequence_panics() {
             task: softirq(),
             netns: 0,
             counters: None,
+            cookie: None,
         };
         table.apply(&transition);
         if step % 97 == 0 {

@@ -338,6 +338,7 @@ mod tests {
             task,
             netns: 0,
             counters: None,
+            cookie: None,
         };
         let mut f = flags();
         f.programs = true;
