@@ -71,6 +71,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     // so the daemon's resident size is what it keeps.
     release_free_memory();
 
+    let socket_path = socket.path().to_path_buf();
     let mut requests = socket.serve(config.check_legacy_args);
     let mut scrapes = match metrics {
         Some(endpoint) => {
@@ -83,7 +84,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
         None => None,
     };
     // The line that tells people and scripts the daemon answers (logging.rs keeps its form).
-    log::info!("serving on {}", config.socket.display());
+    log::info!("serving on {}", socket_path.display());
 
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     loop {

@@ -4,7 +4,7 @@
 
 use std::{
     io,
-    os::unix::fs::PermissionsExt as _,
+    os::unix::fs::{FileTypeExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -41,29 +41,47 @@ pub(crate) struct ControlSocket {
 }
 
 impl ControlSocket {
-    /// Binds `path` with mode 0600 (its directory 0700 if created). A stale socket file left by a
-    /// daemon that died is replaced; a live daemon's is not.
+    /// Binds `path` (made absolute) with mode 0600 (its directory 0700 if created). Only a stale
+    /// socket file, one nobody answers on, is replaced: a live daemon's socket and anything that
+    /// is not a socket are refused.
     pub(crate) async fn bind(path: &Path) -> anyhow::Result<Self> {
+        let path = &std::path::absolute(path)
+            .with_context(|| format!("resolving the socket path {}", path.display()))?;
         if let Some(dir) = path.parent()
             && !dir.exists()
         {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("setting the mode of {}", dir.display()))?;
         }
-        if path.exists() {
-            if UnixStream::connect(path).await.is_ok() {
-                bail!("another enetstat daemon is answering on {}", path.display());
+        match std::fs::symlink_metadata(path) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err).with_context(|| format!("checking {}", path.display())),
+            Ok(meta) if !meta.file_type().is_socket() => bail!(
+                "{} exists and is not a socket; refusing to replace it",
+                path.display()
+            ),
+            Ok(_) => {
+                if UnixStream::connect(path).await.is_ok() {
+                    bail!("another enetstat daemon is answering on {}", path.display());
+                }
+                std::fs::remove_file(path)
+                    .with_context(|| format!("removing the stale socket {}", path.display()))?;
             }
-            std::fs::remove_file(path)
-                .with_context(|| format!("removing the stale socket {}", path.display()))?;
         }
         let listener =
             UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("setting the mode of {}", path.display()))?;
         Ok(ControlSocket {
             listener,
             path: path.to_path_buf(),
         })
+    }
+
+    /// The socket's absolute path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Accepts connections forever, handing each request to the main loop through the returned
