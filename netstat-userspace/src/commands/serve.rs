@@ -15,6 +15,7 @@ use crate::{
         server::ControlSocket,
         state::{Daemon, release_free_memory},
     },
+    events::TcpTransition,
     model::system::page_size,
     probes::{TcpStateProbe, check_ring_size},
     sources::{
@@ -39,7 +40,8 @@ pub(crate) struct ServeConfig {
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 
 pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
-    let stop = StopSignals::install()?;
+    // SIGHUP re-reads the kernel's tables; SIGINT and SIGTERM stop.
+    let stop = StopSignals::install_reporting_hangup()?;
 
     let (probe, events) = TcpStateProbe::attach(&Default::default(), config.ring_bytes)?;
     let mut pump = Pump::new(stop, events)?;
@@ -89,11 +91,11 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     loop {
         tokio::select! {
-            flow = pump.next(&mut daemon) => {
-                if flow? == Flow::Stopped {
-                    break;
-                }
-            }
+            flow = pump.next(&mut daemon) => match flow? {
+                Flow::Running => {}
+                Flow::Stopped => break,
+                Flow::HungUp => resync_on_hangup(&mut pump, &mut daemon)?,
+            },
             _ = housekeeping.tick() => daemon.tick(Clock::monotonic_now_ns()),
             Some(incoming) = requests.recv() => {
                 // Events that arrived before the request are applied first, so the answer is
@@ -117,6 +119,22 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     drop(probe);
     drop(interfaces);
+    Ok(())
+}
+
+/// SIGHUP: the table is rebuilt from a fresh snapshot as at start-up, so the events the ring
+/// holds across the read are replayed against it.
+fn resync_on_hangup(pump: &mut Pump<TcpTransition>, daemon: &mut Daemon) -> anyhow::Result<()> {
+    log::info!("SIGHUP: re-reading the kernel's socket tables");
+    pump.drain_all(daemon)?;
+    daemon.resync_now(Clock::monotonic_now_ns())?;
+    let mut buffered = Vec::new();
+    pump.drain_into(&mut buffered);
+    daemon.replay(&buffered);
+    log::info!(
+        "SIGHUP: the table was re-read: {} sockets",
+        daemon.sockets_tracked()
+    );
     Ok(())
 }
 

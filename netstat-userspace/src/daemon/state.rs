@@ -181,8 +181,14 @@ impl Daemon {
         self.counters.events_lost += lost.total();
         self.counters.events_lost_ring_full += lost.ring_full;
         self.counters.events_lost_recursion += lost.recursion;
+        self.resync_now(Clock::monotonic_now_ns())
+    }
+
+    /// Rebuilds the table and the owners from a snapshot read now (`snapshot_ns` is taken just
+    /// before): after lost events, or at SIGHUP. Follow with [`Daemon::replay`] of the events
+    /// buffered since before `snapshot_ns`, as at start-up.
+    pub(crate) fn resync_now(&mut self, snapshot_ns: u64) -> anyhow::Result<()> {
         self.counters.resyncs += 1;
-        let snapshot_ns = Clock::monotonic_now_ns();
         let rows = snapshot::tcp_rows()?;
         self.owners = SocketOwners::scan();
         self.dirty_pids.clear();
@@ -191,6 +197,11 @@ impl Daemon {
         self.table
             .apply_owners(|inode| owners.get(inode).map(task_of));
         Ok(())
+    }
+
+    /// How many sockets the table holds.
+    pub(crate) fn sockets_tracked(&self) -> usize {
+        self.table.len()
     }
 
     /// Answers a request that came over the connection with inode `connection_inode`.
