@@ -13,7 +13,7 @@ use crate::{
     daemon::{
         metrics_http::{MetricsEndpoint, Scrape},
         server::ControlSocket,
-        state::{Daemon, release_free_memory},
+        state::{Daemon, map_large_allocations, release_free_memory},
     },
     events::TcpTransition,
     model::system::page_size,
@@ -40,6 +40,7 @@ pub(crate) struct ServeConfig {
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 
 pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    map_large_allocations();
     // SIGHUP re-reads the kernel's tables; SIGINT and SIGTERM stop.
     let stop = StopSignals::install_reporting_hangup()?;
 
@@ -101,8 +102,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 // Events that arrived before the request are applied first, so the answer is
                 // at least as fresh as the request.
                 pump.drain_all(&mut daemon)?;
-                let answer = daemon.answer(&incoming.request, incoming.connection_inode);
-                let _ = incoming.reply.send(answer);
+                incoming.respond(|request, inode| daemon.answer(request, inode));
             }
             changes = next_link_changes(&mut interfaces) => {
                 changes?;

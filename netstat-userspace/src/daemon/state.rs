@@ -385,6 +385,19 @@ fn last_owners(table: &LiveTable) -> HashMap<Connection, Owner> {
         .collect()
 }
 
+/// Allocations of a MiB and more get pages of their own, which go back to the system the moment
+/// they are freed: answers of megabytes, held while slow clients read them, then leave no holes
+/// in the heap behind (glibc otherwise raises this threshold as such blocks are freed, and serves
+/// them from the heap).
+pub(crate) fn map_large_allocations() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes the allocator's tuning; it is called before any other thread
+    // exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 /// Returns free heap memory to the system (glibc keeps it otherwise).
 pub(crate) fn release_free_memory() {
     #[cfg(target_env = "gnu")]
