@@ -68,6 +68,18 @@ prefixes (\fB<3>\fR, \fB<4>\fR, \fB<6>\fR, \fB<7>\fR) for the journal, instead o
 \fBENETSTAT_LOG\fR
 The least severe log level printed: \fBerror\fR, \fBwarn\fR, \fBinfo\fR (the default),
 \fBdebug\fR or \fBoff\fR.
+.SH SIGNALS
+.TP
+\fBSIGINT\fR, \fBSIGTERM\fR
+\fBwatch\fR, \fB\-c\fR and \fBserve\fR stop: events already read are handled, the probes are
+detached, the daemon's socket file is removed, exit status 0.
+.TP
+\fBSIGHUP\fR
+\fBwatch\fR and \fB\-c\fR stop as at \fBSIGINT\fR. \fBserve\fR re\-reads the kernel's socket
+tables and replaces its live table (a resync, counted in \fBenetstat status\fR), and goes on.
+.TP
+\fBSIGKILL\fR
+Cannot be handled: if it lands while the daemon reads /proc/net/tcp, \fBkptr_restrict\fR stays 1.
 .SH FILES
 .TP
 \fI/run/enetstat/enetstat.sock\fR

@@ -13,8 +13,9 @@ use crate::{
     daemon::{
         metrics_http::{MetricsEndpoint, Scrape},
         server::ControlSocket,
-        state::{Daemon, release_free_memory},
+        state::{Daemon, map_large_allocations, release_free_memory},
     },
+    events::TcpTransition,
     model::system::page_size,
     probes::{TcpStateProbe, check_ring_size},
     sources::{
@@ -39,7 +40,9 @@ pub(crate) struct ServeConfig {
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 
 pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
-    let stop = StopSignals::install()?;
+    map_large_allocations();
+    // SIGHUP re-reads the kernel's tables; SIGINT and SIGTERM stop.
+    let stop = StopSignals::install_reporting_hangup()?;
 
     let (probe, events) = TcpStateProbe::attach(&Default::default(), config.ring_bytes)?;
     let mut pump = Pump::new(stop, events)?;
@@ -72,6 +75,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     // so the daemon's resident size is what it keeps.
     release_free_memory();
 
+    let socket_path = socket.path().to_path_buf();
     let mut requests = socket.serve(config.check_legacy_args);
     let mut scrapes = match metrics {
         Some(endpoint) => {
@@ -84,23 +88,22 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
         None => None,
     };
     // The line that tells people and scripts the daemon answers (logging.rs keeps its form).
-    log::info!("serving on {}", config.socket.display());
+    log::info!("serving on {}", socket_path.display());
 
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     loop {
         tokio::select! {
-            flow = pump.next(&mut daemon) => {
-                if flow? == Flow::Stopped {
-                    break;
-                }
-            }
+            flow = pump.next(&mut daemon) => match flow? {
+                Flow::Running => {}
+                Flow::Stopped => break,
+                Flow::HungUp => resync_on_hangup(&mut pump, &mut daemon)?,
+            },
             _ = housekeeping.tick() => daemon.tick(Clock::monotonic_now_ns()),
             Some(incoming) = requests.recv() => {
                 // Events that arrived before the request are applied first, so the answer is
                 // at least as fresh as the request.
                 pump.drain_all(&mut daemon)?;
-                let answer = daemon.answer(&incoming.request, incoming.connection_inode);
-                let _ = incoming.reply.send(answer);
+                incoming.respond(|request, inode| daemon.answer(request, inode));
             }
             changes = next_link_changes(&mut interfaces) => {
                 changes?;
@@ -117,6 +120,22 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     drop(probe);
     drop(interfaces);
+    Ok(())
+}
+
+/// SIGHUP: the table is rebuilt from a fresh snapshot as at start-up, so the events the ring
+/// holds across the read are replayed against it.
+fn resync_on_hangup(pump: &mut Pump<TcpTransition>, daemon: &mut Daemon) -> anyhow::Result<()> {
+    log::info!("SIGHUP: re-reading the kernel's socket tables");
+    pump.drain_all(daemon)?;
+    daemon.resync_now(Clock::monotonic_now_ns())?;
+    let mut buffered = Vec::new();
+    pump.drain_into(&mut buffered);
+    daemon.replay(&buffered);
+    log::info!(
+        "SIGHUP: the table was re-read: {} sockets",
+        daemon.sockets_tracked()
+    );
     Ok(())
 }
 

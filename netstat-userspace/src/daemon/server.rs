@@ -1,21 +1,31 @@
 //! The daemon's unix socket: root-only, one request per connection, bounded in size and time.
 //! Connections are served by their own tasks, so a slow or broken client never holds up others;
 //! answers are computed by the main loop, which owns the live table.
+//!
+//! What clients can hold is bounded: descriptors (clients served at once, set from the open
+//! files limit so that the daemon's own reads keep theirs; more are told Busy), time (a deadline
+//! to send the request and one to read the answer), and memory (the answers waiting to be read
+//! share a budget; a client whose answer does not fit is told Busy).
 
 use std::{
     io,
-    os::unix::fs::PermissionsExt as _,
+    os::unix::fs::{FileTypeExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
-    time::Duration,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
 use tokio::{
     io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _},
     net::{UnixListener, UnixStream},
-    sync::{mpsc, oneshot},
+    sync::{Semaphore, mpsc, oneshot},
 };
 
+use super::state::release_free_memory;
 use crate::sources::daemon::{
     protocol::{self, CheckArgs, DaemonError, Decoded, Dialect, MAX_REQUEST_BYTES, Request},
     socket_inode,
@@ -23,15 +33,78 @@ use crate::sources::daemon::{
 
 /// How long a client may take to send its request.
 pub(crate) const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+/// How long a client may take to read its answer; then the connection is closed.
+pub(crate) const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 /// How many requests may wait for the main loop at once; more are refused as busy.
 const QUEUE_DEPTH: usize = 64;
+/// Clients served at once, at most; fewer when the open files limit is low.
+const MAX_CLIENTS: usize = 256;
+/// Clients being told Busy at once, at most; more wait in the listen backlog.
+const MAX_REFUSING: usize = 16;
+/// Descriptors kept for the daemon's own work beside its clients: an answer opens netlink
+/// sockets and /proc files, an owner scan one /proc/PID/fd directory at a time, and a resync
+/// /proc/net/tcp{,6}.
+const RESERVED_FDS: usize = 24;
+/// The answer bytes all clients may hold at once. An answer larger than this alone is still
+/// sent when no other is held, so a host with a huge table can be asked at all.
+const ANSWER_BUDGET_BYTES: usize = 64 << 20;
+/// Answers at least this large give their memory back to the system once dropped.
+const TRIM_AFTER_BYTES: usize = 1 << 20;
+/// Out of descriptors: how long the accept loop waits before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Out of descriptors is logged at most once per this.
+const EXHAUSTION_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A request waiting for the main loop's answer.
 pub(crate) struct Incoming {
-    pub(crate) request: Request,
+    request: Request,
     /// The daemon's end of this connection, which no netstat view should show.
-    pub(crate) connection_inode: Option<u64>,
-    pub(crate) reply: oneshot::Sender<Result<Vec<u8>, DaemonError>>,
+    connection_inode: Option<u64>,
+    reply: oneshot::Sender<Result<Charged, DaemonError>>,
+    budget: AnswerBudget,
+}
+
+/// An answer, charged to the budget until its connection is done with it.
+struct Charged {
+    body: Vec<u8>,
+    _charge: Charge,
+}
+
+impl Incoming {
+    /// Answers with what `render` makes of the request, unless the answers held already spend
+    /// the budget (then it is not rendered) or this one does not fit (then it is dropped): both
+    /// are refused as Busy. Charging here, as it is made, keeps answers waiting for their
+    /// connection's task within the budget too.
+    pub(crate) fn respond(
+        self,
+        render: impl FnOnce(&Request, Option<u64>) -> Result<Vec<u8>, DaemonError>,
+    ) {
+        let answer = if self.budget.is_spent() {
+            Err(DaemonError::Busy)
+        } else {
+            render(&self.request, self.connection_inode).and_then(|mut body| {
+                match self.budget.charge(body.len()) {
+                    Some(charge) => {
+                        // What is charged is what is held: not a vector's spare capacity.
+                        body.shrink_to_fit();
+                        Ok(Charged {
+                            body,
+                            _charge: charge,
+                        })
+                    }
+                    None => {
+                        let large = body.len() >= TRIM_AFTER_BYTES;
+                        drop(body);
+                        if large {
+                            release_free_memory();
+                        }
+                        Err(DaemonError::Busy)
+                    }
+                }
+            })
+        };
+        let _ = self.reply.send(answer);
+    }
 }
 
 /// The bound socket; the file is removed on drop.
@@ -41,45 +114,239 @@ pub(crate) struct ControlSocket {
 }
 
 impl ControlSocket {
-    /// Binds `path` with mode 0600 (its directory 0700 if created). A stale socket file left by a
-    /// daemon that died is replaced; a live daemon's is not.
+    /// Binds `path` (made absolute) with mode 0600 (its directory 0700 if created). Only a stale
+    /// socket file, one nobody answers on, is replaced: a live daemon's socket and anything that
+    /// is not a socket are refused.
     pub(crate) async fn bind(path: &Path) -> anyhow::Result<Self> {
+        let path = &std::path::absolute(path)
+            .with_context(|| format!("resolving the socket path {}", path.display()))?;
         if let Some(dir) = path.parent()
             && !dir.exists()
         {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("setting the mode of {}", dir.display()))?;
         }
-        if path.exists() {
-            if UnixStream::connect(path).await.is_ok() {
-                bail!("another enetstat daemon is answering on {}", path.display());
+        match std::fs::symlink_metadata(path) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err).with_context(|| format!("checking {}", path.display())),
+            Ok(meta) if !meta.file_type().is_socket() => bail!(
+                "{} exists and is not a socket; refusing to replace it",
+                path.display()
+            ),
+            Ok(_) => {
+                if UnixStream::connect(path).await.is_ok() {
+                    bail!("another enetstat daemon is answering on {}", path.display());
+                }
+                std::fs::remove_file(path)
+                    .with_context(|| format!("removing the stale socket {}", path.display()))?;
             }
-            std::fs::remove_file(path)
-                .with_context(|| format!("removing the stale socket {}", path.display()))?;
         }
         let listener =
             UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("setting the mode of {}", path.display()))?;
         Ok(ControlSocket {
             listener,
             path: path.to_path_buf(),
         })
     }
 
+    /// The socket's absolute path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Accepts connections forever, handing each request to the main loop through the returned
     /// channel. `check_args` checks the command line of version 1 and 2 requests.
     pub(crate) fn serve(self, check_args: CheckArgs) -> mpsc::Receiver<Incoming> {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let limits = ClientLimits::from_open_files_limit();
+        if limits.served < MAX_CLIENTS {
+            log::info!(
+                "serving at most {} clients at once (open files limit {})",
+                limits.served,
+                limits.open_files
+            );
+        }
+        let served = Arc::new(Semaphore::new(limits.served));
+        let refusing = Arc::new(Semaphore::new(limits.refusing));
+        let budget = AnswerBudget::new(ANSWER_BUDGET_BYTES);
         tokio::spawn(async move {
             let socket = self;
+            let mut exhausted_logged: Option<Instant> = None;
             loop {
-                let Ok((stream, _)) = socket.listener.accept().await else {
-                    continue;
+                // A client beyond those served is told Busy, by at most `refusing` tasks; past
+                // that, clients wait in the backlog.
+                let Ok(refusal) = refusing.clone().acquire_owned().await else {
+                    return;
                 };
-                tokio::spawn(handle(stream, tx.clone(), check_args));
+                let stream = match socket.listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(err) => {
+                        if is_out_of_descriptors(&err)
+                            && exhausted_logged
+                                .is_none_or(|at| at.elapsed() >= EXHAUSTION_LOG_INTERVAL)
+                        {
+                            log::warn!(
+                                "out of file descriptors accepting clients ({err}); retrying every {} ms",
+                                ACCEPT_BACKOFF.as_millis()
+                            );
+                            exhausted_logged = Some(Instant::now());
+                        }
+                        // Whatever the error, never retry in a tight loop.
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        continue;
+                    }
+                };
+                let context = Connection {
+                    main_loop: tx.clone(),
+                    check_args,
+                    budget: budget.clone(),
+                };
+                match served.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        drop(refusal);
+                        tokio::spawn(async move {
+                            handle(stream, context, Admission::Served).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => {
+                        tokio::spawn(async move {
+                            handle(stream, context, Admission::Busy).await;
+                            drop(refusal);
+                        });
+                    }
+                }
             }
         });
         rx
+    }
+}
+
+/// EMFILE or ENFILE: the process or the system is out of file descriptors.
+fn is_out_of_descriptors(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// How many clients get descriptors at once.
+#[derive(Debug, PartialEq, Eq)]
+struct ClientLimits {
+    /// Served: their request goes to the main loop.
+    served: usize,
+    /// Told Busy.
+    refusing: usize,
+    /// The soft open files limit these came from.
+    open_files: u64,
+}
+
+impl ClientLimits {
+    /// From the soft open files limit less the descriptors open now and [`RESERVED_FDS`].
+    fn from_open_files_limit() -> Self {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct it is given.
+        let open_files = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+            limit.rlim_cur
+        } else {
+            1024
+        };
+        let open_now = std::fs::read_dir("/proc/self/fd").map_or(64, Iterator::count);
+        Self::within(open_files, open_now)
+    }
+
+    fn within(open_files: u64, open_now: usize) -> Self {
+        let free = usize::try_from(open_files)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(open_now + RESERVED_FDS);
+        let refusing = (free / 8).clamp(1, MAX_REFUSING);
+        let served = free.saturating_sub(refusing).clamp(1, MAX_CLIENTS);
+        ClientLimits {
+            served,
+            refusing,
+            open_files,
+        }
+    }
+}
+
+/// What a connection's task needs besides its stream.
+struct Connection {
+    main_loop: mpsc::Sender<Incoming>,
+    check_args: CheckArgs,
+    budget: AnswerBudget,
+}
+
+/// Whether a connection is served, or told Busy once its request is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Admission {
+    Served,
+    Busy,
+}
+
+/// The bytes of answers not yet read by their clients, all connections together.
+#[derive(Clone)]
+struct AnswerBudget {
+    held: Arc<AtomicUsize>,
+    /// The size of the last answer, as the next one's estimate.
+    last_size: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+/// Bytes charged to the budget, given back on drop.
+struct Charge {
+    held: Arc<AtomicUsize>,
+    bytes: usize,
+}
+
+impl AnswerBudget {
+    fn new(limit: usize) -> Self {
+        AnswerBudget {
+            held: Arc::new(AtomicUsize::new(0)),
+            last_size: Arc::new(AtomicUsize::new(0)),
+            limit,
+        }
+    }
+
+    /// No room for an answer the size of the last one: the request is refused before the main
+    /// loop renders it.
+    fn is_spent(&self) -> bool {
+        let held = self.held.load(Ordering::Relaxed);
+        held > 0 && held.saturating_add(self.last_size.load(Ordering::Relaxed)) > self.limit
+    }
+
+    /// Charges `bytes`, unless other answers are held and these would take the total over the
+    /// limit.
+    fn charge(&self, bytes: usize) -> Option<Charge> {
+        self.last_size.store(bytes, Ordering::Relaxed);
+        let mut held = self.held.load(Ordering::Relaxed);
+        loop {
+            if held > 0 && held.saturating_add(bytes) > self.limit {
+                return None;
+            }
+            match self.held.compare_exchange_weak(
+                held,
+                held + bytes,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Some(Charge {
+                        held: self.held.clone(),
+                        bytes,
+                    });
+                }
+                Err(now) => held = now,
+            }
+        }
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.held.fetch_sub(self.bytes, Ordering::Relaxed);
     }
 }
 
@@ -89,37 +356,69 @@ impl Drop for ControlSocket {
     }
 }
 
-/// One connection: check the peer, read one request, wait for the answer, write it in the
-/// request's dialect.
-async fn handle(mut stream: UnixStream, main_loop: mpsc::Sender<Incoming>, check_args: CheckArgs) {
-    let (dialect, answer) = match check_peer(&stream) {
+/// One connection: check the peer, read one request, wait for the answer (or refuse it as
+/// Busy), write it in the request's dialect within the write deadline.
+async fn handle(mut stream: UnixStream, connection: Connection, admission: Admission) {
+    let Connection {
+        main_loop,
+        check_args,
+        budget,
+    } = connection;
+    let inode = socket_inode(&stream);
+    let ask = |request| {
+        let (main_loop, budget) = (&main_loop, &budget);
+        async move {
+            if admission == Admission::Busy {
+                return Err(DaemonError::Busy);
+            }
+            ask(main_loop, budget, request, inode).await
+        }
+    };
+    let read = match check_peer(&stream) {
+        Err(why) => Err(why),
+        Ok(()) => tokio::time::timeout(REQUEST_DEADLINE, read_request(&mut stream))
+            .await
+            .unwrap_or(Err(DaemonError::TimedOut)),
+    };
+    // Read to its newline: nothing is left unread, so closing cannot reset the connection.
+    let read_whole = read.is_ok();
+    let (dialect, answer) = match read {
         Err(why) => (Dialect::Current, Err(why)),
-        Ok(()) => match tokio::time::timeout(REQUEST_DEADLINE, read_request(&mut stream)).await {
-            Err(_) => (Dialect::Current, Err(DaemonError::TimedOut)),
-            Ok(Err(err)) => (Dialect::Current, Err(err)),
-            Ok(Ok(Decoded::Current(request))) => (
-                Dialect::Current,
-                ask(&main_loop, request, socket_inode(&stream)).await,
-            ),
-            // The one place an old request's command line is read: from here on it is typed.
-            Ok(Ok(Decoded::Legacy(legacy))) => (
-                Dialect::Legacy,
-                match legacy.upgrade(check_args) {
-                    Ok(request) => ask(&main_loop, request, socket_inode(&stream)).await,
-                    Err(err) => Err(err),
-                },
-            ),
-        },
+        Ok(Decoded::Current(request)) => (Dialect::Current, ask(request).await),
+        // The one place an old request's command line is read: from here on it is typed.
+        Ok(Decoded::Legacy(legacy)) => (
+            Dialect::Legacy,
+            match legacy.upgrade(check_args) {
+                Ok(request) => ask(request).await,
+                Err(err) => Err(err),
+            },
+        ),
     };
-    let (header, body) = match answer {
-        Ok(body) => (protocol::encode_header(dialect, Ok(())), body),
-        Err(why) => (protocol::encode_header(dialect, Err(&why)), Vec::new()),
+    // Rendering it left garbage of about its size, which goes back to the system below.
+    let large = answer
+        .as_ref()
+        .is_ok_and(|charged| charged.body.len() >= TRIM_AFTER_BYTES);
+    let (header, charged) = match answer {
+        Ok(charged) => (protocol::encode_header(dialect, Ok(())), Some(charged)),
+        Err(why) => (protocol::encode_header(dialect, Err(&why)), None),
     };
-    // A client that went away gets nothing; that is its business.
-    let _ = stream.write_all(&header).await;
-    let _ = stream.write_all(&body).await;
-    let _ = stream.shutdown().await;
-    linger(&mut stream).await;
+    let body = charged
+        .as_ref()
+        .map_or(&[][..], |charged| &charged.body[..]);
+    // A client that went away, or does not read in time, gets nothing more; that is its business.
+    let _ = tokio::time::timeout(WRITE_DEADLINE, async {
+        stream.write_all(&header).await?;
+        stream.write_all(body).await?;
+        stream.shutdown().await
+    })
+    .await;
+    drop(charged);
+    if large {
+        release_free_memory();
+    }
+    if !read_whole {
+        linger(&mut stream).await;
+    }
 }
 
 /// Before closing an answered connection: closing with unread bytes would reset it before the
@@ -128,17 +427,22 @@ async fn handle(mut stream: UnixStream, main_loop: mpsc::Sender<Incoming>, check
 pub(super) async fn linger(stream: &mut (impl AsyncRead + Unpin)) {
     let mut sink = [0u8; 4096];
     let mut left = LINGER_BYTES;
-    while left > 0 {
-        match tokio::time::timeout(LINGER_TIME, stream.read(&mut sink)).await {
-            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
-            _ => break,
+    let drain = async {
+        while left > 0 {
+            match tokio::time::timeout(LINGER_TIME, stream.read(&mut sink)).await {
+                Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+                _ => break,
+            }
         }
-    }
+    };
+    // A trickle of bytes does not keep the connection either.
+    let _ = tokio::time::timeout(LINGER_TOTAL_TIME, drain).await;
 }
 
 /// After answering, how much of a client's unread request is read and dropped, and for how long.
 const LINGER_BYTES: usize = 1 << 20;
 const LINGER_TIME: Duration = Duration::from_millis(500);
+const LINGER_TOTAL_TIME: Duration = Duration::from_secs(2);
 
 /// Root only, on top of the file mode: a socket inherited or passed elsewhere still refuses.
 fn check_peer(stream: &UnixStream) -> Result<(), DaemonError> {
@@ -153,15 +457,17 @@ fn check_peer(stream: &UnixStream) -> Result<(), DaemonError> {
 
 async fn ask(
     main_loop: &mpsc::Sender<Incoming>,
+    budget: &AnswerBudget,
     request: Request,
     connection_inode: Option<u64>,
-) -> Result<Vec<u8>, DaemonError> {
+) -> Result<Charged, DaemonError> {
     let (reply, answer) = oneshot::channel();
     main_loop
         .try_send(Incoming {
             request,
             connection_inode,
             reply,
+            budget: budget.clone(),
         })
         .map_err(|_| DaemonError::Busy)?;
     answer.await.unwrap_or(Err(DaemonError::ShuttingDown))
@@ -217,14 +523,13 @@ mod tests {
                 let mut requests = socket.serve(|args| Err(format!("checked {}", args.join(" "))));
                 ready_tx.send(()).unwrap();
                 while let Some(incoming) = requests.recv().await {
-                    let answer = match incoming.request {
+                    incoming.respond(|request, _| match request {
                         Request::Status | Request::Table => Ok(b"up".to_vec()),
                         Request::Snapshot(snapshot) => {
                             Ok(format!("{:?} {:?}", snapshot.view, snapshot.flags.format)
                                 .into_bytes())
                         }
-                    };
-                    let _ = incoming.reply.send(answer);
+                    });
                 }
             });
         });
@@ -332,6 +637,43 @@ mod tests {
         slow.read_to_string(&mut out).unwrap();
         assert!(out.contains("not received in time"), "{out}");
         assert_eq!(split_answer(&out).0.reason, Some(DaemonError::TimedOut));
+    }
+
+    #[test]
+    fn clients_get_the_descriptors_the_daemon_does_not_keep() {
+        let limits = ClientLimits::within(64, 23);
+        assert_eq!((limits.served, limits.refusing), (15, 2));
+        assert_eq!(
+            limits.served + limits.refusing + 23 + RESERVED_FDS,
+            64,
+            "all of the limit, none over"
+        );
+        // Below what the daemon keeps for itself: one at a time still.
+        let tight = ClientLimits::within(32, 23);
+        assert_eq!((tight.served, tight.refusing), (1, 1));
+        let plenty = ClientLimits::within(1 << 20, 23);
+        assert_eq!(
+            (plenty.served, plenty.refusing),
+            (MAX_CLIENTS, MAX_REFUSING)
+        );
+    }
+
+    #[test]
+    fn the_answer_budget_admits_what_fits_and_one_oversized_answer_alone() {
+        let budget = AnswerBudget::new(100);
+        let first = budget.charge(60).expect("fits");
+        assert!(budget.is_spent(), "another answer of 60 would not fit");
+        assert!(budget.charge(50).is_none());
+        let second = budget.charge(40).expect("fits exactly");
+        drop(first);
+        drop(second);
+        assert!(!budget.is_spent());
+        let huge = budget
+            .charge(500)
+            .expect("alone, an oversized answer is sent");
+        assert!(budget.charge(1).is_none());
+        drop(huge);
+        assert!(budget.charge(1).is_some());
     }
 
     #[test]

@@ -12,19 +12,26 @@ const KPTR_RESTRICT: &str = "/proc/sys/kernel/kptr_restrict";
 
 /// While alive, /proc prints raw kernel addresses to root: kptr_restrict 0 makes `%pK` print a
 /// hash, 1 the raw address to CAP_SYSLOG holders (and zeros to everyone else, which is stricter
-/// than 0, so nobody learns more). The old value is restored on drop.
+/// than 0, so nobody learns more). The old value is restored on drop, and until then signals are
+/// held back, so that none can end the process with the setting changed: SIGINT, SIGTERM and
+/// SIGHUP are handled anyway, and one whose default is to terminate (SIGQUIT, SIGUSR1, ...)
+/// then lands after the restore. The daemon reads on its only thread. SIGKILL cannot be held.
 struct RawPointers {
     restore: Option<String>,
+    /// Dropped after the restore (fields drop after `Drop::drop`).
+    _held: Option<HeldSignals>,
 }
 
 impl RawPointers {
     fn enable() -> Self {
         let current = std::fs::read_to_string(KPTR_RESTRICT).unwrap_or_default();
         if current.trim() == "0" {
+            let held = HeldSignals::hold();
             match std::fs::write(KPTR_RESTRICT, "1") {
                 Ok(()) => {
                     return RawPointers {
                         restore: Some(current),
+                        _held: Some(held),
                     };
                 }
                 Err(err) => log::warn!(
@@ -35,7 +42,10 @@ impl RawPointers {
         if current.trim() == "2" {
             log::warn!("kptr_restrict is 2: snapshot rows cannot be matched to events by address");
         }
-        RawPointers { restore: None }
+        RawPointers {
+            restore: None,
+            _held: None,
+        }
     }
 }
 
@@ -43,6 +53,36 @@ impl Drop for RawPointers {
     fn drop(&mut self) {
         if let Some(value) = self.restore.take() {
             let _ = std::fs::write(KPTR_RESTRICT, value);
+        }
+    }
+}
+
+/// Every signal blocked on this thread; the previous mask comes back on drop, and with it the
+/// signals that arrived meanwhile.
+struct HeldSignals {
+    previous: libc::sigset_t,
+}
+
+impl HeldSignals {
+    fn hold() -> Self {
+        // SAFETY: sigset_t is plain data, filled by sigfillset before use; pthread_sigmask gets
+        // valid pointers and changes only this thread's mask.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut previous);
+            HeldSignals { previous }
+        }
+    }
+}
+
+impl Drop for HeldSignals {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask `hold` saved, on the same thread: the guard lives within one
+        // synchronous call.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut());
         }
     }
 }

@@ -190,8 +190,14 @@ impl Daemon {
         self.counters.events_lost += lost.total();
         self.counters.events_lost_ring_full += lost.ring_full;
         self.counters.events_lost_recursion += lost.recursion;
+        self.resync_now(Clock::monotonic_now_ns())
+    }
+
+    /// Rebuilds the table and the owners from a snapshot read now (`snapshot_ns` is taken just
+    /// before): after lost events, or at SIGHUP. Follow with [`Daemon::replay`] of the events
+    /// buffered since before `snapshot_ns`, as at start-up.
+    pub(crate) fn resync_now(&mut self, snapshot_ns: u64) -> anyhow::Result<()> {
         self.counters.resyncs += 1;
-        let snapshot_ns = Clock::monotonic_now_ns();
         let rows = snapshot::tcp_rows()?;
         self.owners = SocketOwners::scan();
         self.dirty_pids.clear();
@@ -200,6 +206,11 @@ impl Daemon {
         self.table
             .apply_owners(|inode| owners.get(inode).map(task_of));
         Ok(())
+    }
+
+    /// How many sockets the table holds.
+    pub(crate) fn sockets_tracked(&self) -> usize {
+        self.table.len()
     }
 
     /// Answers a request that came over the connection with inode `connection_inode`.
@@ -378,6 +389,19 @@ fn last_owners(table: &LiveTable) -> HashMap<Connection, Owner> {
             ))
         })
         .collect()
+}
+
+/// Allocations of a MiB and more get pages of their own, which go back to the system the moment
+/// they are freed: answers of megabytes, held while slow clients read them, then leave no holes
+/// in the heap behind (glibc otherwise raises this threshold as such blocks are freed, and serves
+/// them from the heap).
+pub(crate) fn map_large_allocations() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes the allocator's tuning; it is called before any other thread
+    // exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
 }
 
 /// Returns free heap memory to the system (glibc keeps it otherwise).

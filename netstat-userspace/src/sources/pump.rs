@@ -2,7 +2,8 @@
 //! `watch --interfaces`, `serve`). It drains a probe's ring in bounded batches and hands the
 //! decoded records to the command's [`EventSink`]; it reads the probe's loss counters and hands
 //! over their growth; it counts malformed records and says so on stderr at most once a second;
-//! and it stops at SIGINT or SIGTERM. The commands keep only what they do with each event.
+//! and it stops at SIGINT, SIGTERM or SIGHUP (the daemon is told of SIGHUP instead). The
+//! commands keep only what they do with each event.
 
 use std::time::{Duration, Instant};
 
@@ -29,27 +30,49 @@ const LOSS_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// At most one line about malformed records per this.
 const MALFORMED_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// SIGINT and SIGTERM. Installed before the probes attach, so that a Ctrl-C during the attach
-/// still ends in the command's orderly exit (drain, report losses, detach).
+/// SIGINT, SIGTERM and SIGHUP. Installed before the probes attach, so that a Ctrl-C during the
+/// attach still ends in the command's orderly exit (drain, report losses, detach).
 pub(crate) struct StopSignals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+    /// SIGHUP is handed to the command ([`Flow::HungUp`]) instead of stopping it.
+    report_hangup: bool,
 }
 
 impl StopSignals {
+    /// All three stop: a closed terminal (SIGHUP) ends a live command as Ctrl-C does.
     pub(crate) fn install() -> anyhow::Result<Self> {
+        Self::install_with(false)
+    }
+
+    /// SIGINT and SIGTERM stop; SIGHUP is reported as [`Flow::HungUp`] (the daemon resyncs).
+    pub(crate) fn install_reporting_hangup() -> anyhow::Result<Self> {
+        Self::install_with(true)
+    }
+
+    fn install_with(report_hangup: bool) -> anyhow::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(StopSignals {
             interrupt: signal(SignalKind::interrupt()).context("installing a SIGINT handler")?,
             terminate: signal(SignalKind::terminate()).context("installing a SIGTERM handler")?,
+            hangup: signal(SignalKind::hangup()).context("installing a SIGHUP handler")?,
+            report_hangup,
         })
     }
 
-    /// Resolves at the first of either signal.
-    async fn received(&mut self) {
+    /// Resolves at the first signal: [`Flow::Stopped`], or [`Flow::HungUp`] for a SIGHUP that is
+    /// reported.
+    async fn received(&mut self) -> Flow {
+        let on_hangup = if self.report_hangup {
+            Flow::HungUp
+        } else {
+            Flow::Stopped
+        };
         tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => Flow::Stopped,
+            _ = self.terminate.recv() => Flow::Stopped,
+            _ = self.hangup.recv() => on_hangup,
         }
     }
 }
@@ -88,6 +111,9 @@ pub(crate) enum Flow {
     Running,
     /// A stop signal came: finish ([`Pump::finish`]) or just leave.
     Stopped,
+    /// SIGHUP came, and the command asked to hear of it
+    /// ([`StopSignals::install_reporting_hangup`]).
+    HungUp,
 }
 
 /// A probe's stream, read.
@@ -132,7 +158,7 @@ impl<E: Decode> Pump<E> {
     ) -> anyhow::Result<Flow> {
         let intake = &mut self.intake;
         tokio::select! {
-            _ = self.stop.received() => return Ok(Flow::Stopped),
+            flow = self.stop.received() => return Ok(flow),
             taken = self.ring.next_batch(BATCH, |bytes| intake.take(bytes)) => {
                 taken?;
                 intake.deliver(sink)?;
