@@ -7,5 +7,6 @@ pub mod exposition;
 pub mod fixture;
 pub mod http;
 pub mod netns;
+pub mod prometheus;
 pub mod unit_file;
 pub mod workload;

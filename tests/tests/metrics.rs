@@ -16,6 +16,7 @@ use enetstat_integration_tests::{
     exposition::Exposition,
     http::{self, Response},
     netns::Netns,
+    prometheus::{promtool, run_with_stdin},
     workload,
 };
 
@@ -43,9 +44,11 @@ fn exchange(ns: &Netns, addr: SocketAddr, request: &[u8], head_only: bool) -> Re
         .unwrap()
 }
 
-/// One scrape, checked and parsed.
+/// One scrape in OpenMetrics, checked and parsed.
 fn scrape(ns: &Netns, addr: SocketAddr) -> Exposition {
-    let response = ns.run(move || http::get(addr, "/metrics")).unwrap();
+    let response = ns
+        .run(move || http::get_accepting(addr, "/metrics", http::ACCEPT_OPENMETRICS))
+        .unwrap();
     assert_eq!(response.status, 200, "{response:?}");
     assert_eq!(
         response.header("content-type"),
@@ -376,4 +379,105 @@ fn an_address_in_use_or_malformed_is_one_line_and_a_failure() {
         );
     }
     drop(taken);
+}
+
+/// Both formats, as served after some traffic, through Prometheus's own parsers: the text
+/// format 0.0.4 through `promtool check metrics` (its linter, which must find nothing), and
+/// OpenMetrics through the strict OpenMetrics parser of `promtool tsdb create-blocks-from
+/// openmetrics` (which wants a timestamp on each sample, so the test adds one).
+#[test]
+fn both_formats_pass_promtool() {
+    let promtool = promtool();
+    let ns = Netns::new("promtool").unwrap();
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let addr: SocketAddr = "127.0.0.1:9467".parse().unwrap();
+    let daemon = serve(&ns, &socket, "127.0.0.1:9467");
+    ns.run(|| {
+        let listener = TcpListener::bind("127.0.0.1:9510")?;
+        workload::active_close_by_client(&listener)?;
+        workload::active_close_by_server(&listener)?;
+        Ok(())
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let text = ns
+        .run(move || http::get_accepting(addr, "/metrics", http::ACCEPT_TEXT))
+        .unwrap();
+    assert_eq!(text.status, 200, "{text:?}");
+    assert_eq!(
+        text.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    // Without an Accept header too.
+    let plain = ns.run(move || http::get(addr, "/metrics")).unwrap();
+    assert_eq!(plain.header("content-type"), text.header("content-type"));
+    let lint = run_with_stdin(&promtool, &["check", "metrics"], text.body.as_bytes());
+    assert!(
+        lint.status.success() && lint.stdout.is_empty() && lint.stderr.is_empty(),
+        "promtool check metrics: {lint:?}\n{}",
+        text.body
+    );
+    // Not vacuous: counters, a histogram and interfaces were linted.
+    for family in [
+        "enetstat_transitions_total counter",
+        "enetstat_connection_duration_seconds histogram",
+        "enetstat_interface_packets_total counter",
+    ] {
+        assert!(
+            text.body.contains(&format!("\n# TYPE {family}\n")),
+            "{family}: {}",
+            text.body
+        );
+    }
+
+    let openmetrics = ns
+        .run(move || http::get_accepting(addr, "/metrics", http::ACCEPT_OPENMETRICS))
+        .unwrap();
+    assert_eq!(
+        openmetrics.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let mut stamped = String::new();
+    let mut samples = 0;
+    for line in openmetrics.body.lines() {
+        stamped.push_str(line);
+        if !line.starts_with('#') {
+            stamped.push_str(" 1700000000");
+            samples += 1;
+        }
+        stamped.push('\n');
+    }
+    let input = dir.path.join("scrape.om");
+    std::fs::write(&input, &stamped).unwrap();
+    let blocks = dir.path.join("blocks");
+    let parsed = run_with_stdin(
+        &promtool,
+        &[
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            input.to_str().unwrap(),
+            blocks.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let report = String::from_utf8_lossy(&parsed.stdout);
+    assert!(
+        parsed.status.success() && parsed.stderr.is_empty(),
+        "promtool create-blocks-from openmetrics: {parsed:?}\n{}",
+        openmetrics.body
+    );
+    // Its table: one block, holding every sample served.
+    let row: Vec<&str> = report
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row.get(4), Some(&samples.to_string().as_str()), "{report}");
+
+    let finished = daemon.stop().unwrap();
+    assert!(finished.status.success(), "{}", finished.stderr);
 }

@@ -94,6 +94,14 @@ fn lint() -> anyhow::Result<()> {
     )
 }
 
+/// The commands the integration tests run as oracles or clients, and their Debian packages.
+const INTEGRATION_TEST_PACKAGES: &[(&str, &str)] = &[
+    ("prometheus", "prometheus"),
+    ("promtool", "prometheus"),
+    ("curl", "curl"),
+    ("openssl", "openssl"),
+];
+
 fn test(args: &[String]) -> anyhow::Result<()> {
     setup::ensure_toolchain()?;
     lint()?;
@@ -110,6 +118,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
             "the integration tests load eBPF programs and create network namespaces: run as root"
         );
     }
+    setup::ensure_debian_packages(INTEGRATION_TEST_PACKAGES)?;
     let enetstat = util::build_enetstat()?;
     let mut cmd = util::cargo_command(&[
         "test",

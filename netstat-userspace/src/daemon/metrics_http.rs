@@ -12,7 +12,7 @@ use tokio::{
 };
 
 use super::server::{REQUEST_DEADLINE, linger};
-use crate::views::metrics::CONTENT_TYPE;
+use crate::views::metrics::ExpositionFormat;
 
 /// The longest request head read; a longer one is refused.
 const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -75,7 +75,10 @@ impl MetricsEndpoint {
 /// What a request head asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route {
-    Metrics { head_only: bool },
+    Metrics {
+        head_only: bool,
+        format: ExpositionFormat,
+    },
     NotFound,
     MethodNotAllowed,
     BadRequest,
@@ -94,13 +97,54 @@ fn route(head: &[u8]) -> Option<Route> {
         Ok(httparse::Status::Complete(_)) => {
             let target = request.path.unwrap_or_default();
             let path = target.split_once('?').map_or(target, |(path, _)| path);
+            let accept = request
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("accept"))
+                .map(|h| h.value);
+            let format = negotiate(accept);
             Some(match (request.method.unwrap_or_default(), path) {
-                ("GET", "/metrics") => Route::Metrics { head_only: false },
-                ("HEAD", "/metrics") => Route::Metrics { head_only: true },
+                ("GET", "/metrics") => Route::Metrics {
+                    head_only: false,
+                    format,
+                },
+                ("HEAD", "/metrics") => Route::Metrics {
+                    head_only: true,
+                    format,
+                },
                 (_, "/metrics") => Route::MethodNotAllowed,
                 _ => Route::NotFound,
             })
         }
+    }
+}
+
+/// The format the `Accept` headers prefer, as Prometheus's own exporters choose: OpenMetrics when
+/// it is acceptable and no less preferred than the text format, else the text format 0.0.4
+/// (also when there is no `Accept` at all).
+fn negotiate<'a>(accept: impl Iterator<Item = &'a [u8]>) -> ExpositionFormat {
+    let (mut openmetrics, mut text) = (0.0f32, 0.0f32);
+    for value in accept {
+        let value = String::from_utf8_lossy(value);
+        for range in value.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(key, _)| key.trim().eq_ignore_ascii_case("q"))
+                .map_or(Some(1.0), |(_, q)| q.trim().parse::<f32>().ok())
+                .unwrap_or(0.0);
+            match media.as_str() {
+                "application/openmetrics-text" => openmetrics = openmetrics.max(quality),
+                "text/plain" | "text/*" | "*/*" => text = text.max(quality),
+                _ => {}
+            }
+        }
+    }
+    if openmetrics > 0.0 && openmetrics >= text {
+        ExpositionFormat::OpenMetrics
+    } else {
+        ExpositionFormat::Text
     }
 }
 
@@ -136,8 +180,14 @@ fn plain(status: &str, extra: &str, message: &str) -> Vec<u8> {
 /// The answer to a routed request.
 async fn answer(route: Route, main_loop: &mpsc::Sender<Scrape>) -> Vec<u8> {
     match route {
-        Route::Metrics { head_only } => match scrape(main_loop).await {
-            Ok(text) => response("200 OK", CONTENT_TYPE, "", text.as_bytes(), head_only),
+        Route::Metrics { head_only, format } => match scrape(main_loop).await {
+            Ok(text) => response(
+                "200 OK",
+                format.content_type(),
+                "",
+                format.render(text).as_bytes(),
+                head_only,
+            ),
             Err(why) => plain("503 Service Unavailable", "", &why),
         },
         Route::NotFound => plain("404 Not Found", "", "not found; metrics are at /metrics"),
@@ -206,20 +256,75 @@ mod tests {
     fn routes_metrics_and_refuses_the_rest() {
         let get =
             |target: &str| route(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
-        assert_eq!(get("/metrics"), Some(Route::Metrics { head_only: false }));
+        let text = ExpositionFormat::Text;
+        assert_eq!(
+            get("/metrics"),
+            Some(Route::Metrics {
+                head_only: false,
+                format: text
+            })
+        );
         assert_eq!(
             get("/metrics?x=1"),
-            Some(Route::Metrics { head_only: false })
+            Some(Route::Metrics {
+                head_only: false,
+                format: text
+            })
         );
         assert_eq!(
             route(b"HEAD /metrics HTTP/1.0\r\n\r\n"),
-            Some(Route::Metrics { head_only: true })
+            Some(Route::Metrics {
+                head_only: true,
+                format: text
+            })
         );
         assert_eq!(get("/"), Some(Route::NotFound));
         assert_eq!(get("/metrics/x"), Some(Route::NotFound));
         assert_eq!(
             route(b"POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"),
             Some(Route::MethodNotAllowed)
+        );
+    }
+
+    #[test]
+    fn openmetrics_is_served_when_asked_for_and_preferred() {
+        use ExpositionFormat::{OpenMetrics, Text};
+        let format = |accept: &[&str]| negotiate(accept.iter().map(|a| a.as_bytes()));
+        // What Prometheus 2.x sends.
+        assert_eq!(
+            format(&[
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+                 version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+            ]),
+            OpenMetrics
+        );
+        assert_eq!(
+            format(&["Application/OpenMetrics-Text; version=1.0.0"]),
+            OpenMetrics
+        );
+        assert_eq!(
+            format(&["text/plain", "application/openmetrics-text"]),
+            OpenMetrics
+        );
+        assert_eq!(format(&[]), Text);
+        assert_eq!(format(&["*/*"]), Text);
+        assert_eq!(format(&["text/plain;version=0.0.4"]), Text);
+        assert_eq!(format(&["application/json"]), Text);
+        assert_eq!(format(&["application/openmetrics-text;q=0"]), Text);
+        assert_eq!(
+            format(&["application/openmetrics-text;q=0.2,text/plain"]),
+            Text
+        );
+        assert_eq!(format(&["application/openmetrics-text;q=bogus"]), Text);
+        let asked = |accept: &str| {
+            route(format!("GET /metrics HTTP/1.1\r\nAccept: {accept}\r\n\r\n").as_bytes())
+        };
+        assert_eq!(
+            asked("application/openmetrics-text"),
+            Some(Route::Metrics {
+                head_only: false,
+                format: OpenMetrics
+            })
         );
     }
 
@@ -306,8 +411,19 @@ mod tests {
         let ok = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
         assert!(
-            ok.contains(&format!("Content-Type: {CONTENT_TYPE}\r\n")),
+            ok.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"),
             "{ok}"
+        );
+        let openmetrics = exchange(
+            addr,
+            b"GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text\r\n\r\n",
+        );
+        assert!(
+            openmetrics.contains(&format!(
+                "Content-Type: {}\r\n",
+                ExpositionFormat::OpenMetrics.content_type()
+            )),
+            "{openmetrics}"
         );
         assert!(ok.ends_with("\r\n\r\nup\n"), "{ok}");
         let head = exchange(addr, b"HEAD /metrics HTTP/1.1\r\n\r\n");
