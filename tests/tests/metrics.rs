@@ -4,10 +4,11 @@
 
 use std::{
     collections::BTreeMap,
+    io::{Read as _, Write as _},
     net::{SocketAddr, TcpListener, TcpStream},
     path::Path,
     process::Command,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use enetstat_integration_tests::{
@@ -15,7 +16,7 @@ use enetstat_integration_tests::{
     enetstat::{self, Running, TempDir},
     exposition::Exposition,
     http::{self, Response},
-    netns::Netns,
+    netns::{Netns, spawn_in},
     prometheus::{promtool, run_with_stdin},
     workload,
 };
@@ -477,6 +478,92 @@ fn both_formats_pass_promtool() {
         .split_whitespace()
         .collect();
     assert_eq!(row.get(4), Some(&samples.to_string().as_str()), "{report}");
+
+    let finished = daemon.stop().unwrap();
+    assert!(finished.status.success(), "{}", finished.stderr);
+}
+
+/// A slow client, reconnecting whenever it is closed, until `until`: it sends the start of a
+/// request head (or, `whole_head`, a whole GET) and then one byte every 300 ms, reading what
+/// comes but carrying on after the server's half-close, until its writes fail.
+fn slow_client(addr: SocketAddr, whole_head: bool, until: Instant) -> anyhow::Result<usize> {
+    let mut connections = 0;
+    while Instant::now() < until {
+        let Ok(mut stream) = TcpStream::connect(addr) else {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        connections += 1;
+        stream.set_nonblocking(true)?;
+        let head: &[u8] = if whole_head {
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+        } else {
+            b"GET /metrics HTTP/1.1\r\nX-Slow: "
+        };
+        if stream.write_all(head).is_err() {
+            continue;
+        }
+        let mut sink = [0u8; 4096];
+        'trickle: while Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(300));
+            // Read what came (its answer); an end of file is only the server's half-close.
+            loop {
+                match stream.read(&mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => break 'trickle,
+                }
+            }
+            if stream.write_all(b"a").is_err() {
+                break;
+            }
+        }
+    }
+    Ok(connections)
+}
+
+/// 64 slow clients (half trickling a request head, half trickling after a whole request, all
+/// reconnecting when closed) take every connection slot and keep them; a scrape still answers
+/// within a second. (Before slots could be reclaimed it waited for the slow clients to stop.)
+#[test]
+fn slow_clients_do_not_hold_up_a_scrape() {
+    const SLOW_CLIENTS: usize = 64;
+    const BOUND: Duration = Duration::from_secs(1);
+    let ns = Netns::new("slowloris").unwrap();
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let addr: SocketAddr = "127.0.0.1:9468".parse().unwrap();
+    let daemon = serve(&ns, &socket, "127.0.0.1:9468");
+
+    let until = Instant::now() + Duration::from_secs(8);
+    let clients: Vec<_> = (0..SLOW_CLIENTS)
+        .map(|i| spawn_in(ns.name(), move || slow_client(addr, i % 2 == 0, until)).unwrap())
+        .collect();
+    // Long enough for every slow client to be in, and for the head deadline (2 s) to pass.
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut latencies = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = ns.run(move || http::get(addr, "/metrics")).unwrap();
+        latencies.push(started.elapsed());
+        assert_eq!(response.status, 200, "{response:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        Instant::now() < until,
+        "the slow clients stopped before the scrapes ended: {latencies:?}"
+    );
+    let connections: usize = clients
+        .into_iter()
+        .map(|client| client.join().unwrap().unwrap())
+        .sum();
+    assert!(
+        latencies.iter().all(|&latency| latency < BOUND),
+        "scrape latencies {latencies:?} with {SLOW_CLIENTS} slow clients"
+    );
+    assert!(connections >= SLOW_CLIENTS, "{connections}");
+    eprintln!("scrape latencies {latencies:?}; slow connections made: {connections}");
 
     let finished = daemon.stop().unwrap();
     assert!(finished.status.success(), "{}", finished.stderr);
