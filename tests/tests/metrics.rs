@@ -16,7 +16,7 @@ use enetstat_integration_tests::{
     enetstat::{self, Running, TempDir},
     exposition::Exposition,
     http::{self, Response},
-    netns::{Netns, spawn_in},
+    netns::{Netns, dev_counters_by_bytes_here, spawn_in},
     prometheus::{promtool, run_with_stdin},
     workload,
 };
@@ -564,6 +564,167 @@ fn slow_clients_do_not_hold_up_a_scrape() {
     );
     assert!(connections >= SLOW_CLIENTS, "{connections}");
     eprintln!("scrape latencies {latencies:?}; slow connections made: {connections}");
+
+    let finished = daemon.stop().unwrap();
+    assert!(finished.status.success(), "{}", finished.stderr);
+}
+
+/// Sends `count` raw Ethernet frames (a local experimental ethertype, no IP) out of the
+/// interface named `name`, from the calling thread's namespace.
+fn send_raw_frames(name: &[u8], count: usize) -> anyhow::Result<()> {
+    let c_name = std::ffi::CString::new(name)?;
+    // SAFETY: a NUL-terminated name.
+    let ifindex = unsafe { libc::if_nametoindex(c_name.as_ptr()) };
+    anyhow::ensure!(ifindex != 0, "no interface {:?}", name);
+    // SAFETY: plain socket(2); protocol 0 receives nothing.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+    anyhow::ensure!(
+        fd >= 0,
+        "AF_PACKET socket: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: fd is ours, and closed once, by the OwnedFd.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: all-zero is a valid sockaddr_ll.
+    let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    to.sll_family = libc::AF_PACKET as u16;
+    to.sll_ifindex = ifindex as i32;
+    to.sll_halen = 6;
+    to.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+    let mut frame = [0u8; 64];
+    frame[..6].copy_from_slice(&[0xff; 6]);
+    frame[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+    frame[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+    for _ in 0..count {
+        // SAFETY: the frame and address outlive the call; their sizes are passed.
+        let sent = unsafe {
+            libc::sendto(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&raw const to).cast(),
+                size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        anyhow::ensure!(
+            sent == frame.len() as isize,
+            "sendto: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
+/// Interfaces whose names are not UTF-8, or hold a control byte: each is its own series, its
+/// label the `\xNN` form `-i --json` uses, its counters the kernel's; no control byte reaches
+/// the exposition raw. (The names used to be decoded lossily: the first two became one series
+/// `"\ufffd\ufffdY"`, and one interface's counters were lost.)
+#[test]
+fn interface_names_that_are_not_text_are_escaped_and_kept_apart() {
+    use std::os::unix::ffi::OsStrExt as _;
+    // Two veth pairs, each end sending its own number of frames.
+    let names: [(&[u8], &str, usize); 4] = [
+        (b"\xff\xfeY", r"\xff\xfeY", 3),
+        (b"\xfe\xffY", r"\xfe\xffY", 7),
+        (b"esc\x1b[2J", r"esc\x1b[2J", 11),
+        (b"escpeer", "escpeer", 1),
+    ];
+    let ns = Netns::new("ifnames").unwrap();
+    // No IPv6: nothing but the test's frames moves the pairs' counters.
+    ns.run(|| {
+        for key in ["all", "default"] {
+            std::fs::write(format!("/proc/sys/net/ipv6/conf/{key}/disable_ipv6"), "1")?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let ip_bytes = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new("ip")
+            .args(["-n", ns.name()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ip {args:?}: {out:?}");
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    for pair in names.chunks(2) {
+        let (a, b) = (
+            std::ffi::OsStr::from_bytes(pair[0].0),
+            std::ffi::OsStr::from_bytes(pair[1].0),
+        );
+        ip_bytes(&[
+            os("link"),
+            os("add"),
+            os("name"),
+            a,
+            os("type"),
+            os("veth"),
+            os("peer"),
+            os("name"),
+            b,
+        ]);
+        for end in [a, b] {
+            ip_bytes(&[os("link"), os("set"), os("dev"), end, os("up")]);
+        }
+    }
+    // Carrier up.
+    std::thread::sleep(Duration::from_millis(300));
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let addr: SocketAddr = "127.0.0.1:9469".parse().unwrap();
+    let daemon = serve(&ns, &socket, "127.0.0.1:9469");
+    ns.run(move || {
+        for (raw, _, count) in names {
+            send_raw_frames(raw, count)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+
+    let kernel_before = ns.run(dev_counters_by_bytes_here).unwrap();
+    let response = ns
+        .run(move || http::get_accepting(addr, "/metrics", http::ACCEPT_OPENMETRICS))
+        .unwrap();
+    let kernel_after = ns.run(dev_counters_by_bytes_here).unwrap();
+    assert!(
+        !response
+            .body
+            .bytes()
+            .any(|b| (b < 0x20 && b != b'\n') || b == 0x7f),
+        "a raw control byte: {:?}",
+        response.body
+    );
+    let exposition = Exposition::parse(&response.body).unwrap();
+    let labels: std::collections::BTreeSet<&str> = exposition
+        .samples("enetstat_interface_packets_total")
+        .map(|s| s.labels["interface"].as_str())
+        .collect();
+    for (raw, label, count) in names {
+        assert!(labels.contains(label), "{label} not in {labels:?}");
+        let (before, after) = (kernel_before[raw], kernel_after[raw]);
+        for (direction, before, after) in [
+            ("tx", before.tx_packets, after.tx_packets),
+            ("rx", before.rx_packets, after.rx_packets),
+        ] {
+            let exported = counter(
+                &exposition,
+                "enetstat_interface_packets_total",
+                &[("interface", label), ("direction", direction)],
+            );
+            assert!(
+                before <= exported && exported <= after,
+                "{label} {direction}: {before} <= {exported} <= {after}"
+            );
+        }
+        assert!(after.tx_packets >= count as u64, "{label}: {after:?}");
+    }
+    // The pair's ends differ in their counts, so two series could not have been one.
+    assert_ne!(
+        kernel_after[&b"\xff\xfeY"[..]].tx_packets,
+        kernel_after[&b"\xfe\xffY"[..]].tx_packets
+    );
+    assert!(!labels.iter().any(|l| l.contains('\u{fffd}')), "{labels:?}");
 
     let finished = daemon.stop().unwrap();
     assert!(finished.status.success(), "{}", finished.stderr);

@@ -25,6 +25,7 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
+use super::escape::escape_bytes;
 use crate::model::{TcpState, losses::LossCause, sockets::Family as AddressFamily};
 
 /// Every metric's name starts with this and an underscore.
@@ -126,7 +127,8 @@ type TransitionLabels = [(&'static str, &'static str); 2];
 /// from 0 only when the interface or its counting does).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct InterfaceTotals {
-    pub(crate) name: String,
+    /// The kernel's bytes; the `interface` label is their escaped form, as `-i --json` has it.
+    pub(crate) name: Vec<u8>,
     pub(crate) ifindex: u32,
     pub(crate) rx_packets: u64,
     pub(crate) rx_bytes: u64,
@@ -144,7 +146,7 @@ pub(crate) struct Metrics {
     transitions: Family<TransitionLabels, Counter>,
     connection_lifetimes: Histogram,
     /// The latest published interface counters, by name.
-    interfaces: BTreeMap<String, InterfaceTotals>,
+    interfaces: BTreeMap<Vec<u8>, InterfaceTotals>,
 }
 
 impl Default for Metrics {
@@ -357,11 +359,9 @@ impl Collector for InterfaceCounters {
             )?;
             for sample in &self.0 {
                 let (rx, tx) = pick(sample);
+                let interface = escape_bytes(&sample.name);
                 for (direction, value) in [("rx", rx), ("tx", tx)] {
-                    let labels = [
-                        ("interface", sample.name.as_str()),
-                        ("direction", direction),
-                    ];
+                    let labels = [("interface", interface.as_str()), ("direction", direction)];
                     ConstCounter::new(value).encode(metric.encode_family(&labels)?)?;
                 }
             }
@@ -503,7 +503,7 @@ mod tests {
 
     fn sample(name: &str, ifindex: u32, base: u64) -> InterfaceTotals {
         InterfaceTotals {
-            name: name.to_string(),
+            name: name.into(),
             ifindex,
             rx_packets: base + 1,
             rx_bytes: base + 2,
@@ -553,15 +553,20 @@ mod tests {
         let mut metrics = Metrics::new();
         metrics.publish_interfaces([sample("lo", 1, 0), sample("veth0", 5, 0)]);
         // veth0 is gone, a new interface with a hostile name appeared, lo counted on.
-        metrics.publish_interfaces([sample("lo", 1, 1000), sample("x\"\\\ny", 9, 0)]);
+        metrics.publish_interfaces([sample("lo", 1, 1000), sample("x\"\\\ny\x1b", 9, 0)]);
         let text = metrics.encode(Readings::default()).unwrap();
         assert!(!text.contains("veth0"), "{text}");
         assert!(text.contains(
             "enetstat_interface_packets_total{interface=\"lo\",direction=\"rx\"} 1001\n"
         ));
-        assert!(text.contains(
-            "enetstat_interface_packets_total{interface=\"x\\\"\\\\\\ny\",direction=\"rx\"} 1\n"
-        ));
+        // escape_bytes makes `x"\\\x0ay\x1b`; the exposition escapes its quote and backslashes.
+        assert!(
+            text.contains(
+                r#"enetstat_interface_packets_total{interface="x\"\\\\\\x0ay\\x1b",direction="rx"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(!text.bytes().any(|b| b == 0x1b), "{text}");
         // Publishing nothing removes them all.
         metrics.publish_interfaces([]);
         let text = metrics.encode(Readings::default()).unwrap();
@@ -643,5 +648,23 @@ mod tests {
             ExpositionFormat::OpenMetrics.render(openmetrics.clone()),
             openmetrics
         );
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_stay_distinct() {
+        let mut metrics = Metrics::new();
+        let mut a = sample("", 7, 0);
+        a.name = b"\xff\xfeY".to_vec();
+        let mut b = sample("", 8, 100);
+        b.name = b"\xfe\xffY".to_vec();
+        metrics.publish_interfaces([a, b]);
+        let text = metrics.encode(Readings::default()).unwrap();
+        assert!(text.contains(
+            r#"enetstat_interface_packets_total{interface="\\xff\\xfeY",direction="rx"} 1"#
+        ));
+        assert!(text.contains(
+            r#"enetstat_interface_packets_total{interface="\\xfe\\xffY",direction="rx"} 101"#
+        ));
+        assert!(!text.contains('\u{fffd}'), "{text}");
     }
 }
