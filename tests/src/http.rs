@@ -86,6 +86,18 @@ pub fn get(addr: SocketAddr, path: &str) -> anyhow::Result<Response> {
     exchange(addr, request.as_bytes(), false)
 }
 
+/// `GET path` with an `Accept` header.
+pub fn get_accepting(addr: SocketAddr, path: &str, accept: &str) -> anyhow::Result<Response> {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\n\r\n");
+    exchange(addr, request.as_bytes(), false)
+}
+
+/// What Prometheus asks for.
+pub const ACCEPT_OPENMETRICS: &str = "application/openmetrics-text;version=1.0.0,\
+     application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+/// What a client of the text format asks for.
+pub const ACCEPT_TEXT: &str = "text/plain;version=0.0.4";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ pub mod fixture;
 pub mod http;
 pub mod netns;
 pub mod prerequisite;
+pub mod prometheus;
 pub mod unit_file;
 pub mod wait;
 pub mod workload;

@@ -35,6 +35,19 @@ pub fn dev_counters_here() -> anyhow::Result<HashMap<String, DevStats>> {
         .collect())
 }
 
+/// /proc/net/dev of the calling thread's namespace, by the interface name's bytes (which need
+/// not be UTF-8).
+pub fn dev_counters_by_bytes_here() -> anyhow::Result<HashMap<Vec<u8>, DevStats>> {
+    let text = std::fs::read("/proc/thread-self/net/dev").context("reading /proc/net/dev")?;
+    let mut list = InterfaceList::default();
+    list.add_proc_dev(&text);
+    Ok(list
+        .interfaces
+        .into_iter()
+        .filter_map(|listed| Some((listed.name, listed.stats?)))
+        .collect())
+}
+
 /// Runs `ip ARGS`, failing with ip's own message.
 pub fn ip(args: &[&str]) -> anyhow::Result<()> {
     let out = Command::new("ip")

@@ -9,10 +9,11 @@
 
 use std::{
     collections::BTreeMap,
+    io::{Read as _, Write as _},
     net::{SocketAddr, TcpListener, TcpStream},
     path::Path,
     process::Command,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use enetstat_integration_tests::{
@@ -20,7 +21,8 @@ use enetstat_integration_tests::{
     enetstat::{self, Running, TempDir},
     exposition::Exposition,
     http::{self, Response},
-    netns::Netns,
+    netns::{Netns, dev_counters_by_bytes_here, spawn_in},
+    prometheus::{promtool, run_with_stdin},
     workload,
 };
 
@@ -48,9 +50,11 @@ fn exchange(ns: &Netns, addr: SocketAddr, request: &[u8], head_only: bool) -> Re
         .unwrap()
 }
 
-/// One scrape, checked and parsed.
+/// One scrape in OpenMetrics, checked and parsed.
 fn scrape(ns: &Netns, addr: SocketAddr) -> Exposition {
-    let response = ns.run(move || http::get(addr, "/metrics")).unwrap();
+    let response = ns
+        .run(move || http::get_accepting(addr, "/metrics", http::ACCEPT_OPENMETRICS))
+        .unwrap();
     assert_eq!(response.status, 200, "{response:?}");
     assert_eq!(
         response.header("content-type"),
@@ -381,4 +385,352 @@ fn an_address_in_use_or_malformed_is_one_line_and_a_failure() {
         );
     }
     drop(taken);
+}
+
+/// Both formats, as served after some traffic, through Prometheus's own parsers: the text
+/// format 0.0.4 through `promtool check metrics` (its linter, which must find nothing), and
+/// OpenMetrics through the strict OpenMetrics parser of `promtool tsdb create-blocks-from
+/// openmetrics` (which wants a timestamp on each sample, so the test adds one).
+#[test]
+fn both_formats_pass_promtool() {
+    let promtool = promtool();
+    let ns = Netns::new("promtool").unwrap();
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let addr: SocketAddr = "127.0.0.1:9467".parse().unwrap();
+    let daemon = serve(&ns, &socket, "127.0.0.1:9467");
+    ns.run(|| {
+        let listener = TcpListener::bind("127.0.0.1:9510")?;
+        workload::active_close_by_client(&listener)?;
+        workload::active_close_by_server(&listener)?;
+        Ok(())
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let text = ns
+        .run(move || http::get_accepting(addr, "/metrics", http::ACCEPT_TEXT))
+        .unwrap();
+    assert_eq!(text.status, 200, "{text:?}");
+    assert_eq!(
+        text.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    // Without an Accept header too.
+    let plain = ns.run(move || http::get(addr, "/metrics")).unwrap();
+    assert_eq!(plain.header("content-type"), text.header("content-type"));
+    let lint = run_with_stdin(&promtool, &["check", "metrics"], text.body.as_bytes());
+    assert!(
+        lint.status.success() && lint.stdout.is_empty() && lint.stderr.is_empty(),
+        "promtool check metrics: {lint:?}\n{}",
+        text.body
+    );
+    // Not vacuous: counters, a histogram and interfaces were linted.
+    for family in [
+        "enetstat_transitions_total counter",
+        "enetstat_connection_duration_seconds histogram",
+        "enetstat_interface_packets_total counter",
+    ] {
+        assert!(
+            text.body.contains(&format!("\n# TYPE {family}\n")),
+            "{family}: {}",
+            text.body
+        );
+    }
+
+    let openmetrics = ns
+        .run(move || http::get_accepting(addr, "/metrics", http::ACCEPT_OPENMETRICS))
+        .unwrap();
+    assert_eq!(
+        openmetrics.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let mut stamped = String::new();
+    let mut samples = 0;
+    for line in openmetrics.body.lines() {
+        stamped.push_str(line);
+        if !line.starts_with('#') {
+            stamped.push_str(" 1700000000");
+            samples += 1;
+        }
+        stamped.push('\n');
+    }
+    let input = dir.path.join("scrape.om");
+    std::fs::write(&input, &stamped).unwrap();
+    let blocks = dir.path.join("blocks");
+    let parsed = run_with_stdin(
+        &promtool,
+        &[
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            input.to_str().unwrap(),
+            blocks.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let report = String::from_utf8_lossy(&parsed.stdout);
+    assert!(
+        parsed.status.success() && parsed.stderr.is_empty(),
+        "promtool create-blocks-from openmetrics: {parsed:?}\n{}",
+        openmetrics.body
+    );
+    // Its table: one block, holding every sample served.
+    let row: Vec<&str> = report
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row.get(4), Some(&samples.to_string().as_str()), "{report}");
+
+    let finished = daemon.stop().unwrap();
+    assert!(finished.status.success(), "{}", finished.stderr);
+}
+
+/// A slow client, reconnecting whenever it is closed, until `until`: it sends the start of a
+/// request head (or, `whole_head`, a whole GET) and then one byte every 300 ms, reading what
+/// comes but carrying on after the server's half-close, until its writes fail.
+fn slow_client(addr: SocketAddr, whole_head: bool, until: Instant) -> anyhow::Result<usize> {
+    let mut connections = 0;
+    while Instant::now() < until {
+        let Ok(mut stream) = TcpStream::connect(addr) else {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        connections += 1;
+        stream.set_nonblocking(true)?;
+        let head: &[u8] = if whole_head {
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+        } else {
+            b"GET /metrics HTTP/1.1\r\nX-Slow: "
+        };
+        if stream.write_all(head).is_err() {
+            continue;
+        }
+        let mut sink = [0u8; 4096];
+        'trickle: while Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(300));
+            // Read what came (its answer); an end of file is only the server's half-close.
+            loop {
+                match stream.read(&mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => break 'trickle,
+                }
+            }
+            if stream.write_all(b"a").is_err() {
+                break;
+            }
+        }
+    }
+    Ok(connections)
+}
+
+/// 64 slow clients (half trickling a request head, half trickling after a whole request, all
+/// reconnecting when closed) take every connection slot and keep them; a scrape still answers
+/// within a second. (Before slots could be reclaimed it waited for the slow clients to stop.)
+#[test]
+fn slow_clients_do_not_hold_up_a_scrape() {
+    const SLOW_CLIENTS: usize = 64;
+    const BOUND: Duration = Duration::from_secs(1);
+    let ns = Netns::new("slowloris").unwrap();
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let addr: SocketAddr = "127.0.0.1:9468".parse().unwrap();
+    let daemon = serve(&ns, &socket, "127.0.0.1:9468");
+
+    let until = Instant::now() + Duration::from_secs(8);
+    let clients: Vec<_> = (0..SLOW_CLIENTS)
+        .map(|i| spawn_in(ns.name(), move || slow_client(addr, i % 2 == 0, until)).unwrap())
+        .collect();
+    // Long enough for every slow client to be in, and for the head deadline (2 s) to pass.
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut latencies = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = ns.run(move || http::get(addr, "/metrics")).unwrap();
+        latencies.push(started.elapsed());
+        assert_eq!(response.status, 200, "{response:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        Instant::now() < until,
+        "the slow clients stopped before the scrapes ended: {latencies:?}"
+    );
+    let connections: usize = clients
+        .into_iter()
+        .map(|client| client.join().unwrap().unwrap())
+        .sum();
+    assert!(
+        latencies.iter().all(|&latency| latency < BOUND),
+        "scrape latencies {latencies:?} with {SLOW_CLIENTS} slow clients"
+    );
+    assert!(connections >= SLOW_CLIENTS, "{connections}");
+    eprintln!("scrape latencies {latencies:?}; slow connections made: {connections}");
+
+    let finished = daemon.stop().unwrap();
+    assert!(finished.status.success(), "{}", finished.stderr);
+}
+
+/// Sends `count` raw Ethernet frames (a local experimental ethertype, no IP) out of the
+/// interface named `name`, from the calling thread's namespace.
+fn send_raw_frames(name: &[u8], count: usize) -> anyhow::Result<()> {
+    let c_name = std::ffi::CString::new(name)?;
+    // SAFETY: a NUL-terminated name.
+    let ifindex = unsafe { libc::if_nametoindex(c_name.as_ptr()) };
+    anyhow::ensure!(ifindex != 0, "no interface {:?}", name);
+    // SAFETY: plain socket(2); protocol 0 receives nothing.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+    anyhow::ensure!(
+        fd >= 0,
+        "AF_PACKET socket: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: fd is ours, and closed once, by the OwnedFd.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: all-zero is a valid sockaddr_ll.
+    let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    to.sll_family = libc::AF_PACKET as u16;
+    to.sll_ifindex = ifindex as i32;
+    to.sll_halen = 6;
+    to.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+    let mut frame = [0u8; 64];
+    frame[..6].copy_from_slice(&[0xff; 6]);
+    frame[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+    frame[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+    for _ in 0..count {
+        // SAFETY: the frame and address outlive the call; their sizes are passed.
+        let sent = unsafe {
+            libc::sendto(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&raw const to).cast(),
+                size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        anyhow::ensure!(
+            sent == frame.len() as isize,
+            "sendto: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
+/// Interfaces whose names are not UTF-8, or hold a control byte: each is its own series, its
+/// label the `\xNN` form `-i --json` uses, its counters the kernel's; no control byte reaches
+/// the exposition raw. (The names used to be decoded lossily: the first two became one series
+/// `"\ufffd\ufffdY"`, and one interface's counters were lost.)
+#[test]
+fn interface_names_that_are_not_text_are_escaped_and_kept_apart() {
+    use std::os::unix::ffi::OsStrExt as _;
+    // Two veth pairs, each end sending its own number of frames.
+    let names: [(&[u8], &str, usize); 4] = [
+        (b"\xff\xfeY", r"\xff\xfeY", 3),
+        (b"\xfe\xffY", r"\xfe\xffY", 7),
+        (b"esc\x1b[2J", r"esc\x1b[2J", 11),
+        (b"escpeer", "escpeer", 1),
+    ];
+    let ns = Netns::new("ifnames").unwrap();
+    // No IPv6: nothing but the test's frames moves the pairs' counters.
+    ns.run(|| {
+        for key in ["all", "default"] {
+            std::fs::write(format!("/proc/sys/net/ipv6/conf/{key}/disable_ipv6"), "1")?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let ip_bytes = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new("ip")
+            .args(["-n", ns.name()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ip {args:?}: {out:?}");
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    for pair in names.chunks(2) {
+        let (a, b) = (
+            std::ffi::OsStr::from_bytes(pair[0].0),
+            std::ffi::OsStr::from_bytes(pair[1].0),
+        );
+        ip_bytes(&[
+            os("link"),
+            os("add"),
+            os("name"),
+            a,
+            os("type"),
+            os("veth"),
+            os("peer"),
+            os("name"),
+            b,
+        ]);
+        for end in [a, b] {
+            ip_bytes(&[os("link"), os("set"), os("dev"), end, os("up")]);
+        }
+    }
+    // Carrier up.
+    std::thread::sleep(Duration::from_millis(300));
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let addr: SocketAddr = "127.0.0.1:9469".parse().unwrap();
+    let daemon = serve(&ns, &socket, "127.0.0.1:9469");
+    ns.run(move || {
+        for (raw, _, count) in names {
+            send_raw_frames(raw, count)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+
+    let kernel_before = ns.run(dev_counters_by_bytes_here).unwrap();
+    let response = ns
+        .run(move || http::get_accepting(addr, "/metrics", http::ACCEPT_OPENMETRICS))
+        .unwrap();
+    let kernel_after = ns.run(dev_counters_by_bytes_here).unwrap();
+    assert!(
+        !response
+            .body
+            .bytes()
+            .any(|b| (b < 0x20 && b != b'\n') || b == 0x7f),
+        "a raw control byte: {:?}",
+        response.body
+    );
+    let exposition = Exposition::parse(&response.body).unwrap();
+    let labels: std::collections::BTreeSet<&str> = exposition
+        .samples("enetstat_interface_packets_total")
+        .map(|s| s.labels["interface"].as_str())
+        .collect();
+    for (raw, label, count) in names {
+        assert!(labels.contains(label), "{label} not in {labels:?}");
+        let (before, after) = (kernel_before[raw], kernel_after[raw]);
+        for (direction, before, after) in [
+            ("tx", before.tx_packets, after.tx_packets),
+            ("rx", before.rx_packets, after.rx_packets),
+        ] {
+            let exported = counter(
+                &exposition,
+                "enetstat_interface_packets_total",
+                &[("interface", label), ("direction", direction)],
+            );
+            assert!(
+                before <= exported && exported <= after,
+                "{label} {direction}: {before} <= {exported} <= {after}"
+            );
+        }
+        assert!(after.tx_packets >= count as u64, "{label}: {after:?}");
+    }
+    // The pair's ends differ in their counts, so two series could not have been one.
+    assert_ne!(
+        kernel_after[&b"\xff\xfeY"[..]].tx_packets,
+        kernel_after[&b"\xfe\xffY"[..]].tx_packets
+    );
+    assert!(!labels.iter().any(|l| l.contains('\u{fffd}')), "{labels:?}");
+
+    let finished = daemon.stop().unwrap();
+    assert!(finished.status.success(), "{}", finished.stderr);
 }

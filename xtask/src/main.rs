@@ -94,8 +94,9 @@ fn lint() -> anyhow::Result<()> {
     )
 }
 
-/// The programs the integration tests run, with their Debian packages: the oracles (netstat, ss),
-/// namespace and privilege tools, and the unit's checkers. A test fails if one is missing.
+/// The programs the integration tests run, with their Debian packages: the oracles (netstat, ss,
+/// Prometheus and promtool, curl, openssl), namespace and privilege tools, and the unit's
+/// checkers. A test fails if one is missing.
 const TEST_PROGRAMS: &[(&str, &str)] = &[
     ("netstat", "net-tools"),
     ("ip", "iproute2"),
@@ -106,6 +107,10 @@ const TEST_PROGRAMS: &[(&str, &str)] = &[
     ("umount", "mount"),
     ("strace", "strace"),
     ("systemd-analyze", "systemd"),
+    ("prometheus", "prometheus"),
+    ("promtool", "prometheus"),
+    ("curl", "curl"),
+    ("openssl", "openssl"),
 ];
 
 fn test(args: &[String]) -> anyhow::Result<()> {

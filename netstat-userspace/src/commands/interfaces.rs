@@ -203,7 +203,7 @@ impl<W: Write> LiveView for NetstatTableView<'_, W> {
     fn samples(&mut self, now_ns: u64, samples: &[InterfaceSample]) -> anyhow::Result<()> {
         let mut list = InterfaceList::default();
         for sample in samples {
-            list.add_with_stats(sample.link.name.as_bytes(), sample.totals);
+            list.add_with_stats(&sample.link.name, sample.totals);
         }
         // JSON objects are stamped with their refresh's time.
         self.printer.stamp(Some(self.clock.rfc3339(now_ns)));

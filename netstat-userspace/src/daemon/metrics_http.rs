@@ -1,26 +1,44 @@
 //! The metrics endpoint: `GET /metrics` over HTTP/1.1, one request per connection. Deliberately
 //! small: the request head is parsed by httparse, bounded in size and time; every answer closes
 //! the connection. The exposition is rendered by the main loop, which owns what it describes.
+//!
+//! Slow clients cannot hold up a scrape: each connection has one deadline for its whole head,
+//! one for writing its answer and one for draining what it sends after; and when every slot is
+//! taken, a new connection takes the slot of the oldest one that is still sending its head or
+//! already answered (which a scraper's connection, whose head arrives at once, hardly ever is).
 
-use std::{io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    io,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{TcpListener, TcpStream},
-    sync::{Semaphore, mpsc, oneshot},
+    sync::{mpsc, oneshot},
 };
 
-use super::server::{REQUEST_DEADLINE, linger};
-use crate::views::metrics::CONTENT_TYPE;
+use super::server::REQUEST_DEADLINE;
+use crate::views::metrics::ExpositionFormat;
 
 /// The longest request head read; a longer one is refused.
 const MAX_HEAD_BYTES: usize = 8 * 1024;
 const MAX_HEADERS: usize = 64;
-/// Connections served at once; more wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 32;
+/// Connections open at once, whatever they are doing.
+const MAX_CONNECTIONS: usize = 64;
 /// Scrapes that may wait for the main loop at once; more are answered 503.
 const QUEUE_DEPTH: usize = 8;
+/// How long writing an answer may take.
+const WRITE_DEADLINE: Duration = Duration::from_secs(5);
+/// After answering, what the client still sends is read and dropped (so that closing does not
+/// reset the connection before the answer is read), within this time for the whole drain...
+const DRAIN_DEADLINE: Duration = Duration::from_millis(500);
+/// ...and up to this many bytes.
+const DRAIN_BYTES: usize = 64 * 1024;
 
 /// A scrape waiting for the main loop's exposition.
 pub(crate) struct Scrape {
@@ -49,18 +67,22 @@ impl MetricsEndpoint {
     /// channel.
     pub(crate) fn serve(self) -> mpsc::Receiver<Scrape> {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let slots = Arc::new(Slots::default());
         tokio::spawn(async move {
             loop {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    return;
-                };
                 match self.listener.accept().await {
                     Ok((stream, _)) => {
+                        // Full of connections that are all being answered: this one is closed.
+                        let Some((slot, evicted)) = slots.admit() else {
+                            continue;
+                        };
                         let main_loop = tx.clone();
                         tokio::spawn(async move {
-                            handle(stream, &main_loop).await;
-                            drop(permit);
+                            tokio::select! {
+                                () = handle(stream, &main_loop, &slot) => {}
+                                // Its slot went to a newer connection: close at once.
+                                _ = evicted => {}
+                            }
                         });
                     }
                     // Out of file descriptors, say: try again in a while rather than spin.
@@ -72,10 +94,74 @@ impl MetricsEndpoint {
     }
 }
 
+/// The open connections, oldest first, and whether each may be closed to make room: yes while
+/// it sends its head or drains, no while its answer is made and written.
+#[derive(Default)]
+struct Slots {
+    open: Mutex<SlotTable>,
+}
+
+#[derive(Default)]
+struct SlotTable {
+    next_id: u64,
+    /// By id, which grows with age. Dropping an entry's sender evicts its connection.
+    by_id: BTreeMap<u64, (bool, oneshot::Sender<()>)>,
+}
+
+/// A connection's place in [`Slots`]; freed on drop.
+struct Slot {
+    slots: Arc<Slots>,
+    id: u64,
+}
+
+impl Slots {
+    /// A slot for a new connection, evicting the oldest evictable one when all are taken; None
+    /// when none is evictable. The receiver completes when the connection is evicted.
+    fn admit(self: &Arc<Self>) -> Option<(Slot, oneshot::Receiver<()>)> {
+        let mut table = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if table.by_id.len() >= MAX_CONNECTIONS {
+            let oldest = table
+                .by_id
+                .iter()
+                .find(|(_, (evictable, _))| *evictable)
+                .map(|(&id, _)| id)?;
+            table.by_id.remove(&oldest);
+        }
+        let id = table.next_id;
+        table.next_id += 1;
+        let (evict, evicted) = oneshot::channel();
+        table.by_id.insert(id, (true, evict));
+        let slot = Slot {
+            slots: Arc::clone(self),
+            id,
+        };
+        Some((slot, evicted))
+    }
+}
+
+impl Slot {
+    fn set_evictable(&self, evictable: bool) {
+        let mut table = self.slots.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = table.by_id.get_mut(&self.id) {
+            entry.0 = evictable;
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut table = self.slots.open.lock().unwrap_or_else(|e| e.into_inner());
+        table.by_id.remove(&self.id);
+    }
+}
+
 /// What a request head asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route {
-    Metrics { head_only: bool },
+    Metrics {
+        head_only: bool,
+        format: ExpositionFormat,
+    },
     NotFound,
     MethodNotAllowed,
     BadRequest,
@@ -94,13 +180,54 @@ fn route(head: &[u8]) -> Option<Route> {
         Ok(httparse::Status::Complete(_)) => {
             let target = request.path.unwrap_or_default();
             let path = target.split_once('?').map_or(target, |(path, _)| path);
+            let accept = request
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("accept"))
+                .map(|h| h.value);
+            let format = negotiate(accept);
             Some(match (request.method.unwrap_or_default(), path) {
-                ("GET", "/metrics") => Route::Metrics { head_only: false },
-                ("HEAD", "/metrics") => Route::Metrics { head_only: true },
+                ("GET", "/metrics") => Route::Metrics {
+                    head_only: false,
+                    format,
+                },
+                ("HEAD", "/metrics") => Route::Metrics {
+                    head_only: true,
+                    format,
+                },
                 (_, "/metrics") => Route::MethodNotAllowed,
                 _ => Route::NotFound,
             })
         }
+    }
+}
+
+/// The format the `Accept` headers prefer, as Prometheus's own exporters choose: OpenMetrics when
+/// it is acceptable and no less preferred than the text format, else the text format 0.0.4
+/// (also when there is no `Accept` at all).
+fn negotiate<'a>(accept: impl Iterator<Item = &'a [u8]>) -> ExpositionFormat {
+    let (mut openmetrics, mut text) = (0.0f32, 0.0f32);
+    for value in accept {
+        let value = String::from_utf8_lossy(value);
+        for range in value.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(key, _)| key.trim().eq_ignore_ascii_case("q"))
+                .map_or(Some(1.0), |(_, q)| q.trim().parse::<f32>().ok())
+                .unwrap_or(0.0);
+            match media.as_str() {
+                "application/openmetrics-text" => openmetrics = openmetrics.max(quality),
+                "text/plain" | "text/*" | "*/*" => text = text.max(quality),
+                _ => {}
+            }
+        }
+    }
+    if openmetrics > 0.0 && openmetrics >= text {
+        ExpositionFormat::OpenMetrics
+    } else {
+        ExpositionFormat::Text
     }
 }
 
@@ -136,8 +263,14 @@ fn plain(status: &str, extra: &str, message: &str) -> Vec<u8> {
 /// The answer to a routed request.
 async fn answer(route: Route, main_loop: &mpsc::Sender<Scrape>) -> Vec<u8> {
     match route {
-        Route::Metrics { head_only } => match scrape(main_loop).await {
-            Ok(text) => response("200 OK", CONTENT_TYPE, "", text.as_bytes(), head_only),
+        Route::Metrics { head_only, format } => match scrape(main_loop).await {
+            Ok(text) => response(
+                "200 OK",
+                format.content_type(),
+                "",
+                format.render(text).as_bytes(),
+                head_only,
+            ),
             Err(why) => plain("503 Service Unavailable", "", &why),
         },
         Route::NotFound => plain("404 Not Found", "", "not found; metrics are at /metrics"),
@@ -185,15 +318,31 @@ async fn read_route(stream: &mut TcpStream) -> Route {
 }
 
 /// One connection: read and route the request, answer it, close.
-async fn handle(mut stream: TcpStream, main_loop: &mpsc::Sender<Scrape>) {
+async fn handle(mut stream: TcpStream, main_loop: &mpsc::Sender<Scrape>, slot: &Slot) {
     let reply = match tokio::time::timeout(REQUEST_DEADLINE, read_route(&mut stream)).await {
-        Ok(route) => answer(route, main_loop).await,
+        Ok(route) => {
+            slot.set_evictable(false);
+            answer(route, main_loop).await
+        }
         Err(_) => plain("408 Request Timeout", "", "request not received in time"),
     };
-    // A client that went away gets nothing; that is its business.
-    let _ = stream.write_all(&reply).await;
+    // A client that went away, or does not read, gets nothing; that is its business.
+    let _ = tokio::time::timeout(WRITE_DEADLINE, stream.write_all(&reply)).await;
     let _ = stream.shutdown().await;
-    linger(&mut stream).await;
+    slot.set_evictable(true);
+    let _ = tokio::time::timeout(DRAIN_DEADLINE, drain(&mut stream)).await;
+}
+
+/// Reads and drops what the client sends, up to [`DRAIN_BYTES`], until it closes.
+async fn drain(stream: &mut TcpStream) {
+    let mut sink = [0u8; 4096];
+    let mut left = DRAIN_BYTES;
+    while left > 0 {
+        match stream.read(&mut sink).await {
+            Ok(n) if n > 0 => left = left.saturating_sub(n),
+            _ => break,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -206,20 +355,75 @@ mod tests {
     fn routes_metrics_and_refuses_the_rest() {
         let get =
             |target: &str| route(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
-        assert_eq!(get("/metrics"), Some(Route::Metrics { head_only: false }));
+        let text = ExpositionFormat::Text;
+        assert_eq!(
+            get("/metrics"),
+            Some(Route::Metrics {
+                head_only: false,
+                format: text
+            })
+        );
         assert_eq!(
             get("/metrics?x=1"),
-            Some(Route::Metrics { head_only: false })
+            Some(Route::Metrics {
+                head_only: false,
+                format: text
+            })
         );
         assert_eq!(
             route(b"HEAD /metrics HTTP/1.0\r\n\r\n"),
-            Some(Route::Metrics { head_only: true })
+            Some(Route::Metrics {
+                head_only: true,
+                format: text
+            })
         );
         assert_eq!(get("/"), Some(Route::NotFound));
         assert_eq!(get("/metrics/x"), Some(Route::NotFound));
         assert_eq!(
             route(b"POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"),
             Some(Route::MethodNotAllowed)
+        );
+    }
+
+    #[test]
+    fn openmetrics_is_served_when_asked_for_and_preferred() {
+        use ExpositionFormat::{OpenMetrics, Text};
+        let format = |accept: &[&str]| negotiate(accept.iter().map(|a| a.as_bytes()));
+        // What Prometheus 2.x sends.
+        assert_eq!(
+            format(&[
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+                 version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+            ]),
+            OpenMetrics
+        );
+        assert_eq!(
+            format(&["Application/OpenMetrics-Text; version=1.0.0"]),
+            OpenMetrics
+        );
+        assert_eq!(
+            format(&["text/plain", "application/openmetrics-text"]),
+            OpenMetrics
+        );
+        assert_eq!(format(&[]), Text);
+        assert_eq!(format(&["*/*"]), Text);
+        assert_eq!(format(&["text/plain;version=0.0.4"]), Text);
+        assert_eq!(format(&["application/json"]), Text);
+        assert_eq!(format(&["application/openmetrics-text;q=0"]), Text);
+        assert_eq!(
+            format(&["application/openmetrics-text;q=0.2,text/plain"]),
+            Text
+        );
+        assert_eq!(format(&["application/openmetrics-text;q=bogus"]), Text);
+        let asked = |accept: &str| {
+            route(format!("GET /metrics HTTP/1.1\r\nAccept: {accept}\r\n\r\n").as_bytes())
+        };
+        assert_eq!(
+            asked("application/openmetrics-text"),
+            Some(Route::Metrics {
+                head_only: false,
+                format: OpenMetrics
+            })
         );
     }
 
@@ -306,8 +510,19 @@ mod tests {
         let ok = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
         assert!(
-            ok.contains(&format!("Content-Type: {CONTENT_TYPE}\r\n")),
+            ok.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"),
             "{ok}"
+        );
+        let openmetrics = exchange(
+            addr,
+            b"GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text\r\n\r\n",
+        );
+        assert!(
+            openmetrics.contains(&format!(
+                "Content-Type: {}\r\n",
+                ExpositionFormat::OpenMetrics.content_type()
+            )),
+            "{openmetrics}"
         );
         assert!(ok.ends_with("\r\n\r\nup\n"), "{ok}");
         let head = exchange(addr, b"HEAD /metrics HTTP/1.1\r\n\r\n");
@@ -361,5 +576,51 @@ mod tests {
         let mut out = String::new();
         silent.read_to_string(&mut out).unwrap();
         assert!(out.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{out}");
+    }
+
+    #[test]
+    fn silent_clients_beyond_the_slots_give_way_to_a_scrape() {
+        let addr = start();
+        let silent: Vec<_> = (0..2 * MAX_CONNECTIONS)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        let started = std::time::Instant::now();
+        let ok = exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(
+            started.elapsed() < REQUEST_DEADLINE / 2,
+            "{:?}",
+            started.elapsed()
+        );
+        drop(silent);
+    }
+
+    #[test]
+    fn a_client_that_trickles_after_its_answer_is_closed_soon() {
+        let addr = start();
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        client.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let mut writer = client.try_clone().unwrap();
+        let started = std::time::Instant::now();
+        std::thread::spawn(move || {
+            for _ in 0..50 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if writer.write_all(b"x").is_err() {
+                    return;
+                }
+            }
+        });
+        let mut out = Vec::new();
+        // The close may come as a reset, once the answer has been read.
+        let _ = client.read_to_end(&mut out);
+        assert!(out.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        assert!(
+            started.elapsed() < DRAIN_DEADLINE + REQUEST_DEADLINE / 2,
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -99,12 +99,12 @@ impl EventNaming {
 }
 
 /// A link event's words: what happened, to which interface, its index, its former name.
-fn link_words(event: &LinkEvent) -> (&'static str, String, u32, Option<&str>) {
+fn link_words(event: &LinkEvent) -> (&'static str, String, u32, Option<String>) {
     match event {
         LinkEvent::Appeared(link) => ("appeared", name(&link.name), link.ifindex, None),
         LinkEvent::Vanished(link) => ("vanished", name(&link.name), link.ifindex, None),
         LinkEvent::Renamed { ifindex, from, to } => {
-            ("renamed", name(to), *ifindex, Some(from.as_str()))
+            ("renamed", name(to), *ifindex, Some(name(from)))
         }
     }
 }
@@ -161,14 +161,14 @@ struct EventJson {
 }
 
 #[derive(Serialize)]
-struct LinkJson<'a> {
+struct LinkJson {
     #[serde(rename = "type")]
     kind: &'static str,
     ts: String,
     event: &'static str,
     iface: String,
     ifindex: u32,
-    from: Option<&'a str>,
+    from: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -181,8 +181,8 @@ struct LostJson {
 }
 
 /// Interface names are chosen by whoever creates the interface: escape them.
-fn name(raw: &str) -> String {
-    escape_bytes(raw.as_bytes())
+fn name(raw: &[u8]) -> String {
+    escape_bytes(raw)
 }
 
 /// A block of rows per interval, one line per event.
@@ -268,8 +268,7 @@ impl InterfacePrinter for InterfaceTable {
             "{:<15} {:<15} {what}{}",
             self.clock.time_of_day(now_ns),
             link_name,
-            from.map(|f| format!(" (was {})", name(f)))
-                .unwrap_or_default()
+            from.map(|f| format!(" (was {f})")).unwrap_or_default()
         )
     }
 

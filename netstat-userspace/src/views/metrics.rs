@@ -1,6 +1,7 @@
-//! The daemon's Prometheus metrics: what it counts as events arrive, and the exposition (the
-//! OpenMetrics text format, written by the `prometheus-client` library) of those counts together
-//! with what it holds at scrape time.
+//! The daemon's Prometheus metrics: what it counts as events arrive, and the exposition of those
+//! counts together with what it holds at scrape time: the OpenMetrics text format (written by the
+//! `prometheus-client` library), or the Prometheus text format 0.0.4 derived from it
+//! ([`ExpositionFormat`]).
 //!
 //! Counters that the daemon keeps anyway (events, losses, resyncs) and the live table's sizes are
 //! read at scrape time ([`Readings`]); transitions and connection lifetimes are counted here, as
@@ -24,13 +25,88 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
+use super::escape::escape_bytes;
 use crate::model::{TcpState, losses::LossCause, sockets::Family as AddressFamily};
 
 /// Every metric's name starts with this and an underscore.
 const PREFIX: &str = "enetstat";
 
-/// The media type of the exposition.
-pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The two text formats a scraper may ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ExpositionFormat {
+    /// OpenMetrics 1.0.0: counters' metadata named without `_total`, `# UNIT`, `# EOF`.
+    OpenMetrics,
+    /// The Prometheus text format 0.0.4, which `promtool check metrics` lints and every scraper
+    /// reads: metadata named as the samples are, no `# UNIT`, no `# EOF`.
+    Text,
+}
+
+impl ExpositionFormat {
+    /// The media type of an exposition in this format.
+    pub(crate) fn content_type(self) -> &'static str {
+        match self {
+            ExpositionFormat::OpenMetrics => {
+                "application/openmetrics-text; version=1.0.0; charset=utf-8"
+            }
+            ExpositionFormat::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+
+    /// `openmetrics` (an exposition from [`Metrics::encode`]) in this format.
+    pub(crate) fn render(self, openmetrics: String) -> String {
+        match self {
+            ExpositionFormat::OpenMetrics => openmetrics,
+            ExpositionFormat::Text => openmetrics_to_text(&openmetrics),
+        }
+    }
+}
+
+/// The text format 0.0.4 of an OpenMetrics exposition. The sample lines and their escaping are
+/// the same in both; the metadata differs: a counter's HELP and TYPE name its `_total` samples,
+/// `unknown` is `untyped`, and there is no UNIT and no EOF.
+fn openmetrics_to_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    // A family's HELP waits for its TYPE, which says whether its name takes `_total`.
+    let mut help: Option<(&str, &str)> = None;
+    let flush_help = |out: &mut String, help: &mut Option<(&str, &str)>, suffix: &str| {
+        if let Some((name, text)) = help.take() {
+            out.push_str(&format!("# HELP {name}{suffix} {text}\n"));
+        }
+    };
+    for line in openmetrics.lines() {
+        let meta = line
+            .strip_prefix("# ")
+            .and_then(|meta| meta.split_once(' '));
+        match meta {
+            Some(("HELP", rest)) => {
+                flush_help(&mut out, &mut help, "");
+                help = Some(rest.split_once(' ').unwrap_or((rest, "")));
+            }
+            Some(("TYPE", rest)) => {
+                let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+                let (suffix, kind) = match kind {
+                    "counter" => ("_total", "counter"),
+                    "unknown" => ("", "untyped"),
+                    other => ("", other),
+                };
+                if help.is_some_and(|(helped, _)| helped != name) {
+                    flush_help(&mut out, &mut help, "");
+                }
+                flush_help(&mut out, &mut help, suffix);
+                out.push_str(&format!("# TYPE {name}{suffix} {kind}\n"));
+            }
+            Some(("UNIT", _)) => {}
+            None if line == "# EOF" => {}
+            _ => {
+                flush_help(&mut out, &mut help, "");
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    flush_help(&mut out, &mut help, "");
+    out
+}
 
 /// Connection lifetimes: 1 ms doubling to about 70 minutes (2^22 ms), then +Inf.
 const LIFETIME_BUCKETS: (f64, f64, u16) = (0.001, 2.0, 23);
@@ -51,7 +127,8 @@ type TransitionLabels = [(&'static str, &'static str); 2];
 /// from 0 only when the interface or its counting does).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct InterfaceTotals {
-    pub(crate) name: String,
+    /// The kernel's bytes; the `interface` label is their escaped form, as `-i --json` has it.
+    pub(crate) name: Vec<u8>,
     pub(crate) ifindex: u32,
     pub(crate) rx_packets: u64,
     pub(crate) rx_bytes: u64,
@@ -69,7 +146,7 @@ pub(crate) struct Metrics {
     transitions: Family<TransitionLabels, Counter>,
     connection_lifetimes: Histogram,
     /// The latest published interface counters, by name.
-    interfaces: BTreeMap<String, InterfaceTotals>,
+    interfaces: BTreeMap<Vec<u8>, InterfaceTotals>,
 }
 
 impl Default for Metrics {
@@ -282,11 +359,9 @@ impl Collector for InterfaceCounters {
             )?;
             for sample in &self.0 {
                 let (rx, tx) = pick(sample);
+                let interface = escape_bytes(&sample.name);
                 for (direction, value) in [("rx", rx), ("tx", tx)] {
-                    let labels = [
-                        ("interface", sample.name.as_str()),
-                        ("direction", direction),
-                    ];
+                    let labels = [("interface", interface.as_str()), ("direction", direction)];
                     ConstCounter::new(value).encode(metric.encode_family(&labels)?)?;
                 }
             }
@@ -428,7 +503,7 @@ mod tests {
 
     fn sample(name: &str, ifindex: u32, base: u64) -> InterfaceTotals {
         InterfaceTotals {
-            name: name.to_string(),
+            name: name.into(),
             ifindex,
             rx_packets: base + 1,
             rx_bytes: base + 2,
@@ -478,15 +553,20 @@ mod tests {
         let mut metrics = Metrics::new();
         metrics.publish_interfaces([sample("lo", 1, 0), sample("veth0", 5, 0)]);
         // veth0 is gone, a new interface with a hostile name appeared, lo counted on.
-        metrics.publish_interfaces([sample("lo", 1, 1000), sample("x\"\\\ny", 9, 0)]);
+        metrics.publish_interfaces([sample("lo", 1, 1000), sample("x\"\\\ny\x1b", 9, 0)]);
         let text = metrics.encode(Readings::default()).unwrap();
         assert!(!text.contains("veth0"), "{text}");
         assert!(text.contains(
             "enetstat_interface_packets_total{interface=\"lo\",direction=\"rx\"} 1001\n"
         ));
-        assert!(text.contains(
-            "enetstat_interface_packets_total{interface=\"x\\\"\\\\\\ny\",direction=\"rx\"} 1\n"
-        ));
+        // escape_bytes makes `x"\\\x0ay\x1b`; the exposition escapes its quote and backslashes.
+        assert!(
+            text.contains(
+                r#"enetstat_interface_packets_total{interface="x\"\\\\\\x0ay\\x1b",direction="rx"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(!text.bytes().any(|b| b == 0x1b), "{text}");
         // Publishing nothing removes them all.
         metrics.publish_interfaces([]);
         let text = metrics.encode(Readings::default()).unwrap();
@@ -507,5 +587,84 @@ mod tests {
                 "enetstat_interface_packets_total{interface=\"lo\",direction=\"rx\"} 51\n"
             )
         );
+    }
+
+    #[test]
+    fn the_text_format_names_metadata_as_its_samples() {
+        let mut metrics = Metrics::new();
+        metrics.count_transition(TcpState::Close, TcpState::SynSent);
+        metrics.observe_connection_lifetime(3_000_000);
+        metrics.publish_interfaces([sample("lo", 1, 0)]);
+        let openmetrics = metrics.encode(Readings::default()).unwrap();
+        let text = ExpositionFormat::Text.render(openmetrics.clone());
+        let samples = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(samples(&text), samples(&openmetrics));
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        for (name, kind) in [
+            ("enetstat_transitions_total", "counter"),
+            ("enetstat_events_received_total", "counter"),
+            ("enetstat_events_lost_total", "counter"),
+            ("enetstat_interface_bytes_total", "counter"),
+            ("enetstat_connections", "gauge"),
+            ("enetstat_connection_duration_seconds", "histogram"),
+        ] {
+            let type_line = format!("# TYPE {name} {kind}\n");
+            let at = text
+                .find(&type_line)
+                .unwrap_or_else(|| panic!("{name}: {text}"));
+            // HELP right before TYPE, both before the first sample.
+            let before = &text[..at];
+            let help = before.lines().last().unwrap_or_default();
+            assert!(
+                help.starts_with(&format!("# HELP {name} ")),
+                "{name}: {text}"
+            );
+            let first_sample = text
+                .lines()
+                .position(|l| l.starts_with(name) && !l.starts_with('#'));
+            let type_at = text.lines().position(|l| l == type_line.trim_end());
+            assert!(type_at < first_sample, "{name}: {text}");
+        }
+        // Every metadata line's name is one that samples carry (or their histogram's).
+        let meta = text.lines().filter(|l| l.starts_with("# ")).count();
+        assert_eq!(
+            meta,
+            2 * text.lines().filter(|l| l.starts_with("# TYPE ")).count()
+        );
+    }
+
+    #[test]
+    fn openmetrics_stays_as_encoded() {
+        let openmetrics = Metrics::new().encode(Readings::default()).unwrap();
+        assert_eq!(
+            ExpositionFormat::OpenMetrics.render(openmetrics.clone()),
+            openmetrics
+        );
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_stay_distinct() {
+        let mut metrics = Metrics::new();
+        let mut a = sample("", 7, 0);
+        a.name = b"\xff\xfeY".to_vec();
+        let mut b = sample("", 8, 100);
+        b.name = b"\xfe\xffY".to_vec();
+        metrics.publish_interfaces([a, b]);
+        let text = metrics.encode(Readings::default()).unwrap();
+        assert!(text.contains(
+            r#"enetstat_interface_packets_total{interface="\\xff\\xfeY",direction="rx"} 1"#
+        ));
+        assert!(text.contains(
+            r#"enetstat_interface_packets_total{interface="\\xfe\\xffY",direction="rx"} 101"#
+        ));
+        assert!(!text.contains('\u{fffd}'), "{text}");
     }
 }

@@ -54,7 +54,9 @@ unsafe impl AsBytes for RtnlLinkStats64 {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Link {
     pub(crate) ifindex: u32,
-    pub(crate) name: String,
+    /// The name's bytes as the kernel has them: any bytes but NUL, '/' and whitespace, not
+    /// necessarily UTF-8.
+    pub(crate) name: Vec<u8>,
     /// IFF_* flags.
     pub(crate) flags: u32,
     pub(crate) mtu: u32,
@@ -102,7 +104,7 @@ fn decode_link(payload: &[u8]) -> Option<Link> {
     let header = read::<libc::ifinfomsg>(payload)?;
     let mut link = Link {
         ifindex: header.ifi_index as u32,
-        name: String::new(),
+        name: Vec::new(),
         flags: header.ifi_flags,
         mtu: 0,
         stats: None,
@@ -111,7 +113,7 @@ fn decode_link(payload: &[u8]) -> Option<Link> {
         match kind {
             IFLA_IFNAME => {
                 let end = value.iter().position(|&b| b == 0).unwrap_or(value.len());
-                link.name = String::from_utf8_lossy(&value[..end]).into_owned();
+                link.name = value[..end].to_vec();
             }
             IFLA_MTU => {
                 if let Some(mtu) = read::<u32>(value) {
@@ -359,9 +361,20 @@ mod tests {
             panic!("{changes:?}");
         };
         assert_eq!(
-            (link.name.as_str(), link.mtu, &link.stats),
-            ("eth1", 0, &None)
+            (link.name.as_slice(), link.mtu, &link.stats),
+            (&b"eth1"[..], 0, &None)
         );
+    }
+
+    #[test]
+    fn names_are_kept_as_bytes() {
+        let mut p = vec![0u8; size_of::<libc::ifinfomsg>()];
+        p.extend(attribute(IFLA_IFNAME, b"\xff\xfeY\x1b\0"));
+        let (changes, _) = decode_all(&message(RTM_NEWLINK, &p)).unwrap();
+        let [LinkChange::Present(link)] = &changes[..] else {
+            panic!("{changes:?}");
+        };
+        assert_eq!(link.name, b"\xff\xfeY\x1b");
     }
 
     #[test]
@@ -390,6 +403,6 @@ mod tests {
     fn dumps_this_namespace() {
         // Every namespace has lo; needs no privileges.
         let links = dump().unwrap();
-        assert!(links.iter().any(|l| l.name == "lo" && l.stats.is_some()));
+        assert!(links.iter().any(|l| l.name == b"lo" && l.stats.is_some()));
     }
 }
