@@ -37,7 +37,8 @@ use watch::{WatchArgs, parse_size};
     version,
     about = "Live, eBPF-backed netstat: netstat's views, and every TCP state transition as it happens",
     propagate_version = true,
-    args_conflicts_with_subcommands = true,
+    // netstat's options and a subcommand exclude each other (checked in `check_for`, so that the
+    // global --socket and --color may still come before the subcommand).
     // Defined below, under enetstat's heading: what they print is enetstat's, not net-tools'.
     disable_help_flag = true,
     disable_version_flag = true
@@ -115,6 +116,18 @@ pub(crate) struct ServeArgs {
     pub(crate) metrics: Option<String>,
 }
 
+impl RawCommand {
+    fn name(&self) -> &'static str {
+        match self {
+            RawCommand::Watch(_) => "watch",
+            RawCommand::Serve(_) => "serve",
+            RawCommand::Status { .. } => "status",
+            RawCommand::Completions { .. } => "completions",
+            RawCommand::Man { .. } => "man",
+        }
+    }
+}
+
 /// A checked request.
 #[derive(Debug)]
 pub(crate) enum Config {
@@ -142,6 +155,14 @@ impl RawArgs {
     /// `terminal` decides `--color auto`.
     pub(crate) fn check_for(self, terminal: &Terminal) -> Result<Config, String> {
         let color = self.color.enabled(terminal);
+        if let Some(command) = &self.command
+            && (self.netstat != NetstatArgs::default() || self.json || self.source != SourceArg::Auto)
+        {
+            return Err(format!(
+                "netstat's options, --json and --source cannot be used with the subcommand '{}'",
+                command.name()
+            ));
+        }
         match self.command {
             None => {
                 let mut config = self.netstat.check()?;
@@ -256,6 +277,42 @@ mod tests {
         ] {
             let err = parse_metrics_addr(bad).unwrap_err();
             assert!(err.starts_with("--metrics: "), "{bad:?}: {err}");
+        }
+    }
+
+    fn check(args: &[&str]) -> Result<Config, String> {
+        let argv = std::iter::once("enetstat").chain(args.iter().copied());
+        RawArgs::try_parse_from(argv)
+            .map_err(|err| err.to_string())?
+            .check()
+    }
+
+    #[test]
+    fn global_options_come_before_or_after_the_subcommand() {
+        for args in [
+            &["--socket", "/tmp/x.sock", "status"][..],
+            &["status", "--socket", "/tmp/x.sock"],
+            &["--color", "never", "--socket", "/tmp/x.sock", "status", "--json"],
+        ] {
+            let Ok(Config::Status { socket, .. }) = check(args) else {
+                panic!("{args:?}: {:?}", check(args));
+            };
+            assert_eq!(socket, PathBuf::from("/tmp/x.sock"), "{args:?}");
+        }
+        assert!(matches!(
+            check(&["--color", "always", "watch"]),
+            Ok(Config::Watch(config)) if config.color
+        ));
+        // netstat's options and enetstat's view options still exclude a subcommand.
+        for args in [
+            &["-t", "status"][..],
+            &["-tan", "watch"],
+            &["--json", "status"],
+            &["--source", "proc", "status"],
+            &["-A", "inet", "serve"],
+        ] {
+            let err = check(args).unwrap_err();
+            assert!(err.contains("cannot be used with the subcommand"), "{args:?}: {err}");
         }
     }
 

@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// netstat's options, exactly as `netstat` spells them.
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Default, PartialEq, Eq, Args)]
 pub(crate) struct NetstatArgs {
     /// Display the routing table.
     #[arg(short = 'r', long = "route", help_heading = NETSTAT)]
