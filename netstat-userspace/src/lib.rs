@@ -55,8 +55,13 @@ pub fn main() -> ExitCode {
     exit_with(match config {
         // No async runtime here: its drivers open sockets of their own, which a UNIX socket
         // listing of this very process would show.
-        Config::Netstat(config, _) if config.flags.continuous => {
+        Config::Netstat(config, _)
+            if config.flags.continuous && commands::continuous::follows_events(&config) =>
+        {
             in_runtime(commands::continuous::run(config))
+        }
+        Config::Netstat(config, _) if config.flags.continuous => {
+            commands::continuous::refresh(config)
         }
         Config::Netstat(config, source) => commands::snapshot::run(config, &source),
         Config::Status {
