@@ -81,3 +81,150 @@ fn continuous_views_without_events_are_reprinted_every_second() {
     assert_eq!(netstat_out.status.code(), Some(0));
     assert_eq!(difference(&netstat_out.stdout, &out.stdout), None, "-sc");
 }
+
+/// `setpriv` arguments that run a program as nobody.
+const AS_NOBODY: [&str; 5] = [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--",
+];
+
+/// A directory nobody can enter, holding copies of enetstat and `enetstat-hold-sockets` (the
+/// checkout may sit below a directory only root can enter).
+fn world_readable_copies() -> (TempDir, PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TempDir::new().unwrap();
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let enetstat = dir.path.join("enetstat");
+    std::fs::copy(enetstat::binary(), &enetstat).unwrap();
+    let holder = dir.path.join("enetstat-hold-sockets");
+    std::fs::copy(env!("CARGO_BIN_EXE_enetstat-hold-sockets"), &holder).unwrap();
+    (dir, enetstat, holder)
+}
+
+/// `program ARGS` as nobody in `ns`.
+fn as_nobody_in(ns: &Netns, program: &Path, args: &[&str]) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", ns.name()])
+        .args(AS_NOBODY)
+        .arg(program)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// netstat's stderr with its name where enetstat has its own.
+fn with_our_name(netstat_stderr: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(netstat_stderr);
+    text.lines()
+        .map(|line| match line.strip_prefix("netstat:") {
+            Some(rest) => format!("enetstat:{rest}\n"),
+            None => format!("{line}\n"),
+        })
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// Exit status, stdout and stderr (netstat's name replaced) are netstat's.
+fn assert_same(label: &str, netstat: &Output, ours: &Output) {
+    assert_eq!(
+        netstat.status.code(),
+        ours.status.code(),
+        "{label}: exit status; enetstat's stderr: {}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    assert_eq!(difference(&netstat.stdout, &ours.stdout), None, "{label}: stdout");
+    assert_eq!(
+        String::from_utf8_lossy(&with_our_name(&netstat.stderr)),
+        String::from_utf8_lossy(&ours.stderr),
+        "{label}: stderr"
+    );
+}
+
+/// `-p` as an unprivileged user: netstat's note, byte for byte, in both of its forms (no owner
+/// readable at all; some owners readable).
+#[test]
+fn programs_as_nobody_print_netstats_note() {
+    let ns = Netns::new("cli-p").unwrap();
+    let (_dir, enetstat, holder) = world_readable_copies();
+    // A root-owned listener nobody cannot attribute.
+    let _root = ns
+        .run(|| Ok(std::net::TcpListener::bind("127.0.0.1:7800")?))
+        .unwrap();
+    for args in [&["-tlnp"][..], &["-tanp"], &["-xlp"]] {
+        let netstat = as_nobody_in(&ns, &netstat(), args);
+        let ours = as_nobody_in(&ns, &enetstat, args);
+        assert!(
+            String::from_utf8_lossy(&netstat.stderr).contains("No info could be read"),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&netstat.stderr)
+        );
+        assert_same(&format!("{args:?} as nobody"), &netstat, &ours);
+    }
+    // Now nobody owns sockets too: netstat's other note.
+    let mut held = Command::new("ip")
+        .args(["netns", "exec", ns.name()])
+        .args(AS_NOBODY)
+        .arg(&holder)
+        .args(["2", "7801"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(held.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert!(ready.starts_with("ready"), "{ready:?}");
+    let netstat = as_nobody_in(&ns, &netstat(), &["-tanp"]);
+    let ours = as_nobody_in(&ns, &enetstat, &["-tanp"]);
+    assert!(
+        String::from_utf8_lossy(&netstat.stderr).contains("Not all processes"),
+        "{}",
+        String::from_utf8_lossy(&netstat.stderr)
+    );
+    assert_same("-tanp as nobody, owning sockets", &netstat, &ours);
+    drop(held.stdin.take());
+    held.wait().unwrap();
+}
+
+/// `watch -i` as nobody: the one line saying what is needed, and no header before it.
+#[test]
+fn watch_interfaces_as_nobody_prints_only_the_error() {
+    let (_dir, enetstat, _) = world_readable_copies();
+    let out = Command::new(AS_NOBODY[0])
+        .args(&AS_NOBODY[1..])
+        .arg(&enetstat)
+        .args(["watch", "-i"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "nothing on stdout");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("needs root"), "{stderr}");
+}
+
+/// The global `--socket` and `--color` before a subcommand, as after it.
+#[test]
+fn global_options_before_the_subcommand() {
+    let dir = TempDir::new().unwrap();
+    // A file that is not a socket: connecting to it is refused (ECONNREFUSED), where the default
+    // socket, absent, gives ENOENT; the error tells which path was used.
+    let socket = dir.path.join("not-a-socket");
+    std::fs::write(&socket, b"").unwrap();
+    for args in [
+        vec![OsStr::new("--socket"), socket.as_os_str(), OsStr::new("status")],
+        vec![OsStr::new("status"), OsStr::new("--socket"), socket.as_os_str()],
+    ] {
+        let out = Command::new(enetstat::binary()).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("(os error 111)"), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}

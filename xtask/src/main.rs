@@ -110,6 +110,12 @@ fn test(args: &[String]) -> anyhow::Result<()> {
             "the integration tests load eBPF programs and create network namespaces: run as root"
         );
     }
+    // What the root tests run beside enetstat: the oracle, namespaces, unprivileged runs.
+    setup::ensure_debian_packages(&[
+        ("netstat", "net-tools"),
+        ("ip", "iproute2"),
+        ("setpriv", "util-linux"),
+    ])?;
     let enetstat = util::build_enetstat()?;
     let mut cmd = util::cargo_command(&[
         "test",
