@@ -4,7 +4,7 @@
 
 use std::{
     ffi::OsStr,
-    os::unix::{ffi::OsStrExt as _, process::CommandExt as _},
+    os::unix::ffi::OsStrExt as _,
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
     thread,
@@ -225,6 +225,136 @@ fn global_options_before_the_subcommand() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains("(os error 111)"), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+/// netstat's options for families this kernel has no tables for, and `-Z`: answered as netstat
+/// answers on this kernel. Same exit status, same stdout, same stderr but for the program name.
+#[test]
+fn the_rest_of_netstats_options_are_answered_as_netstat_answers() {
+    let ns = Netns::new("cli-af").unwrap();
+    let dir = TempDir::new().unwrap();
+    let unix_path = dir.path.join("listener.sock");
+    let path = unix_path.clone();
+    // Something to list: a TCP listener, an established pair, a UNIX listener.
+    let _held = ns
+        .run(move || {
+            let listener = std::net::TcpListener::bind("127.0.0.1:7900")?;
+            let client = std::net::TcpStream::connect("127.0.0.1:7900")?;
+            let (server, _) = listener.accept()?;
+            let unix = std::os::unix::net::UnixListener::bind(&path)?;
+            Ok((listener, client, server, unix))
+        })
+        .unwrap();
+    for args in [
+        &["--ipx"][..],
+        &["--ddp"],
+        &["--appletalk"],
+        &["--ax25"],
+        &["--netrom"],
+        &["--x25"],
+        &["--rose"],
+        &["--bluetooth"],
+        &["--l2cap"],
+        &["--rfcomm"],
+        &["--ip"],
+        &["-Z"],
+        &["--context"],
+        &["-tnZ"],
+        &["-A", "ipx"],
+        &["-A", "ddp"],
+        &["-A", "appletalk"],
+        &["-A", "ax25"],
+        &["-A", "netrom"],
+        &["-A", "x25"],
+        &["-A", "rose"],
+        &["-A", "bluetooth"],
+        &["-A", "econet"],
+        &["-A", "ash"],
+        &["-A", "ip"],
+        &["-A", "ip6"],
+        &["-A", "tcpip"],
+        &["-A", "unspec"],
+        &["-A", "bogus"],
+        &["-A", "inet,ipx"],
+        &["-A", "unix,rose", "-n"],
+        &["-tn", "--ipx"],
+        &["-xn", "--ax25"],
+        &["--rose", "--x25"],
+        &["-tn", "--bluetooth", "--ipx"],
+        &["-tn", "--ddp"],
+        &["-tnc", "--ipx"],
+        &["-gn", "--netrom"],
+        &["-i", "--ipx"],
+        &["-A", "ipx", "-Z"],
+    ] {
+        let netstat = run_in(ns.name(), &netstat(), args);
+        let ours = run_in(ns.name(), &enetstat::binary(), args);
+        assert_same(&format!("{args:?}"), &netstat, &ours);
+    }
+}
+
+/// Arguments that are not UTF-8: a path is any bytes; every other value is one line naming the
+/// option, exit status 2 (as every usage error); `-A` answers as netstat does (exit 1). Never a
+/// panic.
+#[test]
+fn arguments_that_are_not_utf8_are_usage_errors() {
+    fn with_bad(args: &[&'static str]) -> Vec<&'static OsStr> {
+        let bad = OsStr::from_bytes(b"\xff");
+        args.iter()
+            .map(|&a| if a == "BAD" { bad } else { OsStr::new(a) })
+            .collect()
+    }
+    let run = |args: &[&OsStr]| {
+        Command::new(enetstat::binary())
+            .args(args)
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    for (args, names) in [
+        (&["BAD"][..], "the argument '\\xff'"),
+        (&["-t", "BAD"], "the argument '\\xff'"),
+        (&["--color", "BAD"], "--color: the value '\\xff'"),
+        (&["--source", "BAD"], "--source: the value '\\xff'"),
+        (&["watch", "--state", "BAD"], "--state: the value '\\xff'"),
+        (&["watch", "-s", "BAD"], "-s: the value '\\xff'"),
+        (&["watch", "--ring-size", "BAD"], "--ring-size: the value '\\xff'"),
+        (&["serve", "--ring-size", "BAD"], "--ring-size: the value '\\xff'"),
+        (&["serve", "--metrics", "BAD"], "--metrics: the value '\\xff'"),
+        (&["completions", "BAD"], "the argument '\\xff'"),
+    ] {
+        let out = run(&with_bad(args));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr, format!("enetstat: {names} is not UTF-8\n"), "{args:?}");
+    }
+    // --option=VALUE names the option too.
+    let mut joined = b"--metrics=".to_vec();
+    joined.push(0xff);
+    let out = run(&[OsStr::new("serve"), OsStr::from_bytes(&joined)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "enetstat: --metrics: the value '\\xff' is not UTF-8\n"
+    );
+    // -A: netstat's unknown family, its byte escaped, exit 1 as netstat's.
+    let ours = run(&with_bad(&["-A", "BAD"]));
+    let theirs = Command::new(netstat()).arg("-A").arg(OsStr::from_bytes(b"\xff")).output().unwrap();
+    assert_eq!(ours.status.code(), theirs.status.code());
+    assert_eq!(ours.stderr, b"Unknown address family `\\xff'.\n");
+    assert_eq!(
+        String::from_utf8_lossy(&theirs.stderr),
+        String::from_utf8_lossy(b"Unknown address family `\xff'.\n")
+    );
+    // Paths are any bytes: the socket is taken and looked for (none there).
+    for args in [&["--socket", "BAD", "status"][..], &["status", "--socket", "BAD"]] {
+        let out = run(&with_bad(args));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("No such file or directory"), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     }
 }

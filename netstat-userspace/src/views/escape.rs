@@ -39,7 +39,7 @@ pub fn escape_controls(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         return std::borrow::Cow::Borrowed(bytes);
     }
     let mut out = Vec::with_capacity(bytes.len() + 8);
-    let mut escape = |out: &mut Vec<u8>, raw: &[u8]| {
+    let escape = |out: &mut Vec<u8>, raw: &[u8]| {
         for b in raw {
             out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
         }
