@@ -114,3 +114,43 @@ fn c1_controls_are_escaped_in_every_text_view() {
     drop(holder.stdin.take());
     holder.wait().unwrap();
 }
+
+/// `watch -i --json` names an interface that is not UTF-8 as `-i --json` does (`\xNN` per byte),
+/// not with replacement characters. (A veth pair: this kernel has no dummy interfaces.)
+#[test]
+fn watch_interfaces_json_escapes_names_that_are_not_utf8() {
+    let ns = Netns::new("ifname").unwrap();
+    let raw_name = OsStr::from_bytes(b"\xff\xfeY");
+    let status = Command::new("ip")
+        .args(["-n", ns.name(), "link", "add"])
+        .arg(raw_name)
+        .args(["type", "veth", "peer", "name", "ve-peer"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let escaped = "\\xff\\xfeY";
+    let listed = run_in(ns.name(), &enetstat::binary(), &["-i", "-a", "--json"]);
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed.contains(&format!("\"iface\":\"{}\"", escaped.replace('\\', "\\\\"))),
+        "{listed}"
+    );
+    let watch = enetstat::Running::start_in(
+        Some(ns.name()),
+        &["watch", "-i", "--json", "--interval", "0.2"],
+        enetstat::READY,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let finished = watch.stop().unwrap();
+    assert!(!finished.stdout.contains('\u{fffd}'), "{}", finished.stdout);
+    let names: Vec<String> = finished
+        .json_lines()
+        .unwrap()
+        .iter()
+        .filter(|line| line["type"] == "interfaces")
+        .flat_map(|line| line["interfaces"].as_array().cloned().unwrap_or_default())
+        .filter_map(|interface| interface["iface"].as_str().map(str::to_string))
+        .collect();
+    assert!(names.iter().any(|n| n == escaped), "{names:?}");
+}

@@ -12,7 +12,8 @@ use crate::model::interfaces::DevStats;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct LinkInfo {
     pub(crate) ifindex: u32,
-    pub(crate) name: String,
+    /// The kernel's bytes (not always UTF-8).
+    pub(crate) name: Vec<u8>,
     pub(crate) flags: u32,
     pub(crate) mtu: u32,
 }
@@ -63,8 +64,8 @@ pub(crate) enum LinkEvent {
     Appeared(LinkInfo),
     Renamed {
         ifindex: u32,
-        from: String,
-        to: String,
+        from: Vec<u8>,
+        to: Vec<u8>,
     },
     Vanished(LinkInfo),
 }
@@ -314,7 +315,7 @@ mod tests {
         // Counters of an interface the table does not know are ignored.
         let samples = table.sample(2_000_000_000, &HashMap::from([(5, counters(99, 99))]));
         assert_eq!(samples.len(), 1);
-        assert_eq!(samples[0].link.name, "lo");
+        assert_eq!(samples[0].link.name, b"lo");
     }
 
     #[test]

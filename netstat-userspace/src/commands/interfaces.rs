@@ -214,7 +214,7 @@ impl<W: Write> LiveView for NetstatTableView<W> {
     fn samples(&mut self, now_ns: u64, samples: &[InterfaceSample]) -> anyhow::Result<()> {
         let mut list = InterfaceList::default();
         for sample in samples {
-            list.add_with_stats(sample.link.name.as_bytes(), sample.totals);
+            list.add_with_stats(&sample.link.name, sample.totals);
         }
         let flags = &self.config.flags;
         let names = self.names.as_ref();

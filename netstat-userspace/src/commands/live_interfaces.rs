@@ -78,7 +78,7 @@ impl LiveInterfaces {
                     return true;
                 }
                 let baseline = proc_stats
-                    .get(link.name.as_bytes())
+                    .get(link.name.as_slice())
                     .copied()
                     .or(link.stats)
                     .unwrap_or_default();

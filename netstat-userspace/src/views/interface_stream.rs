@@ -86,14 +86,14 @@ struct EventJson {
 }
 
 #[derive(Serialize)]
-struct LinkJson<'a> {
+struct LinkJson {
     #[serde(rename = "type")]
     kind: &'static str,
     ts: String,
     event: &'static str,
     iface: String,
     ifindex: u32,
-    from: Option<&'a str>,
+    from: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -106,8 +106,8 @@ struct LostJson {
 }
 
 /// Interface names are chosen by whoever creates the interface: escape them.
-fn name(raw: &str) -> String {
-    escape_bytes(raw.as_bytes())
+fn name(raw: &[u8]) -> String {
+    escape_bytes(raw)
 }
 
 impl InterfacePrinter {
@@ -274,7 +274,7 @@ impl InterfacePrinter {
             LinkEvent::Appeared(link) => ("appeared", name(&link.name), link.ifindex, None),
             LinkEvent::Vanished(link) => ("vanished", name(&link.name), link.ifindex, None),
             LinkEvent::Renamed { ifindex, from, to } => {
-                ("renamed", name(to), *ifindex, Some(from.as_str()))
+                ("renamed", name(to), *ifindex, Some(name(from)))
             }
         };
         match self.format {
@@ -283,7 +283,8 @@ impl InterfacePrinter {
                 "{:<15} {:<15} {what}{}",
                 self.clock.time_of_day(now_ns),
                 link_name,
-                from.map(|f| format!(" (was {})", name(f)))
+                from.as_ref()
+                    .map(|f| format!(" (was {f})"))
                     .unwrap_or_default()
             ),
             StreamFormat::JsonLines => write_line(

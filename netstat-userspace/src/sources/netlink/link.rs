@@ -53,7 +53,8 @@ unsafe impl AsBytes for RtnlLinkStats64 {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Link {
     pub(crate) ifindex: u32,
-    pub(crate) name: String,
+    /// The kernel's bytes: an interface name need not be UTF-8.
+    pub(crate) name: Vec<u8>,
     /// IFF_* flags.
     pub(crate) flags: u32,
     pub(crate) mtu: u32,
@@ -101,7 +102,7 @@ fn decode_link(payload: &[u8]) -> Option<Link> {
     let header = read::<libc::ifinfomsg>(payload)?;
     let mut link = Link {
         ifindex: header.ifi_index as u32,
-        name: String::new(),
+        name: Vec::new(),
         flags: header.ifi_flags,
         mtu: 0,
         stats: None,
@@ -110,7 +111,7 @@ fn decode_link(payload: &[u8]) -> Option<Link> {
         match kind {
             IFLA_IFNAME => {
                 let end = value.iter().position(|&b| b == 0).unwrap_or(value.len());
-                link.name = String::from_utf8_lossy(&value[..end]).into_owned();
+                link.name = value[..end].to_vec();
             }
             IFLA_MTU => {
                 if let Some(mtu) = read::<u32>(value) {
@@ -358,8 +359,8 @@ mod tests {
             panic!("{changes:?}");
         };
         assert_eq!(
-            (link.name.as_str(), link.mtu, &link.stats),
-            ("eth1", 0, &None)
+            (link.name.as_slice(), link.mtu, &link.stats),
+            (&b"eth1"[..], 0, &None)
         );
     }
 
@@ -389,6 +390,6 @@ mod tests {
     fn dumps_this_namespace() {
         // Every namespace has lo; needs no privileges.
         let links = dump().unwrap();
-        assert!(links.iter().any(|l| l.name == "lo" && l.stats.is_some()));
+        assert!(links.iter().any(|l| l.name == b"lo" && l.stats.is_some()));
     }
 }
