@@ -65,10 +65,18 @@ fn continuous_views_without_events_are_reprinted_every_second() {
         let want = run_in(ns.name(), &netstat(), once).stdout;
         assert_eq!(difference(&want, &table), None, "{once:?}");
         let netstat_out = run_for(&ns, &netstat(), continuous, Duration::from_millis(2500));
-        let got = run_for(&ns, &enetstat::binary(), continuous, Duration::from_millis(2500));
+        let got = run_for(
+            &ns,
+            &enetstat::binary(),
+            continuous,
+            Duration::from_millis(2500),
+        );
         let (netstat_count, _) = repetitions(&table, &netstat_out);
         let (count, rest) = repetitions(&table, &got);
-        assert!(netstat_count >= 1, "{continuous:?}: netstat's first table differs");
+        assert!(
+            netstat_count >= 1,
+            "{continuous:?}: netstat's first table differs"
+        );
         assert!(
             (2..=4).contains(&count) && rest.is_empty(),
             "{continuous:?}: {count} tables, then {:?}",
@@ -135,7 +143,11 @@ fn assert_same(label: &str, netstat: &Output, ours: &Output) {
         "{label}: exit status; enetstat's stderr: {}",
         String::from_utf8_lossy(&ours.stderr)
     );
-    assert_eq!(difference(&netstat.stdout, &ours.stdout), None, "{label}: stdout");
+    assert_eq!(
+        difference(&netstat.stdout, &ours.stdout),
+        None,
+        "{label}: stdout"
+    );
     assert_eq!(
         String::from_utf8_lossy(&with_our_name(&netstat.stderr)),
         String::from_utf8_lossy(&ours.stderr),
@@ -204,7 +216,11 @@ fn watch_interfaces_as_nobody_prints_only_the_error() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "nothing on stdout");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "nothing on stdout"
+    );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("needs root"), "{stderr}");
 }
@@ -218,10 +234,21 @@ fn global_options_before_the_subcommand() {
     let socket = dir.path.join("not-a-socket");
     std::fs::write(&socket, b"").unwrap();
     for args in [
-        vec![OsStr::new("--socket"), socket.as_os_str(), OsStr::new("status")],
-        vec![OsStr::new("status"), OsStr::new("--socket"), socket.as_os_str()],
+        vec![
+            OsStr::new("--socket"),
+            socket.as_os_str(),
+            OsStr::new("status"),
+        ],
+        vec![
+            OsStr::new("status"),
+            OsStr::new("--socket"),
+            socket.as_os_str(),
+        ],
     ] {
-        let out = Command::new(enetstat::binary()).args(&args).output().unwrap();
+        let out = Command::new(enetstat::binary())
+            .args(&args)
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains("(os error 111)"), "{args:?}: {stderr}");
@@ -321,15 +348,28 @@ fn arguments_that_are_not_utf8_are_usage_errors() {
         (&["--source", "BAD"], "--source: the value '\\xff'"),
         (&["watch", "--state", "BAD"], "--state: the value '\\xff'"),
         (&["watch", "-s", "BAD"], "-s: the value '\\xff'"),
-        (&["watch", "--ring-size", "BAD"], "--ring-size: the value '\\xff'"),
-        (&["serve", "--ring-size", "BAD"], "--ring-size: the value '\\xff'"),
-        (&["serve", "--metrics", "BAD"], "--metrics: the value '\\xff'"),
+        (
+            &["watch", "--ring-size", "BAD"],
+            "--ring-size: the value '\\xff'",
+        ),
+        (
+            &["serve", "--ring-size", "BAD"],
+            "--ring-size: the value '\\xff'",
+        ),
+        (
+            &["serve", "--metrics", "BAD"],
+            "--metrics: the value '\\xff'",
+        ),
         (&["completions", "BAD"], "the argument '\\xff'"),
     ] {
         let out = run(&with_bad(args));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(stderr, format!("enetstat: {names} is not UTF-8\n"), "{args:?}");
+        assert_eq!(
+            stderr,
+            format!("enetstat: {names} is not UTF-8\n"),
+            "{args:?}"
+        );
     }
     // --option=VALUE names the option too.
     let mut joined = b"--metrics=".to_vec();
@@ -342,7 +382,11 @@ fn arguments_that_are_not_utf8_are_usage_errors() {
     );
     // -A: netstat's unknown family, its byte escaped, exit 1 as netstat's.
     let ours = run(&with_bad(&["-A", "BAD"]));
-    let theirs = Command::new(netstat()).arg("-A").arg(OsStr::from_bytes(b"\xff")).output().unwrap();
+    let theirs = Command::new(netstat())
+        .arg("-A")
+        .arg(OsStr::from_bytes(b"\xff"))
+        .output()
+        .unwrap();
     assert_eq!(ours.status.code(), theirs.status.code());
     assert_eq!(ours.stderr, b"Unknown address family `\\xff'.\n");
     assert_eq!(
@@ -350,11 +394,17 @@ fn arguments_that_are_not_utf8_are_usage_errors() {
         String::from_utf8_lossy(b"Unknown address family `\xff'.\n")
     );
     // Paths are any bytes: the socket is taken and looked for (none there).
-    for args in [&["--socket", "BAD", "status"][..], &["status", "--socket", "BAD"]] {
+    for args in [
+        &["--socket", "BAD", "status"][..],
+        &["status", "--socket", "BAD"],
+    ] {
         let out = run(&with_bad(args));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-        assert!(stderr.contains("No such file or directory"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("No such file or directory"),
+            "{args:?}: {stderr}"
+        );
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     }
 }

@@ -66,7 +66,10 @@ fn c1_controls_are_escaped_in_every_text_view() {
     for args in [&["-tanp"][..], &["-xap"]] {
         let netstat = run_in(ns.name(), NETSTAT.as_ref(), args);
         let ours = run_in(ns.name(), &enetstat::binary(), args);
-        assert!(contains(&netstat.stdout, raw), "{args:?}: netstat prints it raw");
+        assert!(
+            contains(&netstat.stdout, raw),
+            "{args:?}: netstat prints it raw"
+        );
         assert!(!contains(&ours.stdout, raw), "{args:?}: a raw C1 control");
         assert!(contains(&ours.stdout, escaped), "{args:?}");
         assert_eq!(
@@ -87,7 +90,13 @@ fn c1_controls_are_escaped_in_every_text_view() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while fs::read(&out).unwrap().iter().filter(|&&b| b == b'\n').count() < 3 {
+    while fs::read(&out)
+        .unwrap()
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        < 3
+    {
         assert!(Instant::now() < deadline, "enetstat -c printed no table");
         std::thread::sleep(Duration::from_millis(20));
     }

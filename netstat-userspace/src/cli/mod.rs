@@ -164,7 +164,9 @@ impl RawArgs {
     pub(crate) fn check_for(self, terminal: &Terminal) -> Result<Config, String> {
         let color = self.color.enabled(terminal);
         if let Some(command) = &self.command
-            && (self.netstat != NetstatArgs::default() || self.json || self.source != SourceArg::Auto)
+            && (self.netstat != NetstatArgs::default()
+                || self.json
+                || self.source != SourceArg::Auto)
         {
             return Err(format!(
                 "netstat's options, --json and --source cannot be used with the subcommand '{}'",
@@ -361,7 +363,14 @@ mod tests {
         for args in [
             &["--socket", "/tmp/x.sock", "status"][..],
             &["status", "--socket", "/tmp/x.sock"],
-            &["--color", "never", "--socket", "/tmp/x.sock", "status", "--json"],
+            &[
+                "--color",
+                "never",
+                "--socket",
+                "/tmp/x.sock",
+                "status",
+                "--json",
+            ],
         ] {
             let Ok(Config::Status { socket, .. }) = check(args) else {
                 panic!("{args:?}: {:?}", check(args));
@@ -381,7 +390,10 @@ mod tests {
             &["-A", "inet", "serve"],
         ] {
             let err = check(args).unwrap_err();
-            assert!(err.contains("cannot be used with the subcommand"), "{args:?}: {err}");
+            assert!(
+                err.contains("cannot be used with the subcommand"),
+                "{args:?}: {err}"
+            );
         }
     }
 

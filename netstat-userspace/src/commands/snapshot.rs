@@ -44,7 +44,9 @@ pub(crate) fn run_without_tables(
             (named_families.inet6, "inet6"),
             (named_families.unix, "unix"),
         ];
-        let ours = ours.into_iter().filter_map(|(named, name)| named.then_some(name));
+        let ours = ours
+            .into_iter()
+            .filter_map(|(named, name)| named.then_some(name));
         ours.chain(families.names.iter().copied())
             .collect::<Vec<_>>()
     };
