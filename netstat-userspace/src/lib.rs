@@ -45,7 +45,17 @@ pub use crate::{
 /// The `enetstat` program: arguments in, an exit status out.
 pub fn main() -> ExitCode {
     logging::init();
-    let config = match RawArgs::parse().check_for(&Terminal::detect()) {
+    // Arguments as the OS gave them: any bytes (paths need not be UTF-8); clap checks the rest.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let raw = match RawArgs::try_parse_from(&args) {
+        Ok(raw) => raw,
+        Err(err) if !err.use_stderr() => err.exit(), // --help, --version
+        Err(err) => {
+            logging::fatal(&cli::usage_error_line(&err, &args));
+            return ExitCode::from(2);
+        }
+    };
+    let config = match raw.check_for(&Terminal::detect()) {
         Ok(config) => config,
         Err(message) => {
             logging::fatal(&message);
@@ -55,10 +65,23 @@ pub fn main() -> ExitCode {
     exit_with(match config {
         // No async runtime here: its drivers open sockets of their own, which a UNIX socket
         // listing of this very process would show.
-        Config::Netstat(config, _) if config.flags.continuous => {
+        Config::Netstat(config, _)
+            if config.flags.continuous && commands::continuous::follows_events(&config) =>
+        {
             in_runtime(commands::continuous::run(config))
         }
+        Config::Netstat(config, _) if config.flags.continuous => {
+            commands::continuous::refresh(config)
+        }
         Config::Netstat(config, source) => commands::snapshot::run(config, &source),
+        Config::NetstatWithoutTables(config, families) => {
+            commands::snapshot::run_without_tables(config, &families)
+        }
+        Config::Refused(line) => {
+            // netstat's line as netstat prints it (no program name), so scripts see its bytes.
+            eprintln!("{line}");
+            return ExitCode::FAILURE;
+        }
         Config::Status {
             socket,
             json,

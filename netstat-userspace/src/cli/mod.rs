@@ -19,16 +19,18 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     commands::{
-        interfaces::InterfaceWatchConfig, serve::ServeConfig, snapshot::SnapshotSource,
+        interfaces::InterfaceWatchConfig,
+        serve::ServeConfig,
+        snapshot::{FamiliesWithoutTables, SnapshotSource},
         watch::WatchConfig,
     },
     probes::check_ring_size,
     snapshot::NetstatConfig,
     sources::daemon::DEFAULT_SOCKET,
-    views::OutputFormat,
+    views::{self, OutputFormat},
 };
 use color::{ColorArg, Terminal};
-use netstat::NetstatArgs;
+use netstat::{NetstatArgs, NetstatParse};
 use watch::{WatchArgs, parse_size};
 
 #[derive(Debug, Parser)]
@@ -37,7 +39,8 @@ use watch::{WatchArgs, parse_size};
     version,
     about = "Live, eBPF-backed netstat: netstat's views, and every TCP state transition as it happens",
     propagate_version = true,
-    args_conflicts_with_subcommands = true,
+    // netstat's options and a subcommand exclude each other (checked in `check_for`, so that the
+    // global --socket and --color may still come before the subcommand).
     // Defined below, under enetstat's heading: what they print is enetstat's, not net-tools'.
     disable_help_flag = true,
     disable_version_flag = true
@@ -115,11 +118,29 @@ pub(crate) struct ServeArgs {
     pub(crate) metrics: Option<String>,
 }
 
+impl RawCommand {
+    fn name(&self) -> &'static str {
+        match self {
+            RawCommand::Watch(_) => "watch",
+            RawCommand::Serve(_) => "serve",
+            RawCommand::Status { .. } => "status",
+            RawCommand::Completions { .. } => "completions",
+            RawCommand::Man { .. } => "man",
+        }
+    }
+}
+
 /// A checked request.
 #[derive(Debug)]
 pub(crate) enum Config {
     /// netstat's views.
     Netstat(NetstatConfig, SnapshotSource),
+    /// A netstat view naming families this kernel has no tables for: read here, not asked of
+    /// the daemon, and ended as netstat ends it.
+    NetstatWithoutTables(NetstatConfig, FamiliesWithoutTables),
+    /// netstat's own refusal of an option it takes (`-Z`, an unknown `-A` family): the line it
+    /// prints, as it prints it, and exit status 1.
+    Refused(String),
     Watch(WatchConfig),
     WatchInterfaces(InterfaceWatchConfig),
     Serve(ServeConfig),
@@ -142,12 +163,28 @@ impl RawArgs {
     /// `terminal` decides `--color auto`.
     pub(crate) fn check_for(self, terminal: &Terminal) -> Result<Config, String> {
         let color = self.color.enabled(terminal);
+        if let Some(command) = &self.command
+            && (self.netstat != NetstatArgs::default()
+                || self.json
+                || self.source != SourceArg::Auto)
+        {
+            return Err(format!(
+                "netstat's options, --json and --source cannot be used with the subcommand '{}'",
+                command.name()
+            ));
+        }
         match self.command {
             None => {
-                let mut config = self.netstat.check()?;
+                let (mut config, without_tables) = match self.netstat.check_all()? {
+                    NetstatParse::View(config, without_tables) => (config, without_tables),
+                    NetstatParse::Refused(line) => return Ok(Config::Refused(line)),
+                };
                 config.flags.color = color;
                 if self.json {
                     config.flags.format = OutputFormat::Json;
+                }
+                if without_tables != FamiliesWithoutTables::default() {
+                    return Ok(Config::NetstatWithoutTables(config, without_tables));
                 }
                 let source = match self.source {
                     SourceArg::Proc => SnapshotSource::Proc,
@@ -186,6 +223,61 @@ impl RawArgs {
             Some(RawCommand::Completions { shell }) => Ok(Config::Completions(shell)),
             Some(RawCommand::Man { dir }) => Ok(Config::Man(dir)),
         }
+    }
+}
+
+/// A usage error as one line (clap's first, without its usage and tips). An argument that is not
+/// UTF-8 is named, escaped, with the option it was given to.
+pub(crate) fn usage_error_line(err: &clap::Error, args: &[std::ffi::OsString]) -> String {
+    let rendered = err.render().to_string();
+    let first = rendered.lines().next().unwrap_or("bad arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let not_utf8 = args.iter().skip(1).position(|arg| arg.to_str().is_none());
+    match not_utf8 {
+        Some(index)
+            if err.kind() == clap::error::ErrorKind::InvalidUtf8 || first.contains('\u{fffd}') =>
+        {
+            let arg = args[index + 1].as_encoded_bytes();
+            let escape = views::escape::escape_bytes;
+            let (option, escaped) = match arg.iter().position(|&b| b == b'=') {
+                // --option=VALUE
+                Some(eq) if arg.starts_with(b"--") => {
+                    (Some(escape(&arg[..eq])), escape(&arg[eq + 1..]))
+                }
+                // --option VALUE, -o VALUE
+                _ => (
+                    args[index]
+                        .to_str()
+                        .filter(|prev| index > 0 && takes_a_value(prev))
+                        .map(str::to_string),
+                    escape(arg),
+                ),
+            };
+            match option {
+                Some(option) => format!("{option}: the value '{escaped}' is not UTF-8"),
+                None => format!("the argument '{escaped}' is not UTF-8"),
+            }
+        }
+        _ => first.to_string(),
+    }
+}
+
+/// Whether `option` (`--long`, `-s`, or short flags ending in one) is an option that takes a
+/// value, at the top level or in a subcommand.
+fn takes_a_value(option: &str) -> bool {
+    use clap::CommandFactory as _;
+    let command = RawArgs::command();
+    let commands = std::iter::once(&command).chain(command.get_subcommands());
+    let mut with_values = commands
+        .flat_map(|c| c.get_arguments())
+        .filter(|arg| arg.get_action().takes_values());
+    if let Some(long) = option.strip_prefix("--") {
+        with_values.any(|arg| arg.get_long() == Some(long))
+    } else if let Some(shorts) = option.strip_prefix('-') {
+        let last = shorts.chars().last();
+        with_values.any(|arg| arg.get_short().is_some() && arg.get_short() == last)
+    } else {
+        false
     }
 }
 
@@ -256,6 +348,52 @@ mod tests {
         ] {
             let err = parse_metrics_addr(bad).unwrap_err();
             assert!(err.starts_with("--metrics: "), "{bad:?}: {err}");
+        }
+    }
+
+    fn check(args: &[&str]) -> Result<Config, String> {
+        let argv = std::iter::once("enetstat").chain(args.iter().copied());
+        RawArgs::try_parse_from(argv)
+            .map_err(|err| err.to_string())?
+            .check()
+    }
+
+    #[test]
+    fn global_options_come_before_or_after_the_subcommand() {
+        for args in [
+            &["--socket", "/tmp/x.sock", "status"][..],
+            &["status", "--socket", "/tmp/x.sock"],
+            &[
+                "--color",
+                "never",
+                "--socket",
+                "/tmp/x.sock",
+                "status",
+                "--json",
+            ],
+        ] {
+            let Ok(Config::Status { socket, .. }) = check(args) else {
+                panic!("{args:?}: {:?}", check(args));
+            };
+            assert_eq!(socket, PathBuf::from("/tmp/x.sock"), "{args:?}");
+        }
+        assert!(matches!(
+            check(&["--color", "always", "watch"]),
+            Ok(Config::Watch(config)) if config.color
+        ));
+        // netstat's options and enetstat's view options still exclude a subcommand.
+        for args in [
+            &["-t", "status"][..],
+            &["-tan", "watch"],
+            &["--json", "status"],
+            &["--source", "proc", "status"],
+            &["-A", "inet", "serve"],
+        ] {
+            let err = check(args).unwrap_err();
+            assert!(
+                err.contains("cannot be used with the subcommand"),
+                "{args:?}: {err}"
+            );
         }
     }
 

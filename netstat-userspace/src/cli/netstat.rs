@@ -1,9 +1,13 @@
 //! The net-tools `netstat` option surface, with netstat's own defaulting rules.
 
+use std::ffi::OsString;
+
 use clap::{ArgAction, Args};
 
 use crate::{
+    commands::snapshot::FamiliesWithoutTables,
     snapshot::{NetstatConfig, NetstatView},
+    views::escape::escape_bytes,
     views::{
         OutputFormat,
         netstat::{Families, NetstatFlags},
@@ -11,7 +15,7 @@ use crate::{
 };
 
 /// netstat's options, exactly as `netstat` spells them.
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Default, PartialEq, Eq, Args)]
 pub(crate) struct NetstatArgs {
     /// Display the routing table.
     #[arg(short = 'r', long = "route", help_heading = NETSTAT)]
@@ -97,15 +101,81 @@ pub(crate) struct NetstatArgs {
     /// IPv6 only (same as -A inet6).
     #[arg(short = '6', long = "inet6", help_heading = NETSTAT)]
     pub(crate) inet6: bool,
-    /// Address families, comma-separated: inet, inet6, unix.
-    #[arg(short = 'A', long = "protocol", value_name = "AF", help_heading = NETSTAT)]
-    pub(crate) families: Vec<String>,
+    /// Address families, comma-separated: inet, inet6, unix (and netstat's others, which this
+    /// kernel has no tables for).
+    #[arg(short = 'A', long = "protocol", value_name = "AF", value_parser = clap::value_parser!(OsString), help_heading = NETSTAT)]
+    pub(crate) families: Vec<OsString>,
+    /// Same as -A inet.
+    #[arg(long = "ip", hide = true)]
+    pub(crate) ip: bool,
+    /// netstat's families without tables here, as long options (README: "netstat-compatible
+    /// snapshots"): answered as netstat answers on a kernel without them.
+    #[arg(long = "ipx", hide = true)]
+    pub(crate) ipx: bool,
+    #[arg(long = "ax25", hide = true)]
+    pub(crate) ax25: bool,
+    #[arg(long = "netrom", hide = true)]
+    pub(crate) netrom: bool,
+    #[arg(long = "x25", hide = true)]
+    pub(crate) x25: bool,
+    #[arg(long = "rose", hide = true)]
+    pub(crate) rose: bool,
+    #[arg(long = "bluetooth", hide = true)]
+    pub(crate) bluetooth: bool,
+    #[arg(long = "l2cap", hide = true)]
+    pub(crate) l2cap: bool,
+    #[arg(long = "rfcomm", hide = true)]
+    pub(crate) rfcomm: bool,
+    #[arg(long = "ddp", hide = true)]
+    pub(crate) ddp: bool,
+    #[arg(long = "appletalk", hide = true)]
+    pub(crate) appletalk: bool,
+    /// netstat's SELinux contexts (-Z).
+    #[arg(short = 'Z', long = "context", hide = true)]
+    pub(crate) context: bool,
+}
+
+/// netstat's address families (lib/af.c aftrans) beyond inet, inet6 and unix, in the order its
+/// listing reports them (netstat.c main): the name -s and -r refer to, and the message of a
+/// listing, which stops there with exit status 1. DDP, Econet and Ash have no message: a listing
+/// passes over them, as netstat's does.
+const FAMILIES_WITHOUT_TABLES: [(&str, Option<&str>); 9] = [
+    ("ipx", Some("no support for `AF IPX' on this system.")),
+    ("ax25", Some("no support for `AF AX25' on this system.")),
+    ("x25", Some("no support for `AF X25' on this system.")),
+    ("netrom", Some("no support for `AF NETROM' on this system.")),
+    ("rose", Some("no support for `AF ROSE' on this system.")),
+    (
+        "bluetooth",
+        Some(
+            "feature `AF BLUETOOTH' not supported.\nPlease recompile `net-tools' with newer kernel source or full configuration.",
+        ),
+    ),
+    ("ddp", None),
+    ("ec", None),
+    ("ash", None),
+];
+
+/// What parsing netstat's options found, beyond the view itself.
+pub(crate) enum NetstatParse {
+    View(NetstatConfig, FamiliesWithoutTables),
+    /// netstat's answer to an option it takes and refuses at once: its stderr line, exit 1.
+    Refused(String),
 }
 
 const NETSTAT: &str = "netstat-compatible options";
 
 impl NetstatArgs {
+    /// The view, as the daemon checks a version 1 or 2 client's options.
     pub(crate) fn check(self) -> Result<NetstatConfig, String> {
+        match self.check_all()? {
+            NetstatParse::View(config, _) => Ok(config),
+            NetstatParse::Refused(line) => Err(line),
+        }
+    }
+
+    /// The view, and what netstat would say about the families this kernel has no tables for.
+    pub(crate) fn check_all(self) -> Result<NetstatParse, String> {
         let views = [
             self.route,
             self.interfaces,
@@ -119,22 +189,62 @@ impl NetstatArgs {
             return Err("-M: masquerading is not supported by this kernel".to_string());
         }
         let mut families = Families {
-            inet: self.inet,
+            inet: self.inet || self.ip,
             inet6: self.inet6,
             unix: self.unix,
         };
-        for family in self.families.iter().flat_map(|list| list.split(',')) {
-            match family {
-                "inet" => families.inet = true,
-                "inet6" => families.inet6 = true,
-                "unix" => families.unix = true,
-                other => {
-                    return Err(format!(
-                        "unsupported address family '{other}' (enetstat knows inet, inet6 and unix)"
-                    ));
+        let mut others = [false; FAMILIES_WITHOUT_TABLES.len()];
+        let mut name_other = |name: &str| {
+            let index = FAMILIES_WITHOUT_TABLES.iter().position(|(n, _)| *n == name);
+            others[index.expect("a family of the table")] = true;
+        };
+        for (named, family) in [
+            (self.ipx, "ipx"),
+            (self.ax25, "ax25"),
+            (self.netrom, "netrom"),
+            (self.x25, "x25"),
+            (self.rose, "rose"),
+            (self.bluetooth || self.l2cap || self.rfcomm, "bluetooth"),
+            (self.ddp || self.appletalk, "ddp"),
+        ] {
+            if named {
+                name_other(family);
+            }
+        }
+        for list in &self.families {
+            // netstat splits at commas and matches each name exactly (lib/af.c aftrans_opt).
+            for name in list.as_encoded_bytes().split(|&b| b == b',') {
+                match name {
+                    b"inet" | b"ip" | b"tcpip" => families.inet = true,
+                    b"inet6" | b"ip6" => families.inet6 = true,
+                    b"unix" => families.unix = true,
+                    b"ipx" | b"ax25" | b"x25" | b"netrom" | b"rose" | b"bluetooth" | b"ddp"
+                    | b"ash" => name_other(std::str::from_utf8(name).unwrap_or_default()),
+                    b"appletalk" => name_other("ddp"),
+                    b"econet" => name_other("ec"),
+                    other => {
+                        return Ok(NetstatParse::Refused(format!(
+                            "Unknown address family `{}'.",
+                            escape_bytes(other)
+                        )));
+                    }
                 }
             }
         }
+        if self.context {
+            return Ok(NetstatParse::Refused(selinux_refusal()));
+        }
+        let without_tables = FamiliesWithoutTables {
+            names: FAMILIES_WITHOUT_TABLES
+                .iter()
+                .zip(others)
+                .filter_map(|((name, _), named)| named.then_some(*name))
+                .collect(),
+            listing_stops_with: FAMILIES_WITHOUT_TABLES
+                .iter()
+                .zip(others)
+                .find_map(|((_, message), named)| if named { *message } else { None }),
+        };
         let mut flags = NetstatFlags {
             all: self.all,
             listening: self.listening,
@@ -177,7 +287,15 @@ impl NetstatArgs {
             flags.families.inet = true;
             flags.families.inet6 = true;
         }
-        flags.named_protocols = any_inet_protocol(&flags) || flags.unix || flags.groups;
+        // A family without a table counts as named (netstat's flag_arg) if its listing reports it.
+        flags.named_protocols = any_inet_protocol(&flags)
+            || flags.unix
+            || flags.groups
+            || without_tables.listing_stops_with.is_some();
+        if without_tables.listing_stops_with.is_some() {
+            // netstat's listing ends at that family's message, in its first pass.
+            flags.continuous = false;
+        }
         let view = if self.route {
             NetstatView::Route
         } else if self.interfaces {
@@ -187,7 +305,19 @@ impl NetstatArgs {
         } else {
             NetstatView::Sockets
         };
-        Ok(NetstatConfig { view, flags })
+        Ok(NetstatParse::View(
+            NetstatConfig { view, flags },
+            without_tables,
+        ))
+    }
+}
+
+/// netstat's -Z where SELinux is off (the usual case), else a line saying enetstat lacks it.
+fn selinux_refusal() -> String {
+    if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        "enetstat: -Z: SELinux security contexts are not supported".to_string()
+    } else {
+        "SELinux is not enabled on this machine.".to_string()
     }
 }
 

@@ -40,12 +40,48 @@ fn shown(config: &NetstatConfig, own_netns: Option<u64>, t: &TcpTransition) -> b
     family && (!flags.named_protocols || flags.tcp) && (flags.all || listener == flags.listening)
 }
 
+/// Whether `-c` follows TCP transitions (a listing that shows TCP sockets, and `-i`, whose
+/// counters come from the probes); other views are reprinted every second, as netstat does.
+pub(crate) fn follows_events(config: &NetstatConfig) -> bool {
+    let flags = &config.flags;
+    match config.view {
+        NetstatView::Interfaces => true,
+        NetstatView::Sockets => !flags.named_protocols || flags.tcp,
+        NetstatView::Route | NetstatView::Statistics => false,
+    }
+}
+
+/// netstat's own `-c` for the views no event describes (`-rc`, `-gc`, `-uc`, `-xc`, ...): the
+/// whole view again every second, until a signal ends the process as it ends netstat's. `-s`
+/// ignores `-c`, as in netstat. No async runtime: a UNIX listing would show its sockets.
+pub(crate) fn refresh(mut config: NetstatConfig) -> anyhow::Result<()> {
+    config.flags.continuous = false;
+    let clock = Clock::now();
+    let mut out = output::stdout();
+    loop {
+        if config.flags.format == OutputFormat::Json {
+            // As -ic --json: each refresh's objects stamped with the time it was read.
+            let read_at = clock.rfc3339(Clock::monotonic_now_ns());
+            let mut view = Vec::new();
+            snapshot::render(&config, None, &[], &mut view)?;
+            stamp_lines(&view, &read_at, &mut out)?;
+        } else {
+            snapshot::render(&config, None, &[], &mut out)?;
+        }
+        out.flush()?;
+        if config.view == NetstatView::Statistics {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
 pub(crate) async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
     if config.view == NetstatView::Interfaces {
         return super::interfaces::continuous(config).await;
     }
-    if config.view != NetstatView::Sockets {
-        bail!("-c follows socket listings and the interface table (-i); not -r, -g or -s");
+    if !follows_events(&config) {
+        bail!("-c: this view is refreshed, not followed");
     }
     let stop = StopSignals::install()?;
     let ring_bytes = check_ring_size(16 << 20).map_err(anyhow::Error::msg)?;

@@ -48,7 +48,9 @@ trait LiveView {
     fn lost(&mut self, now_ns: u64, lost: u64, cause: LossCause) -> anyhow::Result<()>;
     fn flush(&mut self) -> std::io::Result<()>;
     /// The probes are attached: what they know of this kernel is available.
-    fn attached(&mut self, _probe: &InterfaceProbe) {}
+    fn attached(&mut self, _probe: &InterfaceProbe) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// Whether the counters are shown once more on exit.
     fn final_sample(&self) -> bool {
         true
@@ -88,7 +90,7 @@ async fn run_live(
 ) -> anyhow::Result<()> {
     let stop = StopSignals::install()?;
     let (mut live, events) = LiveInterfaces::start(options)?;
-    view.attached(&live.probe);
+    view.attached(&live.probe)?;
     if let Some(ready) = ready {
         // Once counting has begun, so people and scripts know what is covered.
         eprintln!("{ready}");
@@ -165,8 +167,11 @@ impl<W: Write> LiveView for StreamView<W> {
     fn lost(&mut self, now_ns: u64, lost: u64, cause: LossCause) -> anyhow::Result<()> {
         Ok(self.printer.lost(&mut self.out, now_ns, lost, cause)?)
     }
-    fn attached(&mut self, probe: &InterfaceProbe) {
+    /// The header only now: a failed attach (not root, say) prints its one line and nothing else.
+    fn attached(&mut self, probe: &InterfaceProbe) -> anyhow::Result<()> {
         self.printer.set_drop_reasons(probe.drop_reasons.clone());
+        self.printer.header(&mut self.out)?;
+        Ok(self.out.flush()?)
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
@@ -183,8 +188,6 @@ pub(crate) async fn watch(config: InterfaceWatchConfig) -> anyhow::Result<()> {
         ),
         out: output::stdout(),
     };
-    view.printer.header(&mut view.out)?;
-    view.out.flush()?;
     let options = probe_options(config.ring_bytes, config.events_per_sec, true)?;
     let ready = "enetstat: watching interfaces (Ctrl-C to stop)";
     run_live(options, config.interval, &mut view, Some(ready)).await

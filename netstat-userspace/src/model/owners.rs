@@ -51,6 +51,11 @@ pub(crate) struct SocketOwners {
 }
 
 impl SocketOwners {
+    /// No socket's owner is known.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_inode.is_empty()
+    }
+
     pub(crate) fn get(&self, inode: u64) -> Option<&Owner> {
         self.by_inode.get(&inode)
     }

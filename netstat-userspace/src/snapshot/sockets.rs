@@ -69,10 +69,15 @@ pub(crate) fn list(
     Ok(())
 }
 
-/// The /proc/*/fd scan, with netstat's note when some processes could not be read.
+/// The /proc/*/fd scan, with netstat's note when some processes could not be read: one line
+/// when no socket's owner could be read at all, else the two-line one (netstat.c prg_cache_load).
 fn scan_owners() -> SocketOwners {
     let scanned = SocketOwners::scan();
-    if scanned.incomplete {
+    if scanned.incomplete && scanned.is_empty() {
+        // SAFETY: geteuid cannot fail and touches no memory.
+        let euid = unsafe { libc::geteuid() };
+        eprintln!("(No info could be read for \"-p\": geteuid()={euid} but you should be root.)");
+    } else if scanned.incomplete {
         eprintln!(
             "(Not all processes could be identified, non-owned process info\n will not be shown, you would have to be root to see it all.)"
         );

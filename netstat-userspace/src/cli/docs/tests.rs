@@ -28,8 +28,10 @@ fn help_sections(help: &str) -> Vec<(String, Vec<String>)> {
     sections
 }
 
+/// The long options help lists (netstat's families without tables are taken but not listed).
 fn longs(cmd: &clap::Command) -> Vec<String> {
     cmd.get_arguments()
+        .filter(|a| !a.is_hide_set())
         .filter_map(|a| a.get_long())
         .map(|l| format!("--{l}"))
         .collect()

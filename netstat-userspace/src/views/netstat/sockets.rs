@@ -262,12 +262,13 @@ fn finish_row(
     Ok(())
 }
 
-/// ` %-20s` of the owner label, or `-`.
+/// ` %-20s` of the owner label, or `-`. Padded as netstat pads the raw label, so that the line
+/// is netstat's with only the controls escaped.
 fn write_program(out: &mut dyn Write, label: Option<&[u8]>) -> io::Result<()> {
-    let label = escape_controls(label.unwrap_or(b"-"));
+    let raw = label.unwrap_or(b"-");
     out.write_all(b" ")?;
-    out.write_all(&label)?;
-    for _ in label.len()..20 {
+    out.write_all(&escape_controls(raw))?;
+    for _ in raw.len()..20 {
         out.write_all(b" ")?;
     }
     Ok(())
