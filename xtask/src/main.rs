@@ -1,6 +1,7 @@
 //! `cargo xtask`: set-up, run, test and benchmark enetstat from a fresh machine.
 
 mod bench;
+mod deb;
 mod install;
 mod setup;
 mod util;
@@ -37,6 +38,8 @@ enum Task {
     Man(install::ManArgs),
     /// Build and install enetstat: binary, man pages, shell completions, systemd unit.
     Install(install::InstallArgs),
+    /// Build a Debian package (target/debian/enetstat_VERSION_ARCH.deb) of what install installs.
+    Deb(deb::DebArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::run(args),
         Task::Man(args) => install::man(args),
         Task::Install(args) => install::install(args),
+        Task::Deb(args) => deb::deb(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -111,6 +115,9 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         );
     }
     let enetstat = util::build_enetstat()?;
+    // tests/tests/package.rs installs this package and checks it with these tools.
+    setup::ensure_debian_packages(deb::TEST_TOOLS)?;
+    let deb = deb::build(&enetstat, &util::target_dir().join("debian"))?;
     let mut cmd = util::cargo_command(&[
         "test",
         "--release",
@@ -119,6 +126,8 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         "--",
         "--test-threads=1",
     ]);
-    cmd.args(args).env("ENETSTAT_BIN", &enetstat);
+    cmd.args(args)
+        .env("ENETSTAT_BIN", &enetstat)
+        .env("ENETSTAT_DEB", &deb);
     util::check_status(&mut cmd)
 }
