@@ -2,6 +2,7 @@
 
 mod bench;
 mod deb;
+mod fuzz;
 mod install;
 mod setup;
 mod util;
@@ -40,6 +41,8 @@ enum Task {
     Install(install::InstallArgs),
     /// Build a Debian package (target/debian/enetstat_VERSION_ARCH.deb) of what install installs.
     Deb(deb::DebArgs),
+    /// Run the cargo-fuzz targets (netstat-userspace/fuzz/) for --seconds each; not part of test.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Task::Man(args) => install::man(args),
         Task::Install(args) => install::install(args),
         Task::Deb(args) => deb::deb(args),
+        Task::Fuzz(args) => fuzz::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
