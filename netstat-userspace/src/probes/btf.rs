@@ -235,10 +235,11 @@ impl Btf {
             if m.name == member {
                 return Some(m.bit_offset);
             }
-            if m.name.is_empty() && depth > 0 {
-                if let Some(inner) = self.search_member(m.type_id, member, depth - 1, budget) {
-                    return m.bit_offset.checked_add(inner);
-                }
+            if m.name.is_empty()
+                && depth > 0
+                && let Some(inner) = self.search_member(m.type_id, member, depth - 1, budget)
+            {
+                return m.bit_offset.checked_add(inner);
             }
         }
         None
