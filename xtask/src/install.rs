@@ -91,9 +91,42 @@ pub(crate) fn install(args: InstallArgs) -> anyhow::Result<()> {
     }
     setup::ensure_toolchain()?;
     let enetstat = util::build_enetstat()?;
+    for path in stage(&enetstat, &args.prefix, args.destdir.as_deref())?.paths() {
+        println!("{}", path.display());
+    }
+    eprintln!(
+        "xtask: installed; start the daemon with: systemctl daemon-reload && systemctl enable --now enetstat"
+    );
+    Ok(())
+}
+
+/// Where `stage` wrote each kind of file, as written (under `destdir`, if any).
+pub(crate) struct Staged {
+    pub(crate) binary: PathBuf,
+    pub(crate) man_dir: PathBuf,
+    pub(crate) completions: Vec<PathBuf>,
+    pub(crate) unit: PathBuf,
+}
+
+impl Staged {
+    fn paths(&self) -> Vec<PathBuf> {
+        let mut paths = vec![self.binary.clone(), self.man_dir.join("enetstat*.8")];
+        paths.extend(self.completions.iter().cloned());
+        paths.push(self.unit.clone());
+        paths
+    }
+}
+
+/// Writes the binary, man pages, completions and unit under `prefix` (below `destdir` when
+/// staging). Shared by `install` and `deb`.
+pub(crate) fn stage(
+    enetstat: &Path,
+    prefix: &Path,
+    destdir: Option<&Path>,
+) -> anyhow::Result<Staged> {
     let layout = Layout {
-        prefix: args.prefix,
-        destdir: args.destdir,
+        prefix: prefix.to_path_buf(),
+        destdir: destdir.map(Path::to_path_buf),
     };
     let create_parent = |path: &Path| -> anyhow::Result<()> {
         let parent = path.parent().expect("installed files have a directory");
@@ -104,20 +137,19 @@ pub(crate) fn install(args: InstallArgs) -> anyhow::Result<()> {
     create_parent(&bin)?;
     // Written beside it and renamed over it, so a running daemon's binary is never truncated.
     let fresh = bin.with_extension("new");
-    std::fs::copy(&enetstat, &fresh).with_context(|| format!("writing {}", fresh.display()))?;
+    std::fs::copy(enetstat, &fresh).with_context(|| format!("writing {}", fresh.display()))?;
     std::fs::rename(&fresh, &bin).with_context(|| format!("writing {}", bin.display()))?;
-    println!("{}", bin.display());
 
     let man_dir = layout.staged("share/man/man8");
-    write_man_pages(&enetstat, &man_dir)?;
-    println!("{}/enetstat*.8", man_dir.display());
+    write_man_pages(enetstat, &man_dir)?;
 
+    let mut completions = Vec::new();
     for (shell, relative) in COMPLETIONS {
         let path = layout.staged(relative);
         create_parent(&path)?;
-        let script = util::output_of(Command::new(&enetstat).args(["completions", shell]))?;
+        let script = util::output_of(Command::new(enetstat).args(["completions", shell]))?;
         std::fs::write(&path, script).with_context(|| format!("writing {}", path.display()))?;
-        println!("{}", path.display());
+        completions.push(path);
     }
 
     let shipped = util::workspace_root().join("dist/enetstat.service");
@@ -130,12 +162,13 @@ pub(crate) fn install(args: InstallArgs) -> anyhow::Result<()> {
         unit_for(&unit, &layout.installed("bin/enetstat")),
     )
     .with_context(|| format!("writing {}", unit_path.display()))?;
-    println!("{}", unit_path.display());
 
-    eprintln!(
-        "xtask: installed; start the daemon with: systemctl daemon-reload && systemctl enable --now enetstat"
-    );
-    Ok(())
+    Ok(Staged {
+        binary: bin,
+        man_dir,
+        completions,
+        unit: unit_path,
+    })
 }
 
 #[cfg(test)]

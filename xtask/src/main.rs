@@ -1,6 +1,8 @@
 //! `cargo xtask`: set-up, run, test and benchmark enetstat from a fresh machine.
 
 mod bench;
+mod deb;
+mod fuzz;
 mod install;
 mod setup;
 mod util;
@@ -37,6 +39,10 @@ enum Task {
     Man(install::ManArgs),
     /// Build and install enetstat: binary, man pages, shell completions, systemd unit.
     Install(install::InstallArgs),
+    /// Build a Debian package (target/debian/enetstat_VERSION_ARCH.deb) of what install installs.
+    Deb(deb::DebArgs),
+    /// Run the cargo-fuzz targets (netstat-userspace/fuzz/) for --seconds each; not part of test.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +54,8 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::run(args),
         Task::Man(args) => install::man(args),
         Task::Install(args) => install::install(args),
+        Task::Deb(args) => deb::deb(args),
+        Task::Fuzz(args) => fuzz::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -131,6 +139,9 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     }
     setup::ensure_debian_packages(TEST_PROGRAMS)?;
     let enetstat = util::build_enetstat()?;
+    // tests/tests/package.rs installs this package and checks it with these tools.
+    setup::ensure_debian_packages(deb::TEST_TOOLS)?;
+    let deb = deb::build(&enetstat, &util::target_dir().join("debian"))?;
     let mut cmd = util::cargo_command(&[
         "test",
         "--release",
@@ -139,6 +150,8 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         "--",
         "--test-threads=1",
     ]);
-    cmd.args(args).env("ENETSTAT_BIN", &enetstat);
+    cmd.args(args)
+        .env("ENETSTAT_BIN", &enetstat)
+        .env("ENETSTAT_DEB", &deb);
     util::check_status(&mut cmd)
 }

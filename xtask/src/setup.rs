@@ -79,8 +79,12 @@ fn ensure_bpf_linker() -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", prefix_lib.display()))?;
     for name in ["libLLVM.so", lib.as_str()] {
         let link = prefix_lib.join(name);
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(sysroot.join("lib").join(&lib), &link)
+        // Made beside it and renamed over it: two xtask runs at once must not race between a
+        // remove and a create.
+        let fresh = prefix_lib.join(format!("{name}.{}", std::process::id()));
+        let _ = std::fs::remove_file(&fresh);
+        std::os::unix::fs::symlink(sysroot.join("lib").join(&lib), &fresh)
+            .and_then(|()| std::fs::rename(&fresh, &link))
             .with_context(|| format!("linking {}", link.display()))?;
     }
 

@@ -157,7 +157,7 @@ impl Drop for Slot {
 
 /// What a request head asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Route {
+pub(crate) enum Route {
     Metrics {
         head_only: bool,
         format: ExpositionFormat,
@@ -169,7 +169,7 @@ enum Route {
 }
 
 /// Routes a request head; None while it is incomplete and within bounds.
-fn route(head: &[u8]) -> Option<Route> {
+pub(crate) fn route(head: &[u8]) -> Option<Route> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     match request.parse(head) {

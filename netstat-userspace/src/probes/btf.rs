@@ -5,6 +5,10 @@
 use std::collections::HashMap;
 
 const BTF_MAGIC: u16 = 0xeb9f;
+/// Anonymous structs and unions nest a few levels deep in the kernel's types; more is malformed.
+const MAX_ANONYMOUS_DEPTH: usize = 32;
+/// Far more members than any look-up in a kernel's BTF passes over (tcp_sock has a few hundred).
+const MAX_MEMBERS_VISITED: usize = 1 << 16;
 
 /// A parsed type: its kind, name, size (for structs), members, or the type it refers to.
 #[derive(Clone, Debug)]
@@ -221,19 +225,36 @@ impl Btf {
 
     /// Bit offset of `member` within type `id`, searching anonymous members recursively.
     fn find_member(&self, id: u32, member: &str) -> Option<u32> {
+        let mut budget = MAX_MEMBERS_VISITED;
+        self.search_member(id, member, MAX_ANONYMOUS_DEPTH, &mut budget)
+    }
+
+    /// Bounded in depth and in members visited: a malformed blob can make an anonymous member
+    /// contain its own struct (endless recursion) or share inner structs many times over
+    /// (exponential work). None also when the offsets overflow.
+    fn search_member(
+        &self,
+        id: u32,
+        member: &str,
+        depth: usize,
+        budget: &mut usize,
+    ) -> Option<u32> {
         let Type::Struct { members } = self.resolve(id)? else {
             return None;
         };
-        members.iter().find_map(|m| {
+        for m in members {
+            *budget = budget.checked_sub(1)?;
             if m.name == member {
-                Some(m.bit_offset)
-            } else if m.name.is_empty() {
-                self.find_member(m.type_id, member)
-                    .map(|inner| m.bit_offset + inner)
-            } else {
-                None
+                return Some(m.bit_offset);
             }
-        })
+            if m.name.is_empty()
+                && depth > 0
+                && let Some(inner) = self.search_member(m.type_id, member, depth - 1, budget)
+            {
+                return m.bit_offset.checked_add(inner);
+            }
+        }
+        None
     }
 }
 
@@ -276,6 +297,11 @@ pub(super) mod tests {
         push(&[0, (5 << 24) | 2, 8, off("b"), 1, 0, off("c"), 2, 0]);
         // 4: struct outer { a @0, <anon> @64 }
         push(&[off("outer"), (4 << 24) | 2, 16, off("a"), 1, 0, 0, 3, 64]);
+        assemble(&types, strings)
+    }
+
+    /// A BTF blob: header, then the type and string sections as given.
+    fn assemble(types: &[u8], strings: &[u8]) -> Vec<u8> {
         let mut data = Vec::new();
         data.extend_from_slice(&BTF_MAGIC.to_le_bytes());
         data.extend_from_slice(&[1, 0]);
@@ -288,9 +314,69 @@ pub(super) mod tests {
         ] {
             data.extend_from_slice(&w.to_le_bytes());
         }
-        data.extend_from_slice(&types);
+        data.extend_from_slice(types);
         data.extend_from_slice(strings);
         data
+    }
+
+    fn words(words: &[u32]) -> Vec<u8> {
+        words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    // Found by the btf fuzz target: an anonymous member of its own struct type recursed until
+    // the stack overflowed.
+    #[test]
+    fn an_anonymous_member_of_its_own_type_is_not_followed_forever() {
+        // 1: struct loop { <anon>: struct loop @0 }; "loop" at string offset 1.
+        let blob = assemble(&words(&[1, (4 << 24) | 1, 8, 0, 1, 0]), b"\0loop\0x\0");
+        let btf = Btf::parse(&blob).unwrap();
+        assert_eq!(
+            btf.member_offset("loop", "x"),
+            Err(BtfError::NoMember("loop.x".into()))
+        );
+    }
+
+    #[test]
+    fn shared_anonymous_members_do_not_take_exponential_time() {
+        // Types 1..=40: struct t{i} { <anon>: t{i+1} @0, <anon>: t{i+1} @0 } (2^40 paths), all
+        // named "deep" (only the first is looked up); the last has no members.
+        let mut types = Vec::new();
+        for id in 1..=40u32 {
+            types.extend(words(&[1, (4 << 24) | 2, 8, 0, id + 1, 0, 0, id + 1, 0]));
+        }
+        types.extend(words(&[1, 4 << 24, 8]));
+        let blob = assemble(&types, b"\0deep\0");
+        let btf = Btf::parse(&blob).unwrap();
+        let started = std::time::Instant::now();
+        assert!(btf.member_offset("deep", "x").is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn an_offset_past_u32_is_malformed_not_an_overflow() {
+        // 1: int; 2: struct inner { x @0xffff_fff0 }; 3: struct outer { <anon>: inner @0x100 }.
+        let types = words(&[
+            0,
+            1 << 24,
+            4,
+            32,
+            7,
+            (4 << 24) | 1,
+            4,
+            13,
+            1,
+            0xffff_fff0,
+            1,
+            (4 << 24) | 1,
+            4,
+            0,
+            2,
+            0x100,
+        ]);
+        let blob = assemble(&types, b"\0outer\0inner\0x\0");
+        let btf = Btf::parse(&blob).unwrap();
+        assert_eq!(btf.member_offset("inner", "x"), Ok(0xffff_fff0 / 8));
+        assert!(btf.member_offset("outer", "x").is_err());
     }
 
     #[test]

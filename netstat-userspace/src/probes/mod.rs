@@ -1,6 +1,6 @@
 //! Loading and attaching the kernel programs. Dropping a probe detaches it.
 
-mod btf;
+pub(crate) mod btf;
 pub(crate) mod interfaces;
 mod privileges;
 mod prog_stats;
