@@ -2,6 +2,11 @@
 //! the rest of netstat's option surface (families enetstat has no table for, `-Z`), arguments
 //! that are not UTF-8, global options before a subcommand, and what an unprivileged user sees.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     ffi::OsStr,
     os::unix::ffi::OsStrExt as _,

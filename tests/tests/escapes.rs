@@ -2,6 +2,11 @@
 //! program names and UNIX paths in every text view, whole UNIX paths in JSON, interface names that
 //! are not UTF-8 in `watch -i --json`.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     ffi::OsStr,
     fs,

@@ -2,6 +2,11 @@
 //! replace, descriptor exhaustion, clients that never read, signals, and TIME_WAIT rows near their
 //! expiry. Every connection is made inside a scratch namespace.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     os::unix::net::{UnixListener, UnixStream},
     path::Path,

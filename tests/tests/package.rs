@@ -4,6 +4,11 @@
 //!
 //! The package comes from $ENETSTAT_DEB, which `cargo xtask test` sets after building it.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},

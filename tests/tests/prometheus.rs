@@ -3,6 +3,11 @@
 //! `netstat -tan` and the connections the test made; the rules in dist/prometheus/ are checked
 //! and unit-tested by promtool, and loaded by that Prometheus.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     collections::BTreeMap,
     io::Write as _,

@@ -58,16 +58,12 @@ pub(crate) fn refresh(mut config: NetstatConfig) -> anyhow::Result<()> {
     config.flags.continuous = false;
     let clock = Clock::now();
     let mut out = output::stdout();
+    let names = snapshot::names_for(&config.flags);
+    let mut printer = printer_for(&config.flags, names.as_ref());
     loop {
-        if config.flags.format == OutputFormat::Json {
-            // As -ic --json: each refresh's objects stamped with the time it was read.
-            let read_at = clock.rfc3339(Clock::monotonic_now_ns());
-            let mut view = Vec::new();
-            snapshot::render(&config, None, &[], &mut view)?;
-            stamp_lines(&view, &read_at, &mut out)?;
-        } else {
-            snapshot::render(&config, None, &[], &mut out)?;
-        }
+        // As -ic --json: each refresh's objects stamped with the time it was read.
+        printer.stamp(Some(clock.rfc3339(Clock::monotonic_now_ns())));
+        snapshot::render_with(&config, None, &[], printer.as_mut(), &mut out)?;
         out.flush()?;
         if config.view == NetstatView::Statistics {
             return Ok(());

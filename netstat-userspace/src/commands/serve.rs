@@ -152,8 +152,7 @@ async fn next_link_changes(interfaces: &mut Option<LiveInterfaces>) -> anyhow::R
 /// failures and the stack's drops (a driver's own error counters have no tracepoint).
 fn interface_totals(sample: &InterfaceSample) -> InterfaceTotals {
     InterfaceTotals {
-        // The metrics take names as text (their own escaping applies).
-        name: String::from_utf8_lossy(&sample.link.name).into_owned(),
+        name: sample.link.name.clone(),
         ifindex: sample.link.ifindex,
         rx_packets: sample.totals.rx_packets,
         rx_bytes: sample.totals.rx_bytes,
