@@ -24,6 +24,7 @@ use crate::{
         snapshot::{FamiliesWithoutTables, SnapshotSource},
         watch::WatchConfig,
     },
+    daemon::web_config::WebConfig,
     probes::check_ring_size,
     snapshot::NetstatConfig,
     sources::daemon::DEFAULT_SOCKET,
@@ -113,9 +114,16 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value = "64M")]
     pub(crate) ring_size: String,
     /// Serve Prometheus metrics at http://ADDR/metrics: HOST:PORT, [IPV6]:PORT, or PORT alone
-    /// for 127.0.0.1:PORT. Off unless given.
+    /// for 127.0.0.1:PORT. OpenMetrics when the scraper's Accept asks for it, else the text
+    /// format 0.0.4. Off unless given.
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics: Option<String>,
+    /// TLS and basic authentication for --metrics (https://ADDR/metrics), in the format of
+    /// Prometheus's web config file: tls_server_config (cert_file, key_file, optional
+    /// client_ca_file and client_auth_type) and basic_auth_users (bcrypt hashes). A bad file is
+    /// refused at start-up.
+    #[arg(long, value_name = "FILE", requires = "metrics")]
+    pub(crate) web_config: Option<PathBuf>,
 }
 
 impl RawCommand {
@@ -213,6 +221,12 @@ impl RawArgs {
                     .as_deref()
                     .map(parse_metrics_addr)
                     .transpose()?,
+                web: args
+                    .web_config
+                    .as_deref()
+                    .map(WebConfig::load)
+                    .transpose()?
+                    .unwrap_or_default(),
                 check_legacy_args: parse_netstat_args,
             })),
             Some(RawCommand::Status { json, table }) => Ok(Config::Status {

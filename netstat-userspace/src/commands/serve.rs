@@ -14,6 +14,7 @@ use crate::{
         metrics_http::{MetricsEndpoint, Scrape},
         server::ControlSocket,
         state::{Daemon, map_large_allocations, release_free_memory},
+        web_config::WebConfig,
     },
     events::TcpTransition,
     model::system::page_size,
@@ -32,6 +33,8 @@ pub(crate) struct ServeConfig {
     pub(crate) ring_bytes: u32,
     /// Where to serve metrics, if anywhere.
     pub(crate) metrics: Option<SocketAddr>,
+    /// TLS and basic authentication for the metrics (`--web-config`), checked already.
+    pub(crate) web: WebConfig,
     /// Checks the netstat command line that protocol version 1 and 2 clients send: the CLI's own
     /// rules, handed down so that the daemon never imports the CLI.
     pub(crate) check_legacy_args: CheckArgs,
@@ -82,8 +85,13 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
             let addr = endpoint
                 .local_addr()
                 .context("reading the metrics address")?;
-            log::info!("metrics on http://{addr}/metrics");
-            Some(endpoint.serve())
+            let scheme = if config.web.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            log::info!("metrics on {scheme}://{addr}/metrics");
+            Some(endpoint.serve(config.web.clone()))
         }
         None => None,
     };

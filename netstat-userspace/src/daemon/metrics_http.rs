@@ -8,7 +8,8 @@
 //! already answered (which a scraper's connection, whose head arrives at once, hardly ever is).
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashSet},
+    hash::{BuildHasher as _, RandomState},
     io,
     net::SocketAddr,
     sync::{Arc, Mutex},
@@ -16,13 +17,16 @@ use std::{
 };
 
 use anyhow::Context as _;
+use base64::Engine as _;
 use tokio::{
-    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _},
     net::{TcpListener, TcpStream},
-    sync::{mpsc, oneshot},
+    sync::{Semaphore, mpsc, oneshot},
+    time::Instant,
 };
+use tokio_rustls::TlsAcceptor;
 
-use super::server::REQUEST_DEADLINE;
+use super::{server::REQUEST_DEADLINE, web_config::WebConfig};
 use crate::views::metrics::ExpositionFormat;
 
 /// The longest request head read; a longer one is refused.
@@ -64,10 +68,11 @@ impl MetricsEndpoint {
     }
 
     /// Accepts connections forever, handing each scrape to the main loop through the returned
-    /// channel.
-    pub(crate) fn serve(self) -> mpsc::Receiver<Scrape> {
+    /// channel; over TLS and with basic authentication as `web` says.
+    pub(crate) fn serve(self, web: WebConfig) -> mpsc::Receiver<Scrape> {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let slots = Arc::new(Slots::default());
+        let access = Arc::new(Access::new(web));
         tokio::spawn(async move {
             loop {
                 match self.listener.accept().await {
@@ -77,9 +82,10 @@ impl MetricsEndpoint {
                             continue;
                         };
                         let main_loop = tx.clone();
+                        let access = Arc::clone(&access);
                         tokio::spawn(async move {
                             tokio::select! {
-                                () = handle(stream, &main_loop, &slot) => {}
+                                () = handle(stream, &main_loop, &slot, &access) => {}
                                 // Its slot went to a newer connection: close at once.
                                 _ = evicted => {}
                             }
@@ -298,43 +304,171 @@ async fn scrape(main_loop: &mpsc::Sender<Scrape>) -> Result<String, String> {
         .unwrap_or_else(|_| Err("the daemon is shutting down".to_string()))
 }
 
-/// Reads the request head until it routes, within the deadline.
-async fn read_route(stream: &mut TcpStream) -> Route {
+/// Reads the request head until it routes; the head read, for its other headers.
+async fn read_route(stream: &mut (impl AsyncRead + Unpin)) -> (Route, Vec<u8>) {
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 2048];
     loop {
         let n = match stream.read(&mut chunk).await {
             Ok(n) => n,
-            Err(_) => return Route::BadRequest,
+            Err(_) => return (Route::BadRequest, head),
         };
         if n == 0 {
-            return Route::BadRequest;
+            return (Route::BadRequest, head);
         }
         head.extend_from_slice(&chunk[..n]);
         if let Some(route) = route(&head) {
-            return route;
+            return (route, head);
         }
     }
 }
 
-/// One connection: read and route the request, answer it, close.
-async fn handle(mut stream: TcpStream, main_loop: &mpsc::Sender<Scrape>, slot: &Slot) {
-    let reply = match tokio::time::timeout(REQUEST_DEADLINE, read_route(&mut stream)).await {
-        Ok(route) => {
-            slot.set_evictable(false);
-            answer(route, main_loop).await
+/// Who may scrape, and how: TLS, and the basic-auth users with what checks their passwords.
+struct Access {
+    tls: Option<TlsAcceptor>,
+    users: BTreeMap<String, String>,
+    /// bcrypt is slow by design: few checks run at once, so that bad passwords cannot take the
+    /// daemon's CPU...
+    checks: Semaphore,
+    /// ...and credentials that passed are remembered (by a keyed hash, never as they are), so a
+    /// scraper's next scrapes cost no check.
+    passed: Mutex<HashSet<u64>>,
+    keys: RandomState,
+}
+
+/// bcrypt checks at once.
+const PASSWORD_CHECKS: usize = 2;
+/// Credentials remembered; past this the memory starts again.
+const PASSED_REMEMBERED: usize = 64;
+
+impl Access {
+    fn new(web: WebConfig) -> Self {
+        Access {
+            tls: web.tls.map(TlsAcceptor::from),
+            users: web.users,
+            checks: Semaphore::new(PASSWORD_CHECKS),
+            passed: Mutex::new(HashSet::new()),
+            keys: RandomState::new(),
+        }
+    }
+
+    /// Whether the request head carries the credentials of a configured user (always, when no
+    /// users are configured).
+    async fn admits(&self, head: &[u8]) -> bool {
+        if self.users.is_empty() {
+            return true;
+        }
+        let Some((user, password)) = basic_credentials(head) else {
+            return false;
+        };
+        let key = self.keys.hash_one((&user, &password));
+        if self
+            .passed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&key)
+        {
+            return true;
+        }
+        // An unknown user costs a check too, so that timing does not tell which names exist.
+        let (known, hash) = match self.users.get(&user) {
+            Some(hash) => (true, hash.clone()),
+            None => (
+                false,
+                self.users.values().next().cloned().unwrap_or_default(),
+            ),
+        };
+        let Ok(_permit) = self.checks.acquire().await else {
+            return false;
+        };
+        let matches =
+            tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
+                .await
+                .unwrap_or(false);
+        let admitted = known && matches;
+        if admitted {
+            let mut passed = self.passed.lock().unwrap_or_else(|e| e.into_inner());
+            if passed.len() >= PASSED_REMEMBERED {
+                passed.clear();
+            }
+            passed.insert(key);
+        }
+        admitted
+    }
+}
+
+/// The user and password of an `Authorization: Basic` header.
+fn basic_credentials(head: &[u8]) -> Option<(String, Vec<u8>)> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    request.parse(head).ok()?;
+    let value = request
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("authorization"))?
+        .value;
+    let value = std::str::from_utf8(value).ok()?.trim();
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    let user = String::from_utf8(decoded[..colon].to_vec()).ok()?;
+    Some((user, decoded[colon + 1..].to_vec()))
+}
+
+/// One connection: the TLS handshake if any, then the request, within one deadline for both.
+async fn handle(stream: TcpStream, main_loop: &mpsc::Sender<Scrape>, slot: &Slot, access: &Access) {
+    let head_deadline = Instant::now() + REQUEST_DEADLINE;
+    match &access.tls {
+        None => exchange(stream, main_loop, slot, access, head_deadline).await,
+        Some(acceptor) => {
+            // A failed or slow handshake is closed without an answer: there is no channel for one.
+            if let Ok(Ok(tls)) =
+                tokio::time::timeout_at(head_deadline, acceptor.accept(stream)).await
+            {
+                exchange(tls, main_loop, slot, access, head_deadline).await;
+            }
+        }
+    }
+}
+
+/// Reads and routes the request, checks who sent it, answers it, and closes.
+async fn exchange(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    main_loop: &mpsc::Sender<Scrape>,
+    slot: &Slot,
+    access: &Access,
+    head_deadline: Instant,
+) {
+    let reply = match tokio::time::timeout_at(head_deadline, read_route(&mut stream)).await {
+        Ok((route @ (Route::BadRequest | Route::TooLarge), _)) => answer(route, main_loop).await,
+        Ok((route, head)) => {
+            if access.admits(&head).await {
+                slot.set_evictable(false);
+                answer(route, main_loop).await
+            } else {
+                plain(
+                    "401 Unauthorized",
+                    "WWW-Authenticate: Basic realm=\"enetstat\", charset=\"UTF-8\"\r\n",
+                    "unauthorized",
+                )
+            }
         }
         Err(_) => plain("408 Request Timeout", "", "request not received in time"),
     };
     // A client that went away, or does not read, gets nothing; that is its business.
     let _ = tokio::time::timeout(WRITE_DEADLINE, stream.write_all(&reply)).await;
-    let _ = stream.shutdown().await;
+    let _ = tokio::time::timeout(WRITE_DEADLINE, stream.shutdown()).await;
     slot.set_evictable(true);
     let _ = tokio::time::timeout(DRAIN_DEADLINE, drain(&mut stream)).await;
 }
 
 /// Reads and drops what the client sends, up to [`DRAIN_BYTES`], until it closes.
-async fn drain(stream: &mut TcpStream) {
+async fn drain(stream: &mut (impl AsyncRead + Unpin)) {
     let mut sink = [0u8; 4096];
     let mut left = DRAIN_BYTES;
     while left > 0 {
@@ -487,7 +621,7 @@ mod tests {
                     .await
                     .unwrap();
                 ready_tx.send(endpoint.local_addr().unwrap()).unwrap();
-                let mut scrapes = endpoint.serve();
+                let mut scrapes = endpoint.serve(WebConfig::default());
                 while let Some(scrape) = scrapes.recv().await {
                     let _ = scrape.reply.send(Ok("up\n".to_string()));
                 }

@@ -4,3 +4,4 @@ pub(crate) mod metrics_http;
 pub(crate) mod server;
 pub(crate) mod snapshot;
 pub(crate) mod state;
+pub(crate) mod web_config;
