@@ -57,27 +57,28 @@ const _: () = assert!(core::mem::offset_of!(TcpStateRecord, netns) == 76);
 const _: () = assert!(core::mem::offset_of!(TcpStateRecord, close) == 80);
 const _: () = assert!(core::mem::offset_of!(TcpStateRecord, cookie) == 112);
 
-/// Where the BTF tracepoint finds a transition's fields in the `struct sock` it is handed (all in
-/// `__sk_common` but `protocol`), found in the kernel's BTF by userspace and set at load time.
+/// Where the BTF tracepoint finds a transition's fields in the socket it is handed, as offsets
+/// into `struct tcp_sock` (which begins with the `struct sock`), found in the kernel's BTF by
+/// userspace and set at load time. The same fields the classic tracepoint's record copies: the
+/// local port and IPv4 address from `inet_sock` (`skc_num` is already 0 when a socket closes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SockOffsets {
     /// `skc_family` (u16).
     pub family: u32,
-    /// `sk_protocol` (u16).
-    pub protocol: u32,
-    /// `skc_num`: the local port, host byte order (u16).
-    pub num: u32,
+    /// `inet_sock.inet_sport`: the local port, network byte order (u16).
+    pub sport: u32,
     /// `skc_dport`: the remote port, network byte order (u16).
     pub dport: u32,
-    /// `skc_rcv_saddr` (u32, network order).
-    pub rcv_saddr: u32,
+    /// `inet_sock.inet_saddr` (u32, network order).
+    pub saddr: u32,
     /// `skc_daddr` (u32, network order).
     pub daddr: u32,
     /// `skc_v6_rcv_saddr` (16 bytes).
     pub v6_rcv_saddr: u32,
     /// `skc_v6_daddr` (16 bytes).
     pub v6_daddr: u32,
+    pub _pad: u32,
 }
 
 const _: () = assert!(core::mem::size_of::<SockOffsets>() == 32);

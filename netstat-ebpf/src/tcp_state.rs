@@ -11,6 +11,7 @@ use aya_ebpf::{
     EbpfContext as _,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_socket_cookie, bpf_ktime_get_ns,
+        bpf_skc_to_tcp_sock,
     },
     macros::{btf_tracepoint, map, tracepoint},
     maps::{PerCpuArray, RingBuf},
@@ -51,13 +52,13 @@ static TCP_STATE_NETNS_OFFSETS: NetnsOffsets = NetnsOffsets {
 #[unsafe(no_mangle)]
 static TCP_STATE_SOCK_OFFSETS: SockOffsets = SockOffsets {
     family: 0,
-    protocol: 0,
-    num: 0,
+    sport: 0,
     dport: 0,
-    rcv_saddr: 0,
+    saddr: 0,
     daddr: 0,
     v6_rcv_saddr: 0,
     v6_daddr: 0,
+    _pad: 0,
 };
 
 /// The socket's network namespace inode: two kernel reads through BTF-resolved offsets.
@@ -192,30 +193,33 @@ pub(crate) fn enetstat_tcp_state_btf(ctx: BtfTracePointContext) -> i32 {
     // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
     let at = unsafe { core::ptr::read_volatile(&TCP_STATE_SOCK_OFFSETS) };
     let sk: u64 = ctx.arg(0);
-    let protocol: u16 = sock_field(sk, at.protocol);
-    if protocol != IPPROTO_TCP {
+    // A typed `struct tcp_sock *`, or null when the socket is not TCP (an MPTCP socket, say).
+    // SAFETY: sk is the tracepoint's own socket argument, which the helper accepts.
+    let tp = unsafe { bpf_skc_to_tcp_sock(sk as *mut _) } as u64;
+    if tp == 0 {
         return 0;
     }
-    let family: u16 = sock_field(sk, at.family);
+    let family: u16 = sock_field(tp, at.family);
     let (saddr, daddr) = if family == AF_INET {
         (
-            ipv4_bytes(sock_field(sk, at.rcv_saddr)),
-            ipv4_bytes(sock_field(sk, at.daddr)),
+            ipv4_bytes(sock_field(tp, at.saddr)),
+            ipv4_bytes(sock_field(tp, at.daddr)),
         )
     } else {
-        (sock_field(sk, at.v6_rcv_saddr), sock_field(sk, at.v6_daddr))
+        (sock_field(tp, at.v6_rcv_saddr), sock_field(tp, at.v6_daddr))
     };
-    let dport: u16 = sock_field(sk, at.dport);
+    let sport: u16 = sock_field(tp, at.sport);
+    let dport: u16 = sock_field(tp, at.dport);
     record_transition(Transition {
         skaddr: sk,
         family,
-        sport: sock_field(sk, at.num),
+        sport: u16::from_be(sport),
         dport: u16::from_be(dport),
         saddr,
         daddr,
         oldstate: ctx.arg(1),
         newstate: ctx.arg(2),
-        netns: Netns::Load,
+        netns: Netns::Load(tp),
         // SAFETY: sk is the tracepoint's own socket argument, which the helper accepts from
         // tracing programs.
         cookie: unsafe { bpf_get_socket_cookie(sk as *mut _) },
@@ -223,9 +227,9 @@ pub(crate) fn enetstat_tcp_state_btf(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-/// A field of the `struct sock` the BTF tracepoint is handed: a plain load, which the verifier
-/// checks against the kernel's BTF (the offset is a load-time constant) and the kernel guards
-/// against faults.
+/// A field of the `struct tcp_sock` the BTF tracepoint works from: a plain load, which the
+/// verifier checks against the kernel's BTF (the offset is a load-time constant) and the kernel
+/// guards against faults.
 #[inline(always)]
 fn sock_field<T: Copy>(sk: u64, offset: u32) -> T {
     // SAFETY: as above; the offsets come from the same BTF the program is verified against.
@@ -280,8 +284,8 @@ fn field16(ctx: &TracePointContext, offset: usize) -> [u8; 16] {
 enum Netns {
     /// bpf_probe_read_kernel: the classic tracepoint's socket address is an untyped number.
     Read,
-    /// Typed loads from the BTF tracepoint's socket pointer.
-    Load,
+    /// Typed loads from the BTF tracepoint's `tcp_sock` pointer.
+    Load(u64),
 }
 
 /// What either entry point knows of one transition.
@@ -315,7 +319,7 @@ fn record_transition(t: Transition) {
     };
     let netns = match t.netns {
         Netns::Read => netns_of(t.skaddr),
-        Netns::Load => netns_by_load(t.skaddr),
+        Netns::Load(tp) => netns_by_load(tp),
     };
     slot.write(TcpStateRecord {
         // SAFETY: a helper that takes no arguments.

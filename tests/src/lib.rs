@@ -1,6 +1,11 @@
 //! Helpers for enetstat's root-only integration tests and benchmarks: scratch network namespaces,
 //! connection workloads, a handle on a running `enetstat`, and what reads its metrics endpoint.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "bcrypt is for a test target (metrics_tls), which shares the package's dependencies"
+)]
+
 pub mod compare;
 pub mod enetstat;
 pub mod exposition;

@@ -199,18 +199,6 @@ impl Btf {
             .ok_or_else(|| BtfError::NoMember(format!("{name}.{member}")))
     }
 
-    /// Like [`Btf::member_offset`], for a member that must start on a byte (not a bitfield).
-    pub(crate) fn member_byte_offset(&self, name: &str, member: &str) -> Result<u32, BtfError> {
-        let id = *self
-            .structs_by_name
-            .get(name)
-            .ok_or_else(|| BtfError::NoStruct(name.to_string()))?;
-        self.find_member(id, member)
-            .filter(|bits| bits % 8 == 0)
-            .map(|bits| bits / 8)
-            .ok_or_else(|| BtfError::NoMember(format!("{name}.{member} (as a whole byte)")))
-    }
-
     /// The enumerators of enum `name`, in declaration order.
     pub(crate) fn enum_values(&self, name: &str) -> Result<&[(String, i64)], BtfError> {
         let id = *self

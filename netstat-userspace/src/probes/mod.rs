@@ -178,25 +178,24 @@ fn attach_classic(ebpf: &mut Ebpf) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where the BTF tracepoint finds a transition's fields in `struct sock`.
+/// Where the BTF tracepoint finds a transition's fields in `struct tcp_sock`.
 fn sock_offsets(btf: &btf::Btf) -> Result<SockOffsets, String> {
     let offset =
         |name: &str, member: &str| btf.member_offset(name, member).map_err(|e| e.to_string());
+    // The struct sock sits at offset 0 of tcp_sock (close_offsets checks it), so its offsets
+    // are tcp_sock's too.
     let common = offset("sock", "__sk_common")?;
     let in_common = |member: &str| Ok::<u32, String>(common + offset("sock_common", member)?);
+    let inet = offset("tcp_sock", "inet_conn")? + offset("inet_connection_sock", "icsk_inet")?;
     Ok(SockOffsets {
         family: in_common("skc_family")?,
-        // A bitfield before Linux 5.6, which a byte offset cannot name: such kernels use the
-        // classic tracepoint.
-        protocol: btf
-            .member_byte_offset("sock", "sk_protocol")
-            .map_err(|e| e.to_string())?,
-        num: in_common("skc_num")?,
+        sport: inet + offset("inet_sock", "inet_sport")?,
         dport: in_common("skc_dport")?,
-        rcv_saddr: in_common("skc_rcv_saddr")?,
+        saddr: inet + offset("inet_sock", "inet_saddr")?,
         daddr: in_common("skc_daddr")?,
         v6_rcv_saddr: in_common("skc_v6_rcv_saddr")?,
         v6_daddr: in_common("skc_v6_daddr")?,
+        _pad: 0,
     })
 }
 
