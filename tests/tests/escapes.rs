@@ -6,7 +6,7 @@ use std::{
     ffi::OsStr,
     fs,
     io::{BufRead as _, BufReader},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     os::unix::{ffi::OsStrExt as _, net::UnixListener},
     path::Path,
     process::{Child, Command, Stdio},
