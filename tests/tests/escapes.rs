@@ -168,3 +168,39 @@ fn watch_interfaces_json_escapes_names_that_are_not_utf8() {
         .collect();
     assert!(names.iter().any(|n| n == escaped), "{names:?}");
 }
+
+/// A UNIX path with a newline: JSON shows it whole (from unix_diag), escaped; the text keeps
+/// netstat's bytes, cut at the first whitespace.
+#[test]
+fn json_shows_a_unix_path_with_a_newline_whole() {
+    let ns = Netns::new("unixnl").unwrap();
+    let dir = TempDir::new().unwrap();
+    let path = dir.path.join("a\x1b[31mRED\nb.sock");
+    let bound = path.clone();
+    let listener = ns.run(move || Ok(UnixListener::bind(&bound)?)).unwrap();
+    let json = run_in(ns.name(), &enetstat::binary(), &["-xa", "--json"]);
+    assert_eq!(json.status.code(), Some(0));
+    let paths: Vec<String> = String::from_utf8(json.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter_map(|socket| socket["path"].as_str().map(str::to_string))
+        .collect();
+    let whole = format!("{}/a\\x1b[31mRED\\x0ab.sock", dir.path.display());
+    assert!(paths.contains(&whole), "{whole} not in {paths:?}");
+    for args in [&["-xa"][..], &["-xl"]] {
+        let netstat = run_in(ns.name(), NETSTAT.as_ref(), args);
+        let ours = run_in(ns.name(), &enetstat::binary(), args);
+        assert_eq!(
+            difference(&escape_controls(&netstat.stdout), &ours.stdout),
+            None,
+            "{args:?}"
+        );
+        let cut = format!("{}/a\\x1b[31mRED\n", dir.path.display());
+        assert!(
+            String::from_utf8_lossy(&ours.stdout).contains(&cut),
+            "{args:?}"
+        );
+    }
+    drop(listener);
+}

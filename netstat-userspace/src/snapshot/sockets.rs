@@ -206,9 +206,20 @@ fn list_unix(
     let Some(bytes) = read_net_file("unix").context("reading /proc/net/unix")? else {
         return missing_protocol("AF UNIX", flags);
     };
-    let (rows, bogus) = unix_sockets::parse(&bytes);
+    let (mut rows, bogus) = unix_sockets::parse(&bytes);
     for _ in 0..bogus {
         eprintln!("warning, got bogus unix line.");
+    }
+    if !flags.format.is_text() {
+        // JSON promises the whole path, which /proc cuts at a newline: take the names from
+        // unix_diag (text keeps netstat's bytes). Without it, /proc's paths stand.
+        if let Ok(names) = crate::sources::netlink::unix_diag::names() {
+            for row in &mut rows {
+                if let Some(name) = row.inode.and_then(|inode| names.get(&inode)) {
+                    row.path.clone_from(name);
+                }
+            }
+        }
     }
     let visible = |row: &&UnixSocketRow| {
         unix_row_shown(row, flags) && !row.inode.is_some_and(|inode| hidden.contains(&inode))
