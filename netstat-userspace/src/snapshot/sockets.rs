@@ -210,7 +210,7 @@ fn list_unix(
     for _ in 0..bogus {
         eprintln!("warning, got bogus unix line.");
     }
-    if !flags.format.is_text() {
+    if printer.shows_whole_unix_paths() {
         // JSON promises the whole path, which /proc cuts at a newline: take the names from
         // unix_diag (text keeps netstat's bytes). Without it, /proc's paths stand.
         if let Ok(names) = crate::sources::netlink::unix_diag::names() {

@@ -34,6 +34,9 @@ pub(crate) trait SnapshotPrinter {
     fn stamp(&mut self, _ts: Option<String>) {}
     /// Whether the view shows IPv6 addresses of interfaces (so /proc/net/if_inet6 is read).
     fn shows_interface_inet6(&self) -> bool;
+    /// Whether UNIX paths are shown whole (so they are read from unix_diag, not /proc, which cuts
+    /// them at a newline) rather than as netstat shows them.
+    fn shows_whole_unix_paths(&self) -> bool;
 
     fn inet_header(&mut self, out: &mut dyn Write) -> io::Result<()>;
     fn inet_socket(
@@ -132,6 +135,10 @@ impl NetstatText<'_> {
 impl SnapshotPrinter for NetstatText<'_> {
     fn shows_interface_inet6(&self) -> bool {
         self.long_interfaces()
+    }
+
+    fn shows_whole_unix_paths(&self) -> bool {
+        false
     }
 
     fn inet_header(&mut self, out: &mut dyn Write) -> io::Result<()> {
@@ -276,6 +283,10 @@ impl SnapshotPrinter for JsonLines<'_> {
     }
 
     fn shows_interface_inet6(&self) -> bool {
+        true
+    }
+
+    fn shows_whole_unix_paths(&self) -> bool {
         true
     }
 
