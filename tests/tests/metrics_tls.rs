@@ -3,6 +3,11 @@
 //! scraping over TLS, all on loopback inside a scratch namespace; and bad files refused before
 //! the daemon starts.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "each test target sees all of the package's dependencies and uses a few"
+)]
+
 use std::{
     path::Path,
     process::{Command, Output},

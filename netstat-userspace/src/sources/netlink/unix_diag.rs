@@ -45,7 +45,9 @@ const _: () = {
 
 // SAFETY: #[repr(C)] structs of integers whose sizes, asserted above, leave no padding.
 unsafe impl AsBytes for UnixDiagReq {}
+// SAFETY: as above.
 unsafe impl FromBytes for UnixDiagMsg {}
+// SAFETY: as above.
 unsafe impl AsBytes for UnixDiagMsg {}
 
 /// Bound names by socket inode, as /proc/net/unix spells them (an abstract name's NULs as `@`).
