@@ -270,15 +270,23 @@ fn kptr_restrict_is_restored_when_a_signal_lands_during_the_start_up_read() {
                 .spawn()
                 .unwrap();
             let pid = child.id() as libc::pid_t;
-            // Signal the moment the daemon has set kptr_restrict (or when it is up, if the
-            // read was too quick to see).
+            // Signal the moment the daemon has set kptr_restrict (or once it has been up a
+            // while, if the read was too quick to see). The control socket is bound before the
+            // read begins, so its appearance alone does not mean the read is over.
             let deadline = Instant::now() + Duration::from_secs(20);
+            let mut socket_seen: Option<Instant> = None;
             loop {
                 if kptr_restrict() == "1" {
                     hits += 1;
                     break;
                 }
-                if socket.exists() || child.try_wait().unwrap().is_some() {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if socket.exists()
+                    && socket_seen.get_or_insert_with(Instant::now).elapsed()
+                        > Duration::from_secs(2)
+                {
                     break;
                 }
                 assert!(Instant::now() < deadline, "serve did not start");
