@@ -299,10 +299,9 @@ fn the_daemon_works_within_the_units_capabilities_and_filters() {
         denied.is_empty(),
         "system calls the unit denies: {denied:?}"
     );
-    assert!(
-        calls.contains("bpf") && calls.contains("perf_event_open"),
-        "{calls:?}"
-    );
+    // The BTF tracepoint attaches through bpf(2) alone; perf_event_open (and @mount, for
+    // tracefs) stay in the unit for the classic tracepoint where a kernel lacks BTF.
+    assert!(calls.contains("bpf"), "{calls:?}");
     let restricted = unit.words("Service", "RestrictAddressFamilies");
     let outside: Vec<_> = families
         .iter()
