@@ -118,7 +118,7 @@ pub mod fuzz_api {
         let pid = data
             .get(..4)
             .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        let _ = owners::owner_label(pid, data);
+        let _ = owners::owner_from_cmdline(pid, data);
     }
 
     /// One received NETLINK_SOCK_DIAG buffer.

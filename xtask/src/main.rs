@@ -86,6 +86,19 @@ fn lint() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ])?;
+    // The fuzz targets' entry points (`fuzz_api`), so that a change cannot leave them broken
+    // between fuzzing runs.
+    util::cargo(&[
+        "clippy",
+        "-p",
+        "netstat-userspace",
+        "--lib",
+        "--features",
+        "fuzzing",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     // The kernel programs build for their own target only, with the nightly toolchain.
     util::check_status(
         std::process::Command::new("rustup")

@@ -163,6 +163,35 @@ impl AsRawFd for NetlinkSocket {
     }
 }
 
+/// A dump's answer, decoded datagram by datagram.
+pub(crate) trait DumpAnswer: Default {
+    /// Decodes the messages of one datagram.
+    fn decode(&mut self, datagram: &[u8]);
+    /// NLMSG_DONE (or an error) has arrived.
+    fn done(&self) -> bool;
+    /// The kernel refused the request (errno).
+    fn error(&self) -> Option<i32>;
+}
+
+/// Sends one NETLINK_SOCK_DIAG dump request (a whole message) and decodes its answer.
+pub(crate) fn sock_diag_dump<A: DumpAnswer>(request: &[u8]) -> io::Result<A> {
+    let socket = NetlinkSocket::open(libc::NETLINK_SOCK_DIAG, 0, false)?;
+    socket.send(request)?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut answer = A::default();
+    while !answer.done() {
+        let n = socket.recv(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        answer.decode(&buf[..n]);
+    }
+    match answer.error() {
+        Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+        None => Ok(answer),
+    }
+}
+
 /// A request: nlmsghdr (kernel as the peer, sequence 1) followed by `payload`.
 pub(crate) fn request(kind: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
     let total = NLMSG_HEADER_LEN + payload.len();

@@ -6,7 +6,7 @@ use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
 };
 
-use super::{AsBytes, FromBytes, Message, NetlinkSocket, bytes_of, messages, read};
+use super::{AsBytes, DumpAnswer, FromBytes, Message, bytes_of, messages, read, sock_diag_dump};
 
 use crate::model::sockets::InetSocketRow;
 
@@ -178,20 +178,20 @@ fn decode_inet_diag_msg(payload: &[u8]) -> Option<InetSocketRow> {
 /// `timer`, `timer_ticks`, `retransmits` and `timeout` are not /proc's: sock_diag reports
 /// probes instead of retransmits for some timers and has no probe count, so `-o` uses /proc.
 pub(crate) fn dump(request: DumpRequest) -> io::Result<Vec<InetSocketRow>> {
-    let socket = NetlinkSocket::open(libc::NETLINK_SOCK_DIAG, 0, false)?;
-    socket.send(&request_bytes(request))?;
-    let mut buf = vec![0u8; 1 << 16];
-    let mut decoded = Decoded::default();
-    while !decoded.done {
-        let n = socket.recv(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        decode(&buf[..n], &mut decoded);
+    Ok(sock_diag_dump::<Decoded>(&request_bytes(request))?.rows)
+}
+
+impl DumpAnswer for Decoded {
+    fn decode(&mut self, datagram: &[u8]) {
+        decode(datagram, self);
     }
-    match decoded.error {
-        Some(errno) => Err(io::Error::from_raw_os_error(errno)),
-        None => Ok(decoded.rows),
+
+    fn done(&self) -> bool {
+        self.done
+    }
+
+    fn error(&self) -> Option<i32> {
+        self.error
     }
 }
 

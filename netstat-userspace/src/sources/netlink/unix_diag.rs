@@ -4,7 +4,9 @@
 
 use std::{collections::HashMap, io};
 
-use super::{AsBytes, FromBytes, Message, NetlinkSocket, attributes, bytes_of, messages, read};
+use super::{
+    AsBytes, DumpAnswer, FromBytes, Message, attributes, bytes_of, messages, read, sock_diag_dump,
+};
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 /// udiag_show: the bound name.
@@ -101,30 +103,31 @@ pub(crate) fn decode(buf: &[u8], into: &mut Decoded) {
 
 /// The bound names of every UNIX socket of this network namespace, by inode.
 pub(crate) fn names() -> io::Result<HashMap<u64, Vec<u8>>> {
-    let socket = NetlinkSocket::open(libc::NETLINK_SOCK_DIAG, 0, false)?;
     let request = UnixDiagReq {
         family: libc::AF_UNIX as u8,
         states: u32::MAX,
         show: UDIAG_SHOW_NAME,
         ..UnixDiagReq::default()
     };
-    socket.send(&super::request(
+    let message = super::request(
         SOCK_DIAG_BY_FAMILY,
         libc::NLM_F_DUMP as u16,
         bytes_of(&request),
-    ))?;
-    let mut buf = vec![0u8; 1 << 16];
-    let mut decoded = Decoded::default();
-    while !decoded.done {
-        let n = socket.recv(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        decode(&buf[..n], &mut decoded);
+    );
+    Ok(sock_diag_dump::<Decoded>(&message)?.names)
+}
+
+impl DumpAnswer for Decoded {
+    fn decode(&mut self, datagram: &[u8]) {
+        decode(datagram, self);
     }
-    match decoded.error {
-        Some(errno) => Err(io::Error::from_raw_os_error(errno)),
-        None => Ok(decoded.names),
+
+    fn done(&self) -> bool {
+        self.done
+    }
+
+    fn error(&self) -> Option<i32> {
+        self.error
     }
 }
 
