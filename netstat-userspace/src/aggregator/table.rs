@@ -3,8 +3,9 @@
 //! probes' CLOCK_MONOTONIC nanoseconds, passed in by the caller.
 //!
 //! The kernel has two kinds of TCP sockets, and so does the table:
-//! - full sockets, keyed by their kernel address (`skaddr`), which names a socket while it lives
-//!   and may name a new one as soon as it reaches CLOSE;
+//! - full sockets, keyed by [`TcpTransition::socket_key`]: the socket cookie, which names one
+//!   socket for ever, or (from the classic tracepoint, which cannot ask for cookies) the kernel
+//!   address, which names a socket while it lives and may name a new one once it reaches CLOSE;
 //! - time-wait mini-sockets, which take a closing socket's place without an event of their own:
 //!   keyed by their 4-tuple, inferred from the close, dropped by [`LiveTable::expire`] or when a
 //!   new socket takes their 4-tuple.
@@ -318,8 +319,8 @@ pub(crate) const SNAPSHOT_READ_SLACK_NS: u64 = 1_000_000_000;
 /// Which socket an owner is reported for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SocketId {
-    /// The kernel address, as in events and /proc/net/tcp.
-    Skaddr(u64),
+    /// The key of events and snapshot rows: cookie or kernel address.
+    Key(u64),
     /// The socket inode, as in /proc/PID/fd links.
     Inode(u64),
 }
@@ -328,7 +329,7 @@ pub(crate) enum SocketId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TableRow<'a> {
     Socket {
-        skaddr: u64,
+        key: u64,
         socket: &'a SocketEntry,
     },
     TimeWait {
@@ -422,10 +423,10 @@ impl LiveTable {
     /// closed, as the table last knew it, if it held one at that address.
     pub(crate) fn apply(&mut self, transition: &TcpTransition) -> Option<SocketEntry> {
         if transition.ts_ns < self.snapshot_ns {
-            self.absorb_reflected(transition.skaddr, &[transition]);
+            self.absorb_reflected(transition.socket_key(), &[transition]);
             return None;
         }
-        let fin_wait2_since = self.fin_wait2_since(transition.skaddr);
+        let fin_wait2_since = self.fin_wait2_since(transition.socket_key());
         self.apply_to_time_waits(transition, fin_wait2_since, TimeWaitRow::Replace);
         let closed = self.apply_to_socket(transition);
         self.peer_fin_reaches_time_wait(transition);
@@ -468,10 +469,10 @@ impl LiveTable {
         }
     }
 
-    /// When the socket at `skaddr` entered FIN_WAIT2, if it is there and that was seen.
-    fn fin_wait2_since(&self, skaddr: u64) -> Option<u64> {
+    /// When the socket at `key` entered FIN_WAIT2, if it is there and that was seen.
+    fn fin_wait2_since(&self, key: u64) -> Option<u64> {
         self.sockets
-            .get(&skaddr)
+            .get(&key)
             .filter(|socket| socket.state == TcpState::FinWait2)
             .and_then(|socket| socket.entered_ns)
             .map(NonZeroU64::get)
@@ -519,10 +520,10 @@ impl LiveTable {
 
     /// Returns the socket a transition to CLOSE removed.
     fn apply_to_socket(&mut self, transition: &TcpTransition) -> Option<SocketEntry> {
-        let skaddr = transition.skaddr;
-        let Some(socket) = self.sockets.get_mut(&skaddr) else {
+        let key = transition.socket_key();
+        let Some(socket) = self.sockets.get_mut(&key) else {
             if transition.new != TcpState::Close {
-                self.sockets.insert(skaddr, SocketEntry::born(transition));
+                self.sockets.insert(key, SocketEntry::born(transition));
             }
             return None;
         };
@@ -536,7 +537,7 @@ impl LiveTable {
             socket.born_ns = socket.born_ns.or(birth_shown_by(transition));
             socket.owner = owner_after(transition, socket.owner);
         } else if transition.new == TcpState::Close {
-            return self.sockets.remove(&skaddr);
+            return self.sockets.remove(&key);
         } else if !starts_a_socket(transition)
             && socket.endpoints.same_socket(&Endpoints::of(transition))
         {
@@ -555,8 +556,8 @@ impl LiveTable {
     /// Takes in a socket's transitions that the snapshot already reflects: what they tell beyond
     /// the snapshot (who made the socket, when it entered its state), if they lead to what the
     /// snapshot shows.
-    fn absorb_reflected(&mut self, skaddr: u64, reflected: &[&TcpTransition]) {
-        let Some(socket) = self.sockets.get_mut(&skaddr) else {
+    fn absorb_reflected(&mut self, key: u64, reflected: &[&TcpTransition]) {
+        let Some(socket) = self.sockets.get_mut(&key) else {
             return;
         };
         let Some(last) = reflected.last() else {
@@ -601,7 +602,7 @@ impl LiveTable {
     /// By inode this walks the table: for a whole scan, prefer [`LiveTable::apply_owners`].
     pub(crate) fn apply_owner(&mut self, socket: SocketId, owner: Task) -> usize {
         match socket {
-            SocketId::Skaddr(skaddr) => match self.sockets.get_mut(&skaddr) {
+            SocketId::Key(key) => match self.sockets.get_mut(&key) {
                 Some(entry) => {
                     entry.owner = Some(owner);
                     1
@@ -632,7 +633,7 @@ impl LiveTable {
         let sockets = self
             .sockets
             .iter()
-            .map(|(&skaddr, socket)| TableRow::Socket { skaddr, socket });
+            .map(|(&key, socket)| TableRow::Socket { key, socket });
         let time_waits = self
             .time_waits
             .iter()
@@ -644,8 +645,8 @@ impl LiveTable {
     }
 
     #[cfg(test)]
-    pub(crate) fn socket(&self, skaddr: u64) -> Option<&SocketEntry> {
-        self.sockets.get(&skaddr)
+    pub(crate) fn socket(&self, key: u64) -> Option<&SocketEntry> {
+        self.sockets.get(&key)
     }
 
     #[cfg(test)]

@@ -103,16 +103,16 @@ impl TransitionTracker {
         let closing = transition.new == TcpState::Close;
         if !closing
             && self.sockets.len() >= self.capacity
-            && !self.sockets.contains_key(&transition.skaddr)
+            && !self.sockets.contains_key(&transition.socket_key())
         {
             // Crude but honest: a forgotten socket shows an unknown owner and time, never a wrong one.
             self.sockets.clear();
         }
         let sighting = Sighting::of(&transition);
         let previous = if closing {
-            self.sockets.remove(&transition.skaddr)
+            self.sockets.remove(&transition.socket_key())
         } else {
-            self.sockets.get(&transition.skaddr).copied()
+            self.sockets.get(&transition.socket_key()).copied()
         };
         // A birth means any memory of this address is of an earlier socket whose CLOSE was lost.
         let previous = previous.filter(|_| !sighting.is_birth());
@@ -124,7 +124,7 @@ impl TransitionTracker {
         };
         if !closing {
             self.sockets.insert(
-                transition.skaddr,
+                transition.socket_key(),
                 SocketMemo {
                     owner,
                     entered_ns: transition.ts_ns,

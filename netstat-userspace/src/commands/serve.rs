@@ -17,8 +17,11 @@ use crate::{
         web_config::WebConfig,
     },
     events::TcpTransition,
-    model::system::page_size,
-    probes::{TcpStateProbe, check_ring_size},
+    model::{hooks::TcpHook, system::page_size},
+    probes::{
+        TcpStateProbe, check_ring_size,
+        privileges::{Capabilities, keep_only},
+    },
     sources::{
         daemon::protocol::CheckArgs,
         pump::{Flow, Pump, StopSignals},
@@ -57,8 +60,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
 
     // The ring holds every event since the attach; the snapshot is read, then they are replayed.
     let snapshot_ns = Clock::monotonic_now_ns();
-    let mut daemon = Daemon::from_snapshot(snapshot_ns)?;
-    daemon.set_tcp_hook(probe.hook);
+    let mut daemon = Daemon::from_snapshot(probe.hook, snapshot_ns)?;
     // Interface metrics need the interface probes; without --metrics they stay detached, so
     // the daemon costs nothing per packet.
     let mut interfaces = None;
@@ -77,6 +79,12 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     // Loading the probe parsed the kernel's BTF (megabytes, freed since): give that memory back,
     // so the daemon's resident size is what it keeps.
     release_free_memory();
+    // Everything that needed privileges is done: the probes are attached, the sockets bound.
+    let keep = Capabilities::kept_after_attach(probe.hook == TcpHook::Tracepoint);
+    match keep_only(keep) {
+        Ok(kept) => log::debug!("capabilities kept: {:#x}", kept.0),
+        Err(err) => log::warn!("could not give up capabilities: {err}"),
+    }
 
     let socket_path = socket.path().to_path_buf();
     let mut requests = socket.serve(config.check_legacy_args);

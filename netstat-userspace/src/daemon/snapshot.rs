@@ -1,11 +1,20 @@
-//! The daemon's start-up and resync snapshot: /proc/net/tcp{,6} with each socket's kernel address,
-//! so that rows can be matched to the probe's events (which carry the address), and the owners.
+//! The daemon's start-up and resync snapshot, keyed as the probe keys its events
+//! ([`crate::events::TcpTransition::socket_key`]):
+//! - on the BTF tracepoint, a sock_diag dump, each socket named by its cookie: no sysctl is
+//!   touched, and a socket that reuses an old one's address is a different key;
+//! - on the classic tracepoint (kernels without BTF), which cannot ask for cookies,
+//!   /proc/net/tcp{,6} with each socket's kernel address, which `%pK` prints only while
+//!   kptr_restrict is 1 (see [`RawPointers`]).
 
 use anyhow::Context as _;
 
 use crate::{
     aggregator::table::SnapshotRow,
-    sources::proc::{inet_sockets, read_net_file},
+    model::hooks::TcpHook,
+    sources::{
+        netlink::sock_diag::{self, DumpRequest},
+        proc::{inet_sockets, read_net_file},
+    },
 };
 
 const KPTR_RESTRICT: &str = "/proc/sys/kernel/kptr_restrict";
@@ -87,8 +96,41 @@ impl Drop for HeldSignals {
     }
 }
 
-/// Every TCP socket of this network namespace, v4 and v6.
-pub(crate) fn tcp_rows() -> anyhow::Result<Vec<SnapshotRow>> {
+/// Every TCP socket of this network namespace, v4 and v6, keyed for events from `hook`.
+pub(crate) fn tcp_rows(hook: TcpHook) -> anyhow::Result<Vec<SnapshotRow>> {
+    match hook {
+        TcpHook::BtfTracepoint => rows_by_cookie(),
+        TcpHook::Tracepoint => rows_by_address(),
+    }
+}
+
+/// The states the table follows: all but request sockets (TCP_NEW_SYN_RECV, which have no
+/// events; their children appear with LISTEN -> SYN_RECV) and sockets only bound
+/// (TCP_BOUND_INACTIVE, which /proc/net/tcp does not list either).
+const TABLE_STATES: u32 = !((1 << 12) | (1 << 13));
+
+fn rows_by_cookie() -> anyhow::Result<Vec<SnapshotRow>> {
+    let mut rows = Vec::new();
+    for v6 in [false, true] {
+        let sockets = sock_diag::dump_with_cookies(DumpRequest {
+            v6,
+            protocol: libc::IPPROTO_TCP as u8,
+            states: TABLE_STATES,
+        })
+        .with_context(|| {
+            format!(
+                "dumping TCP{} sockets with sock_diag",
+                if v6 { "v6" } else { "" }
+            )
+        })?;
+        rows.extend(sockets.iter().map(|socket| {
+            SnapshotRow::from_sock_diag(&socket.row, socket.cookie, socket.expires_ms)
+        }));
+    }
+    Ok(rows)
+}
+
+fn rows_by_address() -> anyhow::Result<Vec<SnapshotRow>> {
     let ticks_per_second = clock_ticks_per_second();
     let _raw = RawPointers::enable();
     let mut rows = Vec::new();

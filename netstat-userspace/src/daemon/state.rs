@@ -62,8 +62,8 @@ pub(crate) struct Daemon {
     trimmed_at_len: usize,
     /// What is counted for Prometheus, when metrics are served.
     metrics: Option<Metrics>,
-    /// The hook the TCP probe runs on, for `status`.
-    tcp_hook: Option<TcpHook>,
+    /// The hook the TCP probe runs on: how snapshots key their rows, and what `status` names.
+    tcp_hook: TcpHook,
 }
 
 /// The table's owner type from a /proc/*/fd owner: the program part of netstat's label.
@@ -85,22 +85,17 @@ fn task_of(owner: &Owner) -> Task {
 impl Daemon {
     /// The table from a snapshot read now; `snapshot_ns` is taken just before. Follow with
     /// [`Daemon::replay`] of every event the probe delivered since it was attached.
-    pub(crate) fn from_snapshot(snapshot_ns: u64) -> anyhow::Result<Self> {
-        let rows = snapshot::tcp_rows()?;
+    pub(crate) fn from_snapshot(tcp_hook: TcpHook, snapshot_ns: u64) -> anyhow::Result<Self> {
+        let rows = snapshot::tcp_rows(tcp_hook)?;
         let owners = SocketOwners::scan();
         let mut table = LiveTable::from_snapshot(rows, snapshot_ns);
         table.apply_owners(|inode| owners.get(inode).map(task_of));
-        Ok(Self::new(table, owners, own_netns()))
+        Ok(Self::new(tcp_hook, table, owners, own_netns()))
     }
 
-    /// Names the hook the TCP probe runs on, for `status`.
-    pub(crate) fn set_tcp_hook(&mut self, hook: TcpHook) {
-        self.tcp_hook = Some(hook);
-    }
-
-    fn new(table: LiveTable, owners: SocketOwners, netns: Option<u64>) -> Self {
+    fn new(tcp_hook: TcpHook, table: LiveTable, owners: SocketOwners, netns: Option<u64>) -> Self {
         Daemon {
-            tcp_hook: None,
+            tcp_hook,
             table,
             netns,
             owners,
@@ -198,7 +193,7 @@ impl Daemon {
     /// buffered since before `snapshot_ns`, as at start-up.
     pub(crate) fn resync_now(&mut self, snapshot_ns: u64) -> anyhow::Result<()> {
         self.counters.resyncs += 1;
-        let rows = snapshot::tcp_rows()?;
+        let rows = snapshot::tcp_rows(self.tcp_hook)?;
         self.owners = SocketOwners::scan();
         self.dirty_pids.clear();
         self.table.resync(rows, snapshot_ns);
@@ -319,7 +314,7 @@ impl Daemon {
         }
         let status = Status {
             uptime_s: self.started.elapsed().as_secs(),
-            tcp_probe: self.tcp_hook.map_or("unknown", TcpHook::name),
+            tcp_probe: self.tcp_hook.name(),
             sockets_tracked: self.table.len(),
             time_wait_tracked: self.table.time_wait_count(),
             counters: &self.counters,
@@ -467,6 +462,7 @@ mod tests {
     #[test]
     fn metrics_follow_a_connection_through_the_daemon() {
         let mut daemon = Daemon::new(
+            TcpHook::BtfTracepoint,
             LiveTable::new(),
             SocketOwners::default(),
             Some(NETNS.into()),
@@ -544,7 +540,12 @@ mod tests {
 
     #[test]
     fn without_metrics_nothing_is_counted_or_served() {
-        let mut daemon = Daemon::new(LiveTable::new(), SocketOwners::default(), None);
+        let mut daemon = Daemon::new(
+            TcpHook::BtfTracepoint,
+            LiveTable::new(),
+            SocketOwners::default(),
+            None,
+        );
         daemon.apply(&event(1, 0x10, (80, 0), Close, Listen));
         assert!(daemon.metrics_mut().is_none());
         assert!(daemon.metrics_exposition().is_err());

@@ -61,6 +61,15 @@ pub(crate) struct TcpTransition {
     pub(crate) cookie: Option<u64>,
 }
 
+impl TcpTransition {
+    /// The socket's identity, to match events with each other and with snapshot rows: its cookie
+    /// where the probe could ask for it (sock_diag reports the same), else its kernel address
+    /// (/proc/net/tcp's, with raw pointers). One probe runs per process, so the two never mix.
+    pub(crate) fn socket_key(&self) -> u64 {
+        self.cookie.unwrap_or(self.skaddr)
+    }
+}
+
 /// A socket's counters as it entered CLOSE, as the kernel keeps them: in sequence space, where a
 /// SYN and a FIN take one number each (the aggregator's lifetimes turn them into bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 pub(crate) mod btf;
 pub(crate) mod interfaces;
-mod privileges;
+pub(crate) mod privileges;
 mod prog_stats;
 pub(crate) mod stream;
 mod tracefs;

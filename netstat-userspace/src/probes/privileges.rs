@@ -2,7 +2,10 @@
 
 use anyhow::anyhow;
 
+const CAP_DAC_READ_SEARCH: u32 = 2;
+const CAP_SYS_PTRACE: u32 = 19;
 const CAP_SYS_ADMIN: u32 = 21;
+const CAP_SYSLOG: u32 = 34;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
 
@@ -28,6 +31,91 @@ impl Capabilities {
     pub(crate) fn can_trace(self) -> bool {
         (self.has(CAP_BPF) && self.has(CAP_PERFMON)) || self.has(CAP_SYS_ADMIN)
     }
+}
+
+impl Capabilities {
+    /// What a daemon needs once its probes are attached (maps and rings are used through the
+    /// descriptors it holds, which need no capability): reading other users' /proc/PID/fd for
+    /// owners, and, where the probe cannot report cookies, raw socket addresses from /proc
+    /// (CAP_SYSLOG, and CAP_SYS_ADMIN to set kptr_restrict).
+    pub(crate) fn kept_after_attach(reads_raw_addresses: bool) -> Self {
+        let mut keep = (1 << CAP_DAC_READ_SEARCH) | (1 << CAP_SYS_PTRACE);
+        if reads_raw_addresses {
+            keep |= (1 << CAP_SYS_ADMIN) | (1 << CAP_SYSLOG);
+        }
+        Capabilities(keep)
+    }
+
+    fn low(self) -> u32 {
+        self.0 as u32
+    }
+
+    fn high(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+}
+
+/// struct __user_cap_header_struct and __user_cap_data_struct of <linux/capability.h>.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// Gives up every capability but `keep`, for good: from the bounding set (where CAP_SETPCAP
+/// allows), the ambient, inheritable, permitted and effective sets. Capabilities are per thread:
+/// the daemon calls this on its only thread, so threads started later inherit the reduced sets.
+/// Returns the effective set kept.
+pub(crate) fn keep_only(keep: Capabilities) -> std::io::Result<Capabilities> {
+    for cap in 0..64u32 {
+        if keep.0 & (1 << cap) == 0 {
+            // SAFETY: prctl with integer arguments only. EINVAL past the last capability and
+            // EPERM without CAP_SETPCAP are expected: the bounding set only limits what an
+            // exec could regain, and the daemon never execs.
+            unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };
+        }
+    }
+    // SAFETY: as above; clearing the ambient set cannot fail where it exists.
+    unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: version 3 headers take two data structs, which `data` provides.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    for (slot, mask) in data.iter_mut().zip([keep.low(), keep.high()]) {
+        slot.effective &= mask;
+        slot.permitted &= mask;
+        slot.inheritable = 0;
+    }
+    // SAFETY: as for capget; the sets only shrink, which needs no privilege.
+    if unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(Capabilities(
+        u64::from(data[0].effective) | (u64::from(data[1].effective) << 32),
+    ))
 }
 
 pub(crate) const NEEDS_PRIVILEGES: &str =
@@ -70,6 +158,15 @@ mod tests {
             Some(Capabilities(0x1ff_ffff_ffff))
         );
         assert!(Capabilities(0x1ff_ffff_ffff).can_trace());
+    }
+
+    #[test]
+    fn a_daemon_keeps_what_owners_and_raw_addresses_need() {
+        let cookies = Capabilities::kept_after_attach(false);
+        assert!(cookies.has(CAP_SYS_PTRACE) && cookies.has(CAP_DAC_READ_SEARCH));
+        assert!(!cookies.can_trace() && !cookies.has(CAP_SYSLOG));
+        let raw = Capabilities::kept_after_attach(true);
+        assert!(raw.has(CAP_SYSLOG) && raw.has(CAP_SYS_ADMIN));
     }
 
     #[test]

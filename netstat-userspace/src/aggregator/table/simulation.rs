@@ -245,7 +245,7 @@ impl Reader {
                         && live.lifecycle == lifecycle
                     {
                         self.rows.push(SnapshotRow {
-                            skaddr,
+                            key: skaddr,
                             endpoints: live.endpoints,
                             state: live.state,
                             kind: SnapshotKind::Socket {
@@ -261,7 +261,7 @@ impl Reader {
                         && at < lingering.expires_ns
                     {
                         self.rows.push(SnapshotRow {
-                            skaddr: 0x5eed_0000 + id as u64,
+                            key: 0x5eed_0000 + id as u64,
                             endpoints: lingering.endpoints,
                             state: lingering.state,
                             kind: SnapshotKind::TimeWait {
@@ -550,7 +550,7 @@ fn simulate(seed: u64, steps: usize) -> Run {
             simulation.free_addresses.push(skaddr);
             let peer = SocketAddr::from(([10, 0, 3, 1], 40_000));
             simulation.reader.rows.push(SnapshotRow {
-                skaddr,
+                key: skaddr,
                 endpoints: Endpoints::new(Family::Inet, peer.ip(), 80, peer.ip(), peer.port()),
                 state: SynRecv,
                 kind: SnapshotKind::Request,
@@ -693,7 +693,10 @@ fn check(seed: u64, steps: usize) -> usize {
     // An inode, when kept, is the socket's own.
     let mut kept = 0;
     for row in replayed.rows() {
-        if let TableRow::Socket { skaddr, socket } = row
+        if let TableRow::Socket {
+            key: skaddr,
+            socket,
+        } = row
             && let Some(inode) = socket.inode
         {
             let live = &run.kernel.sockets[&skaddr];

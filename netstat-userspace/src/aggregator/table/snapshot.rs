@@ -48,12 +48,13 @@ use crate::{
     },
 };
 
-/// One socket of a snapshot (one /proc/net/tcp{,6} line).
+/// One socket of a snapshot (a sock_diag answer, or a /proc/net/tcp{,6} line).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SnapshotRow {
-    /// The `%pK` column: the socket's kernel address, as the probes report it (needs
-    /// kptr_restrict=1 and CAP_SYSLOG to be the raw address).
-    pub(crate) skaddr: u64,
+    /// What the probe's events call the socket ([`TcpTransition::socket_key`]): sock_diag's
+    /// cookie, or /proc's `%pK` column (the raw kernel address only with kptr_restrict=1 and
+    /// CAP_SYSLOG).
+    pub(crate) key: u64,
     pub(crate) endpoints: Endpoints,
     /// A time-wait socket's substate.
     pub(crate) state: TcpState,
@@ -83,10 +84,6 @@ impl SnapshotRow {
         skaddr: u64,
         ticks_per_second: u64,
     ) -> Self {
-        let family = match row.local {
-            IpAddr::V4(_) => Family::Inet,
-            IpAddr::V6(_) => Family::Inet6,
-        };
         let kind = if row.timer == TIME_WAIT_TIMER {
             SnapshotKind::TimeWait {
                 expires_in_ns: row.timer_ticks.saturating_mul(1_000_000_000)
@@ -100,8 +97,32 @@ impl SnapshotRow {
                 uid: row.uid,
             }
         };
+        Self::with_kind(skaddr, row, kind)
+    }
+
+    /// A socket of a sock_diag dump that asked for no request sockets: `cookie` names it,
+    /// `expires_ms` is its timer (sock_diag's, in milliseconds).
+    pub(crate) fn from_sock_diag(row: &InetSocketRow, cookie: u64, expires_ms: u32) -> Self {
+        let kind = if row.timer == TIME_WAIT_TIMER {
+            SnapshotKind::TimeWait {
+                expires_in_ns: u64::from(expires_ms) * 1_000_000,
+            }
+        } else {
+            SnapshotKind::Socket {
+                inode: row.inode,
+                uid: row.uid,
+            }
+        };
+        Self::with_kind(cookie, row, kind)
+    }
+
+    fn with_kind(key: u64, row: &InetSocketRow, kind: SnapshotKind) -> Self {
+        let family = match row.local {
+            IpAddr::V4(_) => Family::Inet,
+            IpAddr::V6(_) => Family::Inet6,
+        };
         SnapshotRow {
-            skaddr,
+            key,
             endpoints: Endpoints::new(
                 family,
                 row.local,
@@ -119,8 +140,8 @@ impl LiveTable {
     /// The table a snapshot shows. `snapshot_ns` must be read before the snapshot is: events
     /// stamped earlier are taken as reflected by it. Follow with [`LiveTable::replay`].
     ///
-    /// Should an address be listed twice (the read can meet a reused address twice), the last
-    /// row stands: it was read last. The replay settles which socket is really there.
+    /// Should a key be listed twice (the read can meet a reused address twice), the last row
+    /// stands: it was read last. The replay settles which socket is really there.
     pub(crate) fn from_snapshot(
         rows: impl IntoIterator<Item = SnapshotRow>,
         snapshot_ns: u64,
@@ -135,7 +156,7 @@ impl LiveTable {
                 SnapshotKind::Socket { .. } if row.state == TcpState::Close => {}
                 SnapshotKind::Socket { inode, uid } => {
                     table.sockets.insert(
-                        row.skaddr,
+                        row.key,
                         SocketEntry {
                             endpoints: row.endpoints,
                             state: row.state,
@@ -166,8 +187,8 @@ impl LiveTable {
     /// buffered since before `snapshot_ns`.
     pub(crate) fn resync(&mut self, rows: impl IntoIterator<Item = SnapshotRow>, snapshot_ns: u64) {
         let mut fresh = LiveTable::from_snapshot(rows, snapshot_ns).with_timeouts(self.timeouts);
-        for (skaddr, socket) in &mut fresh.sockets {
-            let Some(known) = self.sockets.get(skaddr) else {
+        for (key, socket) in &mut fresh.sockets {
+            let Some(known) = self.sockets.get(key) else {
                 continue;
             };
             if known.endpoints != socket.endpoints {
@@ -188,16 +209,16 @@ impl LiveTable {
         let mut by_address: HashMap<u64, Vec<&TcpTransition>> = HashMap::new();
         for transition in buffered {
             by_address
-                .entry(transition.skaddr)
+                .entry(transition.socket_key())
                 .or_default()
                 .push(transition);
         }
         // How many of each address's transitions the snapshot reflects, counted down as they come.
         let mut reflected_left: HashMap<u64, usize> = HashMap::with_capacity(by_address.len());
-        for (&skaddr, transitions) in &by_address {
-            let reflected = self.reflected_prefix(skaddr, transitions);
-            self.absorb_reflected(skaddr, &transitions[..reflected]);
-            reflected_left.insert(skaddr, reflected);
+        for (&key, transitions) in &by_address {
+            let reflected = self.reflected_prefix(key, transitions);
+            self.absorb_reflected(key, &transitions[..reflected]);
+            reflected_left.insert(key, reflected);
         }
         // A 4-tuple ends as its last transition leaves it; earlier ones change nothing lasting.
         let mut last_for_four_tuple: HashMap<Endpoints, usize> = HashMap::new();
@@ -210,34 +231,34 @@ impl LiveTable {
         // sockets that the table does not follow (their transitions were reflected).
         let mut latest: HashMap<u64, &TcpTransition> = HashMap::new();
         for (index, transition) in buffered.iter().enumerate() {
-            let skaddr = transition.skaddr;
+            let key = transition.socket_key();
             if last_for_four_tuple.get(&Endpoints::of(transition)) == Some(&index) {
-                let fin_wait2_since = match latest.get(&skaddr) {
+                let fin_wait2_since = match latest.get(&key) {
                     Some(previous) => {
                         (previous.new == TcpState::FinWait2).then_some(previous.ts_ns)
                     }
-                    None => self.fin_wait2_since(skaddr),
+                    None => self.fin_wait2_since(key),
                 };
                 self.apply_to_time_waits(transition, fin_wait2_since, TimeWaitRow::KeepIfThisClose);
             }
-            match reflected_left.get_mut(&skaddr) {
+            match reflected_left.get_mut(&key) {
                 Some(left) if *left > 0 => *left -= 1,
                 _ => {
                     self.apply_to_socket(transition);
                 }
             }
-            latest.insert(skaddr, transition);
+            latest.insert(key, transition);
         }
     }
 
     /// How many of an address's buffered transitions (in order) the snapshot reflects. Drops the
     /// row's inode and uid if they may belong to an earlier socket at the address.
-    fn reflected_prefix(&mut self, skaddr: u64, transitions: &[&TcpTransition]) -> usize {
+    fn reflected_prefix(&mut self, key: u64, transitions: &[&TcpTransition]) -> usize {
         let stamped_before = transitions
             .iter()
             .rposition(|t| t.ts_ns < self.snapshot_ns)
             .map_or(0, |last| last + 1);
-        let row = self.sockets.get(&skaddr);
+        let row = self.sockets.get(&key);
         // Whether the row shows the address as the first `count` transitions left it.
         let shows_after = |count: usize| match (count.checked_sub(1), row) {
             (Some(last), Some(socket)) => socket.shows_outcome_of(transitions[last]),
@@ -264,7 +285,7 @@ impl LiveTable {
             .iter()
             .rposition(|t| t.new == TcpState::Close)
             .is_some_and(|closed| (stamped_before..=closed).any(shows_after));
-        if ambiguous && let Some(socket) = self.sockets.get_mut(&skaddr) {
+        if ambiguous && let Some(socket) = self.sockets.get_mut(&key) {
             socket.inode = None;
             socket.uid = None;
         }

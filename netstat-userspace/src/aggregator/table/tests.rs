@@ -463,11 +463,11 @@ fn owners_survive_their_process_and_change_only_when_shown() {
     let child = server_child();
     let mut table = LiveTable::new();
     run(&mut table, &passive_close(child, app, 0)[..2]);
-    assert_eq!(table.apply_owner(SocketId::Skaddr(child.skaddr), app), 1);
+    assert_eq!(table.apply_owner(SocketId::Key(child.skaddr), app), 1);
     // Softirq transitions run with whatever task is on the CPU: not evidence of ownership.
     table.apply(&child.at(5 * MS, Established, CloseWait, other));
     assert_eq!(table.socket(child.skaddr).unwrap().owner, Some(app));
-    assert_eq!(table.apply_owner(SocketId::Skaddr(0xdead), app), 0);
+    assert_eq!(table.apply_owner(SocketId::Key(0xdead), app), 0);
     assert_eq!(
         table.apply_owner(SocketId::Inode(42), app),
         0,
@@ -479,13 +479,13 @@ fn owners_survive_their_process_and_change_only_when_shown() {
 fn owners_by_inode_from_a_scan() {
     let rows = [
         SnapshotRow {
-            skaddr: 1,
+            key: 1,
             endpoints: endpoints("0.0.0.0:22", "0.0.0.0:0"),
             state: Listen,
             kind: SnapshotKind::Socket { inode: 500, uid: 0 },
         },
         SnapshotRow {
-            skaddr: 2,
+            key: 2,
             endpoints: endpoints("10.0.0.1:22", "10.0.0.9:5000"),
             state: Established,
             kind: SnapshotKind::Socket { inode: 0, uid: 0 },
@@ -526,7 +526,7 @@ fn rows_and_counts_list_both_kinds_of_socket() {
 
 fn socket_row(socket: Socket, state: TcpState, inode: u64) -> SnapshotRow {
     SnapshotRow {
-        skaddr: socket.skaddr,
+        key: socket.skaddr,
         endpoints: socket.endpoints,
         state,
         kind: SnapshotKind::Socket { inode, uid: 1000 },
@@ -535,7 +535,7 @@ fn socket_row(socket: Socket, state: TcpState, inode: u64) -> SnapshotRow {
 
 fn time_wait_row(endpoints: Endpoints, expires_in_ns: u64) -> SnapshotRow {
     SnapshotRow {
-        skaddr: 0x7777,
+        key: 0x7777,
         endpoints,
         state: TimeWait,
         kind: SnapshotKind::TimeWait { expires_in_ns },
@@ -738,7 +738,7 @@ fn a_time_wait_socket_gone_before_the_read_is_not_revived() {
 fn request_sockets_and_closed_rows_are_not_tracked() {
     let listener = Socket::new(0x11, "0.0.0.0:80", "0.0.0.0:0");
     let request = SnapshotRow {
-        skaddr: 0x12,
+        key: 0x12,
         endpoints: endpoints("10.0.0.1:80", "10.0.0.2:5000"),
         state: SynRecv,
         kind: SnapshotKind::Request,
@@ -862,6 +862,84 @@ fn from_proc_classifies_sockets_time_waits_and_requests() {
 }
 
 #[test]
+fn from_sock_diag_keys_by_cookie_with_millisecond_timers() {
+    let established = proc_row(
+        "127.0.0.1:8080",
+        "127.0.0.1:41938",
+        0x01,
+        (0, 0),
+        1000,
+        83817,
+    );
+    let row = SnapshotRow::from_sock_diag(&established, 0x1c72e, 0);
+    assert_eq!((row.key, row.state), (0x1c72e, Established));
+    assert_eq!(
+        row.kind,
+        SnapshotKind::Socket {
+            inode: 83817,
+            uid: 1000
+        }
+    );
+    let time_wait = proc_row("127.0.0.1:41938", "127.0.0.1:8080", 0x06, (3, 5999), 0, 0);
+    let row = SnapshotRow::from_sock_diag(&time_wait, 0x1c72d, 59_993);
+    assert_eq!(
+        (row.key, row.kind),
+        (
+            0x1c72d,
+            SnapshotKind::TimeWait {
+                expires_in_ns: 59_993 * MS
+            }
+        )
+    );
+}
+
+#[test]
+fn cookies_tell_two_sockets_at_one_address_apart() {
+    let snapshot_ns = SECOND;
+    let app = task(1, "c");
+    let first = Socket::new(0xab, "127.0.0.1:40000", "127.0.0.1:80");
+    let with_cookie = |mut transition: TcpTransition, cookie| {
+        transition.cookie = Some(cookie);
+        transition
+    };
+    // Two sockets at one address and 4-tuple, which only their cookies tell apart.
+    let buffered = [
+        with_cookie(first.at(snapshot_ns + MS, Established, Close, softirq()), 1),
+        with_cookie(first.at(snapshot_ns + 2 * MS, Close, SynSent, app), 2),
+        with_cookie(
+            first.at(snapshot_ns + 3 * MS, SynSent, Established, softirq()),
+            2,
+        ),
+    ];
+    // The read met the second socket: its inode is its own, and kept.
+    let row = SnapshotRow {
+        key: 2,
+        ..socket_row(first, Established, 6)
+    };
+    let mut table = LiveTable::from_snapshot([row], snapshot_ns);
+    table.replay(&buffered);
+    assert_eq!(table.full_socket_count(), 1);
+    let entry = table.socket(2).unwrap();
+    assert_eq!(
+        (entry.state, entry.inode, entry.owner),
+        (Established, NonZeroU64::new(6), Some(app))
+    );
+    // The read met the first: it is gone, and nothing of it lands on the second.
+    let row = SnapshotRow {
+        key: 1,
+        ..socket_row(first, Established, 5)
+    };
+    let mut table = LiveTable::from_snapshot([row], snapshot_ns);
+    table.replay(&buffered);
+    assert_eq!(table.full_socket_count(), 1);
+    let entry = table.socket(2).unwrap();
+    assert_eq!(
+        (entry.state, entry.inode, entry.uid),
+        (Established, None, None)
+    );
+}
+
+#[test]
 fn no_sequence_panics() {
     let mut rng = super::simulation::Rng::new(7);
     let mut table = LiveTable::from_snapshot(
@@ -913,7 +991,7 @@ fn no_sequence_panics() {
         }
         if step % 1009 == 0 {
             let row = SnapshotRow {
-                skaddr: transition.skaddr,
+                key: transition.skaddr,
                 endpoints: Endpoints::of(&transition),
                 state: transition.new,
                 kind: match rng.below(3) {

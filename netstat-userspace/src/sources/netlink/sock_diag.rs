@@ -103,10 +103,21 @@ fn request_bytes(request: DumpRequest) -> Vec<u8> {
     )
 }
 
+/// One socket of a dump: the row /proc would show, and what only sock_diag tells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DiagSocket {
+    pub(crate) row: InetSocketRow,
+    /// `sock_gen_cookie`: what `bpf_get_socket_cookie` returns for the same socket, never reused.
+    /// A time-wait socket carries the cookie of the socket it replaced.
+    pub(crate) cookie: u64,
+    /// Milliseconds until the socket's timer fires (for a time-wait socket, until it goes).
+    pub(crate) expires_ms: u32,
+}
+
 /// What one received buffer held.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Decoded {
-    pub(crate) rows: Vec<InetSocketRow>,
+    pub(crate) rows: Vec<DiagSocket>,
     /// The dump is complete.
     pub(crate) done: bool,
     /// The kernel refused the request (errno), e.g. no udp_diag module.
@@ -138,7 +149,7 @@ pub(crate) fn decode(buf: &[u8], into: &mut Decoded) {
 
 /// struct inet_diag_msg -> the /proc row netstat would have read. The timer columns differ in
 /// meaning from /proc's (see `dump`), so callers that print timers use /proc.
-fn decode_inet_diag_msg(payload: &[u8]) -> Option<InetSocketRow> {
+fn decode_inet_diag_msg(payload: &[u8]) -> Option<DiagSocket> {
     let msg = read::<InetDiagMsg>(payload)?;
     let v6 = i32::from(msg.family) == libc::AF_INET6;
     let addr = |bytes: [u8; 16]| -> IpAddr {
@@ -155,7 +166,7 @@ fn decode_inet_diag_msg(payload: &[u8]) -> Option<InetSocketRow> {
     } else {
         u64::from(msg.wqueue)
     };
-    Some(InetSocketRow {
+    let row = InetSocketRow {
         local: addr(msg.id.src),
         local_port: u16::from_be(msg.id.sport),
         remote: addr(msg.id.dst),
@@ -169,6 +180,12 @@ fn decode_inet_diag_msg(payload: &[u8]) -> Option<InetSocketRow> {
         uid: msg.uid,
         timeout: 0,
         inode: u64::from(msg.inode),
+    };
+    Some(DiagSocket {
+        row,
+        // sock_diag_save_cookie: the low half first.
+        cookie: u64::from(msg.id.cookie[0]) | (u64::from(msg.id.cookie[1]) << 32),
+        expires_ms: msg.expires,
     })
 }
 
@@ -178,6 +195,14 @@ fn decode_inet_diag_msg(payload: &[u8]) -> Option<InetSocketRow> {
 /// `timer`, `timer_ticks`, `retransmits` and `timeout` are not /proc's: sock_diag reports
 /// probes instead of retransmits for some timers and has no probe count, so `-o` uses /proc.
 pub(crate) fn dump(request: DumpRequest) -> io::Result<Vec<InetSocketRow>> {
+    Ok(dump_with_cookies(request)?
+        .into_iter()
+        .map(|socket| socket.row)
+        .collect())
+}
+
+/// [`dump`], keeping each socket's cookie and timer.
+pub(crate) fn dump_with_cookies(request: DumpRequest) -> io::Result<Vec<DiagSocket>> {
     Ok(sock_diag_dump::<Decoded>(&request_bytes(request))?.rows)
 }
 
@@ -216,6 +241,7 @@ mod tests {
         msg.id.dport = 41938u16.to_be();
         msg.id.src[..4].copy_from_slice(&[127, 0, 0, 1]);
         msg.id.dst[..4].copy_from_slice(&[10, 0, 0, 2]);
+        msg.id.cookie = [0x1c72e, 2];
         msg
     }
 
@@ -238,7 +264,10 @@ mod tests {
         let decoded = decode_all(&buf);
         assert!(decoded.done);
         assert_eq!(decoded.error, None);
-        let row = &decoded.rows[0];
+        let socket = &decoded.rows[0];
+        assert_eq!(socket.cookie, 0x0000_0002_0001_c72e);
+        assert_eq!(socket.expires_ms, 47190);
+        let row = &socket.row;
         assert_eq!(row.local, "127.0.0.1".parse::<IpAddr>().unwrap());
         assert_eq!((row.local_port, row.remote_port), (8080, 41938));
         assert_eq!(row.remote, "10.0.0.2".parse::<IpAddr>().unwrap());
@@ -260,6 +289,8 @@ mod tests {
         m[6..8].copy_from_slice(&41938u16.to_be_bytes());
         m[8..12].copy_from_slice(&[127, 0, 0, 1]);
         m[24..28].copy_from_slice(&[10, 0, 0, 2]);
+        m[44..48].copy_from_slice(&0x1c72eu32.to_ne_bytes());
+        m[48..52].copy_from_slice(&2u32.to_ne_bytes());
         m[52..56].copy_from_slice(&47190u32.to_ne_bytes());
         m[56..60].copy_from_slice(&5u32.to_ne_bytes());
         m[60..64].copy_from_slice(&16u32.to_ne_bytes());
@@ -281,7 +312,7 @@ mod tests {
         let mut payload = bytes_of(&msg).to_vec();
         payload.extend([8, 0, 1, 0, 0, 0, 0, 0]); // an INET_DIAG_MEMINFO-like attribute
         let decoded = decode_all(&message(SOCK_DIAG_BY_FAMILY, &payload));
-        let row = &decoded.rows[0];
+        let row = &decoded.rows[0].row;
         assert_eq!(row.local, "fe80::1".parse::<IpAddr>().unwrap());
         assert_eq!(row.remote, "::".parse::<IpAddr>().unwrap());
         assert_eq!((row.local_port, row.state, row.tx_queue), (22, 10, 0));
