@@ -14,6 +14,8 @@ pub mod http;
 pub mod netns;
 pub mod prerequisite;
 pub mod prometheus;
+pub mod sysctl;
+pub mod tables;
 pub mod unit_file;
 pub mod wait;
 pub mod workload;

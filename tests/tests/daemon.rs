@@ -19,6 +19,7 @@ use enetstat_integration_tests::{
     enetstat::{self, Running, TempDir},
     fixture::SocketFixture,
     netns::Netns,
+    tables::{kernel_table, wait_for_table_to_match},
     wait, workload,
 };
 
@@ -242,75 +243,6 @@ fn a_daemon_in_another_namespace_is_not_asked() {
             .collect::<Vec<_>>()
     );
     daemon.stop().unwrap();
-}
-
-/// (local, remote, state) of every TCP socket: from the daemon's table, and from the kernel.
-type SocketSet = std::collections::BTreeSet<(String, String, String)>;
-
-fn daemon_table(socket: &Path) -> SocketSet {
-    let out = enetstat_with_socket(socket, &["status", "--table"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|line| {
-            let row: serde_json::Value = serde_json::from_str(line).unwrap();
-            let text = |k: &str| row[k].as_str().unwrap().to_string();
-            (text("local"), text("remote"), text("state"))
-        })
-        .collect()
-}
-
-fn kernel_table(ns: &Netns) -> SocketSet {
-    use ::enetstat::{TcpState, inet_sockets};
-    let mut set = SocketSet::new();
-    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let out = Command::new("ip")
-            .args(["netns", "exec", ns.name(), "cat", file])
-            .output()
-            .unwrap();
-        let (rows, _) = inet_sockets::parse(&String::from_utf8_lossy(&out.stdout));
-        for row in rows {
-            let addr = |ip, port| std::net::SocketAddr::new(ip, port).to_string();
-            set.insert((
-                addr(row.local, row.local_port),
-                addr(row.remote, row.remote_port),
-                TcpState::from_raw(row.state).name().to_string(),
-            ));
-        }
-    }
-    set
-}
-
-/// Waits until the daemon's live table equals the kernel's (both read afresh each time): after a
-/// workload ends the daemon still drains its ring, so equality comes within a deadline, or the
-/// difference is reported.
-fn wait_for_table_to_match(ns: &Netns, socket: &Path) {
-    let mut last = (SocketSet::new(), SocketSet::new());
-    let converged = wait::until_true(
-        "the live table to equal the kernel's",
-        Duration::from_secs(15),
-        || {
-            let kernel = kernel_table(ns);
-            let table = daemon_table(socket);
-            let same = kernel == table;
-            last = (kernel, table);
-            Ok(same)
-        },
-    );
-    if let Err(err) = converged {
-        let (kernel, table) = &last;
-        let missing: Vec<_> = kernel.difference(table).take(10).collect();
-        let extra: Vec<_> = table.difference(kernel).take(10).collect();
-        panic!(
-            "{err}: {} kernel sockets, {} in the table; missing {missing:?}, extra {extra:?}",
-            kernel.len(),
-            table.len()
-        );
-    }
 }
 
 /// The daemon's `status --json`.

@@ -25,7 +25,7 @@ use enetstat_integration_tests::{
     netns::Netns,
     prerequisite::require,
     unit_file::{self, UnitFile},
-    wait,
+    wait, workload,
 };
 
 const SERVING: &str = "enetstat: serving on";
@@ -206,8 +206,7 @@ fn the_daemon_works_within_the_units_capabilities_and_filters() {
     let holder_dir = TempDir::new().unwrap();
     let mut holder = hold_sockets_as_nobody(&ns, &holder_dir.path, 9400);
     // ...and a pair that changes state once the daemon runs: its events are matched to the
-    // snapshot's rows by kernel address, which /proc shows only to CAP_SYSLOG, and only with
-    // kptr_restrict at 1, which the daemon sets with CAP_SYS_ADMIN when it is 0.
+    // snapshot's rows by socket cookie, with no capability and no sysctl.
     let (listener, client, server) = ns
         .run(|| {
             let listener = TcpListener::bind("127.0.0.1:9401")?;
@@ -217,6 +216,7 @@ fn the_daemon_works_within_the_units_capabilities_and_filters() {
         })
         .unwrap();
 
+    let kptr_before = std::fs::read_to_string("/proc/sys/kernel/kptr_restrict").unwrap();
     let bounding_set = unit.setpriv_bounding_set();
     let trace_arg = trace.to_str().unwrap();
     let wrapper = [
@@ -249,6 +249,16 @@ fn the_daemon_works_within_the_units_capabilities_and_filters() {
         Ok(String::from_utf8_lossy(&tan.stdout).contains("FIN_WAIT2"))
     })
     .unwrap();
+    // Churn on a listener of its own: the table must follow it, time-wait sockets included.
+    let churned = ns
+        .run(|| {
+            let listener = TcpListener::bind("127.0.0.1:9402")?;
+            for _ in 0..500 {
+                workload::active_close_by_client(&listener)?;
+            }
+            Ok(listener)
+        })
+        .unwrap();
 
     let ours = run_in(
         ns.name(),
@@ -276,14 +286,39 @@ fn the_daemon_works_within_the_units_capabilities_and_filters() {
     // The daemon is strace's child.
     let children = format!("/proc/{0}/task/{0}/children", daemon.pid());
     let text = std::fs::read_to_string(children).unwrap();
-    let pid = text.split_whitespace().next().unwrap().parse().unwrap();
+    let pid: u32 = text.split_whitespace().next().unwrap().parse().unwrap();
+    // Serving, it holds only what owners need, and it mounted no tracefs (`ip netns exec` gave
+    // it a fresh /sys without one).
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .map(|hex| u64::from_str_radix(hex.trim(), 16).unwrap());
+    const CAP_DAC_READ_SEARCH: u64 = 1 << 2;
+    const CAP_SYS_PTRACE: u64 = 1 << 19;
+    let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let tracefs: Vec<_> = mounts
+        .lines()
+        .filter(|l| l.contains(" - tracefs "))
+        .collect();
     let finished = daemon.signal_and_wait(pid, libc::SIGINT).unwrap();
-    drop((listener, client, server));
+    drop((listener, client, server, churned));
     drop(holder.stdin.take());
     holder.wait().unwrap();
 
     assert!(owners_differ.is_none(), "-tanp: {}", owners_differ.unwrap());
     assert_eq!(table, kernel_rows(&kernel_text), "the live table");
+    assert_eq!(
+        effective,
+        Some(CAP_DAC_READ_SEARCH | CAP_SYS_PTRACE),
+        "capabilities kept"
+    );
+    assert!(tracefs.is_empty(), "tracefs mounted: {tracefs:?}");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/kptr_restrict").unwrap(),
+        kptr_before,
+        "kptr_restrict"
+    );
     assert!(finished.status.success(), "{}", finished.stderr);
     assert!(
         !finished.stderr.contains("warning"),
@@ -299,9 +334,11 @@ fn the_daemon_works_within_the_units_capabilities_and_filters() {
         denied.is_empty(),
         "system calls the unit denies: {denied:?}"
     );
-    // The BTF tracepoint attaches through bpf(2) alone; perf_event_open (and @mount, for
-    // tracefs) stay in the unit for the classic tracepoint where a kernel lacks BTF.
+    // The BTF tracepoint attaches through bpf(2) alone, and nothing is mounted.
     assert!(calls.contains("bpf"), "{calls:?}");
+    for unneeded in ["mount", "perf_event_open"] {
+        assert!(!calls.contains(unneeded), "{unneeded}: {calls:?}");
+    }
     let restricted = unit.words("Service", "RestrictAddressFamilies");
     let outside: Vec<_> = families
         .iter()

@@ -79,17 +79,20 @@ detached, the daemon's socket file is removed, exit status 0.
 tables and replaces its live table (a resync, counted in \fBenetstat status\fR), and goes on.
 .TP
 \fBSIGKILL\fR
-Cannot be handled: if it lands while the daemon reads /proc/net/tcp, \fBkptr_restrict\fR stays 1.
+Cannot be handled. On the classic tracepoint (kernels without BTF), if it lands while the daemon
+reads /proc/net/tcp, \fBkptr_restrict\fR stays 1.
 .SH FILES
 .TP
 \fI/run/enetstat/enetstat.sock\fR
 The daemon's control socket (mode 0600 in a 0700 directory; only root is answered).
 .TP
 \fI/sys/kernel/tracing\fR
-Where tracefs is mounted when no tracefs is found, to attach the tracepoint.
+Where tracefs is mounted when no tracefs is found, to attach the classic tracepoint (only on
+kernels without BTF).
 .TP
 \fI/proc/sys/kernel/kptr_restrict\fR
-Set from 0 to 1 by the daemon while it reads /proc/net/tcp, then restored.
+On the classic tracepoint only: set from 0 to 1 by the daemon while it reads /proc/net/tcp, then
+restored. On the BTF tracepoint the daemon matches sockets by cookie and leaves it alone.
 .SH EXIT STATUS
 0 on success (and when standard output is closed), 1 on errors, 2 on usage errors.
 .SH SEE ALSO
