@@ -63,7 +63,13 @@ fn seqpacket_listener(path: &Path) -> anyhow::Result<OwnedFd> {
 impl SocketFixture {
     /// Builds the sockets inside `ns`. Paths live in a fresh directory under /tmp.
     pub fn build(ns: &Netns) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("enetstat-fixture-{}", std::process::id()));
+        // One directory per fixture: tests of one binary build theirs in parallel.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "enetstat-fixture-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         let d = dir.clone();

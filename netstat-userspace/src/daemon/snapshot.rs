@@ -110,24 +110,28 @@ pub(crate) fn tcp_rows(hook: TcpHook) -> anyhow::Result<Vec<SnapshotRow>> {
 const TABLE_STATES: u32 = !((1 << 12) | (1 << 13));
 
 fn rows_by_cookie() -> anyhow::Result<Vec<SnapshotRow>> {
-    let mut rows = Vec::new();
-    for v6 in [false, true] {
-        let sockets = sock_diag::dump_with_cookies(DumpRequest {
-            v6,
-            protocol: libc::IPPROTO_TCP as u8,
-            states: TABLE_STATES,
-        })
-        .with_context(|| {
-            format!(
-                "dumping TCP{} sockets with sock_diag",
-                if v6 { "v6" } else { "" }
-            )
-        })?;
-        rows.extend(sockets.iter().map(|socket| {
-            SnapshotRow::from_sock_diag(&socket.row, socket.cookie, socket.expires_ms)
-        }));
-    }
-    Ok(rows)
+    // One walk of the kernel's tables for both families, else one dump per family.
+    let sockets = match sock_diag::dump_tcp_both_families(TABLE_STATES) {
+        Ok(sockets) => sockets,
+        Err(_) => {
+            let mut sockets = Vec::new();
+            for v6 in [false, true] {
+                sockets.extend(
+                    sock_diag::dump_with_cookies(DumpRequest {
+                        v6,
+                        protocol: libc::IPPROTO_TCP as u8,
+                        states: TABLE_STATES,
+                    })
+                    .context("dumping TCP sockets with sock_diag")?,
+                );
+            }
+            sockets
+        }
+    };
+    Ok(sockets
+        .iter()
+        .map(|socket| SnapshotRow::from_sock_diag(&socket.row, socket.cookie, socket.expires_ms))
+        .collect())
 }
 
 fn rows_by_address() -> anyhow::Result<Vec<SnapshotRow>> {

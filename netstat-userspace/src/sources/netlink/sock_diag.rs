@@ -11,6 +11,11 @@ use super::{AsBytes, DumpAnswer, FromBytes, Message, bytes_of, messages, read, s
 use crate::model::sockets::InetSocketRow;
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// The first request format's type for TCP, still served (inet_diag_rcv_compat). Its dumps cover
+/// both families in one walk of the kernel's hash tables (it asks with AF_UNSPEC), where the
+/// `SOCK_DIAG_BY_FAMILY` request names one family and each of the two requests walks every
+/// socket, skipping the other family's.
+const TCPDIAG_GETSOCK: u16 = 18;
 
 // The inet_diag structs of <linux/inet_diag.h>, which libc does not have.
 
@@ -40,6 +45,20 @@ struct InetDiagReqV2 {
     id: InetDiagSockId,
 }
 
+/// struct inet_diag_req: the first request format (`TCPDIAG_GETSOCK`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct InetDiagReq {
+    family: u8,
+    src_len: u8,
+    dst_len: u8,
+    ext: u8,
+    id: InetDiagSockId,
+    /// Bitmask of states (1 << state).
+    states: u32,
+    dbs: u32,
+}
+
 /// struct inet_diag_msg: one socket of the answer (attributes may follow it).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -62,6 +81,8 @@ const _: () = {
     assert!(std::mem::offset_of!(InetDiagSockId, src) == 4);
     assert!(std::mem::offset_of!(InetDiagSockId, interface) == 36);
     assert!(size_of::<InetDiagReqV2>() == 56);
+    assert!(size_of::<InetDiagReq>() == 60);
+    assert!(std::mem::offset_of!(InetDiagReq, states) == 52);
     assert!(size_of::<InetDiagMsg>() == 72);
     assert!(std::mem::offset_of!(InetDiagMsg, expires) == 52);
     assert!(std::mem::offset_of!(InetDiagMsg, inode) == 68);
@@ -74,6 +95,8 @@ unsafe impl FromBytes for InetDiagMsg {}
 unsafe impl AsBytes for InetDiagMsg {}
 // SAFETY: as above.
 unsafe impl AsBytes for InetDiagReqV2 {}
+// SAFETY: as above.
+unsafe impl AsBytes for InetDiagReq {}
 
 /// A sock_diag request: which family and protocol, and a bitmask of states (1 << state).
 #[derive(Clone, Copy, Debug)]
@@ -135,7 +158,7 @@ pub(crate) fn decode(buf: &[u8], into: &mut Decoded) {
             }
             Message::Truncated => into.error = Some(libc::EBADMSG),
             Message::Payload {
-                kind: SOCK_DIAG_BY_FAMILY,
+                kind: SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK,
                 payload,
             } => {
                 if let Some(row) = decode_inet_diag_msg(payload) {
@@ -204,6 +227,19 @@ pub(crate) fn dump(request: DumpRequest) -> io::Result<Vec<InetSocketRow>> {
 /// [`dump`], keeping each socket's cookie and timer.
 pub(crate) fn dump_with_cookies(request: DumpRequest) -> io::Result<Vec<DiagSocket>> {
     Ok(sock_diag_dump::<Decoded>(&request_bytes(request))?.rows)
+}
+
+/// Every TCP socket of both families in `states`, each visited once (see `TCPDIAG_GETSOCK`), in
+/// the kernel's hash-table order: a family's rows keep the order its own dump would give.
+pub(crate) fn dump_tcp_both_families(states: u32) -> io::Result<Vec<DiagSocket>> {
+    let payload = InetDiagReq {
+        // Ignored: the kernel dumps this request with AF_UNSPEC.
+        family: libc::AF_INET as u8,
+        states,
+        ..InetDiagReq::default()
+    };
+    let request = super::request(TCPDIAG_GETSOCK, libc::NLM_F_DUMP as u16, bytes_of(&payload));
+    Ok(sock_diag_dump::<Decoded>(&request)?.rows)
 }
 
 impl DumpAnswer for Decoded {
@@ -359,6 +395,31 @@ mod tests {
             bad[..4].copy_from_slice(&bad_len.to_ne_bytes());
             let decoded = decode_all(&bad);
             assert!(decoded.rows.len() <= 2, "nlmsg_len {bad_len}");
+        }
+    }
+
+    #[test]
+    fn one_dump_lists_both_families_with_their_cookies() {
+        let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let v6 = std::net::TcpListener::bind("[::1]:0").unwrap();
+        let sockets = dump_tcp_both_families(1 << 10).unwrap();
+        for listener in [&v4, &v6] {
+            let addr = listener.local_addr().unwrap();
+            let socket = sockets
+                .iter()
+                .find(|s| s.row.local == addr.ip() && s.row.local_port == addr.port())
+                .unwrap_or_else(|| panic!("{addr} not dumped"));
+            assert_ne!(socket.cookie, 0);
+            let single = dump_with_cookies(DumpRequest {
+                v6: addr.is_ipv6(),
+                protocol: libc::IPPROTO_TCP as u8,
+                states: 1 << 10,
+            })
+            .unwrap();
+            assert!(
+                single.contains(socket),
+                "the same row and cookie as a v2 dump"
+            );
         }
     }
 
