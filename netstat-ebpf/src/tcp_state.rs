@@ -93,10 +93,10 @@ static TCP_STATE_CLOSE_OFFSETS: CloseOffsets = CloseOffsets {
 
 const TCP_CLOSE: i32 = 7;
 
-/// The socket's counters, read only as it enters CLOSE (once per socket): five kernel reads
-/// through BTF-resolved offsets. `skaddr` is a `struct sock *`, the start of its `tcp_sock`.
+/// The socket's counters, read only as it enters CLOSE (once per socket): five fields at
+/// BTF-resolved offsets of its `tcp_sock`, which starts where its `struct sock` does.
 #[inline(always)]
-fn close_counters(skaddr: u64, newstate: i32) -> CloseCounters {
+fn close_counters(access: SockAccess, skaddr: u64, newstate: i32) -> CloseCounters {
     if newstate != TCP_CLOSE {
         return CloseCounters::default();
     }
@@ -105,16 +105,29 @@ fn close_counters(skaddr: u64, newstate: i32) -> CloseCounters {
     if offsets.bytes_acked == 0 {
         return CloseCounters::default();
     }
-    let at = |offset: u32| skaddr + u64::from(offset);
-    // SAFETY: bpf_probe_read_kernel checks the addresses; a failed read leaves `valid` at 0.
-    let read = unsafe {
-        (
-            bpf_probe_read_kernel(at(offsets.bytes_acked) as *const u64),
-            bpf_probe_read_kernel(at(offsets.bytes_received) as *const u64),
-            bpf_probe_read_kernel(at(offsets.snd_una) as *const u32),
-            bpf_probe_read_kernel(at(offsets.write_seq) as *const u32),
-            bpf_probe_read_kernel(at(offsets.sk_flags) as *const u32),
-        )
+    let read = match access {
+        // Typed loads from the BTF tracepoint's `tcp_sock`: no helper calls.
+        SockAccess::Load(tp) => (
+            Ok(sock_field::<u64>(tp, offsets.bytes_acked)),
+            Ok(sock_field::<u64>(tp, offsets.bytes_received)),
+            Ok(sock_field::<u32>(tp, offsets.snd_una)),
+            Ok(sock_field::<u32>(tp, offsets.write_seq)),
+            Ok(sock_field::<u32>(tp, offsets.sk_flags)),
+        ),
+        SockAccess::Read => {
+            let at = |offset: u32| skaddr + u64::from(offset);
+            // SAFETY: bpf_probe_read_kernel checks the addresses; a failed read leaves `valid`
+            // at 0.
+            unsafe {
+                (
+                    bpf_probe_read_kernel(at(offsets.bytes_acked) as *const u64),
+                    bpf_probe_read_kernel(at(offsets.bytes_received) as *const u64),
+                    bpf_probe_read_kernel(at(offsets.snd_una) as *const u32),
+                    bpf_probe_read_kernel(at(offsets.write_seq) as *const u32),
+                    bpf_probe_read_kernel(at(offsets.sk_flags) as *const u32),
+                )
+            }
+        }
     };
     match read {
         (Ok(bytes_acked), Ok(bytes_received), Ok(snd_una), Ok(write_seq), Ok(sk_flags)) => {
@@ -181,7 +194,7 @@ pub(crate) fn enetstat_tcp_state(ctx: TracePointContext) -> u32 {
         daddr,
         oldstate: field(&ctx, OLDSTATE),
         newstate: field(&ctx, NEWSTATE),
-        netns: Netns::Read,
+        access: SockAccess::Read,
         cookie: 0,
     });
     0
@@ -219,7 +232,7 @@ pub(crate) fn enetstat_tcp_state_btf(ctx: BtfTracePointContext) -> i32 {
         daddr,
         oldstate: ctx.arg(1),
         newstate: ctx.arg(2),
-        netns: Netns::Load(tp),
+        access: SockAccess::Load(tp),
         // SAFETY: sk is the tracepoint's own socket argument, which the helper accepts from
         // tracing programs.
         cookie: unsafe { bpf_get_socket_cookie(sk as *mut _) },
@@ -279,9 +292,9 @@ fn field16(ctx: &TracePointContext, offset: usize) -> [u8; 16] {
     out
 }
 
-/// How a program finds the socket's network namespace.
+/// How a program reads the socket beyond what its context hands it (namespace, close counters).
 #[derive(Clone, Copy)]
-enum Netns {
+enum SockAccess {
     /// bpf_probe_read_kernel: the classic tracepoint's socket address is an untyped number.
     Read,
     /// Typed loads from the BTF tracepoint's `tcp_sock` pointer.
@@ -298,7 +311,7 @@ struct Transition {
     daddr: [u8; 16],
     oldstate: i32,
     newstate: i32,
-    netns: Netns,
+    access: SockAccess,
     cookie: u64,
 }
 
@@ -317,9 +330,9 @@ fn record_transition(t: Transition) {
         }
         return;
     };
-    let netns = match t.netns {
-        Netns::Read => netns_of(t.skaddr),
-        Netns::Load(tp) => netns_by_load(tp),
+    let netns = match t.access {
+        SockAccess::Read => netns_of(t.skaddr),
+        SockAccess::Load(tp) => netns_by_load(tp),
     };
     slot.write(TcpStateRecord {
         // SAFETY: a helper that takes no arguments.
@@ -335,7 +348,7 @@ fn record_transition(t: Transition) {
         oldstate: t.oldstate as u8,
         newstate: t.newstate as u8,
         netns,
-        close: close_counters(t.skaddr, t.newstate),
+        close: close_counters(t.access, t.skaddr, t.newstate),
         cookie: t.cookie,
     });
     // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
