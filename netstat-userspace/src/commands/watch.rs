@@ -87,7 +87,7 @@ pub(crate) async fn run(config: WatchConfig) -> anyhow::Result<()> {
         tracker: TransitionTracker::new(),
         printer: watch_printer(config.format, rows, clock, config.color),
         lifetimes: config.lifetimes,
-        out: output::stdout(),
+        out: output::stream_stdout(),
     };
     stream.printer.header(&mut stream.out)?;
     stream.out.flush()?;
