@@ -352,10 +352,8 @@ impl Daemon {
 
 /// The daemon keeps its table from the event pump.
 impl EventSink<TcpTransition> for Daemon {
-    fn on_batch(&mut self, transitions: &[TcpTransition]) -> anyhow::Result<()> {
-        for transition in transitions {
-            self.apply(transition);
-        }
+    fn on_event(&mut self, transition: &TcpTransition) -> anyhow::Result<()> {
+        self.apply(transition);
         Ok(())
     }
 
