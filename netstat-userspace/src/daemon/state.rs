@@ -136,7 +136,7 @@ impl Daemon {
         for transition in buffered.iter().filter(|t| made_by_owner(t.old, t.new)) {
             self.dirty_pids.insert(transition.task.tgid);
         }
-        if let Some(metrics) = &self.metrics {
+        if let Some(metrics) = &mut self.metrics {
             for transition in buffered {
                 metrics.count_transition(transition.old, transition.new);
             }
@@ -162,7 +162,7 @@ impl Daemon {
             self.dirty_pids.insert(transition.task.tgid);
         }
         let closed = self.table.apply(transition);
-        if let Some(metrics) = &self.metrics {
+        if let Some(metrics) = &mut self.metrics {
             metrics.count_transition(transition.old, transition.new);
             if let Some(lifetime) = closed.and_then(|c| c.connection_lifetime_ns(transition.ts_ns))
             {
