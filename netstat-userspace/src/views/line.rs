@@ -308,7 +308,7 @@ pub(crate) mod tests {
         for _ in 0..20_000 {
             // Groups that are often zero, so that runs of every length and place come up.
             let groups: [u16; 8] = std::array::from_fn(|_| {
-                if rng.next() % 3 == 0 {
+                if rng.next().is_multiple_of(3) {
                     rng.next() as u16
                 } else {
                     0

@@ -702,7 +702,7 @@ mod same_bytes_as_before {
             (Family::Inet6, 1) => IpAddr::V6(Ipv6Addr::LOCALHOST),
             (Family::Inet6, _) => {
                 IpAddr::V6(Ipv6Addr::from(std::array::from_fn::<u16, 8, _>(|_| {
-                    if rng.next() % 2 == 0 {
+                    if rng.next().is_multiple_of(2) {
                         rng.next() as u16
                     } else {
                         0
@@ -717,7 +717,7 @@ mod same_bytes_as_before {
     }
 
     fn transition(rng: &mut Lcg) -> TcpTransition {
-        let family = if rng.next() % 2 == 0 {
+        let family = if rng.next().is_multiple_of(2) {
             Family::Inet
         } else {
             Family::Inet6
@@ -739,18 +739,18 @@ mod same_bytes_as_before {
                 tgid: (rng.next() as u32) >> (rng.next() % 32),
                 comm: Comm::new(comm),
             },
-            netns: if rng.next() % 3 == 0 {
+            netns: if rng.next().is_multiple_of(3) {
                 0
             } else {
                 rng.next() as u32
             },
             counters: None,
-            cookie: (rng.next() % 2 == 0).then(|| rng.next()),
+            cookie: rng.next().is_multiple_of(2).then(|| rng.next()),
         }
     }
 
     fn small(rng: &mut Lcg) -> Option<u64> {
-        (rng.next() % 3 != 0).then(|| rng.next() >> (rng.next() % 64))
+        (!rng.next().is_multiple_of(3)).then(|| rng.next() >> (rng.next() % 64))
     }
 
     const FORMATS: [StreamFormat; 3] = [
@@ -780,7 +780,7 @@ mod same_bytes_as_before {
                         let transition = transition(&mut rng);
                         let observed = Observed {
                             transition,
-                            owner: (rng.next() % 4 != 0).then_some(transition.task),
+                            owner: (!rng.next().is_multiple_of(4)).then_some(transition.task),
                             in_old_state_ns: small(&mut rng),
                             first_seen: Sighting {
                                 ts_ns: 0,
@@ -814,10 +814,10 @@ mod same_bytes_as_before {
                     let close = transition(&mut rng);
                     let life = Lifetime {
                         close,
-                        owner: (rng.next() % 4 != 0).then_some(close.task),
+                        owner: (!rng.next().is_multiple_of(4)).then_some(close.task),
                         duration_ns: rng.next() >> (rng.next() % 64),
-                        partial: rng.next() % 2 == 0,
-                        bytes: (rng.next() % 3 != 0).then(|| Payload {
+                        partial: rng.next().is_multiple_of(2),
+                        bytes: (!rng.next().is_multiple_of(3)).then(|| Payload {
                             sent: rng.next() >> (rng.next() % 64),
                             received: rng.next() >> (rng.next() % 64),
                         }),
