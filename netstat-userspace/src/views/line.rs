@@ -38,8 +38,20 @@ impl Line {
         self.buf.resize(self.buf.len() + n, b' ');
     }
 
+    /// A few bytes, pushed one by one: for short runs of varying length, where a `memcpy` call
+    /// costs more than the bytes.
+    fn short(&mut self, bytes: &[u8]) {
+        self.buf.reserve(bytes.len());
+        for &b in bytes {
+            self.buf.push(b);
+        }
+    }
+
     /// `n` in decimal, as `{}` writes it.
     pub(crate) fn decimal(&mut self, mut n: u64) {
+        if n < 10 {
+            return self.byte(b'0' + n as u8);
+        }
         let mut digits = [0u8; 20];
         let mut at = digits.len();
         while n >= 100 {
@@ -56,7 +68,7 @@ impl Line {
             at -= 1;
             digits[at] = b'0' + n as u8;
         }
-        self.bytes(&digits[at..]);
+        self.short(&digits[at..]);
     }
 
     /// `n` in decimal with leading zeros to `width` digits (`{:0width$}`), for `n` < 10^width.
@@ -89,7 +101,7 @@ impl Line {
                 break;
             }
         }
-        self.bytes(&digits[at..]);
+        self.short(&digits[at..]);
     }
 
     /// An address as `Display` writes it.
