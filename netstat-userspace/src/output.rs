@@ -16,3 +16,9 @@ pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
 pub(crate) fn stdout() -> io::BufWriter<io::Stdout> {
     io::BufWriter::with_capacity(1 << 16, io::stdout())
 }
+
+/// Larger still for the event streams: a batch of records (up to a few thousand lines) leaves in
+/// one write.
+pub(crate) fn stream_stdout() -> io::BufWriter<io::Stdout> {
+    io::BufWriter::with_capacity(1 << 20, io::stdout())
+}

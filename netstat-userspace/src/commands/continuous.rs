@@ -119,16 +119,18 @@ struct Rows<'a, W: Write> {
 }
 
 impl<W: Write> EventSink<TcpTransition> for Rows<'_, W> {
-    fn on_batch(&mut self, transitions: &[TcpTransition]) -> anyhow::Result<()> {
-        for &transition in transitions {
-            let observed = self.tracker.observe(transition);
-            if !shown(self.config, self.own_netns, &transition) {
-                continue;
-            }
-            let owner = observed.owner.as_ref();
-            self.printer
-                .transition(&self.clock, &transition, owner, &mut self.out)?;
+    fn on_event(&mut self, transition: &TcpTransition) -> anyhow::Result<()> {
+        let observed = self.tracker.observe(*transition);
+        if !shown(self.config, self.own_netns, transition) {
+            return Ok(());
         }
+        let owner = observed.owner.as_ref();
+        self.printer
+            .transition(&self.clock, transition, owner, &mut self.out)?;
+        Ok(())
+    }
+
+    fn end_batch(&mut self) -> anyhow::Result<()> {
         self.out.flush()?;
         Ok(())
     }

@@ -59,10 +59,12 @@ trait LiveView {
 
 /// Every view takes the pump's events and losses alike.
 impl<V: LiveView + ?Sized> EventSink<InterfaceEvent> for V {
-    fn on_batch(&mut self, events: &[InterfaceEvent]) -> anyhow::Result<()> {
-        for event in events {
-            self.event(event)?;
-        }
+    fn on_event(&mut self, event: &InterfaceEvent) -> anyhow::Result<()> {
+        self.event(event)?;
+        Ok(())
+    }
+
+    fn end_batch(&mut self) -> anyhow::Result<()> {
         self.flush()?;
         Ok(())
     }

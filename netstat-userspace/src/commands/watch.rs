@@ -39,18 +39,20 @@ struct Stream<W: Write> {
 }
 
 impl<W: Write> EventSink<TcpTransition> for Stream<W> {
-    fn on_batch(&mut self, transitions: &[TcpTransition]) -> anyhow::Result<()> {
-        for &transition in transitions {
-            let observed = self.tracker.observe(transition);
-            if !self.filter.matches(&transition) {
-                continue;
-            }
-            if !self.lifetimes {
-                self.printer.transition(&mut self.out, &observed)?;
-            } else if let Some(life) = lifetime(&observed) {
-                self.printer.lifetime(&mut self.out, &life)?;
-            }
+    fn on_event(&mut self, transition: &TcpTransition) -> anyhow::Result<()> {
+        let observed = self.tracker.observe(*transition);
+        if !self.filter.matches(transition) {
+            return Ok(());
         }
+        if !self.lifetimes {
+            self.printer.transition(&mut self.out, &observed)?;
+        } else if let Some(life) = lifetime(&observed) {
+            self.printer.lifetime(&mut self.out, &life)?;
+        }
+        Ok(())
+    }
+
+    fn end_batch(&mut self) -> anyhow::Result<()> {
         self.out.flush()?;
         Ok(())
     }
@@ -87,7 +89,7 @@ pub(crate) async fn run(config: WatchConfig) -> anyhow::Result<()> {
         tracker: TransitionTracker::new(),
         printer: watch_printer(config.format, rows, clock, config.color),
         lifetimes: config.lifetimes,
-        out: output::stdout(),
+        out: output::stream_stdout(),
     };
     stream.printer.header(&mut stream.out)?;
     stream.out.flush()?;

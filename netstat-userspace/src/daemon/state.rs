@@ -131,7 +131,7 @@ impl Daemon {
         for transition in buffered.iter().filter(|t| made_by_owner(t.old, t.new)) {
             self.dirty_pids.insert(transition.task.tgid);
         }
-        if let Some(metrics) = &self.metrics {
+        if let Some(metrics) = &mut self.metrics {
             for transition in buffered {
                 metrics.count_transition(transition.old, transition.new);
             }
@@ -157,7 +157,7 @@ impl Daemon {
             self.dirty_pids.insert(transition.task.tgid);
         }
         let closed = self.table.apply(transition);
-        if let Some(metrics) = &self.metrics {
+        if let Some(metrics) = &mut self.metrics {
             metrics.count_transition(transition.old, transition.new);
             if let Some(lifetime) = closed.and_then(|c| c.connection_lifetime_ns(transition.ts_ns))
             {
@@ -347,10 +347,8 @@ impl Daemon {
 
 /// The daemon keeps its table from the event pump.
 impl EventSink<TcpTransition> for Daemon {
-    fn on_batch(&mut self, transitions: &[TcpTransition]) -> anyhow::Result<()> {
-        for transition in transitions {
-            self.apply(transition);
-        }
+    fn on_event(&mut self, transition: &TcpTransition) -> anyhow::Result<()> {
+        self.apply(transition);
         Ok(())
     }
 

@@ -122,9 +122,16 @@ fn read_record<T: aya::Pod>(bytes: &[u8]) -> Result<T, DecodeError> {
 }
 
 impl TcpTransition {
-    /// Decodes one ring-buffer record.
+    /// Decodes one ring-buffer record where it lies: the ring keeps records 8-byte aligned, as
+    /// the record needs. Bytes from elsewhere that are not aligned are copied first.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        Self::from_record(&read_record::<TcpStateRecord>(bytes)?)
+        let record = bytes.as_ptr().cast::<TcpStateRecord>();
+        if bytes.len() < size_of::<TcpStateRecord>() || !record.is_aligned() {
+            return Self::from_record(&read_record::<TcpStateRecord>(bytes)?);
+        }
+        // SAFETY: the record is plain old data (any bit pattern is valid), the length and the
+        // alignment were checked, and the bytes stay borrowed for the reference's life.
+        Self::from_record(unsafe { &*record })
     }
 
     pub(crate) fn from_record(record: &TcpStateRecord) -> Result<Self, DecodeError> {
@@ -282,6 +289,26 @@ mod tests {
             TcpTransition::decode(&record_bytes(&r)),
             Err(DecodeError::UnknownFamily(1))
         );
+    }
+
+    #[test]
+    fn decodes_aligned_and_unaligned_bytes_alike() {
+        let bytes = record_bytes(&sample());
+        // Room to place the record at every offset from an 8-byte boundary.
+        let mut buffer = vec![0u64; bytes.len() / 8 + 2];
+        // SAFETY: viewing a u64 buffer as bytes; every byte pattern is a valid u8.
+        let raw = unsafe {
+            std::slice::from_raw_parts_mut(buffer.as_mut_ptr().cast::<u8>(), buffer.len() * 8)
+        };
+        let expected = TcpTransition::decode(&bytes).unwrap();
+        for offset in 0..8 {
+            raw[offset..offset + bytes.len()].copy_from_slice(&bytes);
+            assert_eq!(
+                TcpTransition::decode(&raw[offset..offset + bytes.len()]).unwrap(),
+                expected,
+                "offset {offset}"
+            );
+        }
     }
 
     #[test]

@@ -37,6 +37,30 @@ impl TcpState {
         TcpState::BoundInactive,
     ];
 
+    /// How many values [`TcpState::index`] takes: the named states and one for all unknown ones.
+    pub(crate) const INDEXED: usize = 14;
+
+    /// A dense index for tables kept per state: the named states' places in [`TcpState::ALL`],
+    /// then one shared by every unknown state (they all print as `UNKNOWN`).
+    pub(crate) fn index(self) -> usize {
+        match self {
+            TcpState::Established => 0,
+            TcpState::SynSent => 1,
+            TcpState::SynRecv => 2,
+            TcpState::FinWait1 => 3,
+            TcpState::FinWait2 => 4,
+            TcpState::TimeWait => 5,
+            TcpState::Close => 6,
+            TcpState::CloseWait => 7,
+            TcpState::LastAck => 8,
+            TcpState::Listen => 9,
+            TcpState::Closing => 10,
+            TcpState::NewSynRecv => 11,
+            TcpState::BoundInactive => 12,
+            TcpState::Unknown(_) => 13,
+        }
+    }
+
     pub fn from_raw(raw: u8) -> Self {
         match raw {
             1..=13 => Self::ALL[usize::from(raw) - 1],
@@ -97,6 +121,15 @@ mod tests {
         assert_eq!(TcpState::from_raw(1), TcpState::Established);
         assert_eq!(TcpState::from_raw(10), TcpState::Listen);
         assert_eq!(TcpState::from_raw(0), TcpState::Unknown(0));
+    }
+
+    #[test]
+    fn indices_follow_all_and_unknowns_share_the_last() {
+        for (i, state) in TcpState::ALL.into_iter().enumerate() {
+            assert_eq!(state.index(), i);
+        }
+        assert_eq!(TcpState::Unknown(0).index(), TcpState::INDEXED - 1);
+        assert_eq!(TcpState::Unknown(200).index(), TcpState::INDEXED - 1);
     }
 
     #[test]

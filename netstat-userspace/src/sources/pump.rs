@@ -1,6 +1,6 @@
 //! The event pump: the one loop under every live command (`watch`, `-c`, `-ic`,
-//! `watch --interfaces`, `serve`). It drains a probe's ring in bounded batches and hands the
-//! decoded records to the command's [`EventSink`]; it reads the probe's loss counters and hands
+//! `watch --interfaces`, `serve`). It drains a probe's ring in bounded batches and hands each
+//! record to the command's [`EventSink`] as it decodes it where it lies in the ring; it reads the probe's loss counters and hands
 //! over their growth; it counts malformed records and says so on stderr at most once a second;
 //! and it stops at SIGINT, SIGTERM or SIGHUP (the daemon is told of SIGHUP instead). The
 //! commands keep only what they do with each event.
@@ -96,8 +96,13 @@ impl Decode for InterfaceEvent {
 
 /// What a command does with the pump's news.
 pub(crate) trait EventSink<E> {
-    /// Decoded records, in ring order, at most [`BATCH`] at a time.
-    fn on_batch(&mut self, events: &[E]) -> anyhow::Result<()>;
+    /// One record, decoded, in ring order: straight from the ring, with no batch in between.
+    fn on_event(&mut self, event: &E) -> anyhow::Result<()>;
+    /// After the events of a batch (at most [`BATCH`] of them, never none): where a stream
+    /// flushes.
+    fn end_batch(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// What the probe lost since the last call; called only when something was.
     fn on_losses(&mut self, lost: &Losses) -> anyhow::Result<()>;
     /// The count of malformed records so far, when it grew. The pump has reported them on
@@ -159,7 +164,7 @@ impl<E: Decode> Pump<E> {
         let intake = &mut self.intake;
         tokio::select! {
             flow = self.stop.received() => return Ok(flow),
-            taken = self.ring.next_batch(BATCH, |bytes| intake.take(bytes)) => {
+            taken = self.ring.next_batch(BATCH, |bytes| intake.take(bytes, sink)) => {
                 taken?;
                 intake.deliver(sink)?;
             }
@@ -189,14 +194,16 @@ impl<E: Decode> Pump<E> {
 
     /// Everything in the ring now, decoded (malformed records counted as always), for a consumer
     /// that takes them all at once: the daemon's replay around its snapshot.
-    pub(crate) fn drain_into(&mut self, events: &mut Vec<E>) {
-        loop {
-            let taken = self.ring.take(BATCH, |bytes| self.intake.take(bytes));
-            events.append(&mut self.intake.batch);
-            if taken < BATCH {
-                break;
-            }
-        }
+    pub(crate) fn drain_into(&mut self, events: &mut Vec<E>)
+    where
+        E: Clone,
+    {
+        let mut collect = Collect(events);
+        while self
+            .ring
+            .take(BATCH, |bytes| self.intake.take(bytes, &mut collect))
+            == BATCH
+        {}
     }
 
     /// After the stop: what arrived before it is still delivered, the losses are final, and
@@ -219,20 +226,38 @@ impl<E: Decode> Pump<E> {
 
 /// Where records come from: the probe's ring, or a test's queue.
 trait Records {
-    /// Passes up to `max` records that are there now to `handle`; returns how many.
-    fn take(&mut self, max: usize, handle: impl FnMut(&[u8])) -> usize;
+    /// Passes up to `max` records that are there now to `handle`, until it returns false;
+    /// returns how many it was passed.
+    fn take(&mut self, max: usize, handle: impl FnMut(&[u8]) -> bool) -> usize;
 }
 
 impl Records for RingReader {
-    fn take(&mut self, max: usize, handle: impl FnMut(&[u8])) -> usize {
+    fn take(&mut self, max: usize, handle: impl FnMut(&[u8]) -> bool) -> usize {
         self.drain_now(max, handle)
+    }
+}
+
+/// The replay's sink: the events kept for the daemon to take all at once.
+struct Collect<'a, E>(&'a mut Vec<E>);
+
+impl<E: Clone> EventSink<E> for Collect<'_, E> {
+    fn on_event(&mut self, event: &E) -> anyhow::Result<()> {
+        self.0.push(event.clone());
+        Ok(())
+    }
+
+    fn on_losses(&mut self, _lost: &Losses) -> anyhow::Result<()> {
+        Ok(())
     }
 }
 
 /// The pump's bookkeeping, apart from the ring's wakeups and the timers.
 struct Intake<E> {
-    /// Decoded records not yet handed to the sink.
-    batch: Vec<E>,
+    /// Events the sink was given since its last [`EventSink::end_batch`].
+    unfinished: usize,
+    /// The sink's error on an event: the batch stopped there, and the pump returns it.
+    failed: Option<anyhow::Error>,
+    decodes: std::marker::PhantomData<fn() -> E>,
     malformed: MalformedRecords,
     /// The malformed count the sink was last given.
     malformed_told: u64,
@@ -243,31 +268,44 @@ struct Intake<E> {
 impl<E: Decode> Intake<E> {
     fn new(baseline: Losses) -> Self {
         Intake {
-            batch: Vec::new(),
+            unfinished: 0,
+            failed: None,
+            decodes: std::marker::PhantomData,
             malformed: MalformedRecords::default(),
             malformed_told: 0,
             reported: baseline,
         }
     }
 
-    /// Decodes one record into the batch, or counts it as malformed.
-    fn take(&mut self, bytes: &[u8]) {
+    /// Decodes one record and hands it to the sink, or counts it as malformed. Returns false
+    /// when the sink failed: no more records are taken, and [`Intake::deliver`] returns its error.
+    fn take<S: EventSink<E> + ?Sized>(&mut self, bytes: &[u8], sink: &mut S) -> bool {
         match E::decode(bytes) {
-            Ok(event) => self.batch.push(event),
+            Ok(event) => {
+                self.unfinished += 1;
+                if let Err(err) = sink.on_event(&event) {
+                    self.failed = Some(err);
+                    return false;
+                }
+            }
             Err(err) => {
                 if let Some(line) = self.malformed.record(&err, Instant::now()) {
                     log::warn!("{line}");
                 }
             }
         }
+        true
     }
 
-    /// Hands the batch (if any) and a grown malformed count to the sink.
+    /// Ends the batch the sink was given (if any) and hands it a grown malformed count.
     fn deliver<S: EventSink<E> + ?Sized>(&mut self, sink: &mut S) -> anyhow::Result<()> {
-        if !self.batch.is_empty() {
-            let delivered = sink.on_batch(&self.batch);
-            self.batch.clear();
-            delivered?;
+        if let Some(err) = self.failed.take() {
+            self.unfinished = 0;
+            return Err(err);
+        }
+        if self.unfinished > 0 {
+            self.unfinished = 0;
+            sink.end_batch()?;
         }
         if self.malformed.total > self.malformed_told {
             self.malformed_told = self.malformed.total;
@@ -283,7 +321,7 @@ impl<E: Decode> Intake<E> {
         records: &mut impl Records,
         sink: &mut S,
     ) -> anyhow::Result<bool> {
-        let taken = records.take(BATCH, |bytes| self.take(bytes));
+        let taken = records.take(BATCH, |bytes| self.take(bytes, sink));
         self.deliver(sink)?;
         Ok(taken == BATCH)
     }
@@ -394,27 +432,40 @@ mod tests {
     }
 
     impl Records for VecDeque<Vec<u8>> {
-        fn take(&mut self, max: usize, mut handle: impl FnMut(&[u8])) -> usize {
+        fn take(&mut self, max: usize, mut handle: impl FnMut(&[u8]) -> bool) -> usize {
             let mut taken = 0;
             while taken < max {
                 let Some(bytes) = self.pop_front() else { break };
-                handle(&bytes);
                 taken += 1;
+                if !handle(&bytes) {
+                    break;
+                }
             }
             taken
         }
     }
 
+    /// The socket whose event the recorder refuses.
+    const FAILS: u64 = u64::MAX;
+
     #[derive(Default)]
     struct Recorder {
         batches: Vec<Vec<u64>>,
+        current: Vec<u64>,
         losses: Vec<Losses>,
         malformed: Vec<u64>,
     }
 
     impl EventSink<TcpTransition> for Recorder {
-        fn on_batch(&mut self, events: &[TcpTransition]) -> anyhow::Result<()> {
-            self.batches.push(events.iter().map(|t| t.skaddr).collect());
+        fn on_event(&mut self, event: &TcpTransition) -> anyhow::Result<()> {
+            if event.skaddr == FAILS {
+                anyhow::bail!("the sink failed");
+            }
+            self.current.push(event.skaddr);
+            Ok(())
+        }
+        fn end_batch(&mut self) -> anyhow::Result<()> {
+            self.batches.push(std::mem::take(&mut self.current));
             Ok(())
         }
         fn on_losses(&mut self, lost: &Losses) -> anyhow::Result<()> {
@@ -443,6 +494,30 @@ mod tests {
         let all: Vec<u64> = sink.batches.concat();
         assert_eq!(all, (0..2 * BATCH as u64 + 5).collect::<Vec<_>>());
         assert!(sink.losses.is_empty() && sink.malformed.is_empty());
+    }
+
+    #[test]
+    fn a_sink_s_error_stops_the_batch_and_is_returned_once() {
+        let mut ring: VecDeque<Vec<u8>> = [record(1), record(FAILS), record(2)].into();
+        let mut intake = Intake::<TcpTransition>::new(Losses::default());
+        let mut sink = Recorder::default();
+        let err = intake.pass_batch(&mut ring, &mut sink).unwrap_err();
+        assert_eq!(err.to_string(), "the sink failed");
+        assert!(sink.batches.is_empty(), "a failed batch is not ended");
+        assert_eq!(ring.len(), 1, "nothing is taken after the failure");
+        assert!(!intake.pass_batch(&mut ring, &mut sink).unwrap());
+        assert_eq!(sink.batches, [vec![1, 2]]);
+    }
+
+    #[test]
+    fn the_replay_collects_every_event_in_ring_order() {
+        let mut ring: VecDeque<Vec<u8>> = (0..BATCH as u64 + 3).map(record).collect();
+        let mut intake = Intake::<TcpTransition>::new(Losses::default());
+        let mut events = Vec::new();
+        let mut collect = Collect(&mut events);
+        while ring.take(BATCH, |bytes| intake.take(bytes, &mut collect)) == BATCH {}
+        let skaddrs: Vec<u64> = events.iter().map(|t| t.skaddr).collect();
+        assert_eq!(skaddrs, (0..BATCH as u64 + 3).collect::<Vec<_>>());
     }
 
     #[test]
@@ -531,8 +606,8 @@ mod tests {
     fn a_report_tells_the_sink_of_malformed_records_left_from_a_replay() {
         let mut ring: VecDeque<Vec<u8>> = [truncated()].into();
         let mut intake = Intake::<TcpTransition>::new(Losses::default());
-        ring.take(BATCH, |bytes| intake.take(bytes));
         let mut sink = Recorder::default();
+        ring.take(BATCH, |bytes| intake.take(bytes, &mut sink));
         intake
             .report(Losses::default(), &mut sink, Instant::now(), false)
             .unwrap();

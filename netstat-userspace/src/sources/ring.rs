@@ -19,13 +19,13 @@ impl RingReader {
         Ok(RingReader { ring })
     }
 
-    /// Waits for records, then passes up to `max` of them to `handle`. Returns how many were
-    /// handled. Cancel-safe: records are only taken out of the ring synchronously, after the
+    /// Waits for records, then passes up to `max` of them to `handle`, until it returns false.
+    /// Returns how many were handled. Cancel-safe: records are only taken out of the ring synchronously, after the
     /// wait.
     pub(crate) async fn next_batch(
         &mut self,
         max: usize,
-        mut handle: impl FnMut(&[u8]),
+        mut handle: impl FnMut(&[u8]) -> bool,
     ) -> io::Result<usize> {
         loop {
             let mut guard = self.ring.readable_mut().await?;
@@ -43,17 +43,20 @@ impl RingReader {
 
     /// Takes up to `max` records that are in the ring now, without waiting: for the periodic
     /// drain (the probe wakes the reader only when the ring fills up) and for shutdown.
-    pub(crate) fn drain_now(&mut self, max: usize, mut handle: impl FnMut(&[u8])) -> usize {
+    pub(crate) fn drain_now(&mut self, max: usize, mut handle: impl FnMut(&[u8]) -> bool) -> usize {
         drain(self.ring.get_mut(), max, &mut handle)
     }
 }
 
-fn drain(ring: &mut RingBuf<MapData>, max: usize, handle: &mut impl FnMut(&[u8])) -> usize {
+/// Each record is handed over where it lies, and released when `handle` returns.
+fn drain(ring: &mut RingBuf<MapData>, max: usize, handle: &mut impl FnMut(&[u8]) -> bool) -> usize {
     let mut handled = 0;
     while handled < max {
         let Some(item) = ring.next() else { break };
-        handle(&item);
         handled += 1;
+        if !handle(&item) {
+            break;
+        }
     }
     handled
 }

@@ -2,30 +2,12 @@
 
 use std::io::{self, Write};
 
-use serde::Serialize;
-
 use super::{
-    clock::Clock,
-    transitions::{SocketJson, leading_columns, leading_header, netns_json},
+    clock::{Clock, DateCache},
+    line::Line,
+    transitions::{end_json_with_netns, leading_header, write_leading_columns, write_socket_json},
 };
 use crate::aggregator::lifetimes::Lifetime;
-
-#[derive(Serialize)]
-struct LifetimeJson {
-    #[serde(flatten)]
-    socket: SocketJson,
-    /// Payload bytes sent and acknowledged by the peer; `null` when unknown (no BTF).
-    tx_bytes: Option<u64>,
-    /// Payload bytes received; `null` when unknown.
-    rx_bytes: Option<u64>,
-    /// Milliseconds from the first transition seen to the close.
-    ms: f64,
-    /// The opening was not seen: `ms` is a lower bound.
-    partial: bool,
-    /// The state the socket entered CLOSE from (FIN_WAIT2, LAST_ACK, CLOSING: an orderly close).
-    closed_from: &'static str,
-    netns: Option<u32>,
-}
 
 /// The table's header: `width` is the address columns' width.
 pub(super) fn write_header(out: &mut dyn Write, width: usize) -> io::Result<()> {
@@ -38,41 +20,48 @@ pub(super) fn write_header(out: &mut dyn Write, width: usize) -> io::Result<()> 
     )
 }
 
-pub(super) fn write_row(
-    out: &mut dyn Write,
-    clock: &Clock,
-    life: &Lifetime,
-    width: usize,
-) -> io::Result<()> {
-    let count = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
+pub(super) fn write_row(line: &mut Line, clock: &Clock, life: &Lifetime, width: usize) {
+    write_leading_columns(line, clock, &life.close, life.owner, width);
+    for count in [life.bytes.map(|b| b.sent), life.bytes.map(|b| b.received)] {
+        line.byte(b' ');
+        let start = line.buf.len();
+        match count {
+            Some(n) => line.decimal(n),
+            None => line.byte(b'-'),
+        }
+        line.pad_from(start, 10);
+    }
+    line.byte(b' ');
     // `>`: at least this long; the connection was open before it was first seen.
-    let at_least = if life.partial { ">" } else { "" };
-    writeln!(
-        out,
-        "{} {:<10} {:<10} {at_least}{:.3}",
-        leading_columns(clock, &life.close, life.owner, width),
-        count(life.bytes.map(|b| b.sent)),
-        count(life.bytes.map(|b| b.received)),
-        milliseconds(life),
-    )
+    if life.partial {
+        line.byte(b'>');
+    }
+    line.millis_3(life.duration_ns);
+    line.byte(b'\n');
 }
 
-pub(super) fn write_json(out: &mut dyn Write, clock: &Clock, life: &Lifetime) -> io::Result<()> {
+/// One object: the socket's fields, then payload bytes sent and acknowledged by the peer and
+/// received (`null` when unknown: no BTF), milliseconds from the first transition seen to the
+/// close, whether the opening was not seen (`ms` is then a lower bound), and the state the socket
+/// entered CLOSE from (FIN_WAIT2, LAST_ACK, CLOSING: an orderly close).
+pub(super) fn write_json(line: &mut Line, clock: &Clock, dates: &mut DateCache, life: &Lifetime) {
     let t = &life.close;
-    let record = LifetimeJson {
-        socket: SocketJson::new(clock, t, life.owner),
-        tx_bytes: life.bytes.map(|b| b.sent),
-        rx_bytes: life.bytes.map(|b| b.received),
-        ms: milliseconds(life),
-        partial: life.partial,
-        closed_from: t.old.name(),
-        netns: netns_json(t),
-    };
-    super::json::write_line(out, &record)
-}
-
-fn milliseconds(life: &Lifetime) -> f64 {
-    life.duration_ns as f64 / 1e6
+    write_socket_json(line, clock, dates, t, life.owner);
+    line.bytes(b",\"tx_bytes\":");
+    line.json_opt(life.bytes.map(|b| b.sent));
+    line.bytes(b",\"rx_bytes\":");
+    line.json_opt(life.bytes.map(|b| b.received));
+    line.bytes(b",\"ms\":");
+    line.json_f64(life.duration_ns as f64 / 1e6);
+    line.bytes(if life.partial {
+        b",\"partial\":true"
+    } else {
+        b",\"partial\":false"
+    });
+    line.bytes(b",\"closed_from\":\"");
+    line.bytes(t.old.name().as_bytes());
+    line.byte(b'"');
+    end_json_with_netns(line, t);
 }
 
 #[cfg(test)]
@@ -113,7 +102,7 @@ mod tests {
     });
 
     fn render(format: StreamFormat, l: &Lifetime) -> String {
-        let printer = watch_printer(format, WatchRows::Lifetimes, Clock::fixed(0, 0), false);
+        let mut printer = watch_printer(format, WatchRows::Lifetimes, Clock::fixed(0, 0), false);
         let mut out = Vec::new();
         printer.header(&mut out).unwrap();
         printer.lifetime(&mut out, l).unwrap();

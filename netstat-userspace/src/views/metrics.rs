@@ -143,7 +143,9 @@ pub(crate) struct InterfaceTotals {
 /// What the daemon counts for its metrics between scrapes.
 #[derive(Debug)]
 pub(crate) struct Metrics {
-    transitions: Family<TransitionLabels, Counter>,
+    /// Transitions by old and new state ([`TcpState::index`]): a plain count per pair, turned
+    /// into labelled counters only at scrape time.
+    transitions: [[u64; TcpState::INDEXED]; TcpState::INDEXED],
     connection_lifetimes: Histogram,
     /// The latest published interface counters, by name.
     interfaces: BTreeMap<Vec<u8>, InterfaceTotals>,
@@ -153,7 +155,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let (start, factor, count) = LIFETIME_BUCKETS;
         Metrics {
-            transitions: Family::default(),
+            transitions: [[0; TcpState::INDEXED]; TcpState::INDEXED],
             connection_lifetimes: Histogram::new(exponential_buckets(start, factor, count)),
             interfaces: BTreeMap::new(),
         }
@@ -180,10 +182,22 @@ impl Metrics {
     }
 
     /// Counts one transition of a socket the daemon follows.
-    pub(crate) fn count_transition(&self, old: TcpState, new: TcpState) {
-        self.transitions
-            .get_or_create(&[("old_state", old.name()), ("new_state", new.name())])
-            .inc();
+    pub(crate) fn count_transition(&mut self, old: TcpState, new: TcpState) {
+        self.transitions[old.index()][new.index()] += 1;
+    }
+
+    /// The counts as the exposition's family: a series for each pair seen.
+    fn transition_counters(&self) -> Family<TransitionLabels, Counter> {
+        let name = |i: usize| TcpState::ALL.get(i).map_or("UNKNOWN", |state| state.name());
+        let family = Family::<TransitionLabels, Counter>::default();
+        for (old, row) in self.transitions.iter().enumerate() {
+            for (new, &count) in row.iter().enumerate().filter(|&(_, &count)| count > 0) {
+                family
+                    .get_or_create(&[("old_state", name(old)), ("new_state", name(new))])
+                    .inc_by(count);
+            }
+        }
+        family
     }
 
     /// Records how long a connection lived, from its creation to its close.
@@ -213,7 +227,7 @@ impl Metrics {
         registry.register(
             "transitions",
             "TCP state transitions of the sockets the daemon follows, by old and new state",
-            self.transitions.clone(),
+            self.transition_counters(),
         );
         registry.register_with_unit(
             "connection_duration",
@@ -453,12 +467,15 @@ mod tests {
     #[test]
     fn transitions_are_counted_by_old_and_new_state() {
         use TcpState::*;
-        let metrics = Metrics::new();
+        let mut metrics = Metrics::new();
         for _ in 0..3 {
             metrics.count_transition(Close, SynSent);
             metrics.count_transition(SynSent, Established);
         }
         metrics.count_transition(Established, FinWait1);
+        // Unknown states share one series, as they share one name.
+        metrics.count_transition(Unknown(20), Close);
+        metrics.count_transition(Unknown(21), Close);
         let text = metrics.encode(Readings::default()).unwrap();
         assert!(text.contains("\n# TYPE enetstat_transitions counter\n"));
         let mut transitions = lines_with(&text, "enetstat_transitions_total{");
@@ -469,6 +486,7 @@ mod tests {
                 "enetstat_transitions_total{old_state=\"CLOSE\",new_state=\"SYN_SENT\"} 3",
                 "enetstat_transitions_total{old_state=\"ESTABLISHED\",new_state=\"FIN_WAIT1\"} 1",
                 "enetstat_transitions_total{old_state=\"SYN_SENT\",new_state=\"ESTABLISHED\"} 3",
+                "enetstat_transitions_total{old_state=\"UNKNOWN\",new_state=\"CLOSE\"} 2",
             ]
         );
     }

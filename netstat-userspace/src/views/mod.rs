@@ -6,6 +6,7 @@ pub(crate) mod escape;
 pub(crate) mod interface_stream;
 pub(crate) mod json;
 pub(crate) mod lifetimes;
+pub(crate) mod line;
 pub(crate) mod metrics;
 pub(crate) mod netstat;
 pub(crate) mod printer;

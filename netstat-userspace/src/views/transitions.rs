@@ -2,9 +2,12 @@
 
 use std::io::{self, Write};
 
-use serde::Serialize;
-
-use super::{clock::Clock, color::StateCell, escape::escape_bytes, lifetimes};
+use super::{
+    clock::{Clock, DateCache},
+    color::StateCell,
+    lifetimes,
+    line::Line,
+};
 use crate::{
     aggregator::{lifetimes::Lifetime, transitions::Observed},
     events::{Task, TcpTransition},
@@ -28,43 +31,48 @@ pub(crate) fn describe_loss(cause: LossCause) -> &'static str {
     }
 }
 
-/// The fields every stream object begins with: when, whose, and which socket.
-#[derive(Serialize)]
-pub(super) struct SocketJson {
-    ts: String,
-    skaddr: String,
-    /// The kernel's socket cookie (`null` from the classic tracepoint): unlike `skaddr`, never
-    /// reused, and the `cookie` of `ss -e`'s sockets.
-    cookie: Option<u64>,
-    pid: Option<u32>,
-    comm: Option<String>,
-    family: &'static str,
-    laddr: String,
-    lport: u16,
-    raddr: String,
-    rport: u16,
-}
-
-impl SocketJson {
-    pub(super) fn new(clock: &Clock, t: &TcpTransition, owner: Option<Task>) -> Self {
-        SocketJson {
-            ts: clock.rfc3339(t.ts_ns),
-            skaddr: format!("{:#x}", t.skaddr),
-            cookie: t.cookie,
-            pid: owner.map(|o| o.tgid),
-            comm: owner.map(|o| escape_bytes(o.comm.as_bytes())),
-            family: t.family.name(),
-            laddr: t.local.to_string(),
-            lport: t.local_port,
-            raddr: t.remote.to_string(),
-            rport: t.remote_port,
-        }
+/// The fields every stream object begins with: when, whose, and which socket. Leaves the object
+/// open after `"rport":N`.
+pub(super) fn write_socket_json(
+    line: &mut Line,
+    clock: &Clock,
+    dates: &mut DateCache,
+    t: &TcpTransition,
+    owner: Option<Task>,
+) {
+    line.bytes(b"{\"ts\":\"");
+    clock.write_rfc3339(dates, t.ts_ns, line);
+    line.bytes(b"\",\"skaddr\":\"0x");
+    line.hex(t.skaddr);
+    // The kernel's socket cookie (`null` from the classic tracepoint): unlike `skaddr`, never
+    // reused, and the `cookie` of `ss -e`'s sockets.
+    line.bytes(b"\",\"cookie\":");
+    line.json_opt(t.cookie);
+    line.bytes(b",\"pid\":");
+    line.json_opt(owner.map(|o| u64::from(o.tgid)));
+    line.bytes(b",\"comm\":");
+    match owner {
+        Some(o) => line.json_escaped(o.comm.as_bytes()),
+        None => line.bytes(b"null"),
     }
+    line.bytes(b",\"family\":\"");
+    line.bytes(t.family.name().as_bytes());
+    line.bytes(b"\",\"laddr\":\"");
+    line.ip(&t.local);
+    line.bytes(b"\",\"lport\":");
+    line.decimal(u64::from(t.local_port));
+    line.bytes(b",\"raddr\":\"");
+    line.ip(&t.remote);
+    line.bytes(b"\",\"rport\":");
+    line.decimal(u64::from(t.remote_port));
 }
 
-/// The network namespace as JSON shows it: `null` when unknown.
-pub(super) fn netns_json(t: &TcpTransition) -> Option<u32> {
-    (t.netns != 0).then_some(t.netns)
+/// `,"netns":N}` and the newline: the network namespace inode, as `ls -iL /proc/PID/ns/net`
+/// shows it, `null` when unknown.
+pub(super) fn end_json_with_netns(line: &mut Line, t: &TcpTransition) {
+    line.bytes(b",\"netns\":");
+    line.json_opt((t.netns != 0).then_some(u64::from(t.netns)));
+    line.bytes(b"}\n");
 }
 
 /// Table columns every stream row begins with: time, owner, endpoints. `w` is the address width.
@@ -75,24 +83,43 @@ pub(super) fn leading_header(w: usize) -> String {
     )
 }
 
-pub(super) fn leading_columns(
+/// The row's columns under [`leading_header`], each padded as `{:<width}` would.
+pub(super) fn write_leading_columns(
+    line: &mut Line,
     clock: &Clock,
     t: &TcpTransition,
     owner: Option<Task>,
     w: usize,
-) -> String {
-    let pid = owner.map_or_else(|| "-".to_string(), |o| o.tgid.to_string());
-    let comm = owner.map_or_else(|| "-".to_string(), |o| escape_bytes(o.comm.as_bytes()));
-    format!(
-        "{:<15} {:<7} {:<16} {:<w$} {:<5} {:<w$} {:<5}",
-        clock.time_of_day(t.ts_ns),
-        pid,
-        comm,
-        t.local.to_string(),
-        t.local_port,
-        t.remote.to_string(),
-        t.remote_port,
-    )
+) {
+    let start = line.buf.len();
+    clock.write_time_of_day(t.ts_ns, line);
+    line.pad_from(start, 15);
+    line.byte(b' ');
+    let start = line.buf.len();
+    match owner {
+        Some(o) => line.decimal(u64::from(o.tgid)),
+        None => line.byte(b'-'),
+    }
+    line.pad_from(start, 7);
+    line.byte(b' ');
+    let columns = match owner {
+        Some(o) => line.escaped(o.comm.as_bytes()),
+        None => {
+            line.byte(b'-');
+            1
+        }
+    };
+    line.spaces(16usize.saturating_sub(columns));
+    for (addr, port) in [(&t.local, t.local_port), (&t.remote, t.remote_port)] {
+        line.byte(b' ');
+        let start = line.buf.len();
+        line.ip(addr);
+        line.pad_from(start, w);
+        line.byte(b' ');
+        let start = line.buf.len();
+        line.decimal(u64::from(port));
+        line.pad_from(start, 5);
+    }
 }
 
 /// Address column width: room for full IPv6 addresses with `-W`.
@@ -103,36 +130,23 @@ pub(super) fn address_width(format: StreamFormat) -> usize {
     }
 }
 
-#[derive(Serialize)]
-struct TransitionJson {
-    #[serde(flatten)]
-    socket: SocketJson,
-    oldstate: &'static str,
-    newstate: &'static str,
-    ms: Option<f64>,
-    /// The socket's network namespace inode, as `ls -iL /proc/PID/ns/net` shows it.
-    netns: Option<u32>,
-}
-
-#[derive(Serialize)]
-struct LostJson {
-    ts: String,
-    lost: u64,
-    cause: &'static str,
-}
-
 /// What `watch` prints, chosen once per run by [`watch_printer`]. Owns no I/O: callers pass the
-/// writer.
+/// writer, which gets one `write_all` per line.
 pub(crate) trait WatchPrinter {
     /// The column header, for formats that have one.
-    fn header(&self, out: &mut dyn Write) -> io::Result<()>;
-    fn transition(&self, out: &mut dyn Write, observed: &Observed) -> io::Result<()>;
+    fn header(&mut self, out: &mut dyn Write) -> io::Result<()>;
+    fn transition(&mut self, out: &mut dyn Write, observed: &Observed) -> io::Result<()>;
     /// `--lifetimes`: a closed connection.
-    fn lifetime(&self, out: &mut dyn Write, life: &Lifetime) -> io::Result<()>;
+    fn lifetime(&mut self, out: &mut dyn Write, life: &Lifetime) -> io::Result<()>;
     /// Records that never arrived. JSON streams carry them as objects of their own; the table
     /// leaves them to the caller's stderr line so the columns stay parseable.
-    fn lost(&self, out: &mut dyn Write, now_ns: u64, lost: u64, cause: LossCause)
-    -> io::Result<()>;
+    fn lost(
+        &mut self,
+        out: &mut dyn Write,
+        now_ns: u64,
+        lost: u64,
+        cause: LossCause,
+    ) -> io::Result<()>;
 }
 
 /// Which rows a watch stream shows.
@@ -154,10 +168,47 @@ pub(crate) fn watch_printer(
             width: address_width(format),
             rows,
             clock,
-            color,
+            cells: StateCells::new(color),
+            line: Line::default(),
         }),
-        StreamFormat::JsonLines => Box::new(WatchJsonLines { clock }),
+        StreamFormat::JsonLines => Box::new(WatchJsonLines {
+            clock,
+            dates: DateCache::default(),
+            line: Line::default(),
+        }),
     }
+}
+
+/// Every state's table cell, written once: the name padded to 11 columns, coloured or not.
+struct StateCells([Vec<u8>; TcpState::INDEXED]);
+
+impl StateCells {
+    fn new(color: bool) -> Self {
+        StateCells(std::array::from_fn(|i| {
+            let state = TcpState::ALL
+                .get(i)
+                .copied()
+                .unwrap_or(TcpState::Unknown(0));
+            StateCell {
+                name: state.name(),
+                width: 11,
+                color,
+            }
+            .to_string()
+            .into_bytes()
+        }))
+    }
+
+    fn of(&self, state: TcpState) -> &[u8] {
+        &self.0[state.index()]
+    }
+}
+
+/// Writes the line and empties it for the next.
+fn emit(line: &mut Line, out: &mut dyn Write) -> io::Result<()> {
+    let written = out.write_all(&line.buf);
+    line.buf.clear();
+    written
 }
 
 /// A tcpstates-like table.
@@ -166,11 +217,12 @@ struct WatchTable {
     width: usize,
     rows: WatchRows,
     clock: Clock,
-    color: bool,
+    cells: StateCells,
+    line: Line,
 }
 
 impl WatchPrinter for WatchTable {
-    fn header(&self, out: &mut dyn Write) -> io::Result<()> {
+    fn header(&mut self, out: &mut dyn Write) -> io::Result<()> {
         match self.rows {
             WatchRows::Transitions => writeln!(
                 out,
@@ -183,31 +235,29 @@ impl WatchPrinter for WatchTable {
         }
     }
 
-    fn transition(&self, out: &mut dyn Write, observed: &Observed) -> io::Result<()> {
+    fn transition(&mut self, out: &mut dyn Write, observed: &Observed) -> io::Result<()> {
         let t = &observed.transition;
-        let ms = observed
-            .in_old_state_ns
-            .map_or_else(|| "-".to_string(), |ns| format!("{:.3}", ns as f64 / 1e6));
-        let state = |state: TcpState| StateCell {
-            name: state.name(),
-            width: 11,
-            color: self.color,
-        };
-        writeln!(
-            out,
-            "{} {} -> {} {}",
-            leading_columns(&self.clock, t, observed.owner, self.width),
-            state(t.old),
-            state(t.new),
-            ms
-        )
+        let line = &mut self.line;
+        write_leading_columns(line, &self.clock, t, observed.owner, self.width);
+        line.byte(b' ');
+        line.bytes(self.cells.of(t.old));
+        line.bytes(b" -> ");
+        line.bytes(self.cells.of(t.new));
+        line.byte(b' ');
+        match observed.in_old_state_ns {
+            Some(ns) => line.millis_3(ns),
+            None => line.byte(b'-'),
+        }
+        line.byte(b'\n');
+        emit(line, out)
     }
 
-    fn lifetime(&self, out: &mut dyn Write, life: &Lifetime) -> io::Result<()> {
-        lifetimes::write_row(out, &self.clock, life, self.width)
+    fn lifetime(&mut self, out: &mut dyn Write, life: &Lifetime) -> io::Result<()> {
+        lifetimes::write_row(&mut self.line, &self.clock, life, self.width);
+        emit(&mut self.line, out)
     }
 
-    fn lost(&self, _: &mut dyn Write, _: u64, _: u64, _: LossCause) -> io::Result<()> {
+    fn lost(&mut self, _: &mut dyn Write, _: u64, _: u64, _: LossCause) -> io::Result<()> {
         Ok(())
     }
 }
@@ -215,42 +265,53 @@ impl WatchPrinter for WatchTable {
 /// JSON lines, one object per transition, lifetime or loss.
 struct WatchJsonLines {
     clock: Clock,
+    dates: DateCache,
+    line: Line,
 }
 
 impl WatchPrinter for WatchJsonLines {
-    fn header(&self, _out: &mut dyn Write) -> io::Result<()> {
+    fn header(&mut self, _out: &mut dyn Write) -> io::Result<()> {
         Ok(())
     }
 
-    fn transition(&self, out: &mut dyn Write, observed: &Observed) -> io::Result<()> {
+    fn transition(&mut self, out: &mut dyn Write, observed: &Observed) -> io::Result<()> {
         let t = &observed.transition;
-        let record = TransitionJson {
-            socket: SocketJson::new(&self.clock, t, observed.owner),
-            oldstate: t.old.name(),
-            newstate: t.new.name(),
-            ms: observed.in_old_state_ns.map(|ns| ns as f64 / 1e6),
-            netns: netns_json(t),
-        };
-        super::json::write_line(out, &record)
+        let line = &mut self.line;
+        write_socket_json(line, &self.clock, &mut self.dates, t, observed.owner);
+        line.bytes(b",\"oldstate\":\"");
+        line.bytes(t.old.name().as_bytes());
+        line.bytes(b"\",\"newstate\":\"");
+        line.bytes(t.new.name().as_bytes());
+        line.bytes(b"\",\"ms\":");
+        match observed.in_old_state_ns {
+            Some(ns) => line.json_f64(ns as f64 / 1e6),
+            None => line.bytes(b"null"),
+        }
+        end_json_with_netns(line, t);
+        emit(line, out)
     }
 
-    fn lifetime(&self, out: &mut dyn Write, life: &Lifetime) -> io::Result<()> {
-        lifetimes::write_json(out, &self.clock, life)
+    fn lifetime(&mut self, out: &mut dyn Write, life: &Lifetime) -> io::Result<()> {
+        lifetimes::write_json(&mut self.line, &self.clock, &mut self.dates, life);
+        emit(&mut self.line, out)
     }
 
     fn lost(
-        &self,
+        &mut self,
         out: &mut dyn Write,
         now_ns: u64,
         lost: u64,
         cause: LossCause,
     ) -> io::Result<()> {
-        let record = LostJson {
-            ts: self.clock.rfc3339(now_ns),
-            lost,
-            cause: describe_loss(cause),
-        };
-        super::json::write_line(out, &record)
+        let line = &mut self.line;
+        line.bytes(b"{\"ts\":\"");
+        self.clock.write_rfc3339(&mut self.dates, now_ns, line);
+        line.bytes(b"\",\"lost\":");
+        line.decimal(lost);
+        line.bytes(b",\"cause\":");
+        line.json_str(describe_loss(cause).as_bytes());
+        line.bytes(b"}\n");
+        emit(line, out)
     }
 }
 
@@ -430,5 +491,382 @@ mod tests {
             .lost(&mut out, 0, 17, LossCause::RingFull)
             .unwrap();
         assert!(out.is_empty(), "the table reports losses on stderr");
+    }
+}
+
+/// The formatting this module had before its writer (`format!`, serde, `to_string`), kept as the
+/// oracle that the writer's bytes are checked against.
+#[cfg(test)]
+mod before_the_writer {
+    use serde::Serialize;
+
+    use super::*;
+    use crate::views::escape::escape_bytes;
+
+    #[derive(Serialize)]
+    struct SocketJson {
+        ts: String,
+        skaddr: String,
+        cookie: Option<u64>,
+        pid: Option<u32>,
+        comm: Option<String>,
+        family: &'static str,
+        laddr: String,
+        lport: u16,
+        raddr: String,
+        rport: u16,
+    }
+
+    impl SocketJson {
+        fn new(clock: &Clock, t: &TcpTransition, owner: Option<Task>) -> Self {
+            SocketJson {
+                ts: old_rfc3339(clock, t.ts_ns),
+                skaddr: format!("{:#x}", t.skaddr),
+                cookie: t.cookie,
+                pid: owner.map(|o| o.tgid),
+                comm: owner.map(|o| escape_bytes(o.comm.as_bytes())),
+                family: t.family.name(),
+                laddr: t.local.to_string(),
+                lport: t.local_port,
+                raddr: t.remote.to_string(),
+                rport: t.remote_port,
+            }
+        }
+    }
+
+    /// chrono's whole RFC 3339, as `Clock::rfc3339` was.
+    fn old_rfc3339(clock: &Clock, monotonic_ns: u64) -> String {
+        let ns = i128::from(monotonic_ns) + clock.realtime_minus_monotonic_ns_for_tests();
+        chrono::DateTime::<chrono::Utc>::from_timestamp(
+            ns.div_euclid(1_000_000_000) as i64,
+            ns.rem_euclid(1_000_000_000) as u32,
+        )
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    }
+
+    #[derive(Serialize)]
+    struct TransitionJson {
+        #[serde(flatten)]
+        socket: SocketJson,
+        oldstate: &'static str,
+        newstate: &'static str,
+        ms: Option<f64>,
+        netns: Option<u32>,
+    }
+
+    #[derive(Serialize)]
+    struct LifetimeJson {
+        #[serde(flatten)]
+        socket: SocketJson,
+        tx_bytes: Option<u64>,
+        rx_bytes: Option<u64>,
+        ms: f64,
+        partial: bool,
+        closed_from: &'static str,
+        netns: Option<u32>,
+    }
+
+    #[derive(Serialize)]
+    struct LostJson {
+        ts: String,
+        lost: u64,
+        cause: &'static str,
+    }
+
+    fn json_line(value: &impl Serialize) -> String {
+        serde_json::to_string(value).unwrap() + "\n"
+    }
+
+    fn leading_columns(clock: &Clock, t: &TcpTransition, owner: Option<Task>, w: usize) -> String {
+        let pid = owner.map_or_else(|| "-".to_string(), |o| o.tgid.to_string());
+        let comm = owner.map_or_else(|| "-".to_string(), |o| escape_bytes(o.comm.as_bytes()));
+        format!(
+            "{:<15} {:<7} {:<16} {:<w$} {:<5} {:<w$} {:<5}",
+            clock.time_of_day(t.ts_ns),
+            pid,
+            comm,
+            t.local.to_string(),
+            t.local_port,
+            t.remote.to_string(),
+            t.remote_port,
+        )
+    }
+
+    pub(super) fn transition(
+        format: StreamFormat,
+        color: bool,
+        clock: &Clock,
+        o: &Observed,
+    ) -> String {
+        let t = &o.transition;
+        match format {
+            StreamFormat::Table { .. } => {
+                let ms = o
+                    .in_old_state_ns
+                    .map_or_else(|| "-".to_string(), |ns| format!("{:.3}", ns as f64 / 1e6));
+                let state = |state: TcpState| StateCell {
+                    name: state.name(),
+                    width: 11,
+                    color,
+                };
+                format!(
+                    "{} {} -> {} {}\n",
+                    leading_columns(clock, t, o.owner, address_width(format)),
+                    state(t.old),
+                    state(t.new),
+                    ms
+                )
+            }
+            StreamFormat::JsonLines => json_line(&TransitionJson {
+                socket: SocketJson::new(clock, t, o.owner),
+                oldstate: t.old.name(),
+                newstate: t.new.name(),
+                ms: o.in_old_state_ns.map(|ns| ns as f64 / 1e6),
+                netns: (t.netns != 0).then_some(t.netns),
+            }),
+        }
+    }
+
+    pub(super) fn lifetime(format: StreamFormat, clock: &Clock, life: &Lifetime) -> String {
+        let t = &life.close;
+        let ms = life.duration_ns as f64 / 1e6;
+        match format {
+            StreamFormat::Table { .. } => {
+                let count = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
+                let at_least = if life.partial { ">" } else { "" };
+                format!(
+                    "{} {:<10} {:<10} {at_least}{:.3}\n",
+                    leading_columns(clock, t, life.owner, address_width(format)),
+                    count(life.bytes.map(|b| b.sent)),
+                    count(life.bytes.map(|b| b.received)),
+                    ms,
+                )
+            }
+            StreamFormat::JsonLines => json_line(&LifetimeJson {
+                socket: SocketJson::new(clock, t, life.owner),
+                tx_bytes: life.bytes.map(|b| b.sent),
+                rx_bytes: life.bytes.map(|b| b.received),
+                ms,
+                partial: life.partial,
+                closed_from: t.old.name(),
+                netns: (t.netns != 0).then_some(t.netns),
+            }),
+        }
+    }
+
+    pub(super) fn lost(clock: &Clock, now_ns: u64, lost: u64, cause: LossCause) -> String {
+        json_line(&LostJson {
+            ts: old_rfc3339(clock, now_ns),
+            lost,
+            cause: describe_loss(cause),
+        })
+    }
+}
+
+#[cfg(test)]
+mod same_bytes_as_before {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+    use crate::{
+        aggregator::{
+            lifetimes::Payload,
+            transitions::{Sighting, TransitionTracker},
+        },
+        events::Comm,
+        model::sockets::Family,
+        views::line::tests::Lcg,
+    };
+
+    const COMMS: &[&[u8]] = &[
+        b"nginx",
+        b"",
+        b"0123456789abcdef",
+        b"a\\b",
+        b"say \"hi\"",
+        b"\x1b[2J\nevil",
+        b"tab\there\x7f",
+        b"kworker/\xc3\xbc",
+        b"\xc2\x9b2J",
+        b"\xff\xfe\x80bad",
+        b"caf\xe9",
+        b"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82",
+    ];
+
+    fn address(rng: &mut Lcg, family: Family) -> IpAddr {
+        match (family, rng.next() % 4) {
+            (Family::Inet, 0) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            (Family::Inet, _) => IpAddr::V4(Ipv4Addr::from(rng.next() as u32)),
+            (Family::Inet6, 0) => IpAddr::V6(Ipv4Addr::from(rng.next() as u32).to_ipv6_mapped()),
+            (Family::Inet6, 1) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            (Family::Inet6, _) => {
+                IpAddr::V6(Ipv6Addr::from(std::array::from_fn::<u16, 8, _>(|_| {
+                    if rng.next().is_multiple_of(2) {
+                        rng.next() as u16
+                    } else {
+                        0
+                    }
+                })))
+            }
+        }
+    }
+
+    fn state(rng: &mut Lcg) -> TcpState {
+        TcpState::from_raw((rng.next() % 16) as u8)
+    }
+
+    fn transition(rng: &mut Lcg) -> TcpTransition {
+        let family = if rng.next().is_multiple_of(2) {
+            Family::Inet
+        } else {
+            Family::Inet6
+        };
+        let mut comm = [0u8; 16];
+        let name = COMMS[(rng.next() % COMMS.len() as u64) as usize];
+        comm[..name.len()].copy_from_slice(name);
+        TcpTransition {
+            ts_ns: rng.next() >> (rng.next() % 40),
+            skaddr: rng.next() >> (rng.next() % 64),
+            family,
+            local: address(rng, family),
+            local_port: rng.next() as u16 >> (rng.next() % 16),
+            remote: address(rng, family),
+            remote_port: rng.next() as u16,
+            old: state(rng),
+            new: state(rng),
+            task: Task {
+                tgid: (rng.next() as u32) >> (rng.next() % 32),
+                comm: Comm::new(comm),
+            },
+            netns: if rng.next().is_multiple_of(3) {
+                0
+            } else {
+                rng.next() as u32
+            },
+            counters: None,
+            cookie: rng.next().is_multiple_of(2).then(|| rng.next()),
+        }
+    }
+
+    fn small(rng: &mut Lcg) -> Option<u64> {
+        (!rng.next().is_multiple_of(3)).then(|| rng.next() >> (rng.next() % 64))
+    }
+
+    const FORMATS: [StreamFormat; 3] = [
+        StreamFormat::Table { wide: false },
+        StreamFormat::Table { wide: true },
+        StreamFormat::JsonLines,
+    ];
+
+    fn clocks() -> [Clock; 3] {
+        [
+            Clock::fixed(0, 0),
+            Clock::fixed(1_795_344_063_000_000_000, 3600),
+            Clock::fixed(1_795_344_063_123_456_789, -5 * 3600 - 1800),
+        ]
+    }
+
+    #[test]
+    fn transitions_are_written_as_before() {
+        let mut rng = Lcg(11);
+        for clock in clocks() {
+            for format in FORMATS {
+                for color in [false, true] {
+                    let mut printer = watch_printer(format, WatchRows::Transitions, clock, color);
+                    let mut out = Vec::new();
+                    let mut expected = String::new();
+                    for _ in 0..3_000 {
+                        let transition = transition(&mut rng);
+                        let observed = Observed {
+                            transition,
+                            owner: (!rng.next().is_multiple_of(4)).then_some(transition.task),
+                            in_old_state_ns: small(&mut rng),
+                            first_seen: Sighting {
+                                ts_ns: 0,
+                                old: TcpState::Close,
+                                new: TcpState::SynSent,
+                            },
+                        };
+                        printer.transition(&mut out, &observed).unwrap();
+                        expected +=
+                            &before_the_writer::transition(format, color, &clock, &observed);
+                    }
+                    assert_eq!(
+                        String::from_utf8_lossy(&out),
+                        expected,
+                        "{format:?} {color}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lifetimes_and_losses_are_written_as_before() {
+        let mut rng = Lcg(12);
+        for clock in clocks() {
+            for format in FORMATS {
+                let mut printer = watch_printer(format, WatchRows::Lifetimes, clock, false);
+                let mut out = Vec::new();
+                let mut expected = String::new();
+                for _ in 0..3_000 {
+                    let close = transition(&mut rng);
+                    let life = Lifetime {
+                        close,
+                        owner: (!rng.next().is_multiple_of(4)).then_some(close.task),
+                        duration_ns: rng.next() >> (rng.next() % 64),
+                        partial: rng.next().is_multiple_of(2),
+                        bytes: (!rng.next().is_multiple_of(3)).then(|| Payload {
+                            sent: rng.next() >> (rng.next() % 64),
+                            received: rng.next() >> (rng.next() % 64),
+                        }),
+                    };
+                    printer.lifetime(&mut out, &life).unwrap();
+                    expected += &before_the_writer::lifetime(format, &clock, &life);
+                }
+                assert_eq!(String::from_utf8_lossy(&out), expected, "{format:?}");
+            }
+            let mut printer = watch_printer(
+                StreamFormat::JsonLines,
+                WatchRows::Transitions,
+                clock,
+                false,
+            );
+            for cause in [
+                LossCause::RingFull,
+                LossCause::Recursion,
+                LossCause::RateLimited,
+                LossCause::Untracked,
+            ] {
+                let (now, lost) = (rng.next() >> 2, rng.next() >> (rng.next() % 64));
+                let mut out = Vec::new();
+                printer.lost(&mut out, now, lost, cause).unwrap();
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    before_the_writer::lost(&clock, now, lost, cause)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_tracker_s_owners_and_times_come_out_as_before() {
+        // Real sequences through the tracker, so that owners and times are as watch has them.
+        let mut tracker = TransitionTracker::new();
+        let mut rng = Lcg(13);
+        let clock = clocks()[1];
+        for format in FORMATS {
+            let mut printer = watch_printer(format, WatchRows::Transitions, clock, true);
+            let (mut out, mut expected) = (Vec::new(), String::new());
+            for _ in 0..2_000 {
+                let mut t = transition(&mut rng);
+                t.skaddr %= 16;
+                let observed = tracker.observe(t);
+                printer.transition(&mut out, &observed).unwrap();
+                expected += &before_the_writer::transition(format, true, &clock, &observed);
+            }
+            assert_eq!(String::from_utf8_lossy(&out), expected);
+        }
     }
 }

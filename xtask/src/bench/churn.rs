@@ -136,25 +136,22 @@ struct Measurement {
     /// Records written (the daemon: events received).
     written: u64,
     lost: u64,
-    /// The tracer's own CPU time (user + system) over the run.
+    /// The tracer's own CPU time (all threads, user + system) from the start of the churn to
+    /// the end of its drain: start-up (BTF, the daemon's snapshot) is not counted.
     cpu_seconds: f64,
 }
 
-/// A process's user + system CPU seconds, from /proc/PID/stat.
+/// A process's CPU seconds, all threads, from the first field of each thread's
+/// /proc/PID/task/TID/schedstat (nanoseconds; /proc/PID/stat ticks at 10 ms, too coarse here).
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces), counted from state = field 3.
-    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
     };
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    (ticks(11) + ticks(12)) / hz
+    let ns: u64 = tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    ns as f64 / 1e9
 }
 
 /// (events received, events lost) from the daemon's status.
@@ -272,7 +269,7 @@ pub(crate) fn run(args: ChurnArgs) -> anyhow::Result<()> {
     println!("{verdict}");
     if !args.no_write {
         let body = format!(
-            "## Churn overhead\n\n`cargo xtask bench churn --seconds {} --rounds {}` on {}: one thread doing loopback connect/accept/close in a scratch namespace, {} rounds of each tracer in turn, {} s each.\n\n{}\n{}",
+            "## Churn overhead\n\n`cargo xtask bench churn --seconds {} --rounds {}` on {}: one thread doing loopback connect/accept/close in a scratch namespace, {} rounds of each tracer in turn, {} s each. The tracer's CPU is all its threads' (schedstat) from the churn's start to the end of its drain, start-up excluded; per million events it is µs per transition. The daemon counts the churn's transitions but, as they are of another namespace, does not apply them to its table.\n\n{}\n{}",
             args.seconds,
             args.rounds,
             report::machine_summary(),
@@ -327,6 +324,9 @@ fn measure(
         )?;
         std::thread::sleep(Duration::from_secs(1));
     }
+    let cpu_before = child
+        .as_ref()
+        .map_or(0.0, |process| cpu_seconds(process.child.id()));
     let out = util::output_of(
         Command::new("ip")
             .args(["netns", "exec", ns])
@@ -343,7 +343,7 @@ fn measure(
             let daemon = (tracer == Tracer::Serve)
                 .then(|| daemon_counts(enetstat))
                 .transpose()?;
-            let cpu = cpu_seconds(process.child.id());
+            let cpu = cpu_seconds(process.child.id()) - cpu_before;
             process.stop()?;
             let output = std::fs::read_to_string(&out_path)?;
             let messages = std::fs::read_to_string(&err_path)? + &output;
