@@ -19,7 +19,7 @@ pub(crate) mod snapshot;
 mod tests;
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     num::NonZeroU64,
 };
@@ -27,7 +27,11 @@ use std::{
 use super::{lifetimes::synchronized, transitions::made_by_owner};
 use crate::{
     events::{Task, TcpTransition},
-    model::{TcpState, sockets::Family},
+    model::{
+        TcpState,
+        hashing::{FastMap, FastSet},
+        sockets::Family,
+    },
 };
 
 #[cfg(test)]
@@ -381,8 +385,8 @@ impl TableRow<'_> {
 /// Every TCP socket the kernel holds, kept up to date by [`LiveTable::apply`].
 #[derive(Clone, Debug)]
 pub(crate) struct LiveTable {
-    sockets: HashMap<u64, SocketEntry>,
-    time_waits: HashMap<Endpoints, TimeWaitEntry>,
+    sockets: FastMap<u64, SocketEntry>,
+    time_waits: FastMap<Endpoints, TimeWaitEntry>,
     timeouts: Timeouts,
     /// Events stamped before this are already reflected by the snapshot the table was built from.
     snapshot_ns: u64,
@@ -390,15 +394,15 @@ pub(crate) struct LiveTable {
     next_expiry_ns: u64,
     /// 4-tuples whose peer, a socket on this host, has sent its FIN: a close on such a 4-tuple
     /// leaves a time-wait socket in TIME_WAIT, whatever the timing says.
-    peer_fin_sent: HashSet<Endpoints>,
+    peer_fin_sent: FastSet<Endpoints>,
 }
 
 impl Default for LiveTable {
     fn default() -> Self {
         LiveTable {
-            sockets: HashMap::new(),
-            time_waits: HashMap::new(),
-            peer_fin_sent: HashSet::new(),
+            sockets: FastMap::default(),
+            time_waits: FastMap::default(),
+            peer_fin_sent: FastSet::default(),
             timeouts: Timeouts::default(),
             snapshot_ns: 0,
             next_expiry_ns: u64::MAX,

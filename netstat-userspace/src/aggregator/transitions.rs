@@ -1,11 +1,10 @@
 //! Per-socket memory that a single transition record cannot carry: who owns the socket, when it
 //! entered its current state, and the first transition of it that was seen.
 
-use std::collections::HashMap;
 
 use crate::{
     events::{Task, TcpTransition},
-    model::TcpState,
+    model::{TcpState, hashing::FastMap},
 };
 
 /// A transition with what the tracker knows about its socket.
@@ -73,7 +72,7 @@ struct SocketMemo {
 /// (A socket that goes CLOSE -> SYN_SENT again, a reconnect, is re-learned from that connect.)
 #[derive(Debug, Default)]
 pub(crate) struct TransitionTracker {
-    sockets: HashMap<u64, SocketMemo>,
+    sockets: FastMap<u64, SocketMemo>,
     /// Caps the memory held for sockets whose CLOSE is never seen (records lost, sockets that were
     /// open before the tracker started and never close).
     capacity: usize,
@@ -89,7 +88,7 @@ impl TransitionTracker {
 
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         TransitionTracker {
-            sockets: HashMap::new(),
+            sockets: FastMap::default(),
             capacity: capacity.max(1),
         }
     }

@@ -1,7 +1,7 @@
 //! What the daemon keeps between requests, and how it answers them.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     time::Instant,
 };
 
@@ -12,6 +12,7 @@ use crate::{
     aggregator::{table::LiveTable, transitions::made_by_owner},
     events::{Comm, Task, TcpTransition},
     model::{
+        hashing::FastSet,
         hooks::TcpHook,
         losses::Losses,
         owners::{Connection, Owner, SocketOwners},
@@ -55,7 +56,7 @@ pub(crate) struct Daemon {
     owners: SocketOwners,
     /// Processes whose sockets changed in ways events show (connect, listen, close): rescanned
     /// before the next answer that needs owners.
-    dirty_pids: HashSet<u32>,
+    dirty_pids: FastSet<u32>,
     started: Instant,
     pub(crate) counters: Counters,
     /// The table's size when free memory was last returned to the system.
@@ -99,7 +100,7 @@ impl Daemon {
             table,
             netns,
             owners,
-            dirty_pids: HashSet::new(),
+            dirty_pids: FastSet::default(),
             started: Instant::now(),
             counters: Counters::default(),
             trimmed_at_len: 0,

@@ -2,6 +2,7 @@
 //! Data and small rules about it only: this module imports nothing else of the crate.
 
 pub(crate) mod groups;
+pub(crate) mod hashing;
 pub(crate) mod hooks;
 pub(crate) mod interfaces;
 pub(crate) mod losses;

@@ -37,13 +37,14 @@
 //! What no event shows stays as the snapshot said until the next resync: a time-wait socket reset
 //! by its peer, a socket without buffered events that the read skipped.
 
-use std::{collections::HashMap, net::IpAddr, num::NonZeroU64};
+use std::{net::IpAddr, num::NonZeroU64};
 
 use super::{Endpoints, LiveTable, SocketEntry, TimeWaitEntry, TimeWaitRow, starts_a_socket};
 use crate::{
     events::TcpTransition,
     model::{
         TcpState,
+        hashing::FastMap,
         sockets::{Family, InetSocketRow},
     },
 };
@@ -206,7 +207,7 @@ impl LiveTable {
     /// Applies the events buffered while the snapshot was taken, in the order received, skipping
     /// what the snapshot already reflects (see the module documentation for why this is exact).
     pub(crate) fn replay(&mut self, buffered: &[TcpTransition]) {
-        let mut by_address: HashMap<u64, Vec<&TcpTransition>> = HashMap::new();
+        let mut by_address: FastMap<u64, Vec<&TcpTransition>> = FastMap::default();
         for transition in buffered {
             by_address
                 .entry(transition.socket_key())
@@ -214,14 +215,15 @@ impl LiveTable {
                 .push(transition);
         }
         // How many of each address's transitions the snapshot reflects, counted down as they come.
-        let mut reflected_left: HashMap<u64, usize> = HashMap::with_capacity(by_address.len());
+        let mut reflected_left: FastMap<u64, usize> =
+            FastMap::with_capacity_and_hasher(by_address.len(), Default::default());
         for (&key, transitions) in &by_address {
             let reflected = self.reflected_prefix(key, transitions);
             self.absorb_reflected(key, &transitions[..reflected]);
             reflected_left.insert(key, reflected);
         }
         // A 4-tuple ends as its last transition leaves it; earlier ones change nothing lasting.
-        let mut last_for_four_tuple: HashMap<Endpoints, usize> = HashMap::new();
+        let mut last_for_four_tuple: FastMap<Endpoints, usize> = FastMap::default();
         for (index, transition) in buffered.iter().enumerate() {
             if transition.ts_ns >= self.snapshot_ns {
                 last_for_four_tuple.insert(Endpoints::of(transition), index);
@@ -229,7 +231,7 @@ impl LiveTable {
         }
         // Each address's latest transition so far: when it entered FIN_WAIT2, for the closes of
         // sockets that the table does not follow (their transitions were reflected).
-        let mut latest: HashMap<u64, &TcpTransition> = HashMap::new();
+        let mut latest: FastMap<u64, &TcpTransition> = FastMap::default();
         for (index, transition) in buffered.iter().enumerate() {
             let key = transition.socket_key();
             if last_for_four_tuple.get(&Endpoints::of(transition)) == Some(&index) {
