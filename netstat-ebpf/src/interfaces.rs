@@ -224,7 +224,6 @@ pub(crate) fn enetstat_net_dev_xmit(ctx: BtfTracePointContext) -> i32 {
     });
     if rc != 0 {
         emit(
-            &config(),
             skb,
             dev,
             ifindex,
@@ -241,11 +240,10 @@ pub(crate) fn enetstat_net_dev_xmit(ctx: BtfTracePointContext) -> i32 {
 /// kfree_skb(skb, location, reason, ...): a packet freed as dropped.
 #[btf_tracepoint(function = "kfree_skb")]
 pub(crate) fn enetstat_kfree_skb(ctx: BtfTracePointContext) -> i32 {
-    let cfg = config();
     let skb: u64 = ctx.arg(0);
     let location: u64 = ctx.arg(1);
     let reason = ctx.arg::<u64>(2) as u32;
-    let dev: u64 = read(skb, cfg.skb_dev).unwrap_or(0);
+    let dev: u64 = read(skb, cfg!(skb_dev)).unwrap_or(0);
     if dev == 0 {
         // Not yet or no longer on an interface (a local socket's buffer, say).
         bump_stat(STAT_DROPS_WITHOUT_DEVICE);
@@ -255,7 +253,7 @@ pub(crate) fn enetstat_kfree_skb(ctx: BtfTracePointContext) -> i32 {
         return 0;
     };
     // The receive core stamps skb_iif with the interface a packet arrived on.
-    let iif: i32 = read(skb, cfg.skb_iif).unwrap_or(0);
+    let iif: i32 = read(skb, cfg!(skb_iif)).unwrap_or(0);
     let direction = if iif as u32 == ifindex {
         DIRECTION_RX
     } else {
@@ -268,17 +266,20 @@ pub(crate) fn enetstat_kfree_skb(ctx: BtfTracePointContext) -> i32 {
             c.tx_dropped += 1;
         }
     });
-    let len: u32 = read(skb, cfg.skb_len).unwrap_or(0);
+    let len: u32 = read(skb, cfg!(skb_len)).unwrap_or(0);
     emit(
-        &cfg, skb, dev, ifindex, EVENT_DROP, direction, reason, location, len,
+        skb, dev, ifindex, EVENT_DROP, direction, reason, location, len,
     );
     0
 }
 
-/// Takes one token from this CPU's budget, refilled at `events_per_sec`.
+/// Takes one token from this CPU's budget of `events_per_sec` (also the burst). The clock is
+/// read only once the budget is spent, to refill it by the time since the last refill: under a
+/// drop storm every dropped packet runs this. (The coarse clock would be cheaper still, but
+/// tracing programs may not call bpf_ktime_get_coarse_ns.)
 #[inline(always)]
-fn take_token(cfg: &InterfaceProbeConfig) -> bool {
-    let rate = u64::from(cfg.events_per_sec);
+fn take_token() -> bool {
+    let rate = u64::from(cfg!(events_per_sec));
     if rate == 0 {
         return false;
     }
@@ -287,24 +288,25 @@ fn take_token(cfg: &InterfaceProbeConfig) -> bool {
     };
     // SAFETY: this CPU's slot.
     let budget = unsafe { &mut *budget };
+    if budget.tokens > 0 {
+        budget.tokens -= 1;
+        return true;
+    }
     // SAFETY: a helper that takes no arguments.
     let now = unsafe { bpf_ktime_get_ns() };
-    let refill = (now - budget.last_ns) / (1_000_000_000 / rate).max(1);
-    if refill > 0 {
-        budget.tokens = (budget.tokens + refill).min(rate);
-        budget.last_ns = now;
-    }
-    if budget.tokens == 0 {
+    let interval = (1_000_000_000 / rate).max(1);
+    let elapsed = now.saturating_sub(budget.last_ns);
+    if elapsed < interval {
         return false;
     }
-    budget.tokens -= 1;
+    budget.tokens = (elapsed / interval).min(rate) - 1;
+    budget.last_ns = now;
     true
 }
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn emit(
-    cfg: &InterfaceProbeConfig,
     skb: u64,
     dev: u64,
     ifindex: u32,
@@ -314,10 +316,11 @@ fn emit(
     location: u64,
     len: u32,
 ) {
-    if !take_token(cfg) {
+    if !take_token() {
         bump_stat(STAT_EVENTS_SUPPRESSED);
         return;
     }
+    let cfg = config();
     let Some(mut slot) = IFACE_EVENTS.reserve::<InterfaceEventRecord>(0) else {
         bump_stat(STAT_EVENTS_LOST);
         return;
