@@ -103,6 +103,8 @@ pub const STAT_SLOTS: u32 = 4;
 pub struct EventBudget {
     pub last_ns: u64,
     pub tokens: u64,
+    /// While jiffies are below this, the budget is known spent: no clock read needed.
+    pub spent_until_jiffies: u64,
 }
 
 #[cfg(feature = "user")]

@@ -18,7 +18,7 @@
 //! past it use a per-CPU hash map.
 
 use aya_ebpf::{
-    helpers::bpf_ktime_get_ns,
+    helpers::{bpf_jiffies64, bpf_ktime_get_ns},
     macros::{btf_tracepoint, map},
     maps::{PerCpuArray, PerCpuHashMap, RingBuf},
     programs::BtfTracePointContext,
@@ -274,9 +274,9 @@ pub(crate) fn enetstat_kfree_skb(ctx: BtfTracePointContext) -> i32 {
 }
 
 /// Takes one token from this CPU's budget of `events_per_sec` (also the burst). The clock is
-/// read only once the budget is spent, to refill it by the time since the last refill: under a
-/// drop storm every dropped packet runs this. (The coarse clock would be cheaper still, but
-/// tracing programs may not call bpf_ktime_get_coarse_ns.)
+/// read only once the budget is spent, to refill it by the time since the last refill, and at
+/// most once per tick while it stays spent (jiffies are a memory read): under a drop storm every
+/// dropped packet runs this. (Tracing programs may not call bpf_ktime_get_coarse_ns.)
 #[inline(always)]
 fn take_token() -> bool {
     let rate = u64::from(cfg!(events_per_sec));
@@ -293,10 +293,16 @@ fn take_token() -> bool {
         return true;
     }
     // SAFETY: a helper that takes no arguments.
+    let jiffies = unsafe { bpf_jiffies64() };
+    if jiffies < budget.spent_until_jiffies {
+        return false;
+    }
+    // SAFETY: a helper that takes no arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     let interval = (1_000_000_000 / rate).max(1);
     let elapsed = now.saturating_sub(budget.last_ns);
     if elapsed < interval {
+        budget.spent_until_jiffies = jiffies + 1;
         return false;
     }
     budget.tokens = (elapsed / interval).min(rate) - 1;
