@@ -1140,7 +1140,7 @@ mod tests {
             3,
         );
         assert_eq!((a.rounds, a.equal, a.inexact_baselines), (2, 1, 1));
-        assert_eq!(a.each, vec![(10, 0, 0), (10, -1, 3)]);
+        assert_eq!(a.each, vec![(5, 0, 0), (5, -1, 3)]);
         assert_eq!(
             a.describe(),
             "rx_bytes -100 (of 500 in the round), rx_packets -1 (of 5 in the round)"
