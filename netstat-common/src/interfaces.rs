@@ -1,8 +1,13 @@
-//! The interface probes' layout: per-interface counters in a per-CPU hash map, error and drop
-//! events through a ring buffer, and the kernel struct offsets they read with.
+//! The interface probes' layout: per-interface counters in a per-CPU array indexed by ifindex
+//! (a per-CPU hash map for ifindexes past it), error and drop events through a ring buffer, and
+//! the kernel struct offsets they read with.
 
 /// Interface name length, as the kernel's IFNAMSIZ.
 pub const IFNAMSIZ: usize = 16;
+
+/// Interfaces whose ifindex is below this are counted in the per-CPU array (a lookup the
+/// verifier inlines); larger ifindexes go to the per-CPU hash map.
+pub const DIRECT_IFINDEXES: u32 = 256;
 
 /// Per-interface counters, one copy per CPU; userspace sums them. Keyed by ifindex.
 #[repr(C)]
@@ -22,9 +27,8 @@ pub struct InterfaceCounters {
     pub rx_dropped: u64,
     /// Packets freed as dropped while leaving through this interface.
     pub tx_dropped: u64,
-    /// Buffers the receive core processed (net:netif_receive_skb): after GRO, so fewer than
-    /// rx_packets when GRO merged packets.
-    pub rx_delivered: u64,
+    /// Unused: keeps the value one 64-byte line.
+    pub _reserved: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<InterfaceCounters>() == 64);
@@ -99,6 +103,8 @@ pub const STAT_SLOTS: u32 = 4;
 pub struct EventBudget {
     pub last_ns: u64,
     pub tokens: u64,
+    /// While jiffies are below this, the budget is known spent: no clock read needed.
+    pub spent_until_jiffies: u64,
 }
 
 #[cfg(feature = "user")]

@@ -1,6 +1,8 @@
 //! The live interface table: each interface's kernel counters at the moment counting began (the
-//! baseline), plus what the probes counted since. Pure: fed link changes and probe counters,
-//! it never reads the system itself.
+//! baseline), plus what the probes counted since. Whenever the interface is quiet at a sample,
+//! the kernel's own counters become the new baseline (`resync`), so packets the probes never ran
+//! for (README, "Interfaces") do not stay missing; how many there were is kept as `unseen`.
+//! Pure: fed link changes, probe and kernel counters, it never reads the system itself.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -25,11 +27,24 @@ struct LiveInterface {
     baseline: DevStats,
     /// The probes' counters at that same moment.
     probe_at_baseline: InterfaceCounters,
+    /// The probes' counters when counting began (the first baseline): `seen` counts from here.
+    probe_at_start: InterfaceCounters,
     /// The probes' latest counters.
     probe: InterfaceCounters,
     /// False when traffic moved the counters while the baseline was read: the totals may be
     /// off by the packets of that instant.
     settled: bool,
+    /// Packets and bytes the kernel counted that the probes did not, found at resyncs.
+    unseen: Unseen,
+}
+
+/// What the kernel's counters held beyond the probes' at resyncs, summed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct Unseen {
+    pub(crate) rx_packets: u64,
+    pub(crate) rx_bytes: u64,
+    pub(crate) tx_packets: u64,
+    pub(crate) tx_bytes: u64,
 }
 
 /// Per-second rates between two samples.
@@ -56,6 +71,7 @@ pub(crate) struct InterfaceSample {
     pub(crate) seen: InterfaceCounters,
     pub(crate) rates: Rates,
     pub(crate) settled: bool,
+    pub(crate) unseen: Unseen,
 }
 
 /// A change of the interface list.
@@ -99,8 +115,31 @@ fn delta(now: &InterfaceCounters, then: &InterfaceCounters) -> InterfaceCounters
         tx_errors: now.tx_errors.saturating_sub(then.tx_errors),
         rx_dropped: now.rx_dropped.saturating_sub(then.rx_dropped),
         tx_dropped: now.tx_dropped.saturating_sub(then.tx_dropped),
-        rx_delivered: now.rx_delivered.saturating_sub(then.rx_delivered),
+        _reserved: 0,
     }
+}
+
+/// What the probes counted since `then`, bytes as the driver counts them.
+fn seen_since(
+    live: &LiveInterface,
+    probe: &InterfaceCounters,
+    then: &InterfaceCounters,
+) -> InterfaceCounters {
+    let mut seen = delta(probe, then);
+    seen.rx_bytes = driver_bytes(&live.link, seen.rx_bytes, seen.rx_packets);
+    seen.tx_bytes = driver_bytes(&live.link, seen.tx_bytes, seen.tx_packets);
+    seen
+}
+
+/// The kernel's counters as the baseline plus the probes' counts make them.
+fn totals(live: &LiveInterface, probe: &InterfaceCounters) -> DevStats {
+    let seen = seen_since(live, probe, &live.probe_at_baseline);
+    let mut totals = live.baseline;
+    totals.rx_packets += seen.rx_packets;
+    totals.rx_bytes += seen.rx_bytes;
+    totals.tx_packets += seen.tx_packets;
+    totals.tx_bytes += seen.tx_bytes;
+    totals
 }
 
 impl InterfaceTable {
@@ -119,10 +158,30 @@ impl InterfaceTable {
                 link,
                 baseline,
                 probe_at_baseline: probe_now,
+                probe_at_start: probe_now,
                 probe: probe_now,
                 settled,
+                unseen: Unseen::default(),
             },
         );
+    }
+
+    /// The kernel's counters `kernel`, read while the probes' counters stood still at
+    /// `probe_now`, become the interface's baseline; what they hold beyond the probes' totals
+    /// is added to `unseen`. Rates are not affected: they come from the probes alone.
+    pub(crate) fn resync(&mut self, ifindex: u32, kernel: DevStats, probe_now: InterfaceCounters) {
+        let Some(live) = self.interfaces.get_mut(&ifindex) else {
+            return;
+        };
+        let totals = totals(live, &probe_now);
+        live.unseen.rx_packets += kernel.rx_packets.saturating_sub(totals.rx_packets);
+        live.unseen.rx_bytes += kernel.rx_bytes.saturating_sub(totals.rx_bytes);
+        live.unseen.tx_packets += kernel.tx_packets.saturating_sub(totals.tx_packets);
+        live.unseen.tx_bytes += kernel.tx_bytes.saturating_sub(totals.tx_bytes);
+        live.baseline = kernel;
+        live.probe_at_baseline = probe_now;
+        live.probe = probe_now;
+        live.settled = true;
     }
 
     pub(crate) fn contains(&self, ifindex: u32) -> bool {
@@ -153,6 +212,14 @@ impl InterfaceTable {
         self.interfaces.keys().copied()
     }
 
+    /// The known interfaces' links.
+    pub(crate) fn links(&self) -> Vec<LinkInfo> {
+        self.interfaces
+            .values()
+            .map(|live| live.link.clone())
+            .collect()
+    }
+
     /// Takes the probes' latest counters and returns every interface's sample, with rates
     /// since the previous call. Counters of interfaces the table does not know are ignored.
     pub(crate) fn sample(
@@ -170,20 +237,12 @@ impl InterfaceTable {
             if let Some(counters) = probe.get(ifindex) {
                 live.probe = *counters;
             }
-            let mut seen = delta(&live.probe, &live.probe_at_baseline);
-            seen.rx_bytes = driver_bytes(&live.link, seen.rx_bytes, seen.rx_packets);
-            seen.tx_bytes = driver_bytes(&live.link, seen.tx_bytes, seen.tx_packets);
-            let mut totals = live.baseline;
-            totals.rx_packets += seen.rx_packets;
-            totals.rx_bytes += seen.rx_bytes;
-            totals.tx_packets += seen.tx_packets;
-            totals.tx_bytes += seen.tx_bytes;
+            let seen = seen_since(live, &live.probe, &live.probe_at_start);
+            let totals = totals(live, &live.probe);
             let rates = match (&self.previous, elapsed) {
                 (Some((_, previous)), Some(seconds)) => {
-                    let then = previous.get(ifindex).unwrap_or(&live.probe_at_baseline);
-                    let mut d = delta(&live.probe, then);
-                    d.rx_bytes = driver_bytes(&live.link, d.rx_bytes, d.rx_packets);
-                    d.tx_bytes = driver_bytes(&live.link, d.tx_bytes, d.tx_packets);
+                    let then = previous.get(ifindex).unwrap_or(&live.probe_at_start);
+                    let d = seen_since(live, &live.probe, then);
                     let per_second = |n: u64| n as f64 / seconds;
                     Rates {
                         rx_packets: per_second(d.rx_packets),
@@ -202,6 +261,7 @@ impl InterfaceTable {
                 seen,
                 rates,
                 settled: live.settled,
+                unseen: live.unseen,
             });
         }
         let counters = self
@@ -327,6 +387,37 @@ mod tests {
         let samples = table.sample(1, &HashMap::from([(1, counters(10, 10))]));
         assert_eq!(samples[0].totals.rx_bytes, 10 * 100 - 10 * 14);
         assert_eq!(samples[0].totals.tx_bytes, 10 * 100 - 10 * 14);
+    }
+
+    #[test]
+    fn a_resync_takes_the_kernels_counters_and_keeps_what_the_probes_missed() {
+        let mut table = InterfaceTable::default();
+        table.begin(link(1, "eth0"), baseline(100, 100), counters(0, 0), true);
+        table.sample(1_000_000_000, &HashMap::from([(1, counters(0, 0))]));
+        // The probes counted 50/40; the kernel counted 2 and 1 more.
+        let mut kernel = baseline(152, 141);
+        kernel.rx_errors = 7;
+        table.resync(1, kernel, counters(50, 40));
+        let samples = table.sample(2_000_000_000, &HashMap::from([(1, counters(60, 40))]));
+        assert_eq!(samples[0].totals.rx_packets, 162);
+        assert_eq!(samples[0].totals.tx_packets, 141);
+        assert_eq!(samples[0].totals.rx_errors, 7);
+        assert_eq!(
+            samples[0].unseen,
+            Unseen {
+                rx_packets: 2,
+                rx_bytes: 200,
+                tx_packets: 1,
+                tx_bytes: 100
+            }
+        );
+        // Rates are the probes' own: 60 packets in one second.
+        assert_eq!(samples[0].rates.rx_packets, 60.0);
+        // What the probes saw counts from the start, across resyncs.
+        assert_eq!(samples[0].seen.rx_packets, 60);
+        // A resync of an interface the table does not know changes nothing.
+        table.resync(9, kernel, counters(0, 0));
+        assert_eq!(table.sample(3_000_000_000, &HashMap::new()).len(), 1);
     }
 
     #[test]

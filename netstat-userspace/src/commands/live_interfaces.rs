@@ -1,7 +1,9 @@
 //! Live interface counters: the interface probes, rtnetlink's link notifications and the
 //! aggregator's live table, wired together for `watch --interfaces`, `-ic` and `serve`.
-//! /proc/net/dev is read once, for the baseline; after that the counters come from the probes
-//! and the interface list from link notifications.
+//! /proc/net/dev is read for the baseline, and again at each sample to resync the interfaces
+//! that were quiet (the probes' counters did not move across the read): the kernel can skip the
+//! probes for a packet it counts (README, "Interfaces"). In between, the counters come from the
+//! probes and the interface list from link notifications.
 
 use std::collections::HashMap;
 
@@ -10,6 +12,7 @@ use netstat_common::InterfaceCounters;
 
 use crate::{
     aggregator::interfaces::{InterfaceSample, InterfaceTable, LinkEvent, LinkInfo},
+    model::interfaces::DevStats,
     probes::{
         interfaces::{InterfaceProbe, InterfaceProbeOptions},
         stream::EventStream,
@@ -59,29 +62,13 @@ impl LiveInterfaces {
         let links = link::dump().context("listing interfaces (RTM_GETLINK)")?;
         let mut pending: Vec<&Link> = links.iter().collect();
         for attempt in 1..=BASELINE_ATTEMPTS {
-            let before = self.probe.counters()?;
-            let text = read_net_file("dev")
-                .context("reading /proc/net/dev")?
-                .unwrap_or_default();
-            let after = self.probe.counters()?;
-            let mut list = InterfaceList::default();
-            list.add_proc_dev(&text);
-            let proc_stats: HashMap<&[u8], _> = list
-                .interfaces
-                .iter()
-                .filter_map(|listed| Some((listed.name.as_slice(), listed.stats?)))
-                .collect();
+            let read = self.read_kernel(pending.iter().map(|link| link.ifindex))?;
             pending.retain(|link| {
-                let now = after.get(&link.ifindex).copied().unwrap_or_default();
-                let settled = before.get(&link.ifindex).copied().unwrap_or_default() == now;
+                let (now, settled) = read.probe(link.ifindex);
                 if !settled && attempt < BASELINE_ATTEMPTS {
                     return true;
                 }
-                let baseline = proc_stats
-                    .get(link.name.as_slice())
-                    .copied()
-                    .or(link.stats)
-                    .unwrap_or_default();
+                let baseline = read.kernel(&link.name).or(link.stats).unwrap_or_default();
                 self.table.begin(info(link), baseline, now, settled);
                 false
             });
@@ -92,6 +79,30 @@ impl LiveInterfaces {
         Ok(())
     }
 
+    /// /proc/net/dev, read between two reads of these interfaces' probe counters.
+    fn read_kernel(
+        &self,
+        ifindexes: impl Iterator<Item = u32> + Clone,
+    ) -> anyhow::Result<KernelRead> {
+        let before = self.probe.counters(ifindexes.clone())?;
+        let text = read_net_file("dev")
+            .context("reading /proc/net/dev")?
+            .unwrap_or_default();
+        let after = self.probe.counters(ifindexes)?;
+        let mut list = InterfaceList::default();
+        list.add_proc_dev(&text);
+        let kernel = list
+            .interfaces
+            .into_iter()
+            .filter_map(|listed| Some((listed.name, listed.stats?)))
+            .collect();
+        Ok(KernelRead {
+            before,
+            after,
+            kernel,
+        })
+    }
+
     /// Waits for link notifications and applies them; returns what changed.
     pub(crate) async fn link_changes(&mut self) -> anyhow::Result<Vec<LinkEvent>> {
         let changes = self
@@ -99,7 +110,15 @@ impl LiveInterfaces {
             .next()
             .await
             .context("reading link notifications")?;
-        let probe_now = self.probe.counters()?;
+        let ifindexes: Vec<u32> = self
+            .table
+            .ifindexes()
+            .chain(changes.iter().filter_map(|change| match change {
+                LinkChange::Present(link) => Some(link.ifindex),
+                _ => None,
+            }))
+            .collect();
+        let probe_now = self.probe.counters(ifindexes)?;
         let mut events = Vec::new();
         for change in changes {
             match change {
@@ -139,6 +158,12 @@ impl LiveInterfaces {
     ) -> anyhow::Result<Vec<LinkEvent>> {
         log::warn!("link notifications overran; listing interfaces again");
         let links = link::dump().context("listing interfaces (RTM_GETLINK)")?;
+        let probe_now = &self
+            .probe
+            .counters(links.iter().map(|l| l.ifindex))?
+            .into_iter()
+            .chain(probe_now.iter().map(|(k, v)| (*k, *v)))
+            .collect();
         let mut events = Vec::new();
         let gone: Vec<u32> = self
             .table
@@ -154,9 +179,37 @@ impl LiveInterfaces {
         Ok(events)
     }
 
-    /// Every interface's counters and rates now.
+    /// Every interface's counters and rates now. Interfaces that were quiet across the read of
+    /// /proc/net/dev are resynced to it first.
     pub(crate) fn sample(&mut self, now_ns: u64) -> anyhow::Result<Vec<InterfaceSample>> {
-        let probe_now = self.probe.counters()?;
-        Ok(self.table.sample(now_ns, &probe_now))
+        let ifindexes: Vec<u32> = self.table.ifindexes().collect();
+        let read = self.read_kernel(ifindexes.iter().copied())?;
+        for link in self.table.links() {
+            let (now, settled) = read.probe(link.ifindex);
+            if let (true, Some(kernel)) = (settled, read.kernel(&link.name)) {
+                self.table.resync(link.ifindex, kernel, now);
+            }
+        }
+        Ok(self.table.sample(now_ns, &read.after))
+    }
+}
+
+/// The kernel's counters (/proc/net/dev, by name) and the probes' read just before and after.
+struct KernelRead {
+    before: HashMap<u32, InterfaceCounters>,
+    after: HashMap<u32, InterfaceCounters>,
+    kernel: HashMap<Vec<u8>, DevStats>,
+}
+
+impl KernelRead {
+    /// The probes' counters of `ifindex` after the read, and whether they stood still across it.
+    fn probe(&self, ifindex: u32) -> (InterfaceCounters, bool) {
+        let after = self.after.get(&ifindex).copied().unwrap_or_default();
+        let before = self.before.get(&ifindex).copied().unwrap_or_default();
+        (after, before == after)
+    }
+
+    fn kernel(&self, name: &[u8]) -> Option<DevStats> {
+        self.kernel.get(name).copied()
     }
 }

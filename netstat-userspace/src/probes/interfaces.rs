@@ -9,8 +9,8 @@ use aya::{
     programs::BtfTracePoint,
 };
 use netstat_common::{
-    InterfaceCounters, InterfaceProbeConfig, STAT_EVENTS_LOST, STAT_EVENTS_SUPPRESSED,
-    STAT_UNTRACKED,
+    DIRECT_IFINDEXES, InterfaceCounters, InterfaceProbeConfig, STAT_EVENTS_LOST,
+    STAT_EVENTS_SUPPRESSED, STAT_UNTRACKED,
 };
 
 use super::{
@@ -24,6 +24,7 @@ use crate::model::{interfaces::DropReasons, system::page_size};
 
 pub(crate) const IFACE_EVENTS: &str = "IFACE_EVENTS";
 const IFACE_COUNTERS: &str = "IFACE_COUNTERS";
+const IFACE_DIRECT: &str = "IFACE_DIRECT";
 const IFACE_STATS: &str = "IFACE_STATS";
 const IFACE_CONFIG: &str = "IFACE_CONFIG";
 
@@ -36,18 +37,14 @@ enum Need {
     Optional,
 }
 
-/// (program, raw tracepoint, need).
-const PROGRAMS: [(&str, &str, Need); 7] = [
+/// (program, raw tracepoint, need). Each packet runs one of them per direction: net_dev_xmit
+/// on the way out, and on the way in the one receive entry point its driver calls.
+const PROGRAMS: [(&str, &str, Need); 6] = [
     ("enetstat_net_dev_xmit", "net_dev_xmit", Need::Required),
     ("enetstat_netif_rx", "netif_rx_entry", Need::Required),
     (
         "enetstat_netif_receive_skb_entry",
         "netif_receive_skb_entry",
-        Need::Required,
-    ),
-    (
-        "enetstat_netif_receive_skb",
-        "netif_receive_skb",
         Need::Required,
     ),
     (
@@ -86,6 +83,9 @@ pub(crate) struct InterfaceProbeOptions {
 pub(crate) struct InterfaceProbe {
     /// Holds the programs and their links.
     _ebpf: Ebpf,
+    /// Counters of ifindexes below DIRECT_IFINDEXES.
+    direct: PerCpuArray<MapData, InterfaceCounters>,
+    /// Counters of larger ifindexes.
     counters: PerCpuHashMap<MapData, u32, InterfaceCounters>,
     /// Whether drop events (kfree_skb) are attached.
     pub(crate) drops_attached: bool,
@@ -135,6 +135,7 @@ impl InterfaceProbe {
             ebpf.take_map(name)
                 .ok_or_else(|| anyhow!("map {name} missing from the eBPF object"))
         };
+        let direct = PerCpuArray::try_from(take(&mut ebpf, IFACE_DIRECT)?)?;
         let counters = PerCpuHashMap::try_from(take(&mut ebpf, IFACE_COUNTERS)?)?;
         let stats = PerCpuArray::try_from(take(&mut ebpf, IFACE_STATS)?)?;
         let events = RingBuf::try_from(take(&mut ebpf, IFACE_EVENTS)?)?;
@@ -146,6 +147,7 @@ impl InterfaceProbe {
         let losses = LossReader::new(&ebpf, stats, slots, &attached)?;
         let probe = InterfaceProbe {
             _ebpf: ebpf,
+            direct,
             counters,
             drops_attached,
             drop_reasons,
@@ -159,17 +161,30 @@ impl InterfaceProbe {
         ))
     }
 
-    /// Every tracked interface's counters, summed over CPUs, by ifindex.
-    pub(crate) fn counters(&self) -> anyhow::Result<HashMap<u32, InterfaceCounters>> {
+    /// The counters of these interfaces, summed over CPUs, by ifindex (absent: nothing counted
+    /// yet).
+    pub(crate) fn counters(
+        &self,
+        ifindexes: impl IntoIterator<Item = u32>,
+    ) -> anyhow::Result<HashMap<u32, InterfaceCounters>> {
         let mut all = HashMap::new();
-        for entry in self.counters.iter() {
-            let (ifindex, per_cpu) = entry.context("reading the interface counters")?;
+        for ifindex in ifindexes {
+            let per_cpu = if ifindex < DIRECT_IFINDEXES {
+                self.direct.get(&ifindex, 0)
+            } else {
+                match self.counters.get(&ifindex, 0) {
+                    Err(aya::maps::MapError::KeyNotFound) => continue,
+                    other => other,
+                }
+            };
+            let per_cpu = per_cpu.context("reading the interface counters")?;
             all.insert(ifindex, sum_per_cpu(per_cpu.iter()));
         }
         Ok(all)
     }
 
-    /// Frees a vanished interface's counters, so the map keeps room for new ones.
+    /// Frees a vanished interface's counters, so the map keeps room for new ones. (Array slots
+    /// stay: an interface that reuses the ifindex starts from their value as its baseline.)
     pub(crate) fn forget(&mut self, ifindex: u32) {
         // Absent already is fine: it may never have carried a packet.
         let _ = self.counters.remove(&ifindex);
@@ -203,7 +218,6 @@ pub(crate) fn sum_per_cpu<'a>(
         sum.tx_errors += c.tx_errors;
         sum.rx_dropped += c.rx_dropped;
         sum.tx_dropped += c.tx_dropped;
-        sum.rx_delivered += c.rx_delivered;
         sum
     })
 }
@@ -267,13 +281,13 @@ mod tests {
             tx_errors: 3,
             rx_dropped: 4,
             tx_dropped: 5,
-            rx_delivered: 6,
+            _reserved: 0,
         };
         let sum = sum_per_cpu([a, a, InterfaceCounters::default()].iter());
         assert_eq!(sum.rx_packets, 2);
         assert_eq!(sum.rx_bytes, 200);
         assert_eq!(sum.tx_errors, 6);
-        assert_eq!(sum.rx_delivered, 12);
+        assert_eq!(sum.tx_dropped, 10);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::{
     transitions::StreamFormat,
 };
 use crate::{
-    aggregator::interfaces::{InterfaceSample, LinkEvent, Rates},
+    aggregator::interfaces::{InterfaceSample, LinkEvent, Rates, Unseen},
     events::interface::{InterfaceEvent, InterfaceEventKind, xmit_rc_name},
     model::{interfaces::DropReasons, losses::LossCause, names::KernelFunctions},
 };
@@ -133,9 +133,9 @@ struct InterfaceJson<'a> {
     tx_errors_seen: u64,
     rx_dropped_seen: u64,
     tx_dropped_seen: u64,
-    /// Packets GRO merged into others since the start (received minus delivered).
-    gro_merged: u64,
     rates: &'a Rates,
+    /// What the kernel counted beyond the probes, found when the interface was quiet.
+    unseen: &'a Unseen,
     /// False when traffic moved the counters while the baseline was read.
     exact: bool,
 }
@@ -317,8 +317,8 @@ impl InterfacePrinter for InterfaceJsonLines {
                         tx_errors_seen: s.seen.tx_errors,
                         rx_dropped_seen: s.seen.rx_dropped,
                         tx_dropped_seen: s.seen.tx_dropped,
-                        gro_merged: s.seen.rx_packets.saturating_sub(s.seen.rx_delivered),
                         rates: &s.rates,
+                        unseen: &s.unseen,
                         exact: s.settled,
                     })
                     .collect(),
@@ -413,7 +413,6 @@ mod tests {
             },
             seen: InterfaceCounters {
                 rx_packets: 5,
-                rx_delivered: 3,
                 ..Default::default()
             },
             rates: Rates {
@@ -421,6 +420,7 @@ mod tests {
                 ..Default::default()
             },
             settled: true,
+            unseen: Default::default(),
         }
     }
 
@@ -460,7 +460,8 @@ mod tests {
             .collect();
         assert_eq!(lines[0]["type"], "interfaces");
         assert_eq!(lines[0]["interfaces"][0]["rx_packets"], 10);
-        assert_eq!(lines[0]["interfaces"][0]["gro_merged"], 2);
+        assert!(lines[0]["interfaces"][0].get("gro_merged").is_none());
+        assert_eq!(lines[0]["interfaces"][0]["unseen"]["rx_packets"], 0);
         assert_eq!(lines[0]["interfaces"][0]["rates"]["rx_packets"], 2.0);
         assert_eq!(lines[1]["type"], "xmit_failed");
         assert_eq!(lines[1]["reason"], "NET_XMIT_DROP");

@@ -37,6 +37,12 @@ pub(crate) struct InterfacesArgs {
 /// The target for bulk TCP: throughput with the probes attached over throughput without.
 const TARGET: f64 = 0.98;
 
+/// The target for 64-byte UDP, the per-packet worst case.
+const UDP_TARGET: f64 = 0.95;
+
+/// Kernel run time per packet per enetstat on loopback (BPF run-time statistics).
+const NS_PER_PACKET_TARGET: f64 = 120.0;
+
 /// Seconds between enetstat's counter lines: short, so a line after the traffic comes soon.
 const INTERVAL: &str = "0.5";
 
@@ -380,6 +386,18 @@ impl Totals {
     }
 }
 
+/// Packets (rx + tx) enetstat's resyncs found the kernel had counted beyond the probes.
+fn sample_unseen(sample: &serde_json::Value, interface: &str) -> u64 {
+    sample["interfaces"]
+        .as_array()
+        .and_then(|all| all.iter().find(|i| i["iface"] == interface))
+        .map(|entry| {
+            let n = |k: &str| entry["unseen"][k].as_u64().unwrap_or(0);
+            n("rx_packets") + n("tx_packets")
+        })
+        .unwrap_or(0)
+}
+
 /// An interface's totals in enetstat's JSON counter line (and whether its baseline was exact).
 fn sample_totals(sample: &serde_json::Value, interface: &str) -> Option<(Totals, bool)> {
     let entry = sample["interfaces"]
@@ -497,6 +515,10 @@ fn samples(out: &Path) -> Vec<serde_json::Value> {
 /// How one interface's totals compared over the rounds.
 #[derive(Default)]
 struct Agreement {
+    /// Per round with enetstat attached: packets the kernel counted in it (rx + tx), the
+    /// difference enetstat − kernel in packets (rx + tx), and the packets enetstat's resyncs
+    /// found the probes had not run for (rx + tx, over the round).
+    each: Vec<(u64, i64, u64)>,
     rounds: u32,
     equal: u32,
     inexact_baselines: u32,
@@ -506,7 +528,22 @@ struct Agreement {
 }
 
 impl Agreement {
-    fn add(&mut self, enetstat: Totals, kernel: Totals, kernel_before: Totals, exact: bool) {
+    fn add(
+        &mut self,
+        enetstat: Totals,
+        kernel: Totals,
+        kernel_before: Totals,
+        exact: bool,
+        unseen: u64,
+    ) {
+        self.each.push((
+            kernel.rx_packets + kernel.tx_packets
+                - kernel_before.rx_packets
+                - kernel_before.tx_packets,
+            (enetstat.rx_packets + enetstat.tx_packets) as i64
+                - (kernel.rx_packets + kernel.tx_packets) as i64,
+            unseen,
+        ));
         self.rounds += 1;
         self.equal += u32::from(enetstat == kernel);
         self.inexact_baselines += u32::from(!exact);
@@ -621,7 +658,13 @@ fn measure(
             .agreement
             .entry((interface, label))
             .or_default()
-            .add(ours, kernel, before, exact);
+            .add(
+                ours,
+                kernel,
+                before,
+                exact,
+                sample_unseen(&sample, interface),
+            );
         add_reported(&mut results.reported, &watcher.stop()?);
     }
     Ok(bulk)
@@ -766,11 +809,8 @@ fn verdict(
         .iter()
         .map(|b| b.cpu)
         .sum();
-    let judged = if medium.is_tcp() {
-        if ratio >= TARGET { " MET" } else { " NOT MET" }
-    } else {
-        ""
-    };
+    let target = if medium.is_tcp() { TARGET } else { UDP_TARGET };
+    let judged = if ratio >= target { " MET" } else { " NOT MET" };
     format!(
         "{}: {ratio:.3}× (median of rounds {median:.3}×){judged}; per CPU second {cpu_ratio:.3}×; \
          the probes ran {:.1}% of the CPU time the traffic used in the statistics rounds.",
@@ -844,9 +884,9 @@ fn render(all: &[(Medium, MediumResults)], stats_before: &str, stats_after: &str
     );
     let _ = writeln!(
         text,
-        "\nTarget: bulk TCP throughput with the probes attached ≥ {TARGET:.2}× of without \
-         (the pooled ratio decides; small UDP datagrams, the per-packet worst case, have no \
-         target).\n"
+        "\nTargets: throughput with the probes attached ≥ {TARGET:.2}× of without for bulk TCP, \
+         ≥ {UDP_TARGET:.2}× for 64-byte UDP datagrams, the per-packet worst case (the pooled \
+         ratio decides).\n"
     );
     for line in verdicts {
         let _ = writeln!(text, "- {line}");
@@ -875,12 +915,38 @@ fn render(all: &[(Medium, MediumResults)], stats_before: &str, stats_after: &str
                 runs.recursion_misses.to_string(),
             ]);
         }
+        let instances = results
+            .program_runs
+            .keys()
+            .map(|(label, _)| *label)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            .max(1) as f64;
+        let per_enetstat = total.run_time_ns as f64 / packets / instances;
+        // Each program runs for every packet of the host: runs beyond one per packet carried are
+        // other traffic's (at this program's mean cost), and are left out here.
+        let own: f64 = results
+            .program_runs
+            .values()
+            .filter(|r| r.run_cnt > 0)
+            .map(|r| {
+                r.run_time_ns as f64 / r.run_cnt as f64 * (r.run_cnt as f64).min(packets) / packets
+            })
+            .sum::<f64>()
+            / instances;
+        let judged = match medium {
+            Medium::TcpLo | Medium::UdpLo if own <= NS_PER_PACKET_TARGET => " (met)",
+            Medium::TcpLo | Medium::UdpLo => " (NOT met)",
+            _ => "",
+        };
         packet_rows.push(vec![
             medium.label().to_string(),
             results.stats_packets.to_string(),
             total.run_cnt.to_string(),
             format!("{:.2}", total.run_cnt as f64 / packets),
             format!("{:.0}", total.run_time_ns as f64 / packets),
+            format!("{per_enetstat:.0}"),
+            format!("{own:.0}{judged}"),
         ]);
     }
     text += "Run time of each attached program during the traffic of the statistics rounds, per \
@@ -913,8 +979,20 @@ fn render(all: &[(Medium, MediumResults)], stats_before: &str, stats_after: &str
             "program runs",
             "runs per packet",
             "BPF ns per packet",
+            "per enetstat",
+            "per enetstat, own runs only",
         ],
         &packet_rows,
+    );
+    let _ = writeln!(
+        text,
+        "\nTarget: at most {NS_PER_PACKET_TARGET:.0} ns per packet per enetstat on loopback, judged \
+         on the last column: every program runs for every packet of the host, and runs of a \
+         program beyond one per packet carried (other work's traffic) are left out there, at \
+         that program's mean cost per run. The \
+         statistics themselves cost: the kernel reads the clock before and after every run, and \
+         a program that returns at once measured 32 ns per run on this kind of machine, so two \
+         runs per packet cannot measure below about 64 ns."
     );
 
     let mut agreement_rows = Vec::new();
@@ -943,6 +1021,33 @@ fn render(all: &[(Medium, MediumResults)], stats_before: &str, stats_after: &str
             "inexact baselines",
         ],
         &agreement_rows,
+    );
+    text += "\nEvery round with enetstat attached, in order: packets the kernel counted in the \
+             round (rx + tx), enetstat − kernel at the end (rx + tx), and the packets the kernel \
+             counted that the probes never ran for (rx + tx), which enetstat's resync to \
+             /proc/net/dev at a quiet sample added back:\n\n";
+    let mut round_rows = Vec::new();
+    for (medium, results) in all {
+        for ((interface, label), a) in &results.agreement {
+            let rounds: Vec<String> = a
+                .each
+                .iter()
+                .map(|(moved, diff, unseen)| format!("{moved} / {diff:+} / {unseen}"))
+                .collect();
+            round_rows.push(vec![
+                medium.label().to_string(),
+                format!("{interface} ({label} namespace)"),
+                rounds.join("; "),
+            ]);
+        }
+    }
+    text += &report::markdown_table(
+        &[
+            "traffic",
+            "interface",
+            "per round: kernel packets / enetstat − kernel / unseen by the probes",
+        ],
+        &round_rows,
     );
     let reported: Vec<String> = all
         .iter()
@@ -1038,7 +1143,7 @@ mod tests {
             ..kernel
         };
         let mut a = Agreement::default();
-        a.add(kernel, kernel, before, true);
+        a.add(kernel, kernel, before, true, 0);
         a.add(
             Totals {
                 rx_packets: 9,
@@ -1048,8 +1153,10 @@ mod tests {
             kernel,
             before,
             false,
+            3,
         );
         assert_eq!((a.rounds, a.equal, a.inexact_baselines), (2, 1, 1));
+        assert_eq!(a.each, vec![(5, 0, 0), (5, -1, 3)]);
         assert_eq!(
             a.describe(),
             "rx_bytes -100 (of 500 in the round), rx_packets -1 (of 5 in the round)"
