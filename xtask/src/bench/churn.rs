@@ -2,17 +2,25 @@
 //! attached, with `enetstat watch > file`, with libbpf-tools `tcpstates > file`, and with an
 //! equivalent bpftrace one-liner. Runs in turn, several rounds, in one scratch namespace.
 
-use std::{
-    path::Path,
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{path::Path, process::Command};
 
 use anyhow::Context as _;
 use clap::Args;
 
-use super::{report, tracer::TracerProcess};
+use super::{
+    report,
+    tracer::{Scratch, Tracer, ensure_tracefs},
+};
 use crate::{setup, util};
+
+/// The tracers this benchmark compares, in the order measured.
+const TRACERS: [Tracer; 5] = [
+    Tracer::None,
+    Tracer::Enetstat,
+    Tracer::Serve,
+    Tracer::Tcpstates,
+    Tracer::Bpftrace,
+];
 
 #[derive(Args)]
 pub(crate) struct ChurnArgs {
@@ -37,99 +45,6 @@ impl Default for ChurnArgs {
     }
 }
 
-/// The bpftrace program: the same fields as the other tracers' lines, one printf per transition.
-const BPFTRACE_PROGRAM: &str = r#"tracepoint:sock:inet_sock_set_state /args->protocol == 6/ { printf("%llu %d %s %d %d %d %d %d\n", nsecs, pid, comm, args->family, args->sport, args->dport, args->oldstate, args->newstate); }"#;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Tracer {
-    None,
-    Enetstat,
-    Serve,
-    Tcpstates,
-    Bpftrace,
-}
-
-/// The control socket of the daemon under test.
-const SERVE_SOCKET: &str = "/run/enetstat-bench/churn.sock";
-
-impl Tracer {
-    const ALL: [Tracer; 5] = [
-        Tracer::None,
-        Tracer::Enetstat,
-        Tracer::Serve,
-        Tracer::Tcpstates,
-        Tracer::Bpftrace,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            Tracer::None => "nothing attached",
-            Tracer::Enetstat => "enetstat watch > file",
-            Tracer::Serve => "enetstat serve (daemon)",
-            Tracer::Tcpstates => "libbpf-tools tcpstates > file",
-            Tracer::Bpftrace => "bpftrace one-liner > file",
-        }
-    }
-
-    fn command(self, enetstat: &Path) -> Option<Command> {
-        let mut cmd = match self {
-            Tracer::None => return None,
-            Tracer::Enetstat => {
-                let mut cmd = Command::new(enetstat);
-                cmd.arg("watch");
-                cmd
-            }
-            Tracer::Serve => {
-                let mut cmd = Command::new(enetstat);
-                cmd.args(["serve", "--socket", SERVE_SOCKET]);
-                cmd
-            }
-            Tracer::Tcpstates => Command::new("tcpstates"),
-            Tracer::Bpftrace => {
-                let mut cmd = Command::new("bpftrace");
-                cmd.args(["-e", BPFTRACE_PROGRAM]);
-                cmd
-            }
-        };
-        cmd.stdin(Stdio::null());
-        Some(cmd)
-    }
-
-    /// Lines of its output that are not transitions (headers, banners).
-    fn is_record(self, line: &str) -> bool {
-        match self {
-            Tracer::None | Tracer::Serve => false,
-            Tracer::Enetstat => !line.starts_with("TIME "),
-            Tracer::Tcpstates => !line.starts_with("SKADDR"),
-            Tracer::Bpftrace => line.starts_with(|c: char| c.is_ascii_digit()),
-        }
-    }
-
-    /// Records the tracer itself says it lost, from its own messages.
-    fn reported_lost(self, output: &str) -> u64 {
-        let number_before = |line: &str, marker: &str| -> Option<u64> {
-            let before = &line[..line.find(marker)?];
-            before.split_whitespace().last()?.parse().ok()
-        };
-        let number_after = |line: &str, marker: &str| -> Option<u64> {
-            line[line.find(marker)? + marker.len()..]
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        };
-        output
-            .lines()
-            .filter_map(|line| match self {
-                Tracer::None | Tracer::Serve => None,
-                Tracer::Enetstat => number_before(line, " transition records lost"),
-                Tracer::Tcpstates => number_after(line, "lost "),
-                Tracer::Bpftrace => number_after(line, "Lost "),
-            })
-            .sum()
-    }
-}
-
 struct Measurement {
     connections: u64,
     seconds: f64,
@@ -140,68 +55,29 @@ struct Measurement {
     cpu_seconds: f64,
 }
 
-/// A process's user + system CPU seconds, from /proc/PID/stat.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces), counted from state = field 3.
-    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    (ticks(11) + ticks(12)) / hz
-}
-
-/// (events received, events lost) from the daemon's status.
-fn daemon_counts(enetstat: &Path) -> anyhow::Result<(u64, u64)> {
-    let out = util::output_of(Command::new(enetstat).args([
-        "status",
-        "--json",
-        "--socket",
-        SERVE_SOCKET,
-    ]))?;
-    let status: serde_json::Value = serde_json::from_str(&out)?;
-    let count = |k: &str| status[k].as_u64().unwrap_or(0);
-    Ok((count("events_received"), count("events_lost")))
-}
-
 pub(crate) fn run(args: ChurnArgs) -> anyhow::Result<()> {
     setup::ensure_debian_packages(&[("tcpstates", "libbpf-tools"), ("bpftrace", "bpftrace")])?;
     let enetstat = util::build_enetstat()?;
     let churn = util::build_test_binary("enetstat-churn")?;
     ensure_tracefs()?;
 
-    let ns = format!("enetstat-bench-{}", std::process::id());
-    util::check_status(Command::new("ip").args(["netns", "add", &ns]))?;
-    let result = (|| -> anyhow::Result<Vec<(Tracer, Vec<Measurement>)>> {
-        util::check_status(Command::new("ip").args(["-n", &ns, "link", "set", "lo", "up"]))?;
-        let scratch = std::env::temp_dir().join(format!("enetstat-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&scratch)?;
-        let mut results: Vec<(Tracer, Vec<Measurement>)> =
-            Tracer::ALL.iter().map(|t| (*t, Vec::new())).collect();
-        for round in 1..=args.rounds {
-            for (tracer, measurements) in &mut results {
-                let m = measure(*tracer, &enetstat, &churn, &ns, args.seconds, &scratch)?;
-                eprintln!(
-                    "xtask: round {round}: {:<30} {:>8.0} conn/s, {} written, {} lost",
-                    tracer.label(),
-                    m.connections as f64 / m.seconds,
-                    m.written,
-                    m.lost
-                );
-                measurements.push(m);
-            }
+    let scratch = Scratch::create("bench")?;
+    let mut results: Vec<(Tracer, Vec<Measurement>)> =
+        TRACERS.iter().map(|t| (*t, Vec::new())).collect();
+    for round in 1..=args.rounds {
+        for (tracer, measurements) in &mut results {
+            let m = measure(*tracer, &enetstat, &churn, &scratch, args.seconds)?;
+            eprintln!(
+                "xtask: round {round}: {:<30} {:>8.0} conn/s, {} written, {} lost",
+                tracer.label(),
+                m.connections as f64 / m.seconds,
+                m.written,
+                m.lost
+            );
+            measurements.push(m);
         }
-        let _ = std::fs::remove_dir_all(&scratch);
-        Ok(results)
-    })();
-    let _ = Command::new("ip").args(["netns", "del", &ns]).status();
-    let results = result?;
+    }
+    drop(scratch);
 
     let rate = |ms: &[Measurement]| {
         ms.iter().map(|m| m.connections as f64).sum::<f64>()
@@ -290,68 +166,27 @@ pub(crate) fn run(args: ChurnArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ensure_tracefs() -> anyhow::Result<()> {
-    if Path::new("/sys/kernel/tracing/events").is_dir() {
-        return Ok(());
-    }
-    util::check_status(Command::new("mount").args([
-        "-t",
-        "tracefs",
-        "nodev",
-        "/sys/kernel/tracing",
-    ]))
-}
-
 fn measure(
     tracer: Tracer,
     enetstat: &Path,
     churn: &Path,
-    ns: &str,
+    scratch: &Scratch,
     seconds: f64,
-    scratch: &Path,
 ) -> anyhow::Result<Measurement> {
-    let out_path = scratch.join("out");
-    let err_path = scratch.join("err");
-    let programs_before = loaded_bpf_programs();
-    let mut child = tracer
-        .command(enetstat)
-        .map(|cmd| TracerProcess::spawn(cmd, tracer.label(), &out_path, &err_path))
-        .transpose()?;
-    if let Some(process) = &mut child {
-        // Output to a file may be buffered and tell nothing: wait for a loaded BPF program, then
-        // a second more for the attach to complete.
-        process.wait_until(
-            "loaded a BPF program",
-            || loaded_bpf_programs() > programs_before,
-            &err_path,
-        )?;
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    let running = tracer.start(enetstat, &scratch.dir)?;
     let out = util::output_of(
         Command::new("ip")
-            .args(["netns", "exec", ns])
+            .args(["netns", "exec", &scratch.ns])
             .arg(churn)
             .arg(seconds.to_string()),
     )?;
     let (connections, measured) =
         parse_churn(&out).with_context(|| format!("churn printed {out:?}"))?;
-    let (written, lost, cpu) = match child {
+    let (written, lost, cpu) = match running {
         None => (0, 0, 0.0),
-        Some(process) => {
-            // The daemon has applied everything once its ring is drained (20 ms at most).
-            std::thread::sleep(Duration::from_millis(200));
-            let daemon = (tracer == Tracer::Serve)
-                .then(|| daemon_counts(enetstat))
-                .transpose()?;
-            let cpu = cpu_seconds(process.child.id());
-            process.stop()?;
-            let output = std::fs::read_to_string(&out_path)?;
-            let messages = std::fs::read_to_string(&err_path)? + &output;
-            let (written, lost) = daemon.unwrap_or_else(|| {
-                let written = output.lines().filter(|l| tracer.is_record(l)).count() as u64;
-                (written, tracer.reported_lost(&messages))
-            });
-            (written, lost, cpu)
+        Some(running) => {
+            let counts = running.finish(enetstat)?;
+            (counts.written, counts.lost, counts.cpu_seconds)
         }
     };
     Ok(Measurement {
@@ -363,12 +198,8 @@ fn measure(
     })
 }
 
-fn loaded_bpf_programs() -> usize {
-    aya::programs::loaded_programs().count()
-}
-
 /// `connections=N seconds=S` -> (N, S).
-fn parse_churn(out: &str) -> Option<(u64, f64)> {
+pub(crate) fn parse_churn(out: &str) -> Option<(u64, f64)> {
     Some((
         util::field(out, "connections")?,
         util::field(out, "seconds")?,
