@@ -6,7 +6,7 @@ use crate::{
     commands::{interfaces::InterfaceWatchConfig, watch::WatchConfig},
     events::filter::TransitionFilter,
     model::{TcpState, sockets::Family},
-    probes::check_ring_size,
+    probes::{DEFAULT_RING_SIZE, check_ring_size},
     views::transitions::StreamFormat,
 };
 
@@ -52,7 +52,7 @@ pub(crate) struct WatchArgs {
     #[arg(short = 'W', long)]
     pub(crate) wide: bool,
     /// Size of the kernel ring buffer: a power of two, with an optional K, M or G suffix.
-    #[arg(long, value_name = "BYTES", default_value = "16M")]
+    #[arg(long, value_name = "BYTES", default_value = DEFAULT_RING_SIZE)]
     pub(crate) ring_size: String,
     /// Watch interfaces instead: packets, bytes, errors and drops per second, error and drop
     /// events as they happen, interfaces appearing and vanishing.
