@@ -96,14 +96,55 @@ pub(crate) fn program_runs(pid: u32) -> anyhow::Result<BTreeMap<String, Runs>> {
         .collect())
 }
 
-/// The sum of the statistics of every BPF program process `pid` holds, whatever it is attached
-/// to (libbpf-tools and bpftrace attach through perf events, which name no tracepoint in fdinfo).
-pub(crate) fn all_program_runs(pid: u32) -> anyhow::Result<Runs> {
-    let mut total = Runs::default();
-    for (_, runs) in programs(pid)? {
-        total.add(runs);
+/// A tracer's programs' statistics: those on the TCP state tracepoint, and the rest (`serve
+/// --metrics` also runs enetstat's interface probes, per packet).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TracerRuns {
+    pub(crate) transitions: Runs,
+    pub(crate) other: Runs,
+}
+
+impl TracerRuns {
+    pub(crate) fn since(self, before: TracerRuns) -> TracerRuns {
+        TracerRuns {
+            transitions: self.transitions.since(before.transitions),
+            other: self.other.since(before.other),
+        }
+    }
+
+    pub(crate) fn add(&mut self, other: TracerRuns) {
+        self.transitions.add(other.transitions);
+        self.other.add(other.other);
+    }
+}
+
+/// The statistics of every BPF program process `pid` holds, split by [`is_transition_probe`].
+pub(crate) fn tracer_runs(pid: u32) -> anyhow::Result<TracerRuns> {
+    let names: HashMap<u32, String> = aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .map(|info| (info.id(), info.name_as_str().unwrap_or("").to_string()))
+        .collect();
+    let mut total = TracerRuns::default();
+    for (id, runs) in programs(pid)? {
+        let name = names.get(&id).map_or("", String::as_str);
+        if is_transition_probe(name) {
+            total.transitions.add(runs);
+        } else {
+            total.other.add(runs);
+        }
     }
     Ok(total)
+}
+
+/// tcpstates and bpftrace load one program each, on `inet_sock_set_state`; of enetstat's
+/// (names cut to 15 bytes by the kernel), those named `enetstat_tcp_state*`.
+fn is_transition_probe(name: &str) -> bool {
+    !name.starts_with("enetstat_") || name.starts_with("enetstat_tcp")
+}
+
+/// Whether process `pid` holds a BPF program yet.
+pub(crate) fn holds_program(pid: u32) -> bool {
+    programs(pid).is_ok_and(|programs| !programs.is_empty())
 }
 
 /// Every BPF program `pid` holds, by id (a program open twice counts once).
@@ -133,6 +174,13 @@ fn fdinfos(pid: u32) -> anyhow::Result<Vec<FdInfo>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tells_transition_probes_from_interface_probes() {
+        assert!(is_transition_probe("enetstat_tcp_st"));
+        assert!(is_transition_probe("handle_set_state"));
+        assert!(!is_transition_probe("enetstat_net_de"));
+    }
 
     #[test]
     fn reads_programs_and_links_from_fdinfo() {

@@ -17,7 +17,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 
 use super::{
-    bpf_stats::{Runs, all_program_runs},
+    bpf_stats::{TracerRuns, tracer_runs},
     churn::parse_churn,
     report,
     tracer::{METRICS_ADDR, Scratch, Tracer, cpu_seconds, daemon_counts, ensure_tracefs},
@@ -85,7 +85,7 @@ struct Measurement {
     /// which runs in their context).
     workload_cpu: f64,
     /// The tracer's BPF programs over the run.
-    kernel: Runs,
+    kernel: TracerRuns,
     /// The tracer's CPU time, all threads, from the run's start until it caught up.
     user_cpu: f64,
     /// Records the tracer says its buffer could not take.
@@ -144,8 +144,9 @@ pub(crate) fn run(args: CostArgs) -> anyhow::Result<()> {
                     workload.label(),
                     tracer.label(),
                     m.connections as f64 / m.seconds,
-                    m.kernel.run_cnt,
-                    m.kernel.run_time_ns as f64 / m.kernel.run_cnt.max(1) as f64,
+                    m.kernel.transitions.run_cnt,
+                    m.kernel.transitions.run_time_ns as f64
+                        / m.kernel.transitions.run_cnt.max(1) as f64,
                     m.user_cpu,
                     m.workload_cpu,
                 );
@@ -178,7 +179,7 @@ fn measure(
     let running = tracer.start(enetstat, &scratch.dir)?;
     let before = running
         .as_ref()
-        .map(|r| anyhow::Ok((all_program_runs(r.pid())?, cpu_seconds(r.pid()))))
+        .map(|r| anyhow::Ok((tracer_runs(r.pid())?, cpu_seconds(r.pid()))))
         .transpose()?;
     let scraper = (tracer == Tracer::ServeMetrics).then(|| {
         let pause = Duration::from_secs_f64(seconds / f64::from(SCRAPES + 1));
@@ -203,7 +204,7 @@ fn measure(
         ..Measurement::default()
     };
     if let (Some(running), Some((runs_before, cpu_before))) = (running, before) {
-        m.kernel = all_program_runs(running.pid())?.since(runs_before);
+        m.kernel = tracer_runs(running.pid())?.since(runs_before);
         let counts = running.finish(enetstat)?;
         m.user_cpu = counts.cpu_seconds - cpu_before;
         m.ring_lost = counts.lost;
@@ -509,13 +510,13 @@ struct Summary {
     connections: u64,
     seconds: f64,
     workload_cpu: f64,
-    kernel: Runs,
+    kernel: TracerRuns,
     user_cpu: f64,
     ring_lost: u64,
 }
 
 fn summarize(ms: &[Measurement]) -> Summary {
-    let mut kernel = Runs::default();
+    let mut kernel = TracerRuns::default();
     for m in ms {
         kernel.add(m.kernel);
     }
@@ -534,16 +535,21 @@ impl Summary {
         self.connections as f64 / self.seconds
     }
 
+    /// Every program of the tracer: the transition probe and any others.
     fn kernel_seconds(&self) -> f64 {
-        self.kernel.run_time_ns as f64 / 1e9
+        (self.kernel.transitions.run_time_ns + self.kernel.other.run_time_ns) as f64 / 1e9
+    }
+
+    fn transitions(&self) -> u64 {
+        self.kernel.transitions.run_cnt.max(1)
     }
 
     fn kernel_ns_per_transition(&self) -> f64 {
-        self.kernel.run_time_ns as f64 / self.kernel.run_cnt.max(1) as f64
+        self.kernel.transitions.run_time_ns as f64 / self.transitions() as f64
     }
 
     fn user_us_per_transition(&self) -> f64 {
-        self.user_cpu * 1e6 / self.kernel.run_cnt.max(1) as f64
+        self.user_cpu * 1e6 / self.transitions() as f64
     }
 
     /// Tracer CPU (kernel + userspace) over the workload's own CPU.
@@ -552,7 +558,7 @@ impl Summary {
     }
 
     fn per_million_transitions(&self, count: u64) -> f64 {
-        count as f64 * 1e6 / self.kernel.run_cnt.max(1) as f64
+        count as f64 * 1e6 / self.transitions() as f64
     }
 }
 
@@ -567,8 +573,10 @@ fn render(
          each workload keeps both cores busy, in a scratch namespace; every tracer is measured in \
          turn (A-B-A-B), {} rounds of {} s.\n\n\
          - Kernel: the tracer's BPF programs' `run_time_ns`/`run_cnt`/`recursion_misses` from \
-         /proc/PID/fdinfo of its program descriptors, before and after the workload; one run is \
-         one transition (anywhere on the host: the machine is shared).\n\
+         /proc/PID/fdinfo of its program descriptors, before and after the workload. One run of \
+         its transition probe is one transition (anywhere on the host: the machine is shared); \
+         ns/transition counts that probe only, kernel µs/connection every program the tracer \
+         holds (`serve --metrics` also runs the interface probes, on every packet).\n\
          - Userspace: the tracer's CPU time, all threads (schedstat), from the workload's start \
          until it has caught up.\n\
          - Share: tracer CPU (kernel + userspace) / the workload processes' CPU over the same \
@@ -621,8 +629,8 @@ fn render(
                     ),
                     format!(
                         "{:.1} ({})",
-                        s.per_million_transitions(s.kernel.recursion_misses),
-                        s.kernel.recursion_misses
+                        s.per_million_transitions(s.kernel.transitions.recursion_misses),
+                        s.kernel.transitions.recursion_misses
                     ),
                 ]
             })
@@ -654,7 +662,7 @@ fn render(
             summaries
                 .iter()
                 .skip(1)
-                .map(|(t, s)| format!("{} {}", t.label(), s.kernel.run_cnt))
+                .map(|(t, s)| format!("{} {}", t.label(), s.kernel.transitions.run_cnt))
                 .collect::<Vec<_>>()
                 .join(", "),
             summaries

@@ -10,6 +10,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
+use super::bpf_stats::holds_program;
 use crate::util;
 
 /// The bpftrace program: the same fields as the other tracers' lines, one printf per transition.
@@ -121,15 +122,12 @@ impl Tracer {
         };
         let out = scratch.join("out");
         let err = scratch.join("err");
-        let programs_before = loaded_bpf_programs();
         let mut process = TracerProcess::spawn(cmd, self.label(), &out, &err)?;
-        // Output to a file may be buffered and tell nothing: wait for a loaded BPF program, then
+        let pid = process.child.id();
+        // Output to a file may be buffered and tell nothing: wait until it holds a BPF program
+        // (the host's count of programs would not do: other work loads and unloads them), then
         // a second more for the attach to complete.
-        process.wait_until(
-            "loaded a BPF program",
-            || loaded_bpf_programs() > programs_before,
-            &err,
-        )?;
+        process.wait_until("loaded a BPF program", || holds_program(pid), &err)?;
         std::thread::sleep(Duration::from_secs(1));
         Ok(Some(RunningTracer {
             tracer: self,
@@ -208,10 +206,6 @@ pub(crate) fn daemon_counts(enetstat: &Path) -> anyhow::Result<TracerCounts> {
             .unwrap_or(0),
         cpu_seconds: 0.0,
     })
-}
-
-fn loaded_bpf_programs() -> usize {
-    aya::programs::loaded_programs().count()
 }
 
 /// A process's CPU time over all its threads, in seconds: the sum of the threads' schedstat
