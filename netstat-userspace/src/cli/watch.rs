@@ -152,6 +152,7 @@ mod tests {
 
     use super::*;
     use crate::cli::{Config, RawArgs};
+    use crate::probes::DEFAULT_RING_BYTES;
 
     fn check(args: &[&str]) -> Result<WatchConfig, String> {
         let raw = RawArgs::try_parse_from(["enetstat", "watch"].iter().chain(args))
@@ -166,6 +167,10 @@ mod tests {
     fn sizes() {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("16M"), Ok(16 << 20));
+        assert_eq!(
+            parse_size(DEFAULT_RING_SIZE),
+            Ok(u64::from(DEFAULT_RING_BYTES))
+        );
         assert_eq!(parse_size("64k"), Ok(64 << 10));
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("99999999999G").is_err());

@@ -51,6 +51,8 @@ pub(crate) struct TcpStateProbe {
 /// times 4 for a late drain, rounded up to a power of two. It is mapped (and resident) twice in
 /// the reader, and is kernel memory that cannot be swapped. `--ring-size` gives more.
 pub(crate) const DEFAULT_RING_SIZE: &str = "4M";
+/// [`DEFAULT_RING_SIZE`] in bytes, for the commands without `--ring-size` (`-c`).
+pub(crate) const DEFAULT_RING_BYTES: u32 = 4 << 20;
 
 /// Ring buffer sizes must be a power of two and a multiple of the page size.
 pub(crate) fn check_ring_size(bytes: u64) -> Result<u32, String> {

@@ -20,7 +20,7 @@ use super::{
     bpf_stats::{TracerRuns, tracer_runs},
     churn::parse_churn,
     report,
-    tracer::{METRICS_ADDR, Scratch, Tracer, cpu_seconds, daemon_counts, ensure_tracefs},
+    tracer::{METRICS_ADDR, Scratch, Tracer, cpu_seconds, ensure_tracefs},
 };
 use crate::{setup, util};
 
@@ -205,6 +205,13 @@ fn measure(
     };
     if let (Some(running), Some((runs_before, cpu_before))) = (running, before) {
         m.kernel = tracer_runs(running.pid())?.since(runs_before);
+        if m.kernel.transitions.run_cnt == 0 {
+            bail!(
+                "{}'s transition probe counted no run over {} connections: statistics off?",
+                tracer.label(),
+                m.connections
+            );
+        }
         let counts = running.finish(enetstat)?;
         m.user_cpu = counts.cpu_seconds - cpu_before;
         m.ring_lost = counts.lost;
@@ -400,10 +407,14 @@ fn parse_wrk(out: &str) -> Option<(u64, f64)> {
     Some((requests, seconds))
 }
 
-/// `kernel.bpf_stats_enabled` set to 1 for the measurements, and set back to what it was.
+/// `kernel.bpf_stats_enabled` set to 1 for the measurements, and set back to what it was. A
+/// BPF_ENABLE_STATS descriptor is held as well: the machine is shared, and another benchmark
+/// writing 0 to the sysctl would otherwise turn the statistics off in the middle of a run (the
+/// kernel counts each holder).
 struct BpfStatsSysctl {
     before: String,
     restored: bool,
+    _held: std::os::fd::OwnedFd,
 }
 
 const BPF_STATS_SYSCTL: &str = "/proc/sys/kernel/bpf_stats_enabled";
@@ -416,9 +427,12 @@ impl BpfStatsSysctl {
             .to_string();
         std::fs::write(BPF_STATS_SYSCTL, "1")
             .with_context(|| format!("writing 1 to {BPF_STATS_SYSCTL}"))?;
+        let held = aya::sys::enable_stats(aya::sys::Stats::RunTime)
+            .context("enabling BPF run-time statistics (BPF_ENABLE_STATS)")?;
         Ok(BpfStatsSysctl {
             before,
             restored: false,
+            _held: held,
         })
     }
 
@@ -471,17 +485,6 @@ fn idle_serve_memory(enetstat: &Path, scratch: &Path) -> anyhow::Result<Memory> 
     let running = Tracer::Serve
         .start(enetstat, scratch)?
         .expect("serve is a tracer");
-    let mut answered = false;
-    for _ in 0..100 {
-        if daemon_counts(enetstat).is_ok() {
-            answered = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if !answered {
-        bail!("the daemon did not answer status within 10 s");
-    }
     std::thread::sleep(Duration::from_secs(3));
     let status = std::fs::read_to_string(format!("/proc/{}/status", running.pid()))?;
     let kb = |key: &str| -> anyhow::Result<u64> {

@@ -129,6 +129,10 @@ impl Tracer {
         // a second more for the attach to complete.
         process.wait_until("loaded a BPF program", || holds_program(pid), &err)?;
         std::thread::sleep(Duration::from_secs(1));
+        if self.is_daemon() {
+            // Its table is built once it answers.
+            process.wait_until("answered status", || daemon_counts(enetstat).is_ok(), &err)?;
+        }
         Ok(Some(RunningTracer {
             tracer: self,
             process,
@@ -190,7 +194,7 @@ impl RunningTracer {
 }
 
 /// (events received, ring-full losses) from the daemon's status.
-pub(crate) fn daemon_counts(enetstat: &Path) -> anyhow::Result<TracerCounts> {
+fn daemon_counts(enetstat: &Path) -> anyhow::Result<TracerCounts> {
     let out = util::output_of(Command::new(enetstat).args([
         "status",
         "--json",
@@ -266,7 +270,14 @@ impl Scratch {
             dir: std::env::temp_dir().join(&ns),
             ns,
         };
-        util::check_status(Command::new("ip").args(["-n", &scratch.ns, "link", "set", "lo", "up"]))?;
+        util::check_status(Command::new("ip").args([
+            "-n",
+            &scratch.ns,
+            "link",
+            "set",
+            "lo",
+            "up",
+        ]))?;
         std::fs::create_dir_all(&scratch.dir)?;
         Ok(scratch)
     }
