@@ -555,9 +555,25 @@ impl Summary {
         self.user_cpu * 1e6 / self.transitions() as f64
     }
 
-    /// Tracer CPU (kernel + userspace) over the workload's own CPU.
+    /// The part of the transitions the tracer saw that this workload made: the machine is
+    /// shared, and the tracer also pays for other work's connections.
+    fn ours(&self) -> f64 {
+        (self.connections as f64 * TRANSITIONS_PER_CONNECTION as f64 / self.transitions() as f64)
+            .min(1.0)
+    }
+
+    /// The tracer's kernel and userspace CPU seconds spent on this workload's transitions.
+    fn attributed(&self) -> (f64, f64) {
+        (
+            self.kernel_seconds() * self.ours(),
+            self.user_cpu * self.ours(),
+        )
+    }
+
+    /// Tracer CPU (kernel + userspace) for this workload over the workload's own CPU.
     fn share(&self) -> f64 {
-        (self.kernel_seconds() + self.user_cpu) / self.workload_cpu * 100.0
+        let (kernel, user) = self.attributed();
+        (kernel + user) / self.workload_cpu * 100.0
     }
 
     fn per_million_transitions(&self, count: u64) -> f64 {
@@ -582,10 +598,14 @@ fn render(
          holds (`serve --metrics` also runs the interface probes, on every packet).\n\
          - Userspace: the tracer's CPU time, all threads (schedstat), from the workload's start \
          until it has caught up.\n\
-         - Share: tracer CPU (kernel + userspace) / the workload processes' CPU over the same \
+         - Share: the tracer's CPU for the workload (kernel + userspace) / the workload processes' CPU over the same \
          window (churn: both loops; nginx: master, worker and wrk; the probes' kernel time runs \
          in their context and is part of it).\n\
-         - Per connection: tracer CPU / connections the workload made (10 transitions each).\n\
+         - Ours: the workload's transitions (10 per connection) / the transitions the probe \
+         ran for. The machine is shared with other work that makes connections too; the \
+         tracer's CPU (kernel and userspace) is scaled by this part for the per-connection and \
+         share columns, the per-transition columns need no scaling.\n\
+         - Per connection: that tracer CPU / connections the workload made.\n\
          - Lost: records the tracer says its buffer could not take (`serve`: its \
          `events_lost_ring_full`), and runs the kernel skipped (recursion misses), per million \
          transitions.\n\n",
@@ -611,17 +631,19 @@ fn render(
                         format!("{:.0}", s.rate()),
                         "1.00×".to_string(),
                     ];
-                    row.extend((0..8).map(|_| "-".to_string()));
+                    row.extend((0..9).map(|_| "-".to_string()));
                     return row;
                 }
                 let per_connection = |seconds: f64| seconds * 1e6 / s.connections.max(1) as f64;
+                let (kernel, user) = s.attributed();
                 vec![
                     tracer.label().to_string(),
                     format!("{:.0}", s.rate()),
                     format!("{:.2}×", s.rate() / baseline),
-                    format!("{:.2}", per_connection(s.kernel_seconds() + s.user_cpu)),
-                    format!("{:.2}", per_connection(s.kernel_seconds())),
-                    format!("{:.2}", per_connection(s.user_cpu)),
+                    format!("{:.0}%", s.ours() * 100.0),
+                    format!("{:.2}", per_connection(kernel + user)),
+                    format!("{:.2}", per_connection(kernel)),
+                    format!("{:.2}", per_connection(user)),
                     format!("{:.0}", s.kernel_ns_per_transition()),
                     format!("{:.3}", s.user_us_per_transition()),
                     format!("{:.1}%", s.share()),
@@ -647,6 +669,7 @@ fn render(
                     "tracer",
                     "connections/s",
                     "ratio",
+                    "transitions ours",
                     "µs/connection",
                     "kernel µs/conn",
                     "user µs/conn",
