@@ -181,7 +181,7 @@ mod tests {
         let c = check(&[]).unwrap();
         assert_eq!(c.filter, TransitionFilter::default());
         assert_eq!(c.format, StreamFormat::Table { wide: false });
-        assert_eq!(c.ring_bytes, 16 << 20);
+        assert_eq!(c.ring_bytes, DEFAULT_RING_BYTES);
         assert!(!c.lifetimes);
     }
 
