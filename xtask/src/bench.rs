@@ -1,7 +1,9 @@
 //! `cargo xtask bench`: benchmarks that run enetstat and its peers side by side, in turn
 //! (A B C D A B C D ...), in one run, and print ratios. Results also go to BENCHMARKS.md.
 
+mod bpf_stats;
 mod churn;
+mod cost;
 mod interfaces;
 mod report;
 mod snapshot;
@@ -19,6 +21,9 @@ pub(crate) struct BenchArgs {
 enum Which {
     /// Loopback connect/accept/close throughput with each tracer attached (the default).
     Churn(churn::ChurnArgs),
+    /// Tracing cost per connection (BPF run time + tracer CPU) with both cores busy: two churn
+    /// loops, and nginx under wrk; idle `serve` memory.
+    Cost(cost::CostArgs),
     /// Interface probe overhead: bulk TCP (and small UDP) throughput over loopback and veth with
     /// `enetstat watch --interfaces` attached and not, probe run time per packet.
     Interfaces(interfaces::InterfacesArgs),
@@ -33,6 +38,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         .unwrap_or(Which::Churn(churn::ChurnArgs::default()))
     {
         Which::Churn(args) => churn::run(args),
+        Which::Cost(args) => cost::run(args),
         Which::Snapshot(args) => snapshot::run(args),
         Which::Interfaces(args) => interfaces::run(args),
     }

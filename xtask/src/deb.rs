@@ -83,12 +83,8 @@ pub(crate) fn build(enetstat: &Path, out_dir: &Path) -> anyhow::Result<PathBuf> 
     )?;
 
     let staged = install::stage(enetstat, Path::new("/usr"), Some(&root))?;
-    // Debian ships binaries without debug sections and man pages gzip'd (-n: no timestamp).
-    util::check_status(
-        Command::new("strip")
-            .arg("--strip-debug")
-            .arg(&staged.binary),
-    )?;
+    // The binary is staged without debug sections; Debian ships man pages gzip'd (-n: no
+    // timestamp).
     for page in std::fs::read_dir(&staged.man_dir)? {
         util::check_status(Command::new("gzip").arg("-9nf").arg(page?.path()))?;
     }

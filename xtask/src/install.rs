@@ -90,6 +90,7 @@ pub(crate) fn install(args: InstallArgs) -> anyhow::Result<()> {
         bail!("--prefix must be an absolute path");
     }
     setup::ensure_toolchain()?;
+    setup::ensure_debian_packages(&[("strip", "binutils")])?;
     let enetstat = util::build_enetstat()?;
     for path in stage(&enetstat, &args.prefix, args.destdir.as_deref())?.paths() {
         println!("{}", path.display());
@@ -138,6 +139,10 @@ pub(crate) fn stage(
     // Written beside it and renamed over it, so a running daemon's binary is never truncated.
     let fresh = bin.with_extension("new");
     std::fs::copy(enetstat, &fresh).with_context(|| format!("writing {}", fresh.display()))?;
+    // The release profile keeps line tables (`debug = 1`) for backtraces and profiling in the
+    // build tree; installed, they would only weigh on disk. The eBPF object the binary embeds
+    // is data to strip, so its BTF (which aya needs) stays.
+    util::check_status(Command::new("strip").arg("--strip-debug").arg(&fresh))?;
     std::fs::rename(&fresh, &bin).with_context(|| format!("writing {}", bin.display()))?;
 
     let man_dir = layout.staged("share/man/man8");

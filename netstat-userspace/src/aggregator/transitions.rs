@@ -1,7 +1,6 @@
 //! Per-socket memory that a single transition record cannot carry: who owns the socket, when it
 //! entered its current state, and the first transition of it that was seen.
 
-
 use crate::{
     events::{Task, TcpTransition},
     model::{TcpState, hashing::FastMap},

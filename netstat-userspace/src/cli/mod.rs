@@ -25,7 +25,7 @@ use crate::{
         watch::WatchConfig,
     },
     daemon::web_config::WebConfig,
-    probes::check_ring_size,
+    probes::{DEFAULT_RING_SIZE, check_ring_size},
     snapshot::NetstatConfig,
     sources::daemon::DEFAULT_SOCKET,
     views::{self, OutputFormat},
@@ -111,7 +111,7 @@ pub(crate) enum RawCommand {
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// Size of the kernel ring buffer: a power of two, with an optional K, M or G suffix.
-    #[arg(long, value_name = "BYTES", default_value = "64M")]
+    #[arg(long, value_name = "BYTES", default_value = DEFAULT_RING_SIZE)]
     pub(crate) ring_size: String,
     /// Serve Prometheus metrics at http://ADDR/metrics: HOST:PORT, [IPV6]:PORT, or PORT alone
     /// for 127.0.0.1:PORT. OpenMetrics when the scraper's Accept asks for it, else the text

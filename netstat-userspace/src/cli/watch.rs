@@ -6,7 +6,7 @@ use crate::{
     commands::{interfaces::InterfaceWatchConfig, watch::WatchConfig},
     events::filter::TransitionFilter,
     model::{TcpState, sockets::Family},
-    probes::check_ring_size,
+    probes::{DEFAULT_RING_SIZE, check_ring_size},
     views::transitions::StreamFormat,
 };
 
@@ -52,7 +52,7 @@ pub(crate) struct WatchArgs {
     #[arg(short = 'W', long)]
     pub(crate) wide: bool,
     /// Size of the kernel ring buffer: a power of two, with an optional K, M or G suffix.
-    #[arg(long, value_name = "BYTES", default_value = "16M")]
+    #[arg(long, value_name = "BYTES", default_value = DEFAULT_RING_SIZE)]
     pub(crate) ring_size: String,
     /// Watch interfaces instead: packets, bytes, errors and drops per second, error and drop
     /// events as they happen, interfaces appearing and vanishing.
@@ -152,6 +152,7 @@ mod tests {
 
     use super::*;
     use crate::cli::{Config, RawArgs};
+    use crate::probes::DEFAULT_RING_BYTES;
 
     fn check(args: &[&str]) -> Result<WatchConfig, String> {
         let raw = RawArgs::try_parse_from(["enetstat", "watch"].iter().chain(args))
@@ -166,6 +167,10 @@ mod tests {
     fn sizes() {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("16M"), Ok(16 << 20));
+        assert_eq!(
+            parse_size(DEFAULT_RING_SIZE),
+            Ok(u64::from(DEFAULT_RING_BYTES))
+        );
         assert_eq!(parse_size("64k"), Ok(64 << 10));
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("99999999999G").is_err());
@@ -176,7 +181,7 @@ mod tests {
         let c = check(&[]).unwrap();
         assert_eq!(c.filter, TransitionFilter::default());
         assert_eq!(c.format, StreamFormat::Table { wide: false });
-        assert_eq!(c.ring_bytes, 16 << 20);
+        assert_eq!(c.ring_bytes, DEFAULT_RING_BYTES);
         assert!(!c.lifetimes);
     }
 

@@ -12,7 +12,7 @@ use crate::{
     events::{TcpTransition, filter::TransitionFilter},
     model::{losses::Losses, sockets::Family},
     output,
-    probes::{TcpStateProbe, check_ring_size},
+    probes::{DEFAULT_RING_BYTES, TcpStateProbe},
     snapshot::{self, NetstatConfig, NetstatView},
     sources::pump::{EventSink, Pump, StopSignals},
     views::{
@@ -80,8 +80,8 @@ pub(crate) async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
         bail!("-c: this view is refreshed, not followed");
     }
     let stop = StopSignals::install()?;
-    let ring_bytes = check_ring_size(16 << 20).map_err(anyhow::Error::msg)?;
-    let (probe, events) = TcpStateProbe::attach(&TransitionFilter::default().kernel(), ring_bytes)?;
+    let (probe, events) =
+        TcpStateProbe::attach(&TransitionFilter::default().kernel(), DEFAULT_RING_BYTES)?;
     let pump = Pump::new(stop, events)?;
 
     config.flags.continuous = false;

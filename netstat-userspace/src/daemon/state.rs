@@ -1,9 +1,6 @@
 //! What the daemon keeps between requests, and how it answers them.
 
-use std::{
-    collections::HashMap,
-    time::Instant,
-};
+use std::{collections::HashMap, time::Instant};
 
 use serde::Serialize;
 

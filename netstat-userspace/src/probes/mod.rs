@@ -45,6 +45,15 @@ pub(crate) struct TcpStateProbe {
     pub(crate) hook: TcpHook,
 }
 
+/// The default ring size of `watch` and `serve`. Sized by need: the reader drains every 20 ms
+/// (sources/pump.rs), two loopback churn loops on both cores peak near 300,000 transitions/s
+/// (`bench cost`), and a record takes 128 bytes with its header: 0.8 MB per drain interval,
+/// times 4 for a late drain, rounded up to a power of two. It is mapped (and resident) twice in
+/// the reader, and is kernel memory that cannot be swapped. `--ring-size` gives more.
+pub(crate) const DEFAULT_RING_SIZE: &str = "4M";
+/// [`DEFAULT_RING_SIZE`] in bytes, for the commands without `--ring-size` (`-c`).
+pub(crate) const DEFAULT_RING_BYTES: u32 = 4 << 20;
+
 /// Ring buffer sizes must be a power of two and a multiple of the page size.
 pub(crate) fn check_ring_size(bytes: u64) -> Result<u32, String> {
     let page = page_size();

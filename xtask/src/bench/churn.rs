@@ -2,17 +2,25 @@
 //! attached, with `enetstat watch > file`, with libbpf-tools `tcpstates > file`, and with an
 //! equivalent bpftrace one-liner. Runs in turn, several rounds, in one scratch namespace.
 
-use std::{
-    path::Path,
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{path::Path, process::Command};
 
 use anyhow::Context as _;
 use clap::Args;
 
-use super::{report, tracer::TracerProcess};
+use super::{
+    report,
+    tracer::{Scratch, Tracer, cpu_seconds, ensure_tracefs},
+};
 use crate::{setup, util};
+
+/// The tracers this benchmark compares, in the order measured.
+const TRACERS: [Tracer; 5] = [
+    Tracer::None,
+    Tracer::Enetstat,
+    Tracer::Serve,
+    Tracer::Tcpstates,
+    Tracer::Bpftrace,
+];
 
 #[derive(Args)]
 pub(crate) struct ChurnArgs {
@@ -37,134 +45,14 @@ impl Default for ChurnArgs {
     }
 }
 
-/// The bpftrace program: the same fields as the other tracers' lines, one printf per transition.
-const BPFTRACE_PROGRAM: &str = r#"tracepoint:sock:inet_sock_set_state /args->protocol == 6/ { printf("%llu %d %s %d %d %d %d %d\n", nsecs, pid, comm, args->family, args->sport, args->dport, args->oldstate, args->newstate); }"#;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Tracer {
-    None,
-    Enetstat,
-    Serve,
-    Tcpstates,
-    Bpftrace,
-}
-
-/// The control socket of the daemon under test.
-const SERVE_SOCKET: &str = "/run/enetstat-bench/churn.sock";
-
-impl Tracer {
-    const ALL: [Tracer; 5] = [
-        Tracer::None,
-        Tracer::Enetstat,
-        Tracer::Serve,
-        Tracer::Tcpstates,
-        Tracer::Bpftrace,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            Tracer::None => "nothing attached",
-            Tracer::Enetstat => "enetstat watch > file",
-            Tracer::Serve => "enetstat serve (daemon)",
-            Tracer::Tcpstates => "libbpf-tools tcpstates > file",
-            Tracer::Bpftrace => "bpftrace one-liner > file",
-        }
-    }
-
-    fn command(self, enetstat: &Path) -> Option<Command> {
-        let mut cmd = match self {
-            Tracer::None => return None,
-            Tracer::Enetstat => {
-                let mut cmd = Command::new(enetstat);
-                cmd.arg("watch");
-                cmd
-            }
-            Tracer::Serve => {
-                let mut cmd = Command::new(enetstat);
-                cmd.args(["serve", "--socket", SERVE_SOCKET]);
-                cmd
-            }
-            Tracer::Tcpstates => Command::new("tcpstates"),
-            Tracer::Bpftrace => {
-                let mut cmd = Command::new("bpftrace");
-                cmd.args(["-e", BPFTRACE_PROGRAM]);
-                cmd
-            }
-        };
-        cmd.stdin(Stdio::null());
-        Some(cmd)
-    }
-
-    /// Lines of its output that are not transitions (headers, banners).
-    fn is_record(self, line: &str) -> bool {
-        match self {
-            Tracer::None | Tracer::Serve => false,
-            Tracer::Enetstat => !line.starts_with("TIME "),
-            Tracer::Tcpstates => !line.starts_with("SKADDR"),
-            Tracer::Bpftrace => line.starts_with(|c: char| c.is_ascii_digit()),
-        }
-    }
-
-    /// Records the tracer itself says it lost, from its own messages.
-    fn reported_lost(self, output: &str) -> u64 {
-        let number_before = |line: &str, marker: &str| -> Option<u64> {
-            let before = &line[..line.find(marker)?];
-            before.split_whitespace().last()?.parse().ok()
-        };
-        let number_after = |line: &str, marker: &str| -> Option<u64> {
-            line[line.find(marker)? + marker.len()..]
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        };
-        output
-            .lines()
-            .filter_map(|line| match self {
-                Tracer::None | Tracer::Serve => None,
-                Tracer::Enetstat => number_before(line, " transition records lost"),
-                Tracer::Tcpstates => number_after(line, "lost "),
-                Tracer::Bpftrace => number_after(line, "Lost "),
-            })
-            .sum()
-    }
-}
-
 struct Measurement {
     connections: u64,
     seconds: f64,
     /// Records written (the daemon: events received).
     written: u64,
     lost: u64,
-    /// The tracer's own CPU time (all threads, user + system) from the start of the churn to
-    /// the end of its drain: start-up (BTF, the daemon's snapshot) is not counted.
+    /// The tracer's own CPU time (user + system) over the run.
     cpu_seconds: f64,
-}
-
-/// A process's CPU seconds, all threads, from the first field of each thread's
-/// /proc/PID/task/TID/schedstat (nanoseconds; /proc/PID/stat ticks at 10 ms, too coarse here).
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0.0;
-    };
-    let ns: u64 = tasks
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    ns as f64 / 1e9
-}
-
-/// (events received, events lost) from the daemon's status.
-fn daemon_counts(enetstat: &Path) -> anyhow::Result<(u64, u64)> {
-    let out = util::output_of(Command::new(enetstat).args([
-        "status",
-        "--json",
-        "--socket",
-        SERVE_SOCKET,
-    ]))?;
-    let status: serde_json::Value = serde_json::from_str(&out)?;
-    let count = |k: &str| status[k].as_u64().unwrap_or(0);
-    Ok((count("events_received"), count("events_lost")))
 }
 
 pub(crate) fn run(args: ChurnArgs) -> anyhow::Result<()> {
@@ -173,32 +61,23 @@ pub(crate) fn run(args: ChurnArgs) -> anyhow::Result<()> {
     let churn = util::build_test_binary("enetstat-churn")?;
     ensure_tracefs()?;
 
-    let ns = format!("enetstat-bench-{}", std::process::id());
-    util::check_status(Command::new("ip").args(["netns", "add", &ns]))?;
-    let result = (|| -> anyhow::Result<Vec<(Tracer, Vec<Measurement>)>> {
-        util::check_status(Command::new("ip").args(["-n", &ns, "link", "set", "lo", "up"]))?;
-        let scratch = std::env::temp_dir().join(format!("enetstat-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&scratch)?;
-        let mut results: Vec<(Tracer, Vec<Measurement>)> =
-            Tracer::ALL.iter().map(|t| (*t, Vec::new())).collect();
-        for round in 1..=args.rounds {
-            for (tracer, measurements) in &mut results {
-                let m = measure(*tracer, &enetstat, &churn, &ns, args.seconds, &scratch)?;
-                eprintln!(
-                    "xtask: round {round}: {:<30} {:>8.0} conn/s, {} written, {} lost",
-                    tracer.label(),
-                    m.connections as f64 / m.seconds,
-                    m.written,
-                    m.lost
-                );
-                measurements.push(m);
-            }
+    let scratch = Scratch::create("bench")?;
+    let mut results: Vec<(Tracer, Vec<Measurement>)> =
+        TRACERS.iter().map(|t| (*t, Vec::new())).collect();
+    for round in 1..=args.rounds {
+        for (tracer, measurements) in &mut results {
+            let m = measure(*tracer, &enetstat, &churn, &scratch, args.seconds)?;
+            eprintln!(
+                "xtask: round {round}: {:<30} {:>8.0} conn/s, {} written, {} lost",
+                tracer.label(),
+                m.connections as f64 / m.seconds,
+                m.written,
+                m.lost
+            );
+            measurements.push(m);
         }
-        let _ = std::fs::remove_dir_all(&scratch);
-        Ok(results)
-    })();
-    let _ = Command::new("ip").args(["netns", "del", &ns]).status();
-    let results = result?;
+    }
+    drop(scratch);
 
     let rate = |ms: &[Measurement]| {
         ms.iter().map(|m| m.connections as f64).sum::<f64>()
@@ -269,7 +148,7 @@ pub(crate) fn run(args: ChurnArgs) -> anyhow::Result<()> {
     println!("{verdict}");
     if !args.no_write {
         let body = format!(
-            "## Churn overhead\n\n`cargo xtask bench churn --seconds {} --rounds {}` on {}: one thread doing loopback connect/accept/close in a scratch namespace, {} rounds of each tracer in turn, {} s each. The tracer's CPU is all its threads' (schedstat) from the churn's start to the end of its drain, start-up excluded; per million events it is µs per transition. The daemon counts the churn's transitions but, as they are of another namespace, does not apply them to its table.\n\n{}\n{}",
+            "## Churn overhead\n\n`cargo xtask bench churn --seconds {} --rounds {}` on {}: one thread doing loopback connect/accept/close in a scratch namespace, {} rounds of each tracer in turn, {} s each.\n\n{}\n{}",
             args.seconds,
             args.rounds,
             report::machine_summary(),
@@ -287,71 +166,29 @@ pub(crate) fn run(args: ChurnArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ensure_tracefs() -> anyhow::Result<()> {
-    if Path::new("/sys/kernel/tracing/events").is_dir() {
-        return Ok(());
-    }
-    util::check_status(Command::new("mount").args([
-        "-t",
-        "tracefs",
-        "nodev",
-        "/sys/kernel/tracing",
-    ]))
-}
-
 fn measure(
     tracer: Tracer,
     enetstat: &Path,
     churn: &Path,
-    ns: &str,
+    scratch: &Scratch,
     seconds: f64,
-    scratch: &Path,
 ) -> anyhow::Result<Measurement> {
-    let out_path = scratch.join("out");
-    let err_path = scratch.join("err");
-    let programs_before = loaded_bpf_programs();
-    let mut child = tracer
-        .command(enetstat)
-        .map(|cmd| TracerProcess::spawn(cmd, tracer.label(), &out_path, &err_path))
-        .transpose()?;
-    if let Some(process) = &mut child {
-        // Output to a file may be buffered and tell nothing: wait for a loaded BPF program, then
-        // a second more for the attach to complete.
-        process.wait_until(
-            "loaded a BPF program",
-            || loaded_bpf_programs() > programs_before,
-            &err_path,
-        )?;
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    let cpu_before = child
-        .as_ref()
-        .map_or(0.0, |process| cpu_seconds(process.child.id()));
+    let running = tracer.start(enetstat, &scratch.dir)?;
+    // From the churn's start: a daemon's start-up (its snapshot, ~0.2 s) is not per event.
+    let cpu_before = running.as_ref().map_or(0.0, |r| cpu_seconds(r.pid()));
     let out = util::output_of(
         Command::new("ip")
-            .args(["netns", "exec", ns])
+            .args(["netns", "exec", &scratch.ns])
             .arg(churn)
             .arg(seconds.to_string()),
     )?;
     let (connections, measured) =
         parse_churn(&out).with_context(|| format!("churn printed {out:?}"))?;
-    let (written, lost, cpu) = match child {
+    let (written, lost, cpu) = match running {
         None => (0, 0, 0.0),
-        Some(process) => {
-            // The daemon has applied everything once its ring is drained (20 ms at most).
-            std::thread::sleep(Duration::from_millis(200));
-            let daemon = (tracer == Tracer::Serve)
-                .then(|| daemon_counts(enetstat))
-                .transpose()?;
-            let cpu = cpu_seconds(process.child.id()) - cpu_before;
-            process.stop()?;
-            let output = std::fs::read_to_string(&out_path)?;
-            let messages = std::fs::read_to_string(&err_path)? + &output;
-            let (written, lost) = daemon.unwrap_or_else(|| {
-                let written = output.lines().filter(|l| tracer.is_record(l)).count() as u64;
-                (written, tracer.reported_lost(&messages))
-            });
-            (written, lost, cpu)
+        Some(running) => {
+            let counts = running.finish(enetstat)?;
+            (counts.written, counts.lost, counts.cpu_seconds - cpu_before)
         }
     };
     Ok(Measurement {
@@ -363,12 +200,8 @@ fn measure(
     })
 }
 
-fn loaded_bpf_programs() -> usize {
-    aya::programs::loaded_programs().count()
-}
-
 /// `connections=N seconds=S` -> (N, S).
-fn parse_churn(out: &str) -> Option<(u64, f64)> {
+pub(crate) fn parse_churn(out: &str) -> Option<(u64, f64)> {
     Some((
         util::field(out, "connections")?,
         util::field(out, "seconds")?,

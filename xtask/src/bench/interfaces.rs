@@ -5,7 +5,7 @@
 //! kernel's interface counters once the traffic has stopped.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     fmt::Write as _,
     path::{Path, PathBuf},
     process::Command,
@@ -14,7 +14,11 @@ use std::{
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 
-use super::{report, tracer::TracerProcess};
+use super::{
+    bpf_stats::{Runs, program_runs},
+    report,
+    tracer::TracerProcess,
+};
 use crate::util;
 
 #[derive(Args)]
@@ -266,104 +270,6 @@ fn parse_bulk(out: &str) -> Option<Bulk> {
         rx_packets: util::field(out, "rx_packets")?,
         tx_packets: util::field(out, "tx_packets")?,
     })
-}
-
-/// One program's kernel statistics, from its holder's /proc/PID/fdinfo.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Runs {
-    run_time_ns: u64,
-    run_cnt: u64,
-    recursion_misses: u64,
-}
-
-impl Runs {
-    fn since(self, before: Runs) -> Runs {
-        Runs {
-            run_time_ns: self.run_time_ns - before.run_time_ns,
-            run_cnt: self.run_cnt - before.run_cnt,
-            recursion_misses: self.recursion_misses - before.recursion_misses,
-        }
-    }
-
-    fn add(&mut self, other: Runs) {
-        self.run_time_ns += other.run_time_ns;
-        self.run_cnt += other.run_cnt;
-        self.recursion_misses += other.recursion_misses;
-    }
-}
-
-/// What one /proc/PID/fdinfo file says about a BPF object.
-#[derive(Debug, PartialEq, Eq)]
-enum FdInfo {
-    Program {
-        id: u32,
-        runs: Runs,
-    },
-    /// A raw tracepoint link: which program runs on which tracepoint.
-    RawTracepoint {
-        prog_id: u32,
-        tracepoint: String,
-    },
-    Other,
-}
-
-fn parse_fdinfo(text: &str) -> FdInfo {
-    let fields: HashMap<&str, &str> = text
-        .lines()
-        .filter_map(|line| line.split_once(':'))
-        .map(|(k, v)| (k.trim(), v.trim()))
-        .collect();
-    let number = |key: &str| fields.get(key).and_then(|v| v.parse::<u64>().ok());
-    if fields.get("link_type") == Some(&"raw_tracepoint")
-        && let (Some(prog_id), Some(tp)) = (number("prog_id"), fields.get("tp_name"))
-    {
-        return FdInfo::RawTracepoint {
-            prog_id: prog_id as u32,
-            tracepoint: tp.to_string(),
-        };
-    }
-    if fields.contains_key("prog_type")
-        && let (Some(id), Some(run_time_ns), Some(run_cnt)) =
-            (number("prog_id"), number("run_time_ns"), number("run_cnt"))
-    {
-        return FdInfo::Program {
-            id: id as u32,
-            runs: Runs {
-                run_time_ns,
-                run_cnt,
-                recursion_misses: number("recursion_misses").unwrap_or(0),
-            },
-        };
-    }
-    FdInfo::Other
-}
-
-/// The statistics of every raw-tracepoint program process `pid` holds attached, by tracepoint
-/// (the kernel truncates program names to 15 bytes; the link names the tracepoint in full).
-fn program_runs(pid: u32) -> anyhow::Result<BTreeMap<String, Runs>> {
-    let mut programs = HashMap::new();
-    let mut links = Vec::new();
-    let dir = format!("/proc/{pid}/fdinfo");
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
-        // An fd closed meanwhile is no BPF object of a running tracer.
-        let Ok(text) = std::fs::read_to_string(entry?.path()) else {
-            continue;
-        };
-        match parse_fdinfo(&text) {
-            FdInfo::Program { id, runs } => {
-                programs.insert(id, runs);
-            }
-            FdInfo::RawTracepoint {
-                prog_id,
-                tracepoint,
-            } => links.push((prog_id, tracepoint)),
-            FdInfo::Other => {}
-        }
-    }
-    Ok(links
-        .into_iter()
-        .filter_map(|(prog_id, tp)| Some((tp, *programs.get(&prog_id)?)))
-        .collect())
 }
 
 /// Packet and byte totals of one interface.
@@ -1099,34 +1005,6 @@ mod tests {
         assert_eq!(Medium::UdpLo.packets(&b), 131_968);
         assert_eq!(Medium::UdpVeth.packets(&b), 263_936);
         assert_eq!(parse_bulk("bytes=1 seconds=2"), None);
-    }
-
-    #[test]
-    fn reads_programs_and_links_from_fdinfo() {
-        let program = "pos:\t0\nflags:\t02000002\nmnt_id:\t17\nino:\t1038\nprog_type:\t17\nprog_jited:\t1\nprog_tag:\t8a0e115a17b8e215\nmemlock:\t4096\nprog_id:\t2671\nrun_time_ns:\t5000\nrun_cnt:\t100\nrecursion_misses:\t2\nverified_insns:\t1065\n";
-        assert_eq!(
-            parse_fdinfo(program),
-            FdInfo::Program {
-                id: 2671,
-                runs: Runs {
-                    run_time_ns: 5000,
-                    run_cnt: 100,
-                    recursion_misses: 2
-                }
-            }
-        );
-        let link = "pos:\t0\nflags:\t02000000\nmnt_id:\t17\nino:\t1038\nlink_type:\traw_tracepoint\nlink_id:\t593\nprog_tag:\t8a0e115a17b8e215\nprog_id:\t2671\ntp_name:\tnet_dev_xmit\ncookie:\t0\n";
-        assert_eq!(
-            parse_fdinfo(link),
-            FdInfo::RawTracepoint {
-                prog_id: 2671,
-                tracepoint: "net_dev_xmit".to_string()
-            }
-        );
-        assert_eq!(
-            parse_fdinfo("pos:\t0\nflags:\t02\nmnt_id:\t17\n"),
-            FdInfo::Other
-        );
     }
 
     #[test]
