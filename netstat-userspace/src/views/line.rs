@@ -71,6 +71,17 @@ impl Line {
         self.short(&digits[at..]);
     }
 
+    /// `n` in decimal, right-aligned in `width` columns (`{:width$}` for an integer).
+    pub(crate) fn right_aligned(&mut self, n: u64, width: usize) {
+        let start = self.buf.len();
+        self.decimal(n);
+        let pad = width.saturating_sub(self.buf.len() - start);
+        if pad > 0 {
+            self.buf
+                .splice(start..start, std::iter::repeat_n(b' ', pad));
+        }
+    }
+
     /// `n` in decimal with leading zeros to `width` digits (`{:0width$}`), for `n` < 10^width.
     pub(crate) fn zero_padded(&mut self, n: u64, width: usize) {
         let mut digits = [b'0'; 20];

@@ -16,7 +16,7 @@ use crate::{
         owners::{Owner, SocketOwners},
         sockets::{InetProtocol, InetSocketRow, SO_ACCEPTCON, UnixSocketRow},
     },
-    views::{color::StateCell, escape::escape_controls, netstat::NetstatFlags},
+    views::{color::StateCell, escape::escape_controls, line::Line, netstat::NetstatFlags},
 };
 
 /// The State column of a TCP row: net-tools' tcp_state[] stops at CLOSING and names state 0
@@ -171,6 +171,69 @@ pub(crate) fn write_inet_row(
     names: &dyn Names,
     owners: Option<&SocketOwners>,
 ) -> io::Result<()> {
+    if protocol == InetProtocol::Tcp
+        && flags.numeric_hosts
+        && flags.numeric_ports
+        && !flags.color
+        && row.local.is_ipv4()
+        && row.remote.is_ipv4()
+    {
+        write_numeric_tcp4_columns(out, row)?;
+    } else {
+        write_inet_columns(out, protocol, row, flags, names)?;
+    }
+    finish_row(
+        out,
+        row.uid,
+        row.inode,
+        flags,
+        names,
+        inet_owner(row, owners),
+    )?;
+    if flags.timers {
+        write!(out, " {}", timers(protocol, row))?;
+    }
+    out.write_all(b"\n")
+}
+
+/// `-tan`'s common case, the row `write_inet_columns` writes for numeric IPv4 TCP without colour,
+/// written without `fmt` or allocations per field: a snapshot of 100,000 sockets spends most of
+/// its user time here. An IPv4 `host:port` is at most 21 bytes, so never cut.
+fn write_numeric_tcp4_columns(out: &mut dyn Write, row: &InetSocketRow) -> io::Result<()> {
+    let mut line = Line {
+        buf: Vec::with_capacity(96),
+    };
+    line.bytes(b"tcp   ");
+    line.right_aligned(row.rx_queue, 6);
+    line.byte(b' ');
+    line.right_aligned(row.tx_queue, 6);
+    for (addr, port) in [(row.local, row.local_port), (row.remote, row.remote_port)] {
+        line.byte(b' ');
+        let start = line.buf.len();
+        line.ip(&addr);
+        line.byte(b':');
+        if port == 0 {
+            line.byte(b'*');
+        } else {
+            line.decimal(u64::from(port));
+        }
+        line.pad_from(start, 23);
+    }
+    line.byte(b' ');
+    let start = line.buf.len();
+    line.bytes(net_tools_tcp_state(row.state).as_bytes());
+    line.pad_from(start, 11);
+    out.write_all(&line.buf)
+}
+
+/// The columns up to the state: protocol, queues, endpoints.
+fn write_inet_columns(
+    out: &mut dyn Write,
+    protocol: InetProtocol,
+    row: &InetSocketRow,
+    flags: &NetstatFlags,
+    names: &dyn Names,
+) -> io::Result<()> {
     let v6 = row.local.is_ipv6();
     let endpoint = |addr, port| endpoint_text(addr, port, protocol, flags, names);
     let local = endpoint(row.local, row.local_port);
@@ -209,18 +272,7 @@ pub(crate) fn write_inet_row(
             )?;
         }
     }
-    finish_row(
-        out,
-        row.uid,
-        row.inode,
-        flags,
-        names,
-        inet_owner(row, owners),
-    )?;
-    if flags.timers {
-        write!(out, " {}", timers(protocol, row))?;
-    }
-    out.write_all(b"\n")
+    Ok(())
 }
 
 /// An IP socket's owner: by inode, or its last owner when no process holds it.
@@ -432,6 +484,36 @@ mod tests {
             render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None)),
             "tcp6       0     16 ::1:8080                ::1:41938               ESTABLISHED 1000       83817      keepalive (47.19/3/0)\n"
         );
+    }
+
+    #[test]
+    fn the_numeric_ipv4_fast_path_writes_what_the_general_one_does() {
+        let mut rng = crate::views::line::tests::Lcg(7);
+        let mut f = flags();
+        f.numeric_hosts = true;
+        f.numeric_ports = true;
+        for _ in 0..5000 {
+            let mut row = listen();
+            let mut pick = |bound: u64| rng.next() % bound;
+            // Any address, and short ones (0.0.0.0, 1.0.0.2, ...), whose padding differs.
+            row.local = IpAddr::V4((pick(1 << 32) as u32).into());
+            row.remote = IpAddr::V4(((pick(4) << 24 | pick(300)) as u32).into());
+            row.local_port = [0, 1, 80, 65535, pick(65536) as u16][pick(5) as usize];
+            row.remote_port = [0, pick(65536) as u16][pick(2) as usize];
+            row.rx_queue = [0, 9, 99_999, 1_000_000, u64::from(u32::MAX)][pick(5) as usize];
+            let digits = pick(9) as u32;
+            row.tx_queue = pick(10u64.pow(digits));
+            row.state = pick(16) as u8;
+            let mut fast = Vec::new();
+            write_numeric_tcp4_columns(&mut fast, &row).unwrap();
+            let mut general = Vec::new();
+            write_inet_columns(&mut general, InetProtocol::Tcp, &row, &f, &NoNames).unwrap();
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                String::from_utf8(general).unwrap(),
+                "{row:?}"
+            );
+        }
     }
 
     #[test]
