@@ -5,7 +5,9 @@ use std::io::{self, Write};
 use super::{
     clock::{Clock, DateCache},
     line::Line,
-    transitions::{end_json_with_netns, leading_header, write_leading_columns, write_socket_json},
+    stream_columns::{
+        end_json_with_netns, leading_header, write_leading_columns, write_socket_json,
+    },
 };
 use crate::aggregator::lifetimes::Lifetime;
 

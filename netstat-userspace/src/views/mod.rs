@@ -10,6 +10,7 @@ pub(crate) mod line;
 pub(crate) mod metrics;
 pub(crate) mod netstat;
 pub(crate) mod printer;
+pub(crate) mod stream_columns;
 pub(crate) mod transitions;
 
 pub(crate) use crate::model::netstat::OutputFormat;

@@ -7,10 +7,12 @@ use super::{
     color::StateCell,
     lifetimes,
     line::Line,
+    stream_columns::{
+        end_json_with_netns, leading_header, write_leading_columns, write_socket_json,
+    },
 };
 use crate::{
     aggregator::{lifetimes::Lifetime, transitions::Observed},
-    events::{Task, TcpTransition},
     model::{TcpState, losses::LossCause},
 };
 
@@ -28,97 +30,6 @@ pub(crate) fn describe_loss(cause: LossCause) -> &'static str {
         LossCause::Recursion => "probe skipped by the kernel (recursion)",
         LossCause::RateLimited => "held back by the rate limit",
         LossCause::Untracked => "beyond the probe's capacity",
-    }
-}
-
-/// The fields every stream object begins with: when, whose, and which socket. Leaves the object
-/// open after `"rport":N`.
-pub(super) fn write_socket_json(
-    line: &mut Line,
-    clock: &Clock,
-    dates: &mut DateCache,
-    t: &TcpTransition,
-    owner: Option<Task>,
-) {
-    line.bytes(b"{\"ts\":\"");
-    clock.write_rfc3339(dates, t.ts_ns, line);
-    line.bytes(b"\",\"skaddr\":\"0x");
-    line.hex(t.skaddr);
-    // The kernel's socket cookie (`null` from the classic tracepoint): unlike `skaddr`, never
-    // reused, and the `cookie` of `ss -e`'s sockets.
-    line.bytes(b"\",\"cookie\":");
-    line.json_opt(t.cookie);
-    line.bytes(b",\"pid\":");
-    line.json_opt(owner.map(|o| u64::from(o.tgid)));
-    line.bytes(b",\"comm\":");
-    match owner {
-        Some(o) => line.json_escaped(o.comm.as_bytes()),
-        None => line.bytes(b"null"),
-    }
-    line.bytes(b",\"family\":\"");
-    line.bytes(t.family.name().as_bytes());
-    line.bytes(b"\",\"laddr\":\"");
-    line.ip(&t.local);
-    line.bytes(b"\",\"lport\":");
-    line.decimal(u64::from(t.local_port));
-    line.bytes(b",\"raddr\":\"");
-    line.ip(&t.remote);
-    line.bytes(b"\",\"rport\":");
-    line.decimal(u64::from(t.remote_port));
-}
-
-/// `,"netns":N}` and the newline: the network namespace inode, as `ls -iL /proc/PID/ns/net`
-/// shows it, `null` when unknown.
-pub(super) fn end_json_with_netns(line: &mut Line, t: &TcpTransition) {
-    line.bytes(b",\"netns\":");
-    line.json_opt((t.netns != 0).then_some(u64::from(t.netns)));
-    line.bytes(b"}\n");
-}
-
-/// Table columns every stream row begins with: time, owner, endpoints. `w` is the address width.
-pub(super) fn leading_header(w: usize) -> String {
-    format!(
-        "{:<15} {:<7} {:<16} {:<w$} {:<5} {:<w$} {:<5}",
-        "TIME", "PID", "COMM", "LADDR", "LPORT", "RADDR", "RPORT"
-    )
-}
-
-/// The row's columns under [`leading_header`], each padded as `{:<width}` would.
-pub(super) fn write_leading_columns(
-    line: &mut Line,
-    clock: &Clock,
-    t: &TcpTransition,
-    owner: Option<Task>,
-    w: usize,
-) {
-    let start = line.buf.len();
-    clock.write_time_of_day(t.ts_ns, line);
-    line.pad_from(start, 15);
-    line.byte(b' ');
-    let start = line.buf.len();
-    match owner {
-        Some(o) => line.decimal(u64::from(o.tgid)),
-        None => line.byte(b'-'),
-    }
-    line.pad_from(start, 7);
-    line.byte(b' ');
-    let columns = match owner {
-        Some(o) => line.escaped(o.comm.as_bytes()),
-        None => {
-            line.byte(b'-');
-            1
-        }
-    };
-    line.spaces(16usize.saturating_sub(columns));
-    for (addr, port) in [(&t.local, t.local_port), (&t.remote, t.remote_port)] {
-        line.byte(b' ');
-        let start = line.buf.len();
-        line.ip(addr);
-        line.pad_from(start, w);
-        line.byte(b' ');
-        let start = line.buf.len();
-        line.decimal(u64::from(port));
-        line.pad_from(start, 5);
     }
 }
 
@@ -501,7 +412,10 @@ mod before_the_writer {
     use serde::Serialize;
 
     use super::*;
-    use crate::views::escape::escape_bytes;
+    use crate::{
+        events::{Task, TcpTransition},
+        views::escape::escape_bytes,
+    };
 
     #[derive(Serialize)]
     struct SocketJson {
@@ -674,7 +588,7 @@ mod same_bytes_as_before {
             lifetimes::Payload,
             transitions::{Sighting, TransitionTracker},
         },
-        events::Comm,
+        events::{Comm, Task, TcpTransition},
         model::sockets::Family,
         views::line::tests::Lcg,
     };
