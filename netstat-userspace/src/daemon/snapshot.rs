@@ -12,7 +12,7 @@ use crate::{
     aggregator::table::SnapshotRow,
     model::hooks::TcpHook,
     sources::{
-        netlink::sock_diag::{self, DumpRequest},
+        netlink::sock_diag,
         proc::{inet_sockets, read_net_file},
     },
 };
@@ -110,24 +110,8 @@ pub(crate) fn tcp_rows(hook: TcpHook) -> anyhow::Result<Vec<SnapshotRow>> {
 const TABLE_STATES: u32 = !((1 << 12) | (1 << 13));
 
 fn rows_by_cookie() -> anyhow::Result<Vec<SnapshotRow>> {
-    // One walk of the kernel's tables for both families, else one dump per family.
-    let sockets = match sock_diag::dump_tcp_both_families(TABLE_STATES) {
-        Ok(sockets) => sockets,
-        Err(_) => {
-            let mut sockets = Vec::new();
-            for v6 in [false, true] {
-                sockets.extend(
-                    sock_diag::dump_with_cookies(DumpRequest {
-                        v6,
-                        protocol: libc::IPPROTO_TCP as u8,
-                        states: TABLE_STATES,
-                    })
-                    .context("dumping TCP sockets with sock_diag")?,
-                );
-            }
-            sockets
-        }
-    };
+    let sockets =
+        sock_diag::dump_tcp(TABLE_STATES).context("dumping TCP sockets with sock_diag")?;
     Ok(sockets
         .iter()
         .map(|socket| SnapshotRow::from_sock_diag(&socket.row, socket.cookie, socket.expires_ms))

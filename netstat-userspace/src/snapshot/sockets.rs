@@ -145,8 +145,9 @@ fn list_inet(
     Ok(())
 }
 
-/// Both families' TCP rows from one walk of the kernel's tables (half the kernel time of a dump
-/// per family), split into IPv4 and IPv6 in the kernel's order. None: dump per family instead.
+/// Both families' TCP rows from one sock_diag request (one walk of the kernel's tables where it
+/// can, half the kernel time of a walk per family), split into IPv4 and IPv6 in the kernel's
+/// order. None: read per family (sock_diag refused, or /proc is needed).
 fn tcp_from_one_sock_diag_dump(
     protocol: InetProtocol,
     flags: &NetstatFlags,
@@ -155,7 +156,7 @@ fn tcp_from_one_sock_diag_dump(
         return None;
     }
     let (_, states) = sock_diag_request(protocol, flags)?;
-    let sockets = sock_diag::dump_tcp_both_families(states).ok()?;
+    let sockets = sock_diag::dump_tcp(states).ok()?;
     Some(
         sockets
             .into_iter()

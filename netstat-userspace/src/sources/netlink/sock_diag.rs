@@ -229,9 +229,26 @@ pub(crate) fn dump_with_cookies(request: DumpRequest) -> io::Result<Vec<DiagSock
     Ok(sock_diag_dump::<Decoded>(&request_bytes(request))?.rows)
 }
 
-/// Every TCP socket of both families in `states`, each visited once (see `TCPDIAG_GETSOCK`), in
-/// the kernel's hash-table order: a family's rows keep the order its own dump would give.
-pub(crate) fn dump_tcp_both_families(states: u32) -> io::Result<Vec<DiagSocket>> {
+/// Every TCP socket of both families in `states`, with cookies and timers, in the kernel's
+/// hash-table order (a family's rows keep the order its own dump would give): in one walk where
+/// the kernel serves `TCPDIAG_GETSOCK`, else one dump per family.
+pub(crate) fn dump_tcp(states: u32) -> io::Result<Vec<DiagSocket>> {
+    dump_tcp_both_families(states).or_else(|_| {
+        let family = |v6| {
+            dump_with_cookies(DumpRequest {
+                v6,
+                protocol: libc::IPPROTO_TCP as u8,
+                states,
+            })
+        };
+        let mut sockets = family(false)?;
+        sockets.extend(family(true)?);
+        Ok(sockets)
+    })
+}
+
+/// Both families' TCP sockets, each visited once (see `TCPDIAG_GETSOCK`).
+fn dump_tcp_both_families(states: u32) -> io::Result<Vec<DiagSocket>> {
     let payload = InetDiagReq {
         // Ignored: the kernel dumps this request with AF_UNSPEC.
         family: libc::AF_INET as u8,
