@@ -306,7 +306,11 @@ impl NetstatArgs {
             NetstatView::Sockets
         };
         Ok(NetstatParse::View(
-            NetstatConfig { view, flags },
+            NetstatConfig {
+                view,
+                flags,
+                namespaces: None,
+            },
             without_tables,
         ))
     }

@@ -239,6 +239,7 @@ impl Daemon {
                 let config = NetstatConfig {
                     view: *view,
                     flags: flags.clone(),
+                    namespaces: None,
                 };
                 let owners = (config.view == NetstatView::Sockets && config.flags.programs)
                     .then(|| self.current_owners(&config.flags));

@@ -7,6 +7,7 @@ pub(crate) mod hooks;
 pub(crate) mod interfaces;
 pub(crate) mod losses;
 pub(crate) mod names;
+pub(crate) mod netns;
 pub(crate) mod netstat;
 pub(crate) mod owners;
 pub(crate) mod route;

@@ -18,6 +18,9 @@ pub(crate) enum NetstatView {
 pub(crate) struct NetstatConfig {
     pub(crate) view: NetstatView,
     pub(crate) flags: NetstatFlags,
+    /// `--netns`: the namespaces to show, each in a section of its own; None for the caller's
+    /// alone, as netstat shows it.
+    pub(crate) namespaces: Option<super::netns::NetnsSpec>,
 }
 
 /// Which address families were asked for.

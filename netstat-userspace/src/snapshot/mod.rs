@@ -10,12 +10,15 @@ pub(crate) mod statistics;
 
 use std::io::Write;
 
+use anyhow::Context as _;
+
 use crate::{
     model::{
         names::{Names, NoNames},
+        netns::{Namespace, NetnsSpec},
         owners::SocketOwners,
     },
-    sources::names::SystemNames,
+    sources::{names::SystemNames, netns},
     views::{
         netstat::NetstatFlags,
         printer::{SnapshotPrinter, printer_for},
@@ -46,6 +49,63 @@ pub(crate) fn render(
     let names = names_for(&config.flags);
     let mut printer = printer_for(&config.flags, names.as_ref());
     render_with(config, owners, hidden, printer.as_mut(), out)
+}
+
+/// Renders a view once per namespace `spec` names (`--netns`), each section named first (see
+/// [`SnapshotPrinter::namespace`]). Each is read inside its namespace; -p's owners are scanned
+/// once, since socket inodes are unique across namespaces. A namespace of `all` that goes away
+/// before it is read is left out with a warning; one named alone is an error.
+pub(crate) fn render_namespaces(
+    config: &NetstatConfig,
+    spec: &NetstatNamespaces,
+    owners: Option<&SocketOwners>,
+    hidden: &[u64],
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let namespaces = match spec {
+        NetstatNamespaces::Spec(spec) => netns::resolve(spec)?,
+        NetstatNamespaces::Found(found) => found.clone(),
+    };
+    let scanned;
+    let owners = match owners {
+        None if config.view == NetstatView::Sockets && config.flags.programs => {
+            scanned = sockets::scan_owners();
+            Some(&scanned)
+        }
+        owners => owners,
+    };
+    let mut first = true;
+    for ns in &namespaces {
+        let section = netns::in_namespace(ns, || -> anyhow::Result<Vec<u8>> {
+            let names = names_for(&config.flags);
+            let mut printer = printer_for(&config.flags, names.as_ref());
+            let mut section = Vec::new();
+            printer.namespace(ns, first, &mut section)?;
+            render_with(config, owners, hidden, printer.as_mut(), &mut section)?;
+            Ok(section)
+        })
+        .and_then(|section| section);
+        match section {
+            Ok(section) => {
+                out.write_all(&section)?;
+                first = false;
+            }
+            Err(err) if namespaces.len() > 1 && !netns::exists(ns) => {
+                log::warn!("network namespace {} went away before it was read: {err:#}", ns.inode);
+            }
+            Err(err) => {
+                return Err(err).with_context(|| format!("network namespace {}", ns.inode));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Which namespaces [`render_namespaces`] covers: as the user named them, or as already found.
+#[derive(Debug, Clone)]
+pub(crate) enum NetstatNamespaces {
+    Spec(NetnsSpec),
+    Found(Vec<Namespace>),
 }
 
 /// [`render`] through a printer the caller keeps across refreshes (-c).

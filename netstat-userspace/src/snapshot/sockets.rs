@@ -71,7 +71,7 @@ pub(crate) fn list(
 
 /// The /proc/*/fd scan, with netstat's note when some processes could not be read: one line
 /// when no socket's owner could be read at all, else the two-line one (netstat.c prg_cache_load).
-fn scan_owners() -> SocketOwners {
+pub(super) fn scan_owners() -> SocketOwners {
     let scanned = SocketOwners::scan();
     if scanned.incomplete && scanned.is_empty() {
         // SAFETY: geteuid cannot fail and touches no memory.

@@ -10,7 +10,10 @@ use anyhow::Context as _;
 
 use crate::{
     model::statistics::{Counter, Section},
-    sources::proc::snmp::{self, Parsed},
+    sources::proc::{
+        PROC_NET,
+        snmp::{self, Parsed},
+    },
     views::{
         netstat::{
             Families, NetstatFlags,
@@ -20,7 +23,6 @@ use crate::{
     },
 };
 
-const PROC_NET: &str = "/proc/net";
 
 pub(crate) fn run(
     flags: &NetstatFlags,

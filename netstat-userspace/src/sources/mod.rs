@@ -5,6 +5,7 @@ pub(crate) mod daemon;
 pub(crate) mod ifconfig;
 pub(crate) mod names;
 pub(crate) mod netlink;
+pub(crate) mod netns;
 pub(crate) mod proc;
 pub(crate) mod pump;
 pub(crate) mod ring;

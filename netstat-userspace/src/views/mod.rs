@@ -8,6 +8,7 @@ pub(crate) mod json;
 pub(crate) mod lifetimes;
 pub(crate) mod line;
 pub(crate) mod metrics;
+pub(crate) mod netns;
 pub(crate) mod netstat;
 pub(crate) mod printer;
 pub(crate) mod stream_columns;

@@ -9,6 +9,7 @@ use crate::{
         groups::Membership,
         interfaces::{Inet6Address, Interface},
         names::Names,
+        netns::Namespace,
         netstat::{NetstatFlags, OutputFormat},
         owners::{Owner, SocketOwners},
         route::{CacheHeader, Ipv4Route, Ipv4RouteCache, Ipv6Route},
@@ -16,7 +17,7 @@ use crate::{
     },
     views::{
         clock::Clock,
-        json,
+        json, netns,
         netstat::{
             groups, interfaces,
             route::{self, Naming, RouteColumns, RouteFamily},
@@ -32,6 +33,9 @@ pub(crate) trait SnapshotPrinter {
     /// Stamps every object printed from now on with `"ts"` first (`-c --json`: the time of the
     /// refresh the rows come from). Text has no stamps.
     fn stamp(&mut self, _ts: Option<String>) {}
+    /// Starts the section of one network namespace (`--netns`; `first`: the run's first): text
+    /// names it on a line of its own, JSON stamps every object from now on with `"netns"`.
+    fn namespace(&mut self, ns: &Namespace, first: bool, out: &mut dyn Write) -> io::Result<()>;
     /// Whether the view shows IPv6 addresses of interfaces (so /proc/net/if_inet6 is read).
     fn shows_interface_inet6(&self) -> bool;
     /// Whether UNIX paths are shown whole (so they are read from unix_diag, not /proc, which cuts
@@ -102,7 +106,9 @@ pub(crate) fn printer_for<'a>(
         OutputFormat::Text => Box::new(NetstatText { flags, names }),
         OutputFormat::Json => Box::new(JsonLines {
             flags,
-            stamp: None,
+            ts: None,
+            netns: None,
+            stamp: String::new(),
             line: Vec::new(),
         }),
     }
@@ -133,6 +139,10 @@ impl NetstatText<'_> {
 }
 
 impl SnapshotPrinter for NetstatText<'_> {
+    fn namespace(&mut self, ns: &Namespace, first: bool, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(netns::heading(ns, first).as_bytes())
+    }
+
     fn shows_interface_inet6(&self) -> bool {
         self.long_interfaces()
     }
@@ -256,7 +266,11 @@ impl SnapshotPrinter for NetstatText<'_> {
 /// JSON lines: one object per row, no headings (README, "JSON output").
 struct JsonLines<'a> {
     flags: &'a NetstatFlags,
-    stamp: Option<String>,
+    /// The `"ts"` and `"netns"` members of the stamp, when set.
+    ts: Option<String>,
+    netns: Option<String>,
+    /// The members every object starts with: those above, joined.
+    stamp: String,
     /// The objects of one call, stamped on their way out when a stamp is set.
     line: Vec<u8>,
 }
@@ -268,18 +282,34 @@ impl JsonLines<'_> {
         out: &mut dyn Write,
         write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
     ) -> io::Result<()> {
-        let Some(ts) = &self.stamp else {
+        if self.stamp.is_empty() {
             return write(out);
-        };
+        }
         self.line.clear();
         write(&mut self.line)?;
-        json::stamp_lines(&self.line, ts, out)
+        json::stamp_lines(&self.line, &self.stamp, out)
+    }
+
+    fn restamp(&mut self) {
+        let members: Vec<&str> = [&self.ts, &self.netns]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        self.stamp = members.join(",");
     }
 }
 
 impl SnapshotPrinter for JsonLines<'_> {
     fn stamp(&mut self, ts: Option<String>) {
-        self.stamp = ts;
+        self.ts = ts.as_deref().map(json::ts_member);
+        self.restamp();
+    }
+
+    fn namespace(&mut self, ns: &Namespace, _first: bool, _out: &mut dyn Write) -> io::Result<()> {
+        self.netns = Some(netns::json_member(ns));
+        self.restamp();
+        Ok(())
     }
 
     fn shows_interface_inet6(&self) -> bool {

@@ -109,7 +109,9 @@ impl LegacyRequest {
                 format,
                 color,
             } => {
-                let NetstatConfig { view, mut flags } =
+                let NetstatConfig {
+                    view, mut flags, ..
+                } =
                     check_args(&args).map_err(|reason| DaemonError::BadOptions { reason })?;
                 flags.format = format;
                 flags.color = color;
@@ -547,6 +549,7 @@ mod tests {
                 [only] if only == "-s" => Ok(NetstatConfig {
                     view: NetstatView::Statistics,
                     flags: NetstatFlags::default(),
+                    namespaces: None,
                 }),
                 _ => Err(format!("not -s: {args:?}")),
             }

@@ -12,10 +12,14 @@ pub(crate) mod unix_sockets;
 
 use std::{io, path::Path};
 
-/// Reads /proc/net/NAME of this process's network namespace (as netstat does). `Ok(None)` when
+/// /proc/net of the calling thread's network namespace. /proc/net itself links to /proc/self/net,
+/// the main thread's, which a thread that entered another namespace (`--netns`) must not read.
+pub(crate) const PROC_NET: &str = "/proc/thread-self/net";
+
+/// Reads /proc/net/NAME of this thread's network namespace (as netstat does). `Ok(None)` when
 /// the file does not exist (a protocol the kernel lacks).
 pub(crate) fn read_net_file(name: &str) -> io::Result<Option<Vec<u8>>> {
-    match std::fs::read(Path::new("/proc/net").join(name)) {
+    match std::fs::read(Path::new(PROC_NET).join(name)) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(err) if matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ENODEV)) => Ok(None),
         Err(err) => Err(err),

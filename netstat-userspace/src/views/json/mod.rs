@@ -23,15 +23,15 @@ pub(crate) fn write_line(out: &mut dyn Write, value: &impl Serialize) -> io::Res
     out.write_all(b"\n")
 }
 
-/// Copies JSON lines, each object stamped with `"ts"` first (`-c`: the time of the snapshot the
-/// objects come from). Every line is an object, as this module writes them.
-pub(crate) fn stamp_lines(lines: &[u8], ts: &str, out: &mut dyn Write) -> io::Result<()> {
-    let stamp = serde_json::to_string(ts)?;
+/// Copies JSON lines, each object stamped with `members` first: preformatted JSON members, such
+/// as `"ts":"…"` (`-c`: the time of the snapshot the objects come from) and `"netns":{…}`
+/// (`--netns`). Every line is an object, as this module writes them.
+pub(crate) fn stamp_lines(lines: &[u8], members: &str, out: &mut dyn Write) -> io::Result<()> {
     for line in lines.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
         let Some(fields) = line.strip_prefix(b"{") else {
             return Err(io::Error::other("a JSON line that is not an object"));
         };
-        write!(out, "{{\"ts\":{stamp}")?;
+        write!(out, "{{{members}")?;
         if fields != b"}" {
             out.write_all(b",")?;
         }
@@ -41,6 +41,11 @@ pub(crate) fn stamp_lines(lines: &[u8], ts: &str, out: &mut dyn Write) -> io::Re
     Ok(())
 }
 
+/// The `"ts"` member of a stamp.
+pub(crate) fn ts_member(ts: &str) -> String {
+    format!("\"ts\":{}", serde_json::Value::from(ts))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,7 +53,11 @@ mod tests {
     #[test]
     fn stamped_lines_are_objects_with_ts_first() {
         let mut out = Vec::new();
-        stamp_lines(b"{\"a\":1}\n{}\n", "2026-01-01T00:00:00Z", &mut out).unwrap();
+        stamp_lines(
+            b"{\"a\":1}\n{}\n",
+            &ts_member("2026-01-01T00:00:00Z"),
+            &mut out,
+        ).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<serde_json::Value> = text
             .lines()
