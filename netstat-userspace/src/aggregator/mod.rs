@@ -3,5 +3,6 @@
 
 pub(crate) mod interfaces;
 pub(crate) mod lifetimes;
+pub(crate) mod namespaces;
 pub(crate) mod table;
 pub(crate) mod transitions;

@@ -25,9 +25,10 @@ use crate::{
         watch::WatchConfig,
     },
     daemon::web_config::WebConfig,
+    model::netns::NetnsSpec,
     probes::{DEFAULT_RING_SIZE, check_ring_size},
     snapshot::NetstatConfig,
-    sources::daemon::DEFAULT_SOCKET,
+    sources::{daemon::DEFAULT_SOCKET, netns},
     views::{self, OutputFormat},
 };
 use color::{ColorArg, Terminal};
@@ -58,6 +59,11 @@ pub(crate) struct RawArgs {
     /// The daemon's socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET, global = true, help_heading = ENETSTAT)]
     pub(crate) socket: PathBuf,
+    /// Network namespaces to show, each in a section of its own: all, an `ip netns` name, a
+    /// path (/proc/PID/ns/net, /run/netns/NAME), a PID, or a namespace inode. Without it, the
+    /// caller's own, as netstat shows it.
+    #[arg(long, value_name = "SPEC", value_parser = NetnsSpec::parse, global = true, help_heading = ENETSTAT)]
+    pub(crate) netns: Option<NetnsSpec>,
     /// Colour TCP states: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_enum, value_name = "WHEN", default_value = "auto", hide_possible_values = true, hide_default_value = true, global = true, help_heading = ENETSTAT)]
     pub(crate) color: ColorArg,
@@ -156,6 +162,8 @@ pub(crate) enum Config {
         socket: PathBuf,
         json: bool,
         table: bool,
+        /// `--netns` with `--table`: only these namespaces' sockets.
+        namespaces: Option<NetnsSpec>,
     },
     Completions(clap_complete::Shell),
     Man(PathBuf),
@@ -181,6 +189,9 @@ impl RawArgs {
                 command.name()
             ));
         }
+        if let Some(spec) = &self.netns {
+            check_netns(spec, self.command.as_ref())?;
+        }
         match self.command {
             None => {
                 let (mut config, without_tables) = match self.netstat.check_all()? {
@@ -188,6 +199,7 @@ impl RawArgs {
                     NetstatParse::Refused(line) => return Ok(Config::Refused(line)),
                 };
                 config.flags.color = color;
+                config.namespaces = self.netns;
                 if self.json {
                     config.flags.format = OutputFormat::Json;
                 }
@@ -211,6 +223,7 @@ impl RawArgs {
             Some(RawCommand::Watch(args)) => {
                 let mut config = args.check()?;
                 config.color = color;
+                config.namespaces = self.netns;
                 Ok(Config::Watch(config))
             }
             Some(RawCommand::Serve(args)) => Ok(Config::Serve(ServeConfig {
@@ -233,11 +246,39 @@ impl RawArgs {
                 socket: self.socket,
                 json,
                 table,
+                namespaces: self.netns,
             }),
             Some(RawCommand::Completions { shell }) => Ok(Config::Completions(shell)),
             Some(RawCommand::Man { dir }) => Ok(Config::Man(dir)),
         }
     }
+}
+
+/// `--netns SPEC` where a command takes it, naming a namespace that exists (`all` is found when
+/// read). Which one a view shows is decided there; this refuses what could never work.
+fn check_netns(spec: &NetnsSpec, command: Option<&RawCommand>) -> Result<(), String> {
+    match command {
+        None | Some(RawCommand::Status { table: true, .. }) => {}
+        Some(RawCommand::Watch(args)) if !args.interfaces => {}
+        Some(RawCommand::Status { .. }) => {
+            return Err("--netns selects sockets: use it with status --table".into());
+        }
+        Some(command) => {
+            return Err(format!(
+                "--netns cannot be used with {}{}",
+                command.name(),
+                if command.name() == "serve" {
+                    ": the daemon follows every namespace"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    if *spec != NetnsSpec::All {
+        netns::resolve(spec).map_err(|err| format!("--netns {}: {err:#}", spec))?;
+    }
+    Ok(())
 }
 
 /// A usage error as one line (clap's first, without its usage and tips). An argument that is not
@@ -460,6 +501,7 @@ mod tests {
                 flags: config.flags,
                 hide_inodes: Vec::new(),
                 netns: None,
+                namespaces: None,
             });
             let Ok(Decoded::Legacy(old)) = decode_request(&[old_line, b"\n"].concat()) else {
                 panic!(

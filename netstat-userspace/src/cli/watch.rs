@@ -142,6 +142,7 @@ impl WatchArgs {
             ring_bytes,
             color: false,
             lifetimes: self.lifetimes,
+            namespaces: None,
         })
     }
 }

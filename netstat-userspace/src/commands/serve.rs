@@ -59,8 +59,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     };
 
     // The ring holds every event since the attach; the snapshot is read, then they are replayed.
-    let snapshot_ns = Clock::monotonic_now_ns();
-    let mut daemon = Daemon::from_snapshot(probe.hook, snapshot_ns)?;
+    let mut daemon = Daemon::from_snapshot(probe.hook)?;
     // Interface metrics need the interface probes; without --metrics they stay detached, so
     // the daemon costs nothing per packet.
     let mut interfaces = None;
@@ -144,7 +143,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
 fn resync_on_hangup(pump: &mut Pump<TcpTransition>, daemon: &mut Daemon) -> anyhow::Result<()> {
     log::info!("SIGHUP: re-reading the kernel's socket tables");
     pump.drain_all(daemon)?;
-    daemon.resync_now(Clock::monotonic_now_ns())?;
+    daemon.resync_now()?;
     let mut buffered = Vec::new();
     pump.drain_into(&mut buffered);
     daemon.replay(&buffered);

@@ -10,6 +10,7 @@ use crate::{
         client::{QueryError, query},
         protocol::{DaemonError, Request, SnapshotRequest},
     },
+    sources::netns,
 };
 
 /// Where a netstat view comes from: the daemon on `socket`, the kernel, or the daemon when one
@@ -74,14 +75,22 @@ pub(crate) fn run_without_tables(
 /// Prints a netstat view, from the daemon or from the kernel as `source` says.
 pub(crate) fn run(config: NetstatConfig, source: &SnapshotSource) -> anyhow::Result<()> {
     let mut out = output::stdout();
+    // Read here: every namespace the spec names, each entered in a thread of its own.
+    let read_here = |out: &mut dyn Write| match &config.namespaces {
+        None => snapshot::render(&config, None, &[], out),
+        Some(spec) => {
+            snapshot::render_namespaces(&config, &netns::resolve(spec)?, None, None, &[], out)
+        }
+    };
     match source {
-        SnapshotSource::Proc => snapshot::render(&config, None, &[], &mut out)?,
+        SnapshotSource::Proc => read_here(&mut out)?,
         SnapshotSource::Daemon { socket } | SnapshotSource::Auto { socket } => {
             let request = Request::Snapshot(SnapshotRequest {
                 view: config.view,
                 flags: config.flags.clone(),
                 hide_inodes: Vec::new(),
                 netns: None,
+                namespaces: config.namespaces.clone(),
             });
             let auto = matches!(source, SnapshotSource::Auto { .. });
             match query(socket, &request) {
@@ -94,7 +103,7 @@ pub(crate) fn run(config: NetstatConfig, source: &SnapshotSource) -> anyhow::Res
                     | QueryError::Refused(
                         DaemonError::WrongNetns { .. } | DaemonError::UnsupportedVersion { .. },
                     ),
-                ) if auto => snapshot::render(&config, None, &[], &mut out)?,
+                ) if auto => read_here(&mut out)?,
                 Err(err) => anyhow::bail!("{err}"),
             }
         }

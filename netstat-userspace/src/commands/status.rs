@@ -3,13 +3,25 @@
 use std::{io::Write as _, path::Path};
 
 use crate::{
+    model::netns::NetnsSpec,
     output,
-    sources::daemon::{client::query, protocol::Request},
+    sources::daemon::{
+        client::query,
+        protocol::{Request, TableRequest},
+    },
 };
 
-pub(crate) fn run(socket: &Path, json: bool, table: bool) -> anyhow::Result<()> {
+pub(crate) fn run(
+    socket: &Path,
+    json: bool,
+    table: bool,
+    namespaces: Option<NetnsSpec>,
+) -> anyhow::Result<()> {
     let request = if table {
-        Request::Table
+        Request::Table(TableRequest {
+            namespaces,
+            netns: None,
+        })
     } else {
         Request::Status
     };

@@ -6,7 +6,7 @@ use std::io::Write;
 use crate::{
     aggregator::{lifetimes::lifetime, transitions::TransitionTracker},
     events::{TcpTransition, filter::TransitionFilter},
-    model::losses::Losses,
+    model::{losses::Losses, netns::NetnsSpec},
     output,
     probes::TcpStateProbe,
     sources::pump::{EventSink, Pump, StopSignals},
@@ -26,6 +26,9 @@ pub(crate) struct WatchConfig {
     pub(crate) color: bool,
     /// Closed connections' lifetimes instead of transitions.
     pub(crate) lifetimes: bool,
+    /// `--netns`: only these namespaces' sockets, with a NETNS column; None for every
+    /// namespace's, as before.
+    pub(crate) namespaces: Option<NetnsSpec>,
 }
 
 /// Everything a batch of records updates.

@@ -524,7 +524,7 @@ mod tests {
                 ready_tx.send(()).unwrap();
                 while let Some(incoming) = requests.recv().await {
                     incoming.respond(|request, _| match request {
-                        Request::Status | Request::Table => Ok(b"up".to_vec()),
+                        Request::Status | Request::Table(_) => Ok(b"up".to_vec()),
                         Request::Snapshot(snapshot) => {
                             Ok(format!("{:?} {:?}", snapshot.view, snapshot.flags.format)
                                 .into_bytes())
@@ -595,7 +595,10 @@ mod tests {
             Some(DaemonError::UnsupportedVersion { version: 9, .. })
         ));
         // Still answering.
-        assert_eq!(query(&path, &Request::Table).unwrap(), b"up");
+        assert_eq!(
+            query(&path, &Request::Table(Default::default())).unwrap(),
+            b"up"
+        );
     }
 
     #[test]

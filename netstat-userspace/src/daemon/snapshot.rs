@@ -15,6 +15,7 @@ use crate::{
         netlink::sock_diag,
         proc::{inet_sockets, read_net_file},
     },
+    views::clock::Clock,
 };
 
 const KPTR_RESTRICT: &str = "/proc/sys/kernel/kptr_restrict";
@@ -96,12 +97,15 @@ impl Drop for HeldSignals {
     }
 }
 
-/// Every TCP socket of this network namespace, v4 and v6, keyed for events from `hook`.
-pub(crate) fn tcp_rows(hook: TcpHook) -> anyhow::Result<Vec<SnapshotRow>> {
-    match hook {
+/// Every TCP socket of the calling thread's network namespace, v4 and v6, keyed for events from
+/// `hook`, with the probes' time read just before (events stamped earlier are reflected).
+pub(crate) fn tcp_rows(hook: TcpHook) -> anyhow::Result<(Vec<SnapshotRow>, u64)> {
+    let snapshot_ns = Clock::monotonic_now_ns();
+    let rows = match hook {
         TcpHook::BtfTracepoint => rows_by_cookie(),
         TcpHook::Tracepoint => rows_by_address(),
-    }
+    }?;
+    Ok((rows, snapshot_ns))
 }
 
 /// The states the table follows: all but request sockets (TCP_NEW_SYN_RECV, which have no

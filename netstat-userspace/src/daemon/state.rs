@@ -1,31 +1,39 @@
 //! What the daemon keeps between requests, and how it answers them.
 
-use std::{collections::HashMap, time::Instant};
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::{Duration, Instant},
+};
 
 use serde::Serialize;
 
 use super::snapshot;
 use crate::{
-    aggregator::{table::LiveTable, transitions::made_by_owner},
+    aggregator::{
+        namespaces::{Applied, NamespaceTables},
+        table::LiveTable,
+        transitions::made_by_owner,
+    },
     events::{Comm, Task, TcpTransition},
     model::{
         hashing::FastSet,
         hooks::TcpHook,
         losses::Losses,
+        netns::{Namespace, NetnsSpec},
         owners::{Connection, Owner, SocketOwners},
         system::page_size,
     },
-    snapshot::{NetstatConfig, NetstatView, render},
+    snapshot::{NetstatConfig, NetstatView, render, render_namespaces},
     sources::{
         daemon::{
             own_netns,
-            protocol::{DaemonError, Request, SnapshotRequest},
+            protocol::{DaemonError, Request, SnapshotRequest, TableRequest},
         },
+        netns,
         proc::owners::ScanOwners as _,
         pump::EventSink,
     },
     views::{
-        clock::Clock,
         metrics::{Metrics, Readings},
         netstat::NetstatFlags,
     },
@@ -34,7 +42,7 @@ use crate::{
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct Counters {
     pub(crate) events_received: u64,
-    /// Events about sockets of other network namespaces (not in this daemon's table).
+    /// Events about sockets of network namespaces other than the daemon's own (all tracked).
     pub(crate) other_namespaces: u64,
     pub(crate) events_lost: u64,
     /// `events_lost` by cause.
@@ -45,10 +53,17 @@ pub(crate) struct Counters {
 }
 
 pub(crate) struct Daemon {
-    table: LiveTable,
-    /// The namespace this daemon's snapshots and answers are about; events from others are
-    /// counted but not mixed into the table.
-    netns: Option<u64>,
+    /// Every network namespace's live table.
+    tables: NamespaceTables,
+    /// How each tracked namespace is entered and named, from the last discovery; one tracked
+    /// without an entry here was seen only in events ("blind": not yet read from the kernel).
+    namespaces: BTreeMap<u64, Namespace>,
+    /// Namespaces that sent events since the last discovery: alive, found or not.
+    active: FastSet<u64>,
+    /// When namespaces were last discovered.
+    discovered_at: Instant,
+    /// How namespaces are found: [`netns::discover`] (tests find none).
+    discover: fn() -> Vec<Namespace>,
     /// Socket inode -> owner: one /proc/*/fd scan at start, then per-pid rescans.
     owners: SocketOwners,
     /// Processes whose sockets changed in ways events show (connect, listen, close): rescanned
@@ -63,6 +78,12 @@ pub(crate) struct Daemon {
     /// The hook the TCP probe runs on: how snapshots key their rows, and what `status` names.
     tcp_hook: TcpHook,
 }
+
+/// How often namespaces are looked for (/proc/*/ns/net, /run/netns, nsfs mounts): new ones are
+/// read, vanished ones freed. Namespaces that events name are looked for at once.
+const REDISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
+/// The least time between two discoveries that events of unknown namespaces ask for.
+const BLIND_DISCOVERY_INTERVAL: Duration = Duration::from_millis(200);
 
 /// The table's owner type from a /proc/*/fd owner: the program part of netstat's label.
 fn task_of(owner: &Owner) -> Task {
@@ -83,19 +104,26 @@ fn task_of(owner: &Owner) -> Task {
 impl Daemon {
     /// The table from a snapshot read now; `snapshot_ns` is taken just before. Follow with
     /// [`Daemon::replay`] of every event the probe delivered since it was attached.
-    pub(crate) fn from_snapshot(tcp_hook: TcpHook, snapshot_ns: u64) -> anyhow::Result<Self> {
-        let rows = snapshot::tcp_rows(tcp_hook)?;
-        let owners = SocketOwners::scan();
-        let mut table = LiveTable::from_snapshot(rows, snapshot_ns);
-        table.apply_owners(|inode| owners.get(inode).map(task_of));
-        Ok(Self::new(tcp_hook, table, owners, own_netns()))
+    /// Every namespace found is read, each just after its own `snapshot_ns`.
+    pub(crate) fn from_snapshot(tcp_hook: TcpHook) -> anyhow::Result<Self> {
+        let own = own_netns().unwrap_or(0);
+        let mut daemon = Self::new(tcp_hook, NamespaceTables::new(own), SocketOwners::scan());
+        // The daemon's own namespace must be readable; another may go away while it is read.
+        let own_rows = snapshot::tcp_rows(tcp_hook)?;
+        daemon.tables.load(own, own_rows.0, own_rows.1);
+        daemon.discover_namespaces();
+        daemon.apply_scanned_owners();
+        Ok(daemon)
     }
 
-    fn new(tcp_hook: TcpHook, table: LiveTable, owners: SocketOwners, netns: Option<u64>) -> Self {
+    fn new(tcp_hook: TcpHook, tables: NamespaceTables, owners: SocketOwners) -> Self {
         Daemon {
             tcp_hook,
-            table,
-            netns,
+            tables,
+            namespaces: BTreeMap::new(),
+            active: FastSet::default(),
+            discovered_at: Instant::now(),
+            discover: netns::discover,
             owners,
             dirty_pids: FastSet::default(),
             started: Instant::now(),
@@ -119,44 +147,58 @@ impl Daemon {
     /// The events buffered around the snapshot (see `LiveTable::replay` for why this is exact).
     pub(crate) fn replay(&mut self, buffered: &[TcpTransition]) {
         self.counters.events_received += buffered.len() as u64;
-        let ours: Vec<TcpTransition> = buffered
-            .iter()
-            .filter(|t| self.is_ours(t))
-            .copied()
-            .collect();
-        self.counters.other_namespaces += (buffered.len() - ours.len()) as u64;
-        let buffered = &ours[..];
-        for transition in buffered.iter().filter(|t| made_by_owner(t.old, t.new)) {
-            self.dirty_pids.insert(transition.task.tgid);
+        for transition in buffered {
+            self.note_event(transition);
         }
         if let Some(metrics) = &mut self.metrics {
             for transition in buffered {
-                metrics.count_transition(transition.old, transition.new);
+                let netns = self.tables.namespace_of(transition);
+                metrics.count_transition(netns, transition.old, transition.new);
             }
         }
-        self.table.replay(buffered);
+        for netns in self.tables.replay(buffered) {
+            // A namespace first named here: read it, then replay its events against that.
+            self.track(netns);
+            let its_own: Vec<TcpTransition> = buffered
+                .iter()
+                .filter(|t| self.tables.namespace_of(t) == netns)
+                .copied()
+                .collect();
+            self.tables.replay(&its_own);
+        }
     }
 
-    /// Whether an event is about a socket of this daemon's namespace (unknown counts as ours).
-    fn is_ours(&self, transition: &TcpTransition) -> bool {
-        transition.netns == 0
-            || self
-                .netns
-                .is_none_or(|own| own == u64::from(transition.netns))
+    /// What every event tells besides its transition: its namespace is alive, and its process's
+    /// sockets changed.
+    fn note_event(&mut self, transition: &TcpTransition) {
+        let netns = self.tables.namespace_of(transition);
+        if netns != self.tables.own() {
+            self.counters.other_namespaces += 1;
+        }
+        self.active.insert(netns);
+        if made_by_owner(transition.old, transition.new) {
+            self.dirty_pids.insert(transition.task.tgid);
+        }
     }
 
     pub(crate) fn apply(&mut self, transition: &TcpTransition) {
         self.counters.events_received += 1;
-        if !self.is_ours(transition) {
-            self.counters.other_namespaces += 1;
-            return;
-        }
-        if made_by_owner(transition.old, transition.new) {
-            self.dirty_pids.insert(transition.task.tgid);
-        }
-        let closed = self.table.apply(transition);
+        self.note_event(transition);
+        let closed = match self.tables.apply(transition) {
+            Applied::Tracked(closed) => closed,
+            Applied::Untracked(netns) => {
+                // Read it now: its snapshot already holds this event's outcome, which
+                // the table absorbs as reflected.
+                self.track(netns);
+                match self.tables.apply(transition) {
+                    Applied::Tracked(closed) => closed,
+                    Applied::Untracked(_) => None,
+                }
+            }
+        };
         if let Some(metrics) = &mut self.metrics {
-            metrics.count_transition(transition.old, transition.new);
+            let netns = self.tables.namespace_of(transition);
+            metrics.count_transition(netns, transition.old, transition.new);
             if let Some(lifetime) = closed.and_then(|c| c.connection_lifetime_ns(transition.ts_ns))
             {
                 metrics.observe_connection_lifetime(lifetime);
@@ -166,10 +208,13 @@ impl Daemon {
 
     /// Time passes: time-wait sockets expire, and memory the table gave up goes back.
     pub(crate) fn tick(&mut self, now_ns: u64) {
-        self.table.expire(now_ns);
+        self.tables.expire(now_ns);
+        if self.discovered_at.elapsed() >= REDISCOVERY_INTERVAL {
+            self.discover_namespaces();
+        }
         // A growing hash map frees its old, smaller table; glibc keeps such holes unless asked.
         // Trimming when the table changed size markedly keeps resident memory near what it holds.
-        let len = self.table.len();
+        let len = self.tables.len();
         if len > self.trimmed_at_len + self.trimmed_at_len / 8 + 1024
             || len < self.trimmed_at_len / 2
         {
@@ -183,27 +228,106 @@ impl Daemon {
         self.counters.events_lost += lost.total();
         self.counters.events_lost_ring_full += lost.ring_full;
         self.counters.events_lost_recursion += lost.recursion;
-        self.resync_now(Clock::monotonic_now_ns())
+        self.resync_now()
     }
 
     /// Rebuilds the table and the owners from a snapshot read now (`snapshot_ns` is taken just
     /// before): after lost events, or at SIGHUP. Follow with [`Daemon::replay`] of the events
     /// buffered since before `snapshot_ns`, as at start-up.
-    pub(crate) fn resync_now(&mut self, snapshot_ns: u64) -> anyhow::Result<()> {
+    pub(crate) fn resync_now(&mut self) -> anyhow::Result<()> {
         self.counters.resyncs += 1;
-        let rows = snapshot::tcp_rows(self.tcp_hook)?;
+        let (rows, snapshot_ns) = snapshot::tcp_rows(self.tcp_hook)?;
+        let own = self.tables.own();
+        self.tables.load(own, rows, snapshot_ns);
+        let others: Vec<Namespace> = self
+            .namespaces
+            .values()
+            .filter(|ns| ns.inode != own)
+            .cloned()
+            .collect();
+        for ns in others {
+            self.load(&ns);
+        }
         self.owners = SocketOwners::scan();
         self.dirty_pids.clear();
-        self.table.resync(rows, snapshot_ns);
-        let owners = &self.owners;
-        self.table
-            .apply_owners(|inode| owners.get(inode).map(task_of));
+        self.apply_scanned_owners();
         Ok(())
     }
 
-    /// How many sockets the table holds.
+    /// Owners from the last whole /proc scan, for every table's sockets.
+    fn apply_scanned_owners(&mut self) {
+        let owners = &self.owners;
+        for (_, table) in self.tables.iter_mut() {
+            table.apply_owners(|inode| owners.get(inode).map(task_of));
+        }
+    }
+
+    /// Reads `ns` from the kernel into its table (a new one, or re-read keeping what events
+    /// taught). A namespace that cannot be read is left as it was, with a warning: it may have
+    /// gone meanwhile.
+    fn load(&mut self, ns: &Namespace) -> bool {
+        let hook = self.tcp_hook;
+        match netns::in_namespace(ns, || snapshot::tcp_rows(hook)).and_then(|read| read) {
+            Ok((rows, snapshot_ns)) => {
+                self.tables.load(ns.inode, rows, snapshot_ns);
+                true
+            }
+            Err(err) => {
+                log::warn!("network namespace {}: {err:#}", ns.inode);
+                false
+            }
+        }
+    }
+
+    /// Starts following a namespace that events name: read from the kernel when discovery finds
+    /// it, else from its events alone (exact for a namespace born after the daemon started).
+    /// Discovery walks /proc, so it runs at most once per [`BLIND_DISCOVERY_INTERVAL`] here; a
+    /// namespace not found meanwhile is followed blind until the next one reads it.
+    fn track(&mut self, netns: u64) {
+        if self.discovered_at.elapsed() >= BLIND_DISCOVERY_INTERVAL {
+            self.discover_namespaces();
+        }
+        if !self.tables.is_tracked(netns) {
+            log::debug!("network namespace {netns}: not found yet, following its events");
+            self.tables.load(netns, Vec::new(), 0);
+        }
+    }
+
+    /// Finds every namespace: new ones are read, blind ones read at last, and those gone (not
+    /// found, and silent since the last discovery) forgotten. The daemon's own is always kept.
+    fn discover_namespaces(&mut self) {
+        let found: BTreeMap<u64, Namespace> = (self.discover)()
+            .into_iter()
+            .map(|ns| (ns.inode, ns))
+            .collect();
+        let own = self.tables.own();
+        let tracked: Vec<u64> = self.tables.iter().map(|(netns, _)| netns).collect();
+        for netns in tracked {
+            if netns != own && !found.contains_key(&netns) && !self.active.contains(&netns) {
+                self.tables.forget(netns);
+                if let Some(metrics) = &mut self.metrics {
+                    metrics.forget_namespace(netns);
+                }
+                log::info!("network namespace {netns} is gone: no longer tracked");
+            }
+        }
+        for (netns, ns) in &found {
+            let blind = !self.namespaces.contains_key(netns);
+            if *netns != own && (blind || !self.tables.is_tracked(*netns)) && self.load(ns) {
+                let owners = &self.owners;
+                if let Some(table) = self.tables.table_mut(*netns) {
+                    table.apply_owners(|inode| owners.get(inode).map(task_of));
+                }
+            }
+        }
+        self.namespaces = found;
+        self.active.clear();
+        self.discovered_at = Instant::now();
+    }
+
+    /// How many sockets the tables hold.
     pub(crate) fn sockets_tracked(&self) -> usize {
-        self.table.len()
+        self.tables.len()
     }
 
     /// Answers a request that came over the connection with inode `connection_inode`.
@@ -212,25 +336,22 @@ impl Daemon {
         request: &Request,
         connection_inode: Option<u64>,
     ) -> Result<Vec<u8>, DaemonError> {
+        let failed = |err: anyhow::Error| DaemonError::ViewFailed {
+            reason: format!("{err:#}"),
+        };
         match request {
             Request::Status => Ok(self.status_json()),
-            Request::Table => Ok(self.table_json_lines()),
+            Request::Table(TableRequest { namespaces, netns }) => {
+                let selected = self.selected(namespaces.as_ref(), *netns)?;
+                Ok(self.table_json_lines(selected.as_deref()))
+            }
             Request::Snapshot(SnapshotRequest {
                 view,
                 flags,
                 hide_inodes,
                 netns,
+                namespaces,
             }) => {
-                // The daemon's namespace was read once at start-up.
-                let own = self.netns;
-                if let Some(client) = *netns
-                    && Some(client) != own
-                {
-                    return Err(DaemonError::WrongNetns {
-                        daemon: own,
-                        client,
-                    });
-                }
                 let hidden: Vec<u64> = hide_inodes
                     .iter()
                     .copied()
@@ -241,23 +362,83 @@ impl Daemon {
                     flags: flags.clone(),
                     namespaces: None,
                 };
-                let owners = (config.view == NetstatView::Sockets && config.flags.programs)
-                    .then(|| self.current_owners(&config.flags));
+                let programs = config.view == NetstatView::Sockets && config.flags.programs;
+                if programs {
+                    self.refresh_owners(&config.flags);
+                }
+                let tables = &self.tables;
+                let last_owners =
+                    |netns: u64| tables.table(netns).map(last_owners).unwrap_or_default();
                 let mut out = Vec::new();
-                render(&config, owners, &hidden, &mut out).map_err(|err| {
-                    DaemonError::ViewFailed {
-                        reason: format!("{err:#}"),
+                match namespaces {
+                    // Sections, each named.
+                    Some(spec) => {
+                        let found = netns::resolve(spec).map_err(failed)?;
+                        render_namespaces(
+                            &config,
+                            &found,
+                            Some((&mut self.owners, &last_owners)),
+                            None,
+                            &hidden,
+                            &mut out,
+                        )
+                        .map_err(failed)?;
                     }
-                })?;
+                    // The client's own namespace, as netstat shows it there.
+                    None => {
+                        let own = self.tables.own();
+                        let client = netns.unwrap_or(own);
+                        self.owners.set_last_owners(last_owners(client));
+                        let owners = programs.then_some(&self.owners);
+                        if client == own {
+                            render(&config, owners, &hidden, &mut out).map_err(failed)?;
+                        } else {
+                            let ns = self.namespace(client).ok_or(DaemonError::WrongNetns {
+                                daemon: Some(own),
+                                client,
+                            })?;
+                            netns::in_namespace(&ns, || render(&config, owners, &hidden, &mut out))
+                                .and_then(|rendered| rendered)
+                                .map_err(failed)?;
+                        }
+                    }
+                }
                 Ok(out)
             }
+        }
+    }
+
+    /// How to enter namespace `netns`: as last discovered, else found now.
+    fn namespace(&self, netns: u64) -> Option<Namespace> {
+        self.namespaces.get(&netns).cloned().or_else(|| {
+            netns::resolve(&NetnsSpec::Inode(netns))
+                .ok()
+                .and_then(|mut found| found.pop())
+        })
+    }
+
+    /// The namespaces a table request covers: as `--netns` names them, else the client's own;
+    /// None for every one.
+    fn selected(
+        &self,
+        spec: Option<&NetnsSpec>,
+        client: Option<u64>,
+    ) -> Result<Option<Vec<u64>>, DaemonError> {
+        match spec {
+            Some(NetnsSpec::All) => Ok(None),
+            Some(spec) => netns::resolve(spec)
+                .map(|found| Some(found.iter().map(|ns| ns.inode).collect()))
+                .map_err(|err| DaemonError::ViewFailed {
+                    reason: format!("{err:#}"),
+                }),
+            None => Ok(Some(vec![client.unwrap_or(self.tables.own())])),
         }
     }
 
     /// Owners for -p: TCP sockets change owners only through events, so rescanning the processes
     /// events named keeps them exact. UDP, raw and UNIX sockets have no events: a view that shows
     /// them rescans everything.
-    fn current_owners(&mut self, flags: &NetstatFlags) -> &SocketOwners {
+    fn refresh_owners(&mut self, flags: &NetstatFlags) {
         let only_tcp = flags.named_protocols
             && flags.tcp
             && !(flags.udp || flags.udplite || flags.raw || flags.sctp || flags.unix);
@@ -269,11 +450,10 @@ impl Daemon {
             self.owners = SocketOwners::scan();
             self.dirty_pids.clear();
         }
-        self.owners.set_last_owners(last_owners(&self.table));
-        &self.owners
     }
 
-    fn table_json_lines(&self) -> Vec<u8> {
+    /// The live table as JSON lines, of the namespaces `selected` (None: all).
+    fn table_json_lines(&self, selected: Option<&[u64]>) -> Vec<u8> {
         #[derive(Serialize)]
         struct Row {
             family: &'static str,
@@ -281,19 +461,27 @@ impl Daemon {
             remote: String,
             state: &'static str,
             pid: Option<u32>,
+            netns: u64,
         }
         let mut out = Vec::new();
-        for row in self.table.rows() {
-            let endpoints = row.endpoints();
-            let row = Row {
-                family: endpoints.family().name(),
-                local: endpoints.local().to_string(),
-                remote: endpoints.remote().to_string(),
-                state: row.state().name(),
-                pid: row.owner().map(|o| o.tgid),
-            };
-            serde_json::to_writer(&mut out, &row).expect("rows serialize");
-            out.push(b'\n');
+        let tables = self
+            .tables
+            .iter()
+            .filter(|(netns, _)| selected.is_none_or(|selected| selected.contains(netns)));
+        for (netns, table) in tables {
+            for row in table.rows() {
+                let endpoints = row.endpoints();
+                let row = Row {
+                    family: endpoints.family().name(),
+                    local: endpoints.local().to_string(),
+                    remote: endpoints.remote().to_string(),
+                    state: row.state().name(),
+                    pid: row.owner().map(|o| o.tgid),
+                    netns,
+                };
+                serde_json::to_writer(&mut out, &row).expect("rows serialize");
+                out.push(b'\n');
+            }
         }
         out
     }
@@ -306,19 +494,42 @@ impl Daemon {
             tcp_probe: &'static str,
             sockets_tracked: usize,
             time_wait_tracked: usize,
+            namespaces_tracked: usize,
             #[serde(flatten)]
             counters: &'a Counters,
             rss_bytes: u64,
             table_bytes_estimate: usize,
+            /// Each namespace tracked: inode, `ip netns` name, sockets, and whether it was read
+            /// from the kernel (false: followed from its events alone, until discovery finds it).
+            namespaces: Vec<TrackedNamespace>,
         }
+        #[derive(Serialize)]
+        struct TrackedNamespace {
+            inode: u64,
+            name: Option<String>,
+            sockets: usize,
+            read: bool,
+        }
+        let namespaces = self
+            .tables
+            .iter()
+            .map(|(netns, table)| TrackedNamespace {
+                inode: netns,
+                name: self.namespaces.get(&netns).and_then(|ns| ns.name.clone()),
+                sockets: table.len(),
+                read: netns == self.tables.own() || self.namespaces.contains_key(&netns),
+            })
+            .collect();
         let status = Status {
             uptime_s: self.started.elapsed().as_secs(),
             tcp_probe: self.tcp_hook.name(),
-            sockets_tracked: self.table.len(),
-            time_wait_tracked: self.table.time_wait_count(),
+            sockets_tracked: self.tables.len(),
+            time_wait_tracked: self.tables.time_wait_count(),
+            namespaces_tracked: self.tables.namespace_count(),
             counters: &self.counters,
             rss_bytes: resident_bytes(),
-            table_bytes_estimate: self.table.estimated_heap_bytes(),
+            table_bytes_estimate: self.tables.estimated_heap_bytes(),
+            namespaces,
         };
         let mut json = serde_json::to_vec(&status).expect("status serializes");
         json.push(b'\n');
@@ -330,7 +541,20 @@ impl Daemon {
         let metrics = self.metrics.as_ref().ok_or("metrics are not enabled")?;
         let counters = &self.counters;
         let readings = Readings {
-            sockets: self.table.counts_by_family_and_state(),
+            sockets: self
+                .tables
+                .iter()
+                .map(|(netns, table)| {
+                    let label = self.namespaces.get(&netns).and_then(|ns| ns.name.clone());
+                    let label = label.unwrap_or_else(|| netns.to_string());
+                    (label, table.counts_by_family_and_state())
+                })
+                .collect(),
+            namespace_labels: self
+                .namespaces
+                .iter()
+                .filter_map(|(&netns, ns)| Some((netns, ns.name.clone()?)))
+                .collect(),
             events_received: counters.events_received,
             events_other_namespaces: counters.other_namespaces,
             lost_ring_full: counters.events_lost_ring_full,
@@ -458,12 +682,10 @@ mod tests {
 
     #[test]
     fn metrics_follow_a_connection_through_the_daemon() {
-        let mut daemon = Daemon::new(
-            TcpHook::BtfTracepoint,
-            LiveTable::new(),
-            SocketOwners::default(),
-            Some(NETNS.into()),
-        );
+        let mut tables = NamespaceTables::new(NETNS.into());
+        tables.load(NETNS.into(), Vec::new(), 0);
+        let mut daemon = Daemon::new(TcpHook::BtfTracepoint, tables, SocketOwners::default());
+        daemon.discover = Vec::new;
         daemon.enable_metrics();
         const MS: u64 = 1_000_000;
         let (listener, client, child) = (0x10, 0x20, 0x30);
@@ -485,7 +707,8 @@ mod tests {
         ] {
             daemon.apply(&t);
         }
-        // Another namespace's socket, replayed or live: counted as received, nothing else.
+        // Another namespace's socket, replayed or live: tracked in a table of its own (a
+        // namespace discovery did not find is followed from its events).
         foreign.ts_ns = 7 * MS;
         daemon.apply(&foreign);
         // The pump counts malformed records; status and metrics show its count.
@@ -497,7 +720,9 @@ mod tests {
         let connections = |state: &str| {
             value(
                 &text,
-                &format!("enetstat_connections{{state=\"{state}\",family=\"inet\"}}"),
+                &format!(
+                    "enetstat_connections{{state=\"{state}\",family=\"inet\",netns=\"{NETNS}\"}}"
+                ),
             )
         };
         assert_eq!(connections("LISTEN"), "1");
@@ -506,7 +731,9 @@ mod tests {
         let transition = |old: &str, new: &str| {
             value(
                 &text,
-                &format!("enetstat_transitions_total{{old_state=\"{old}\",new_state=\"{new}\"}}"),
+                &format!(
+                    "enetstat_transitions_total{{old_state=\"{old}\",new_state=\"{new}\",netns=\"{NETNS}\"}}"
+                ),
             )
         };
         assert_eq!(transition("CLOSE", "LISTEN"), "1");
@@ -517,6 +744,27 @@ mod tests {
         );
         assert_eq!(transition("SYN_SENT", "ESTABLISHED"), "1");
         assert_eq!(transition("LAST_ACK", "CLOSE"), "1");
+        let foreign_netns = NETNS + 1;
+        assert_eq!(
+            value(
+                &text,
+                &format!(
+                    "enetstat_transitions_total{{old_state=\"CLOSE\",new_state=\"SYN_SENT\",netns=\"{foreign_netns}\"}}"
+                )
+            ),
+            "2",
+            "replayed and live"
+        );
+        assert_eq!(
+            value(
+                &text,
+                &format!(
+                    "enetstat_connections{{state=\"SYN_SENT\",family=\"inet\",netns=\"{foreign_netns}\"}}"
+                )
+            ),
+            "1"
+        );
+        assert_eq!(status["namespaces_tracked"], 2);
         // Both ends closed: 4 ms from connect() for the client, 3 ms for the accepted child.
         assert_eq!(
             value(&text, "enetstat_connection_duration_seconds_count"),
@@ -537,12 +785,10 @@ mod tests {
 
     #[test]
     fn without_metrics_nothing_is_counted_or_served() {
-        let mut daemon = Daemon::new(
-            TcpHook::BtfTracepoint,
-            LiveTable::new(),
-            SocketOwners::default(),
-            None,
-        );
+        let mut tables = NamespaceTables::new(NETNS.into());
+        tables.load(NETNS.into(), Vec::new(), 0);
+        let mut daemon = Daemon::new(TcpHook::BtfTracepoint, tables, SocketOwners::default());
+        daemon.discover = Vec::new;
         daemon.apply(&event(1, 0x10, (80, 0), Close, Listen));
         assert!(daemon.metrics_mut().is_none());
         assert!(daemon.metrics_exposition().is_err());

@@ -57,6 +57,19 @@ impl NetnsSpec {
     }
 }
 
+/// As typed: `--netns` takes its own output back.
+impl std::fmt::Display for NetnsSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetnsSpec::All => f.write_str("all"),
+            NetnsSpec::Named(name) => f.write_str(name),
+            NetnsSpec::Path(path) => write!(f, "{}", path.display()),
+            NetnsSpec::Pid(pid) => write!(f, "{pid}"),
+            NetnsSpec::Inode(inode) => write!(f, "{inode}"),
+        }
+    }
+}
+
 /// A network namespace found on the host.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Namespace {
@@ -76,7 +89,10 @@ mod tests {
     #[test]
     fn specs_are_told_apart_by_form() {
         assert_eq!(NetnsSpec::parse("all"), Ok(NetnsSpec::All));
-        assert_eq!(NetnsSpec::parse("blue"), Ok(NetnsSpec::Named("blue".into())));
+        assert_eq!(
+            NetnsSpec::parse("blue"),
+            Ok(NetnsSpec::Named("blue".into()))
+        );
         assert_eq!(
             NetnsSpec::parse("/proc/1/ns/net"),
             Ok(NetnsSpec::Path("/proc/1/ns/net".into()))

@@ -8,15 +8,15 @@ pub(crate) mod route;
 mod sockets;
 pub(crate) mod statistics;
 
-use std::io::Write;
+use std::{collections::HashMap, io::Write};
 
 use anyhow::Context as _;
 
 use crate::{
     model::{
         names::{Names, NoNames},
-        netns::{Namespace, NetnsSpec},
-        owners::SocketOwners,
+        netns::Namespace,
+        owners::{Connection, Owner, SocketOwners},
     },
     sources::{names::SystemNames, netns},
     views::{
@@ -51,36 +51,42 @@ pub(crate) fn render(
     render_with(config, owners, hidden, printer.as_mut(), out)
 }
 
-/// Renders a view once per namespace `spec` names (`--netns`), each section named first (see
-/// [`SnapshotPrinter::namespace`]). Each is read inside its namespace; -p's owners are scanned
-/// once, since socket inodes are unique across namespaces. A namespace of `all` that goes away
-/// before it is read is left out with a warning; one named alone is an error.
+/// Renders a view once per namespace (`--netns`), each section named first (see
+/// [`SnapshotPrinter::namespace`]) and read inside its namespace. `owners` are the daemon's
+/// (with `last_owners` of each namespace's sockets no process holds), or None to scan /proc
+/// once for -p: socket inodes are unique across namespaces. JSON objects are stamped with `ts`
+/// when given (-c). Of several namespaces, one that goes away before it is read is left out
+/// with a warning; a namespace named alone is an error.
 pub(crate) fn render_namespaces(
     config: &NetstatConfig,
-    spec: &NetstatNamespaces,
-    owners: Option<&SocketOwners>,
+    namespaces: &[Namespace],
+    owners: Option<(&mut SocketOwners, LastOwners<'_>)>,
+    ts: Option<&str>,
     hidden: &[u64],
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let namespaces = match spec {
-        NetstatNamespaces::Spec(spec) => netns::resolve(spec)?,
-        NetstatNamespaces::Found(found) => found.clone(),
-    };
-    let scanned;
-    let owners = match owners {
-        None if config.view == NetstatView::Sockets && config.flags.programs => {
-            scanned = sockets::scan_owners();
-            Some(&scanned)
+    let programs = config.view == NetstatView::Sockets && config.flags.programs;
+    let mut scanned = SocketOwners::default();
+    let (owners, last_owners): (&mut SocketOwners, LastOwners<'_>) = match owners {
+        Some(kept) => kept,
+        None => {
+            if programs {
+                scanned = sockets::scan_owners();
+            }
+            (&mut scanned, &|_| HashMap::new())
         }
-        owners => owners,
     };
     let mut first = true;
-    for ns in &namespaces {
+    for ns in namespaces {
+        owners.set_last_owners(last_owners(ns.inode));
+        let owners = &*owners;
         let section = netns::in_namespace(ns, || -> anyhow::Result<Vec<u8>> {
             let names = names_for(&config.flags);
             let mut printer = printer_for(&config.flags, names.as_ref());
+            printer.stamp(ts.map(str::to_string));
             let mut section = Vec::new();
             printer.namespace(ns, first, &mut section)?;
+            let owners = programs.then_some(owners);
             render_with(config, owners, hidden, printer.as_mut(), &mut section)?;
             Ok(section)
         })
@@ -91,7 +97,10 @@ pub(crate) fn render_namespaces(
                 first = false;
             }
             Err(err) if namespaces.len() > 1 && !netns::exists(ns) => {
-                log::warn!("network namespace {} went away before it was read: {err:#}", ns.inode);
+                log::warn!(
+                    "network namespace {} went away before it was read: {err:#}",
+                    ns.inode
+                );
             }
             Err(err) => {
                 return Err(err).with_context(|| format!("network namespace {}", ns.inode));
@@ -101,12 +110,8 @@ pub(crate) fn render_namespaces(
     Ok(())
 }
 
-/// Which namespaces [`render_namespaces`] covers: as the user named them, or as already found.
-#[derive(Debug, Clone)]
-pub(crate) enum NetstatNamespaces {
-    Spec(NetnsSpec),
-    Found(Vec<Namespace>),
-}
+/// The last owners of one namespace's sockets that no process holds, by its inode.
+pub(crate) type LastOwners<'a> = &'a dyn Fn(u64) -> HashMap<Connection, Owner>;
 
 /// [`render`] through a printer the caller keeps across refreshes (-c).
 pub(crate) fn render_with(

@@ -23,7 +23,6 @@ use crate::{
     },
 };
 
-
 pub(crate) fn run(
     flags: &NetstatFlags,
     printer: &mut dyn SnapshotPrinter,

@@ -35,7 +35,8 @@ pub(crate) fn own_inode() -> anyhow::Result<u64> {
 /// The namespaces a spec names, each once, by inode.
 pub(crate) fn resolve(spec: &NetnsSpec) -> anyhow::Result<Vec<Namespace>> {
     let one = |path: PathBuf, what: &str| -> anyhow::Result<Vec<Namespace>> {
-        let inode = namespace_inode(&path).with_context(|| format!("{what}: {}", path.display()))?;
+        let inode =
+            namespace_inode(&path).with_context(|| format!("{what}: {}", path.display()))?;
         Ok(vec![Namespace {
             inode,
             name: names().remove(&inode),
@@ -190,7 +191,10 @@ fn nsfs_net_mounts(mountinfo: &str) -> Vec<(u64, PathBuf)> {
             let mount_point = fields.next()?;
             let (_, after) = line.split_once(" - ")?;
             (after.split(' ').next()? == "nsfs").then_some(())?;
-            Some((net_link_inode(root)?, PathBuf::from(unescape_octal(mount_point))))
+            Some((
+                net_link_inode(root)?,
+                PathBuf::from(unescape_octal(mount_point)),
+            ))
         })
         .collect()
 }
@@ -201,9 +205,9 @@ fn unescape_octal(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|digits| {
-            bytes[i] == b'\\' && digits.iter().all(|d| (b'0'..=b'7').contains(d))
-        });
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|digits| bytes[i] == b'\\' && digits.iter().all(|d| (b'0'..=b'7').contains(d)));
         match octal {
             Some(digits) => {
                 let value = digits.iter().fold(0u32, |v, d| v * 8 + u32::from(d - b'0'));
@@ -254,7 +258,10 @@ mod tests {
     fn this_namespace_is_found_and_read_in_place() {
         let own = own_inode().unwrap();
         let all = discover();
-        let mine = all.iter().find(|ns| ns.inode == own).expect("own namespace");
+        let mine = all
+            .iter()
+            .find(|ns| ns.inode == own)
+            .expect("own namespace");
         let thread = std::thread::current().id();
         let read_on = in_namespace(mine, || std::thread::current().id()).unwrap();
         assert_eq!(read_on, thread);

@@ -26,7 +26,9 @@ use prometheus_client::{
 };
 
 use super::escape::escape_bytes;
-use crate::model::{TcpState, losses::LossCause, sockets::Family as AddressFamily};
+use crate::model::{
+    TcpState, hashing::FastMap, losses::LossCause, sockets::Family as AddressFamily,
+};
 
 /// Every metric's name starts with this and an underscore.
 const PREFIX: &str = "enetstat";
@@ -121,7 +123,10 @@ fn table_can_show(state: TcpState) -> bool {
     )
 }
 
-type TransitionLabels = [(&'static str, &'static str); 2];
+type TransitionLabels = [(&'static str, String); 3];
+
+/// One namespace's transitions, by old and new state.
+type TransitionCounts = Box<[[u64; TcpState::INDEXED]; TcpState::INDEXED]>;
 
 /// One network interface's counters, totals since they started counting (counters restart
 /// from 0 only when the interface or its counting does).
@@ -143,9 +148,9 @@ pub(crate) struct InterfaceTotals {
 /// What the daemon counts for its metrics between scrapes.
 #[derive(Debug)]
 pub(crate) struct Metrics {
-    /// Transitions by old and new state ([`TcpState::index`]): a plain count per pair, turned
-    /// into labelled counters only at scrape time.
-    transitions: [[u64; TcpState::INDEXED]; TcpState::INDEXED],
+    /// Transitions by namespace inode, then old and new state ([`TcpState::index`]): a plain
+    /// count per pair, turned into labelled counters only at scrape time.
+    transitions: FastMap<u64, TransitionCounts>,
     connection_lifetimes: Histogram,
     /// The latest published interface counters, by name.
     interfaces: BTreeMap<Vec<u8>, InterfaceTotals>,
@@ -155,7 +160,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let (start, factor, count) = LIFETIME_BUCKETS;
         Metrics {
-            transitions: [[0; TcpState::INDEXED]; TcpState::INDEXED],
+            transitions: FastMap::default(),
             connection_lifetimes: Histogram::new(exponential_buckets(start, factor, count)),
             interfaces: BTreeMap::new(),
         }
@@ -165,8 +170,12 @@ impl Default for Metrics {
 /// What the daemon holds at scrape time.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Readings {
-    /// Sockets in the live table by family and state (time-wait sockets under their substate).
-    pub(crate) sockets: HashMap<(AddressFamily, TcpState), usize>,
+    /// Sockets in each namespace's live table (by its label) by family and state (time-wait
+    /// sockets under their substate).
+    pub(crate) sockets: Vec<(String, HashMap<(AddressFamily, TcpState), usize>)>,
+    /// The `netns` label of each namespace by inode: its `ip netns` name where it has one (a
+    /// namespace without an entry is labelled with its inode).
+    pub(crate) namespace_labels: HashMap<u64, String>,
     pub(crate) events_received: u64,
     /// Events about sockets of other network namespaces, which the table leaves out.
     pub(crate) events_other_namespaces: u64,
@@ -181,20 +190,40 @@ impl Metrics {
         Self::default()
     }
 
-    /// Counts one transition of a socket the daemon follows.
-    pub(crate) fn count_transition(&mut self, old: TcpState, new: TcpState) {
-        self.transitions[old.index()][new.index()] += 1;
+    /// Counts one transition of a socket of namespace `netns`.
+    pub(crate) fn count_transition(&mut self, netns: u64, old: TcpState, new: TcpState) {
+        let counts = self
+            .transitions
+            .entry(netns)
+            .or_insert_with(|| Box::new([[0; TcpState::INDEXED]; TcpState::INDEXED]));
+        counts[old.index()][new.index()] += 1;
     }
 
-    /// The counts as the exposition's family: a series for each pair seen.
-    fn transition_counters(&self) -> Family<TransitionLabels, Counter> {
+    /// Stops exporting a namespace that is gone, as an interface that is gone.
+    pub(crate) fn forget_namespace(&mut self, netns: u64) {
+        self.transitions.remove(&netns);
+    }
+
+    /// The counts as the exposition's family: a series for each pair seen, by namespace,
+    /// labelled as `label` names it.
+    fn transition_counters(
+        &self,
+        label: &dyn Fn(u64) -> String,
+    ) -> Family<TransitionLabels, Counter> {
         let name = |i: usize| TcpState::ALL.get(i).map_or("UNKNOWN", |state| state.name());
         let family = Family::<TransitionLabels, Counter>::default();
-        for (old, row) in self.transitions.iter().enumerate() {
-            for (new, &count) in row.iter().enumerate().filter(|&(_, &count)| count > 0) {
-                family
-                    .get_or_create(&[("old_state", name(old)), ("new_state", name(new))])
-                    .inc_by(count);
+        for (&netns, counts) in &self.transitions {
+            let netns = label(netns);
+            for (old, row) in counts.iter().enumerate() {
+                for (new, &count) in row.iter().enumerate().filter(|&(_, &count)| count > 0) {
+                    family
+                        .get_or_create(&[
+                            ("old_state", name(old).to_string()),
+                            ("new_state", name(new).to_string()),
+                            ("netns", netns.clone()),
+                        ])
+                        .inc_by(count);
+                }
             }
         }
         family
@@ -223,11 +252,19 @@ impl Metrics {
     /// The whole exposition, `# EOF` included.
     pub(crate) fn encode(&self, readings: Readings) -> Result<String, fmt::Error> {
         let mut registry = Registry::with_prefix(PREFIX);
+        let transitions = self.transition_counters(&|netns| {
+            readings
+                .namespace_labels
+                .get(&netns)
+                .cloned()
+                .unwrap_or_else(|| netns.to_string())
+        });
         registry.register_collector(Box::new(readings));
         registry.register(
             "transitions",
-            "TCP state transitions of the sockets the daemon follows, by old and new state",
-            self.transition_counters(),
+            "TCP state transitions of the sockets the daemon follows, by old and new state and \
+             network namespace",
+            transitions,
         );
         registry.register_with_unit(
             "connection_duration",
@@ -249,23 +286,40 @@ impl Metrics {
 
 impl Collector for Readings {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let mut sockets = Vec::new();
-        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            for state in TcpState::ALL.into_iter().filter(|&s| table_can_show(s)) {
-                let count = self.sockets.get(&(family, state)).copied().unwrap_or(0);
-                sockets.push(([("state", state.name()), ("family", family.name())], count));
+        // Every state of each namespace, so a series does not vanish when its count drops to 0.
+        let mut sockets: Vec<([(&str, &str); 3], usize)> = Vec::new();
+        for (netns, counts) in &self.sockets {
+            for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+                for state in TcpState::ALL.into_iter().filter(|&s| table_can_show(s)) {
+                    let count = counts.get(&(family, state)).copied().unwrap_or(0);
+                    sockets.push((
+                        [
+                            ("state", state.name()),
+                            ("family", family.name()),
+                            ("netns", netns),
+                        ],
+                        count,
+                    ));
+                }
             }
-        }
-        // Anything else the table shows (it should not) is exported rather than hidden.
-        for (&(family, state), &count) in &self.sockets {
-            if !table_can_show(state) {
-                sockets.push(([("state", state.name()), ("family", family.name())], count));
+            // Anything else the table shows (it should not) is exported rather than hidden.
+            for (&(family, state), &count) in counts {
+                if !table_can_show(state) {
+                    sockets.push((
+                        [
+                            ("state", state.name()),
+                            ("family", family.name()),
+                            ("netns", netns),
+                        ],
+                        count,
+                    ));
+                }
             }
         }
         let mut gauge = encoder.encode_descriptor(
             "connections",
             "TCP sockets in the daemon's live table (netstat's connections, listeners included), \
-             by state and address family.",
+             by state, address family and network namespace (its ip netns name, else its inode).",
             None,
             ConstGauge::new(0i64).metric_type(),
         )?;
@@ -281,7 +335,7 @@ impl Collector for Readings {
             ),
             (
                 "events_other_namespaces",
-                "Transition records about sockets of other network namespaces (not in the table).",
+                "Transition records about sockets of network namespaces other than the daemon's.",
                 self.events_other_namespaces,
             ),
             (
@@ -394,7 +448,11 @@ mod tests {
 
     #[test]
     fn an_empty_daemon_exports_every_family_with_help_and_type() {
-        let text = Metrics::new().encode(Readings::default()).unwrap();
+        let readings = Readings {
+            sockets: vec![("4026531840".to_string(), HashMap::new())],
+            ..Readings::default()
+        };
+        let text = Metrics::new().encode(readings).unwrap();
         assert!(text.ends_with("# EOF\n"), "{text}");
         for (name, kind) in [
             ("enetstat_connections", "gauge"),
@@ -411,7 +469,7 @@ mod tests {
             );
             assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
         }
-        // Every state the table can show, in both families, at 0.
+        // Every state the table can show, in both families, at 0, for each namespace.
         let connections = lines_with(&text, "enetstat_connections{");
         assert_eq!(connections.len(), 20, "{connections:#?}");
         assert!(connections.iter().all(|l| l.ends_with(" 0")));
@@ -425,11 +483,21 @@ mod tests {
     #[test]
     fn readings_are_exported_as_read() {
         let readings = Readings {
-            sockets: HashMap::from([
-                ((AddressFamily::Inet, TcpState::Established), 3),
-                ((AddressFamily::Inet6, TcpState::Listen), 2),
-                ((AddressFamily::Inet, TcpState::TimeWait), 7),
-            ]),
+            sockets: vec![
+                (
+                    "4026531840".to_string(),
+                    HashMap::from([
+                        ((AddressFamily::Inet, TcpState::Established), 3),
+                        ((AddressFamily::Inet6, TcpState::Listen), 2),
+                        ((AddressFamily::Inet, TcpState::TimeWait), 7),
+                    ]),
+                ),
+                (
+                    "blue".to_string(),
+                    HashMap::from([((AddressFamily::Inet, TcpState::Listen), 1)]),
+                ),
+            ],
+            namespace_labels: HashMap::new(),
             events_received: 120,
             events_other_namespaces: 4,
             lost_ring_full: 17,
@@ -439,10 +507,12 @@ mod tests {
         };
         let text = Metrics::new().encode(readings).unwrap();
         for line in [
-            "enetstat_connections{state=\"ESTABLISHED\",family=\"inet\"} 3",
-            "enetstat_connections{state=\"LISTEN\",family=\"inet6\"} 2",
-            "enetstat_connections{state=\"TIME_WAIT\",family=\"inet\"} 7",
-            "enetstat_connections{state=\"LISTEN\",family=\"inet\"} 0",
+            "enetstat_connections{state=\"ESTABLISHED\",family=\"inet\",netns=\"4026531840\"} 3",
+            "enetstat_connections{state=\"LISTEN\",family=\"inet6\",netns=\"4026531840\"} 2",
+            "enetstat_connections{state=\"TIME_WAIT\",family=\"inet\",netns=\"4026531840\"} 7",
+            "enetstat_connections{state=\"LISTEN\",family=\"inet\",netns=\"4026531840\"} 0",
+            "enetstat_connections{state=\"LISTEN\",family=\"inet\",netns=\"blue\"} 1",
+            "enetstat_connections{state=\"LISTEN\",family=\"inet6\",netns=\"blue\"} 0",
             "enetstat_events_received_total 120",
             "enetstat_events_other_namespaces_total 4",
             "enetstat_events_lost_total{cause=\"ring_full\"} 17",
@@ -457,11 +527,18 @@ mod tests {
     #[test]
     fn a_state_outside_the_usual_ones_is_not_hidden() {
         let readings = Readings {
-            sockets: HashMap::from([((AddressFamily::Inet, TcpState::Unknown(42)), 1)]),
+            sockets: vec![(
+                "1".to_string(),
+                HashMap::from([((AddressFamily::Inet, TcpState::Unknown(42)), 1)]),
+            )],
             ..Readings::default()
         };
         let text = Metrics::new().encode(readings).unwrap();
-        assert!(text.contains("enetstat_connections{state=\"UNKNOWN\",family=\"inet\"} 1\n"));
+        assert!(
+            text.contains(
+                "enetstat_connections{state=\"UNKNOWN\",family=\"inet\",netns=\"1\"} 1\n"
+            )
+        );
     }
 
     #[test]
@@ -469,24 +546,31 @@ mod tests {
         use TcpState::*;
         let mut metrics = Metrics::new();
         for _ in 0..3 {
-            metrics.count_transition(Close, SynSent);
-            metrics.count_transition(SynSent, Established);
+            metrics.count_transition(1, Close, SynSent);
+            metrics.count_transition(1, SynSent, Established);
         }
-        metrics.count_transition(Established, FinWait1);
+        metrics.count_transition(1, Established, FinWait1);
         // Unknown states share one series, as they share one name.
-        metrics.count_transition(Unknown(20), Close);
-        metrics.count_transition(Unknown(21), Close);
-        let text = metrics.encode(Readings::default()).unwrap();
+        metrics.count_transition(1, Unknown(20), Close);
+        metrics.count_transition(1, Unknown(21), Close);
+        // Another namespace's, labelled by name.
+        metrics.count_transition(2, Close, SynSent);
+        let readings = Readings {
+            namespace_labels: HashMap::from([(2, "blue".to_string())]),
+            ..Readings::default()
+        };
+        let text = metrics.encode(readings).unwrap();
         assert!(text.contains("\n# TYPE enetstat_transitions counter\n"));
         let mut transitions = lines_with(&text, "enetstat_transitions_total{");
         transitions.sort();
         assert_eq!(
             transitions,
             [
-                "enetstat_transitions_total{old_state=\"CLOSE\",new_state=\"SYN_SENT\"} 3",
-                "enetstat_transitions_total{old_state=\"ESTABLISHED\",new_state=\"FIN_WAIT1\"} 1",
-                "enetstat_transitions_total{old_state=\"SYN_SENT\",new_state=\"ESTABLISHED\"} 3",
-                "enetstat_transitions_total{old_state=\"UNKNOWN\",new_state=\"CLOSE\"} 2",
+                "enetstat_transitions_total{old_state=\"CLOSE\",new_state=\"SYN_SENT\",netns=\"1\"} 3",
+                "enetstat_transitions_total{old_state=\"CLOSE\",new_state=\"SYN_SENT\",netns=\"blue\"} 1",
+                "enetstat_transitions_total{old_state=\"ESTABLISHED\",new_state=\"FIN_WAIT1\",netns=\"1\"} 1",
+                "enetstat_transitions_total{old_state=\"SYN_SENT\",new_state=\"ESTABLISHED\",netns=\"1\"} 3",
+                "enetstat_transitions_total{old_state=\"UNKNOWN\",new_state=\"CLOSE\",netns=\"1\"} 2",
             ]
         );
     }
@@ -610,10 +694,14 @@ mod tests {
     #[test]
     fn the_text_format_names_metadata_as_its_samples() {
         let mut metrics = Metrics::new();
-        metrics.count_transition(TcpState::Close, TcpState::SynSent);
+        metrics.count_transition(1, TcpState::Close, TcpState::SynSent);
         metrics.observe_connection_lifetime(3_000_000);
         metrics.publish_interfaces([sample("lo", 1, 0)]);
-        let openmetrics = metrics.encode(Readings::default()).unwrap();
+        let readings = Readings {
+            sockets: vec![("1".to_string(), HashMap::new())],
+            ..Readings::default()
+        };
+        let openmetrics = metrics.encode(readings).unwrap();
         let text = ExpositionFormat::Text.render(openmetrics.clone());
         let samples = |t: &str| -> Vec<String> {
             t.lines()

@@ -24,10 +24,7 @@ pub(crate) fn heading(ns: &Namespace, first: bool) -> String {
 
 /// `"netns":{"inode":N,"name":"…"}` (name null without one): a member of every JSON object.
 pub(crate) fn json_member(ns: &Namespace) -> String {
-    let name = ns
-        .name
-        .as_deref()
-        .map(|name| escape_bytes(name.as_bytes()));
+    let name = ns.name.as_deref().map(|name| escape_bytes(name.as_bytes()));
     let name = serde_json::to_string(&name).expect("a string serializes");
     format!("\"netns\":{{\"inode\":{},\"name\":{name}}}", ns.inode)
 }

@@ -66,6 +66,7 @@ fn help_groups_netstat_options_apart_from_enetstat_options() {
             "--source",
             "--json",
             "--socket",
+            "--netns",
             "--color",
             "--help",
             "--version"
@@ -96,7 +97,7 @@ fn subcommand_help_keeps_its_own_options_apart() {
     assert!(sections[0].1.contains(&"--lport".to_string()), "{help}");
     assert_eq!(
         sections[1].1,
-        ["--socket", "--color", "--help", "--version"],
+        ["--socket", "--netns", "--color", "--help", "--version"],
         "{help}"
     );
 }

@@ -47,9 +47,13 @@ const ANSWER_DEADLINE: Duration = Duration::from_secs(30);
 pub(crate) fn query(socket: &Path, request: &Request) -> Result<Vec<u8>, QueryError> {
     let mut stream = UnixStream::connect(socket).map_err(QueryError::NotRunning)?;
     let mut request = request.clone();
-    if let Request::Snapshot(snapshot) = &mut request {
-        snapshot.hide_inodes.extend(socket_inode(&stream));
-        snapshot.netns = own_netns();
+    match &mut request {
+        Request::Snapshot(snapshot) => {
+            snapshot.hide_inodes.extend(socket_inode(&stream));
+            snapshot.netns = own_netns();
+        }
+        Request::Table(table) => table.netns = own_netns(),
+        Request::Status => {}
     }
     let broken = |err: std::io::Error| QueryError::Broken(err.to_string());
     stream
@@ -133,7 +137,7 @@ mod tests {
     fn an_older_daemons_refusal_is_told_apart() {
         let old = b"{\"version\":2,\"ok\":false,\"error\":\"protocol version 3 is not supported (this daemon speaks 1 to 2)\"}\n";
         let (path, daemon) = answer_once("old", old.to_vec());
-        let err = query(&path, &Request::Table).unwrap_err();
+        let err = query(&path, &Request::Table(Default::default())).unwrap_err();
         assert!(matches!(err, QueryError::TooOld(_)), "{err:?}");
         assert_eq!(
             err.to_string(),

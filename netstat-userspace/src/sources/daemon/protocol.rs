@@ -18,7 +18,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::netstat::{NetstatConfig, NetstatFlags, NetstatView, OutputFormat};
+use crate::model::{
+    netns::NetnsSpec,
+    netstat::{NetstatConfig, NetstatFlags, NetstatView, OutputFormat},
+};
 
 /// The version this side speaks; versions from [`MIN_VERSION`] are answered too.
 pub(crate) const VERSION: u32 = 3;
@@ -36,7 +39,19 @@ pub(crate) enum Request {
     /// Uptime, sockets tracked, events received and lost, resyncs, memory.
     Status,
     /// The live table itself, one JSON object per socket: for checking it against the kernel.
-    Table,
+    Table(TableRequest),
+}
+
+/// Which namespaces' sockets `status --table` lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TableRequest {
+    /// `--netns`: these namespaces' (`all`: every one's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) namespaces: Option<NetnsSpec>,
+    /// The client's namespace (the inode of its ns/net), shown without `--netns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) netns: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,12 +65,14 @@ pub(crate) struct SnapshotRequest {
     /// same moment would have no such socket.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) hide_inodes: Vec<u64>,
-    /// The network namespace the answer is about (the inode of its ns/net; a client sends its
-    /// own). A daemon serves one namespace and refuses any other with
-    /// [`DaemonError::WrongNetns`] rather than show the wrong sockets; this field is also where a
-    /// daemon serving several would be told which one.
+    /// The client's network namespace (the inode of its ns/net): the one the answer is about
+    /// without `namespaces`. A daemon that cannot enter it refuses with
+    /// [`DaemonError::WrongNetns`] rather than show another's sockets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) netns: Option<u64>,
+    /// `--netns`: a section for each namespace named, read there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) namespaces: Option<NetnsSpec>,
 }
 
 /// A version 1 or 2 request, as such clients send it.
@@ -101,7 +118,7 @@ impl LegacyRequest {
     pub(crate) fn upgrade(self, check_args: CheckArgs) -> Result<Request, DaemonError> {
         match self {
             LegacyRequest::Status => Ok(Request::Status),
-            LegacyRequest::Table => Ok(Request::Table),
+            LegacyRequest::Table => Ok(Request::Table(TableRequest::default())),
             LegacyRequest::Snapshot {
                 args,
                 hide_inodes,
@@ -111,8 +128,7 @@ impl LegacyRequest {
             } => {
                 let NetstatConfig {
                     view, mut flags, ..
-                } =
-                    check_args(&args).map_err(|reason| DaemonError::BadOptions { reason })?;
+                } = check_args(&args).map_err(|reason| DaemonError::BadOptions { reason })?;
                 flags.format = format;
                 flags.color = color;
                 Ok(Request::Snapshot(SnapshotRequest {
@@ -120,6 +136,7 @@ impl LegacyRequest {
                     flags,
                     hide_inodes,
                     netns,
+                    namespaces: None,
                 }))
             }
         }
@@ -366,6 +383,7 @@ mod tests {
             flags: flags(),
             hide_inodes: vec![42],
             netns: Some(4026531840),
+            namespaces: None,
         }
     }
 
@@ -383,6 +401,7 @@ mod tests {
             flags: NetstatFlags::default(),
             hide_inodes: Vec::new(),
             netns: None,
+            namespaces: None,
         };
         for request in [
             Request::Snapshot(snapshot(NetstatView::Sockets)),
@@ -391,7 +410,7 @@ mod tests {
             Request::Snapshot(snapshot(NetstatView::Statistics)),
             Request::Snapshot(bare),
             Request::Status,
-            Request::Table,
+            Request::Table(TableRequest::default()),
         ] {
             assert_eq!(decode_current(&encode_request(&request)), Ok(request));
         }
@@ -572,6 +591,7 @@ mod tests {
                 },
                 hide_inodes: vec![7],
                 netns: Some(1),
+                namespaces: None,
             }))
         );
         assert_eq!(
@@ -581,7 +601,10 @@ mod tests {
             })
         );
         assert_eq!(LegacyRequest::Status.upgrade(check), Ok(Request::Status));
-        assert_eq!(LegacyRequest::Table.upgrade(check), Ok(Request::Table));
+        assert_eq!(
+            LegacyRequest::Table.upgrade(check),
+            Ok(Request::Table(TableRequest::default()))
+        );
     }
 
     #[test]

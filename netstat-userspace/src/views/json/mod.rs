@@ -57,7 +57,8 @@ mod tests {
             b"{\"a\":1}\n{}\n",
             &ts_member("2026-01-01T00:00:00Z"),
             &mut out,
-        ).unwrap();
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<serde_json::Value> = text
             .lines()
