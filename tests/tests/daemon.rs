@@ -212,43 +212,37 @@ fn no_daemon_means_proc_for_auto_and_an_error_for_daemon() {
     assert!(String::from_utf8_lossy(&forced.stderr).contains("no enetstat daemon answers"));
 }
 
+/// A root client in another namespace than the daemon's gets its own namespace's view, read
+/// there by the daemon (which enters it): as netstat shows it in that namespace, sockets made
+/// before and after the daemon started.
 #[test]
-fn a_daemon_in_another_namespace_is_not_asked() {
-    let ns = Netns::new("otherns").unwrap();
+fn a_daemon_in_another_namespace_answers_for_the_clients() {
+    let daemon_ns = Netns::new("daemonns").unwrap();
+    let client_ns = Netns::new("clientns").unwrap();
     let dir = TempDir::new().unwrap();
     let socket = dir.path.join("enetstat.sock");
-    let daemon = serve(&ns, &socket);
-    // This test runs in the root namespace; the daemon serves `ns`.
-    let forced = enetstat_with_socket(&socket, &["-tn", "--source", "daemon"]);
-    assert_eq!(forced.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&forced.stderr).contains("wrong network namespace"));
-    let auto = enetstat_with_socket(&socket, &["-tn"]);
-    assert!(
-        auto.status.success(),
-        "{}",
-        String::from_utf8_lossy(&auto.stderr)
-    );
-    let proc = Command::new(enetstat::binary())
-        .args(["-tn", "--source", "proc"])
-        .output()
+    let fixture = SocketFixture::build(&client_ns).unwrap();
+    let daemon = serve(&daemon_ns, &socket);
+    let held = client_ns
+        .run(|| {
+            let listener = TcpListener::bind("127.0.0.1:9101")?;
+            let client = std::net::TcpStream::connect("127.0.0.1:9101")?;
+            let (server, _) = listener.accept()?;
+            workload::active_close_by_client(&listener)?;
+            Ok((listener, client, server))
+        })
         .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&auto.stdout)
-            .lines()
-            .take(2)
-            .collect::<Vec<_>>(),
-        String::from_utf8_lossy(&proc.stdout)
-            .lines()
-            .take(2)
-            .collect::<Vec<_>>()
-    );
-    daemon.stop().unwrap();
-}
-
-/// The daemon's `status --json`.
-fn status(socket: &Path) -> serde_json::Value {
-    let out = enetstat_with_socket(socket, &["status", "--json"]);
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut failures = Vec::new();
+    for args in [&["-tanp"][..], &["-tan"], &["-uan"], &["-s"], &["-rn"]] {
+        if let Some(diff) = compare_with_netstat(&client_ns, &socket, args) {
+            failures.push(format!("{}: {diff}", args.join(" ")));
+        }
+    }
+    drop(held);
+    let finished = daemon.stop().unwrap();
+    drop(fixture);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(finished.status.success(), "{}", finished.stderr);
 }
 
 #[test]

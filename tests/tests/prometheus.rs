@@ -163,7 +163,10 @@ fn prometheus_scrapes_what_netstat_shows() {
 
     // One refused connect before the baseline, so that its counter exists and can increase.
     let refused = "SYN_SENT\",new_state=\"CLOSE";
-    let refusals = format!(r#"enetstat_transitions_total{{old_state="{refused}"}}"#);
+    let refusals = format!(
+        r#"enetstat_transitions_total{{old_state="{refused}",netns="{}"}}"#,
+        ns.name()
+    );
     // (Waiting for Prometheus to listen made refused connects too: the count is read.)
     ns.run(|| workload::refused_connect("127.0.0.1:9532".parse()?))
         .unwrap();
@@ -208,7 +211,13 @@ fn prometheus_scrapes_what_netstat_shows() {
 
     let at = now();
     let exported: BTreeMap<(String, String), u64> = prometheus
-        .query("min_over_time(enetstat_connections[4s])", Some(at))
+        .query(
+            &format!(
+                r#"min_over_time(enetstat_connections{{netns="{}"}}[4s])"#,
+                ns.name()
+            ),
+            Some(at),
+        )
         .unwrap()
         .into_iter()
         .filter(|(_, value)| *value != 0.0)

@@ -287,7 +287,7 @@ fn the_daemon_works_within_the_units_capabilities_and_filters() {
     let children = format!("/proc/{0}/task/{0}/children", daemon.pid());
     let text = std::fs::read_to_string(children).unwrap();
     let pid: u32 = text.split_whitespace().next().unwrap().parse().unwrap();
-    // Serving, it holds only what owners need, and it mounted no tracefs (`ip netns exec` gave
+    // Serving, it holds only what owners and entering namespaces need, and it mounted no tracefs (`ip netns exec` gave
     // it a fresh /sys without one).
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let effective = status
@@ -296,6 +296,7 @@ fn the_daemon_works_within_the_units_capabilities_and_filters() {
         .map(|hex| u64::from_str_radix(hex.trim(), 16).unwrap());
     const CAP_DAC_READ_SEARCH: u64 = 1 << 2;
     const CAP_SYS_PTRACE: u64 = 1 << 19;
+    const CAP_SYS_ADMIN: u64 = 1 << 21;
     let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
     let tracefs: Vec<_> = mounts
         .lines()
@@ -310,7 +311,7 @@ fn the_daemon_works_within_the_units_capabilities_and_filters() {
     assert_eq!(table, kernel_rows(&kernel_text), "the live table");
     assert_eq!(
         effective,
-        Some(CAP_DAC_READ_SEARCH | CAP_SYS_PTRACE),
+        Some(CAP_DAC_READ_SEARCH | CAP_SYS_PTRACE | CAP_SYS_ADMIN),
         "capabilities kept"
     );
     assert!(tracefs.is_empty(), "tracefs mounted: {tracefs:?}");

@@ -36,12 +36,13 @@ impl Capabilities {
 impl Capabilities {
     /// What a daemon needs once its probes are attached (maps and rings are used through the
     /// descriptors it holds, which need no capability): reading other users' /proc/PID/fd for
-    /// owners, and, where the probe cannot report cookies, raw socket addresses from /proc
-    /// (CAP_SYSLOG, and CAP_SYS_ADMIN to set kptr_restrict).
+    /// owners and /proc/PID/ns/net for namespaces, entering other network namespaces to read
+    /// their sockets (setns: CAP_SYS_ADMIN, which also sets kptr_restrict), and, where the probe
+    /// cannot report cookies, raw socket addresses from /proc (CAP_SYSLOG).
     pub(crate) fn kept_after_attach(reads_raw_addresses: bool) -> Self {
-        let mut keep = (1 << CAP_DAC_READ_SEARCH) | (1 << CAP_SYS_PTRACE);
+        let mut keep = (1 << CAP_DAC_READ_SEARCH) | (1 << CAP_SYS_PTRACE) | (1 << CAP_SYS_ADMIN);
         if reads_raw_addresses {
-            keep |= (1 << CAP_SYS_ADMIN) | (1 << CAP_SYSLOG);
+            keep |= 1 << CAP_SYSLOG;
         }
         Capabilities(keep)
     }
@@ -161,10 +162,11 @@ mod tests {
     }
 
     #[test]
-    fn a_daemon_keeps_what_owners_and_raw_addresses_need() {
+    fn a_daemon_keeps_what_owners_namespaces_and_raw_addresses_need() {
         let cookies = Capabilities::kept_after_attach(false);
         assert!(cookies.has(CAP_SYS_PTRACE) && cookies.has(CAP_DAC_READ_SEARCH));
-        assert!(!cookies.can_trace() && !cookies.has(CAP_SYSLOG));
+        assert!(cookies.has(CAP_SYS_ADMIN), "setns");
+        assert!(!cookies.has(CAP_SYSLOG) && !cookies.has(CAP_BPF) && !cookies.has(CAP_PERFMON));
         let raw = Capabilities::kept_after_attach(true);
         assert!(raw.has(CAP_SYSLOG) && raw.has(CAP_SYS_ADMIN));
     }
