@@ -7,9 +7,10 @@ use crate::{enetstat, netns::Netns, wait};
 /// (local, remote, state) of every TCP socket: from the daemon's table, and from the kernel.
 pub type SocketSet = std::collections::BTreeSet<(String, String, String)>;
 
-pub fn daemon_table(socket: &Path) -> SocketSet {
+/// Namespace `ns`'s sockets in the daemon's table (the daemon follows every namespace).
+pub fn daemon_table(socket: &Path, ns: &Netns) -> SocketSet {
     let out = Command::new(enetstat::binary())
-        .args(["status", "--table", "--socket"])
+        .args(["status", "--table", "--netns", ns.name(), "--socket"])
         .arg(socket)
         .output()
         .unwrap();
@@ -59,7 +60,7 @@ pub fn wait_for_table_to_match(ns: &Netns, socket: &Path) {
         Duration::from_secs(15),
         || {
             let kernel = kernel_table(ns);
-            let table = daemon_table(socket);
+            let table = daemon_table(socket, ns);
             let same = kernel == table;
             last = (kernel, table);
             Ok(same)

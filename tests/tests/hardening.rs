@@ -170,7 +170,8 @@ fn sighup_makes_serve_reread_the_kernel() {
         .run(|| Ok(std::net::TcpListener::bind("127.0.0.1:7412")?))
         .unwrap();
     let out = Command::new(enetstat::binary())
-        .args(["status", "--table", "--socket", socket.to_str().unwrap()])
+        .args(["status", "--table", "--netns", ns.name()])
+        .args(["--socket", socket.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(
