@@ -121,13 +121,22 @@ pub struct KernelFilter {
     /// How many of `remote_ports` are in use (0: no remote-port filter).
     pub n_remote_ports: u16,
     pub _pad: u16,
+    /// 0 for any network namespace, else the one inode whose sockets pass (records whose
+    /// namespace is unknown, 0, pass too: userspace decides those).
+    pub netns: u32,
     pub local_ports: [u16; MAX_FILTER_PORTS],
     pub remote_ports: [u16; MAX_FILTER_PORTS],
 }
 
-const _: () = assert!(core::mem::size_of::<KernelFilter>() == 40);
+const _: () = assert!(core::mem::size_of::<KernelFilter>() == 44);
 
 impl KernelFilter {
+    /// Whether a socket of namespace `netns` (0: unknown) passes.
+    #[inline(always)]
+    pub fn accepts_netns(&self, netns: u32) -> bool {
+        self.netns == 0 || netns == 0 || netns == self.netns
+    }
+
     /// Whether a transition with these fields passes. A local port of 0 always passes: connect()
     /// enters SYN_SENT before it picks the port, and that record names the socket's owner.
     #[inline(always)]

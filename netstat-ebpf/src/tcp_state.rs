@@ -37,6 +37,7 @@ static TCP_STATE_FILTER: KernelFilter = KernelFilter {
     n_local_ports: 0,
     n_remote_ports: 0,
     _pad: 0,
+    netns: 0,
     local_ports: [0; netstat_common::MAX_FILTER_PORTS],
     remote_ports: [0; netstat_common::MAX_FILTER_PORTS],
 };
@@ -322,6 +323,13 @@ fn record_transition(t: Transition) {
     if !filter.accepts(t.family, t.sport, t.dport) {
         return;
     }
+    let netns = match t.access {
+        SockAccess::Read => netns_of(t.skaddr),
+        SockAccess::Load(tp) => netns_by_load(tp),
+    };
+    if !filter.accepts_netns(netns) {
+        return;
+    }
 
     let Some(mut slot) = TCP_STATE_EVENTS.reserve::<TcpStateRecord>(0) else {
         if let Some(lost) = TCP_STATE_LOST.get_ptr_mut(0) {
@@ -329,10 +337,6 @@ fn record_transition(t: Transition) {
             unsafe { *lost += 1 };
         }
         return;
-    };
-    let netns = match t.access {
-        SockAccess::Read => netns_of(t.skaddr),
-        SockAccess::Load(tp) => netns_by_load(tp),
     };
     slot.write(TcpStateRecord {
         // SAFETY: a helper that takes no arguments.

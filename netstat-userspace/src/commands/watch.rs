@@ -9,7 +9,10 @@ use crate::{
     model::{losses::Losses, netns::NetnsSpec},
     output,
     probes::TcpStateProbe,
-    sources::pump::{EventSink, Pump, StopSignals},
+    sources::{
+        netns,
+        pump::{EventSink, Pump, StopSignals},
+    },
     views::{
         clock::Clock,
         transitions::{StreamFormat, WatchPrinter, WatchRows, describe_loss, watch_printer},
@@ -76,7 +79,21 @@ impl<W: Write> EventSink<TcpTransition> for Stream<W> {
     }
 }
 
-pub(crate) async fn run(config: WatchConfig) -> anyhow::Result<()> {
+pub(crate) async fn run(mut config: WatchConfig) -> anyhow::Result<()> {
+    // One namespace named: its inode is compared in the probe. `all` is every one, as without.
+    if let Some(spec) = config
+        .namespaces
+        .as_ref()
+        .filter(|spec| **spec != NetnsSpec::All)
+    {
+        let inode = netns::resolve(spec)?
+            .first()
+            .map(|ns| ns.inode)
+            .ok_or_else(|| anyhow::anyhow!("--netns {spec}: no such network namespace"))?;
+        let inode = u32::try_from(inode)
+            .map_err(|_| anyhow::anyhow!("--netns {spec}: inode {inode} out of range"))?;
+        config.filter = config.filter.in_namespace(inode);
+    }
     let stop = StopSignals::install()?;
     let (probe, events) = TcpStateProbe::attach(&config.filter.kernel(), config.ring_bytes)?;
     let pump = Pump::new(stop, events)?;

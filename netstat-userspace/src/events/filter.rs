@@ -62,9 +62,16 @@ impl TransitionFilter {
             n_local_ports: self.local_ports.len() as u16,
             n_remote_ports: self.remote_ports.len() as u16,
             _pad: 0,
+            netns: self.kernel.netns,
             local_ports: ports(&self.local_ports),
             remote_ports: ports(&self.remote_ports),
         }
+    }
+
+    /// Only sockets of namespace `netns` (`--netns` naming one), tested in the probe.
+    pub(crate) fn in_namespace(mut self, netns: u32) -> Self {
+        self.kernel.netns = netns;
+        self
     }
 
     /// Whether a transition is shown. The kernel lets through records whose local port is not yet
@@ -72,6 +79,7 @@ impl TransitionFilter {
     pub(crate) fn matches(&self, t: &TcpTransition) -> bool {
         self.kernel
             .accepts(t.family.raw(), t.local_port, t.remote_port)
+            && self.kernel.accepts_netns(t.netns)
             && (self.local_ports.is_empty() || t.local_port != 0)
             && (self.states.is_empty()
                 || self.states.contains(&t.old)
