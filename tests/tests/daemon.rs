@@ -212,6 +212,12 @@ fn no_daemon_means_proc_for_auto_and_an_error_for_daemon() {
     assert!(String::from_utf8_lossy(&forced.stderr).contains("no enetstat daemon answers"));
 }
 
+/// The daemon's `status --json`.
+fn status(socket: &Path) -> serde_json::Value {
+    let out = enetstat_with_socket(socket, &["status", "--json"]);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// A root client in another namespace than the daemon's gets its own namespace's view, read
 /// there by the daemon (which enters it): as netstat shows it in that namespace, sockets made
 /// before and after the daemon started.

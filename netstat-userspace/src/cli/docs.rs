@@ -51,6 +51,11 @@ by an eBPF probe on the \fIsock:inet_sock_set_state\fR tracepoint. \fBenetstat w
 .PP
 Output into a pipe or a file is netstat's, byte for byte. On a terminal, TCP states are coloured
 (\fB\-\-color\fR).
+.PP
+With \fB\-\-netns\fR \fISPEC\fR (\fBall\fR, an \fBip netns\fR name, a path, a PID or a namespace
+inode), a view covers other network namespaces: one netstat section per namespace, each after a
+line \fBNetwork namespace\fR \fIINODE\fR (\fINAME\fR), read inside that namespace; JSON objects gain
+\fB"netns":{"inode":\fR\fIN\fR\fB,"name":\fR...\fB}\fR. The daemon follows every namespace on the host.
 "#;
 
 const EXTRA: &str = r#".SH ENVIRONMENT
@@ -85,6 +90,9 @@ reads /proc/net/tcp, \fBkptr_restrict\fR stays 1.
 .TP
 \fI/run/enetstat/enetstat.sock\fR
 The daemon's control socket (mode 0600 in a 0700 directory; only root is answered).
+.TP
+\fI/run/netns\fR, \fI/proc/*/ns/net\fR, nsfs mounts in \fI/proc/self/mountinfo\fR
+Where network namespaces are found for \fB\-\-netns all\fR and by the daemon.
 .TP
 \fI/sys/kernel/tracing\fR
 Where tracefs is mounted when no tracefs is found, to attach the classic tracepoint (only on

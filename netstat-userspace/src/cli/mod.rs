@@ -199,6 +199,9 @@ impl RawArgs {
                     NetstatParse::Refused(line) => return Ok(Config::Refused(line)),
                 };
                 config.flags.color = color;
+                if self.netns.is_some() && config.flags.continuous {
+                    return Err("--netns cannot be used with -c yet".into());
+                }
                 config.namespaces = self.netns;
                 if self.json {
                     config.flags.format = OutputFormat::Json;
