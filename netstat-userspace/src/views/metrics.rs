@@ -167,12 +167,15 @@ impl Default for Metrics {
     }
 }
 
+/// One namespace's sockets by family and state.
+pub(crate) type SocketCounts = HashMap<(AddressFamily, TcpState), usize>;
+
 /// What the daemon holds at scrape time.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Readings {
     /// Sockets in each namespace's live table (by its label) by family and state (time-wait
     /// sockets under their substate).
-    pub(crate) sockets: Vec<(String, HashMap<(AddressFamily, TcpState), usize>)>,
+    pub(crate) sockets: Vec<(String, SocketCounts)>,
     /// The `netns` label of each namespace by inode: its `ip netns` name where it has one (a
     /// namespace without an entry is labelled with its inode).
     pub(crate) namespace_labels: HashMap<u64, String>,
