@@ -395,3 +395,53 @@ fn bad_specs_get_one_line_and_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `watch --netns NAME` (filtered in the probe) and `-tanc --netns NAME` show the named
+/// namespace's transitions and no other's, the listing under that namespace's heading.
+#[test]
+fn watch_and_the_continuous_listing_follow_only_the_namespace_named() {
+    let followed = Netns::new("followed").unwrap();
+    let ignored = Netns::new("ignored").unwrap();
+    let (inode, other) = (inode_of(&followed), inode_of(&ignored));
+    let watch = Running::start(&["watch", "--json", "--netns", followed.name()]).unwrap();
+    let listing = Running::start_in(None, &["-tanc", "--netns", followed.name()], "").unwrap();
+    listing
+        .wait_for_stdout("the listing's table", Duration::from_secs(10), |out| {
+            out.contains("Foreign Address")
+        })
+        .unwrap();
+    for ns in [&followed, &ignored] {
+        ns.run(|| {
+            let listener = TcpListener::bind("127.0.0.1:9500")?;
+            workload::connect_accept_close(&listener)
+        })
+        .unwrap();
+    }
+    // The followed namespace's last transition: its listener closing.
+    let closed = |out: &str| out.lines().filter(|l| l.contains(":9500 ")).count() >= 8;
+    listing
+        .wait_for_stdout("the followed connection", Duration::from_secs(10), closed)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let watched = watch.stop().unwrap();
+    let listed = listing.stop().unwrap();
+
+    let netns_of = |line: &str| -> Option<u64> {
+        serde_json::from_str::<serde_json::Value>(line).unwrap()["netns"].as_u64()
+    };
+    let lines: Vec<&str> = watched.stdout.lines().collect();
+    let ours = lines.iter().filter(|l| netns_of(l) == Some(inode)).count();
+    assert!(ours >= 8, "{}", watched.stdout);
+    assert_eq!(ours, lines.len(), "another namespace's: {}", watched.stdout);
+    assert!(lines.iter().all(|l| netns_of(l) != Some(other)));
+
+    let heading = format!("Network namespace {inode} ({})\n", followed.name());
+    assert!(listed.stdout.starts_with(&heading), "{}", listed.stdout);
+    assert_eq!(listed.stdout.matches("Network namespace").count(), 1);
+    let rows = listed
+        .stdout
+        .lines()
+        .filter(|l| l.contains(":9500 "))
+        .count();
+    assert_eq!(rows, ours, "-c shows what watch shows: {}", listed.stdout);
+}

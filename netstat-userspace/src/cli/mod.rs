@@ -199,8 +199,11 @@ impl RawArgs {
                     NetstatParse::Refused(line) => return Ok(Config::Refused(line)),
                 };
                 config.flags.color = color;
-                if self.netns.is_some() && config.flags.continuous {
-                    return Err("--netns cannot be used with -c yet".into());
+                if self.netns.is_some()
+                    && config.flags.continuous
+                    && config.view == crate::snapshot::NetstatView::Interfaces
+                {
+                    return Err("--netns cannot be used with -ic yet".into());
                 }
                 config.namespaces = self.netns;
                 if self.json {

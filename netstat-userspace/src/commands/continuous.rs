@@ -3,32 +3,35 @@
 //! netstat-format row each (README: "Continuous listing"). Nothing that opens and closes between
 //! two netstat refreshes is missed. With `--json`, the same as JSON lines (README: "JSON output").
 
-use std::io::Write;
+use std::{collections::BTreeMap, io::Write};
 
 use anyhow::bail;
 
 use crate::{
     aggregator::transitions::TransitionTracker,
     events::{TcpTransition, filter::TransitionFilter},
-    model::{losses::Losses, sockets::Family},
+    model::{
+        losses::Losses,
+        netns::{Namespace, NetnsSpec},
+        sockets::Family,
+    },
     output,
     probes::{DEFAULT_RING_BYTES, TcpStateProbe},
     snapshot::{self, NetstatConfig, NetstatView},
-    sources::pump::{EventSink, Pump, StopSignals},
+    sources::{
+        netns,
+        pump::{EventSink, Pump, StopSignals},
+    },
     views::{
         clock::Clock,
         printer::{SnapshotPrinter, printer_for},
     },
 };
 
-/// Whether -c shows this transition: of this network namespace (as netstat's /proc listing),
-/// TCP and the families asked for, and, as netstat's listing, listeners only with -a or -l,
-/// connections unless -l. `own_netns` is None when unknown; records tagged 0 are unknown too.
-fn shown(config: &NetstatConfig, own_netns: Option<u64>, t: &TcpTransition) -> bool {
-    if let Some(own) = own_netns
-        && t.netns != 0
-        && u64::from(t.netns) != own
-    {
+/// Whether -c shows this transition: of the namespace it lists, TCP and the families asked for,
+/// and, as netstat's listing, listeners only with -a or -l, connections unless -l.
+fn shown(config: &NetstatConfig, namespaces: &Sections, t: &TcpTransition) -> bool {
+    if !namespaces.lists(t) {
         return false;
     }
     let flags = &config.flags;
@@ -62,8 +65,17 @@ pub(crate) fn refresh(mut config: NetstatConfig) -> anyhow::Result<()> {
     let mut printer = printer_for(&config.flags, names.as_ref());
     loop {
         // As -ic --json: each refresh's objects stamped with the time it was read.
-        printer.stamp(Some(clock.rfc3339(Clock::monotonic_now_ns())));
-        snapshot::render_with(&config, None, &[], printer.as_mut(), &mut out)?;
+        let read_at = clock.rfc3339(Clock::monotonic_now_ns());
+        match &config.namespaces {
+            None => {
+                printer.stamp(Some(read_at));
+                snapshot::render_with(&config, None, &[], printer.as_mut(), &mut out)?;
+            }
+            Some(spec) => {
+                let found = netns::resolve(spec)?;
+                snapshot::render_namespaces(&config, &found, None, Some(&read_at), &[], &mut out)?;
+            }
+        }
         out.flush()?;
         if config.view == NetstatView::Statistics {
             return Ok(());
@@ -91,13 +103,26 @@ pub(crate) async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
     // JSON lines throughout: the table's objects stamped with the time it was read, then one
     // object per transition stamped with its own.
     let mut printer = printer_for(&config.flags, names.as_ref());
-    printer.stamp(Some(clock.rfc3339(Clock::monotonic_now_ns())));
-    snapshot::render_with(&config, None, &[], printer.as_mut(), &mut out)?;
+    let read_at = clock.rfc3339(Clock::monotonic_now_ns());
+    let own = crate::sources::daemon::own_netns();
+    let sections = match &config.namespaces {
+        None => {
+            printer.stamp(Some(read_at));
+            snapshot::render_with(&config, None, &[], printer.as_mut(), &mut out)?;
+            Sections::own(own)
+        }
+        Some(spec) => {
+            // A section per namespace, then transitions, each under its namespace's heading.
+            let found = netns::resolve(spec)?;
+            snapshot::render_namespaces(&config, &found, None, Some(&read_at), &[], &mut out)?;
+            Sections::named(own, *spec == NetnsSpec::All, found)
+        }
+    };
     out.flush()?;
 
     let mut rows = Rows {
         config: &config,
-        own_netns: crate::sources::daemon::own_netns(),
+        sections,
         tracker: TransitionTracker::new(),
         printer,
         clock,
@@ -111,7 +136,7 @@ pub(crate) async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
 /// One row (or JSON object) per transition shown.
 struct Rows<'a, W: Write> {
     config: &'a NetstatConfig,
-    own_netns: Option<u64>,
+    sections: Sections,
     tracker: TransitionTracker,
     printer: Box<dyn SnapshotPrinter + 'a>,
     clock: Clock,
@@ -121,8 +146,11 @@ struct Rows<'a, W: Write> {
 impl<W: Write> EventSink<TcpTransition> for Rows<'_, W> {
     fn on_event(&mut self, transition: &TcpTransition) -> anyhow::Result<()> {
         let observed = self.tracker.observe(*transition);
-        if !shown(self.config, self.own_netns, transition) {
+        if !shown(self.config, &self.sections, transition) {
             return Ok(());
+        }
+        if let Some(ns) = self.sections.entered_by(transition) {
+            self.printer.namespace(&ns, false, &mut self.out)?;
         }
         let owner = observed.owner.as_ref();
         self.printer
@@ -139,5 +167,80 @@ impl<W: Write> EventSink<TcpTransition> for Rows<'_, W> {
     fn on_losses(&mut self, lost: &Losses) -> anyhow::Result<()> {
         eprintln!("enetstat: {} transition records lost", lost.total());
         Ok(())
+    }
+}
+
+/// Which namespaces -c lists, and under which heading the last row went.
+struct Sections {
+    /// The caller's namespace (None when unknown): where records that name none (0) belong.
+    own: Option<u64>,
+    /// Without `--netns`: the caller's alone, without headings.
+    headings: bool,
+    /// `--netns all`: every namespace, those found later too.
+    every: bool,
+    /// The namespaces listed (with `every`, those known so far), by inode.
+    known: BTreeMap<u64, Namespace>,
+    /// The namespace of the last row printed: a row of another starts a new section.
+    last: Option<u64>,
+}
+
+impl Sections {
+    fn own(own: Option<u64>) -> Self {
+        Sections {
+            own,
+            headings: false,
+            every: false,
+            known: BTreeMap::new(),
+            last: None,
+        }
+    }
+
+    /// After the snapshot: its last section is the one rows go under until another's comes.
+    fn named(own: Option<u64>, every: bool, found: Vec<Namespace>) -> Self {
+        let last = found.last().map(|ns| ns.inode);
+        Sections {
+            own,
+            headings: true,
+            every,
+            known: found.into_iter().map(|ns| (ns.inode, ns)).collect(),
+            last,
+        }
+    }
+
+    fn namespace_of(&self, t: &TcpTransition) -> Option<u64> {
+        match t.netns {
+            0 => self.own,
+            netns => Some(u64::from(netns)),
+        }
+    }
+
+    fn lists(&self, t: &TcpTransition) -> bool {
+        match self.namespace_of(t) {
+            // Unknown on both sides: the caller's, as before.
+            None => !self.headings,
+            Some(netns) if !self.headings => Some(netns) == self.own,
+            Some(netns) => self.every || self.known.contains_key(&netns),
+        }
+    }
+
+    /// The namespace whose heading must come before this row, when it starts a new section.
+    fn entered_by(&mut self, t: &TcpTransition) -> Option<Namespace> {
+        let netns = self.namespace_of(t)?;
+        if !self.headings || self.last == Some(netns) {
+            return None;
+        }
+        self.last = Some(netns);
+        let ns = self.known.entry(netns).or_insert_with(|| {
+            // A namespace born since the snapshot: named if it can be found.
+            netns::resolve(&NetnsSpec::Inode(netns))
+                .ok()
+                .and_then(|mut found| found.pop())
+                .unwrap_or(Namespace {
+                    inode: netns,
+                    name: None,
+                    path: Default::default(),
+                })
+        });
+        Some(ns.clone())
     }
 }

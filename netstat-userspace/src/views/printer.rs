@@ -346,7 +346,12 @@ impl SnapshotPrinter for JsonLines<'_> {
         out: &mut dyn Write,
     ) -> io::Result<()> {
         let ts = clock.rfc3339(transition.ts_ns);
-        json::sockets::write_transition(out, &ts, transition, owner, self.flags)
+        let Some(netns) = &self.netns else {
+            return json::sockets::write_transition(out, &ts, transition, owner, self.flags);
+        };
+        self.line.clear();
+        json::sockets::write_transition(&mut self.line, &ts, transition, owner, self.flags)?;
+        json::stamp_lines(&self.line, netns, out)
     }
 
     fn unix_header(&mut self, _out: &mut dyn Write) -> io::Result<()> {
