@@ -28,6 +28,13 @@ pub(crate) struct SnapshotArgs {
     /// Do not update BENCHMARKS.md.
     #[arg(long)]
     no_write: bool,
+    /// Instead: `enetstat -tan --netns all` over this many namespaces (each with
+    /// --per-netns sockets), against `ip netns exec NS ss -tan` summed over them.
+    #[arg(long, value_name = "COUNT")]
+    netns: Option<usize>,
+    /// TCP sockets in each namespace, with --netns.
+    #[arg(long, default_value_t = 1_000)]
+    per_netns: usize,
 }
 
 /// (label, program, args); the program "enetstat" means the freshly built binary.
@@ -59,10 +66,17 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(enetstat: &Path, ns: &str) -> anyhow::Result<Self> {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .arg(enetstat)
+    /// In namespace `ns`, or in this process's when None.
+    fn start(enetstat: &Path, ns: Option<&str>) -> anyhow::Result<Self> {
+        let mut command = match ns {
+            Some(ns) => {
+                let mut ip = Command::new("ip");
+                ip.args(["netns", "exec", ns]).arg(enetstat);
+                ip
+            }
+            None => Command::new(enetstat),
+        };
+        let mut child = command
             .args(["serve", "--socket", DAEMON_SOCKET])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -217,6 +231,9 @@ fn median(mut values: Vec<Timing>) -> Timing {
 }
 
 pub(crate) fn run(args: SnapshotArgs) -> anyhow::Result<()> {
+    if let Some(count) = args.netns {
+        return run_namespaces(&args, count);
+    }
     let enetstat = util::build_enetstat()?;
     let holder = util::build_test_binary("enetstat-hold-sockets")?;
     let program = |name: &str| -> PathBuf {
@@ -243,7 +260,7 @@ pub(crate) fn run(args: SnapshotArgs) -> anyhow::Result<()> {
                 "net.ipv4.ip_local_port_range=10000 65000",
             ]))?;
             // The daemon starts in the empty namespace and learns the sockets from events.
-            let _daemon = Daemon::start(&enetstat, &ns)?;
+            let _daemon = Daemon::start(&enetstat, Some(&ns))?;
             let empty = Daemon::status(&enetstat)?;
             let _holders = Holders::start(&holder, &ns, size)?;
             std::thread::sleep(Duration::from_secs(1));
@@ -352,6 +369,146 @@ pub(crate) fn run(args: SnapshotArgs) -> anyhow::Result<()> {
         report::update_section(
             &util::workspace_root().join("BENCHMARKS.md"),
             "snapshot",
+            &body,
+        )?;
+    }
+    Ok(())
+}
+
+/// Scratch namespaces, deleted on drop.
+struct Namespaces(Vec<String>);
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for ns in &self.0 {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// `enetstat -tan --netns all` (one process entering each namespace in turn) against what a
+/// user does without it, `ip netns exec NS ss -tan` for each namespace, summed; and the
+/// daemon's memory per socket it tracks across the namespaces.
+fn run_namespaces(args: &SnapshotArgs, count: usize) -> anyhow::Result<()> {
+    let enetstat = util::build_enetstat()?;
+    let holder = util::build_test_binary("enetstat-hold-sockets")?;
+    // The daemon runs in this namespace and follows the others from their start.
+    let _daemon = Daemon::start(&enetstat, None)?;
+    let empty = Daemon::status(&enetstat)?;
+    let mut namespaces = Namespaces(Vec::new());
+    let mut holders = Vec::new();
+    for i in 0..count {
+        let ns = format!("enetstat-snapns-{}-{i}", std::process::id());
+        util::check_status(Command::new("ip").args(["netns", "add", &ns]))?;
+        namespaces.0.push(ns.clone());
+        util::check_status(Command::new("ip").args(["-n", &ns, "link", "set", "lo", "up"]))?;
+        holders.push(Holders::start(&holder, &ns, args.per_netns)?);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let full = Daemon::status(&enetstat)?;
+
+    let ip = PathBuf::from("ip");
+    let sum_of_ss = || -> anyhow::Result<Timing> {
+        let mut sum = Timing::default();
+        for ns in &namespaces.0 {
+            let t = time_once(&ip, &["netns", "exec", ns, "ss", "-tan"])?;
+            sum.wall += t.wall;
+            sum.user += t.user;
+            sum.system += t.system;
+        }
+        Ok(sum)
+    };
+    // The kernel's part: ss run from a thread already inside each namespace (no exec of
+    // `ip netns exec`, no mount namespace), whose system time is mostly the dump. The dump walks
+    // the host's whole established hash (shared by every namespace unless it was created with
+    // net.ipv4.tcp_child_ehash_entries), so each namespace's costs what all sockets cost.
+    let sum_of_ss_inside = || -> anyhow::Result<Timing> {
+        let mut sum = Timing::default();
+        for ns in &namespaces.0 {
+            let file = File::open(format!("/run/netns/{ns}"))?;
+            let t = std::thread::scope(|scope| {
+                scope
+                    .spawn(|| -> anyhow::Result<Timing> {
+                        // SAFETY: a valid netns fd; only this thread moves.
+                        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                            bail!("setns: {}", std::io::Error::last_os_error());
+                        }
+                        time_once(Path::new("ss"), &["-tan"])
+                    })
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("measuring thread panicked"))?
+            })?;
+            sum.wall += t.wall;
+            sum.user += t.user;
+            sum.system += t.system;
+        }
+        Ok(sum)
+    };
+    let ours = || time_once(&enetstat, &["-tan", "--netns", "all", "--source", "proc"]);
+    sum_of_ss()?; // warm-up
+    ours()?;
+    let (mut ss_times, mut inside_times, mut our_times) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..args.rounds {
+        ss_times.push(sum_of_ss()?);
+        inside_times.push(sum_of_ss_inside()?);
+        our_times.push(ours()?);
+    }
+    let (ss, inside, ours) = (median(ss_times), median(inside_times), median(our_times));
+    drop(holders);
+    drop(namespaces);
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let cpu = |t: &Timing| ms(t.user + t.system);
+    let rows = vec![
+        vec![
+            format!("`ip netns exec NS ss -tan`, summed over the {count}"),
+            format!("{:.1}", ms(ss.wall)),
+            format!("{:.0} / {:.0}", ms(ss.user), ms(ss.system)),
+            "1.00×".to_string(),
+            "1.00×".to_string(),
+        ],
+        vec![
+            format!("`ss -tan` from a thread inside each namespace, summed over the {count}"),
+            format!("{:.1}", ms(inside.wall)),
+            format!("{:.0} / {:.0}", ms(inside.user), ms(inside.system)),
+            format!("{:.2}×", ms(inside.wall) / ms(ss.wall)),
+            format!("{:.2}×", cpu(&inside) / cpu(&ss)),
+        ],
+        vec![
+            "`enetstat -tan --netns all`".to_string(),
+            format!("{:.1}", ms(ours.wall)),
+            format!("{:.0} / {:.0}", ms(ours.user), ms(ours.system)),
+            format!("{:.2}×", ms(ours.wall) / ms(ss.wall)),
+            format!("{:.2}×", cpu(&ours) / cpu(&ss)),
+        ],
+    ];
+    let table = report::markdown_table(
+        &[
+            "command",
+            "median ms",
+            "CPU ms user / system",
+            "wall vs ss",
+            "CPU vs ss",
+        ],
+        &rows,
+    );
+    println!("{table}");
+    let per_socket = bytes_per_socket(&empty, &full);
+    let memory = format!(
+        "Daemon memory: `enetstat serve` in the host's namespace, started before the namespaces were made; {} sockets tracked in {} namespaces at the end, {} resident bytes per tracked socket (target ≤ 200).\n",
+        full["sockets_tracked"],
+        full["namespaces_tracked"],
+        per_socket.map_or("-".to_string(), |b| format!("{b:.0}"))
+    );
+    println!("{memory}");
+    if !args.no_write {
+        let body = format!(
+            "## Snapshot of every namespace\n\n`cargo xtask bench snapshot --netns {count} --per-netns {} --rounds {}`: {count} scratch namespaces, each with {} TCP sockets (established loopback pairs) held open; `--netns all` also reads the host's own namespace and any other on the machine. Medians of {} rounds, output to /dev/null. Target: ≤ 0.3× the sum of `ip netns exec NS ss -tan`.\n\n{table}\n{memory}",
+            args.per_netns, args.rounds, args.per_netns, args.rounds
+        );
+        report::update_section(
+            &util::workspace_root().join("BENCHMARKS.md"),
+            "snapshot-netns",
             &body,
         )?;
     }
