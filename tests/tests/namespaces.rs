@@ -445,3 +445,35 @@ fn watch_and_the_continuous_listing_follow_only_the_namespace_named() {
         .count();
     assert_eq!(rows, ours, "-c shows what watch shows: {}", listed.stdout);
 }
+
+/// A namespace pinned by a bind mount outside /run/netns, with no process in it (as container
+/// runtimes pin theirs), is found by `--netns all` and read by its path.
+#[test]
+fn a_pinned_namespace_no_process_is_in_is_found() {
+    let dir = TempDir::new().unwrap();
+    let pin = dir.path.join("pinned");
+    std::fs::write(&pin, b"").unwrap();
+    let status = Command::new("unshare")
+        .arg(format!("--net={}", pin.display()))
+        .arg("true")
+        .status()
+        .unwrap();
+    assert!(status.success(), "unshare --net=FILE");
+    let inode = std::fs::metadata(&pin).unwrap().ino();
+    let all = Command::new(enetstat::binary())
+        .args(["-tan", "--netns", "all", "--source", "proc"])
+        .output()
+        .unwrap();
+    let by_path = Command::new(enetstat::binary())
+        .args(["-tan", "--source", "proc", "--netns"])
+        .arg(&pin)
+        .output()
+        .unwrap();
+    let _ = Command::new("umount").arg(&pin).status();
+    let all = String::from_utf8_lossy(&all.stdout);
+    let heading = format!("Network namespace {inode}\n");
+    assert!(all.contains(&heading), "{all}");
+    let by_path = String::from_utf8_lossy(&by_path.stdout);
+    assert!(by_path.starts_with(&heading), "{by_path}");
+    assert!(by_path.contains("Active Internet connections"), "{by_path}");
+}
