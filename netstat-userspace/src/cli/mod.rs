@@ -55,6 +55,10 @@ pub(crate) struct RawArgs {
     /// Write the view as JSON: one object per line (one object for -s); README, "JSON output".
     #[arg(long, help_heading = ENETSTAT)]
     pub(crate) json: bool,
+    /// With -p: a CONTAINER column after netstat's, the runtime and id the owner's cgroup names
+    /// (README, "Containers").
+    #[arg(long, help_heading = ENETSTAT)]
+    pub(crate) containers: bool,
     /// The daemon's socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET, global = true, help_heading = ENETSTAT)]
     pub(crate) socket: PathBuf,
@@ -174,10 +178,11 @@ impl RawArgs {
         if let Some(command) = &self.command
             && (self.netstat != NetstatArgs::default()
                 || self.json
+                || self.containers
                 || self.source != SourceArg::Auto)
         {
             return Err(format!(
-                "netstat's options, --json and --source cannot be used with the subcommand '{}'",
+                "netstat's options, --json, --containers and --source cannot be used with the subcommand '{}'",
                 command.name()
             ));
         }
@@ -190,6 +195,12 @@ impl RawArgs {
                 config.flags.color = color;
                 if self.json {
                     config.flags.format = OutputFormat::Json;
+                }
+                if self.containers {
+                    if !config.flags.programs {
+                        return Err("--containers needs -p (--programs)".to_string());
+                    }
+                    config.flags.containers = true;
                 }
                 if without_tables != FamiliesWithoutTables::default() {
                     return Ok(Config::NetstatWithoutTables(config, without_tables));
