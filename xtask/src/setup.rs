@@ -169,16 +169,6 @@ fn on_path(command: &str) -> bool {
             .any(|dir| std::path::Path::new(dir).join(command).is_file())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn llvm_major_from_rustc_vv() {
-        let text = "rustc 1.97.0-nightly\nhost: x86_64-unknown-linux-gnu\nLLVM version: 22.1.4\n";
-        assert_eq!(super::llvm_major(text), Some(22));
-        assert_eq!(super::llvm_major("rustc 1.0"), None);
-    }
-}
-
 /// PyPI's kubernetes-validate, which tests/tests/kubernetes.rs checks dist/kubernetes/ with.
 const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
 
@@ -208,4 +198,14 @@ pub(crate) fn ensure_kubernetes_validate(target: &std::path::Path) -> anyhow::Re
     .context("installing kubernetes-validate from PyPI")?;
     std::fs::write(&stamp, KUBERNETES_VALIDATE)?;
     Ok(program)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn llvm_major_from_rustc_vv() {
+        let text = "rustc 1.97.0-nightly\nhost: x86_64-unknown-linux-gnu\nLLVM version: 22.1.4\n";
+        assert_eq!(super::llvm_major(text), Some(22));
+        assert_eq!(super::llvm_major("rustc 1.0"), None);
+    }
 }

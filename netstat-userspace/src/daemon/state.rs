@@ -9,7 +9,8 @@ use crate::{
     aggregator::{table::LiveTable, transitions::made_by_owner},
     events::{Comm, Task, TcpTransition},
     model::{
-        hashing::FastSet,
+        containers::Container,
+        hashing::{FastMap, FastSet},
         hooks::TcpHook,
         losses::Losses,
         owners::{Connection, Owner, SocketOwners},
@@ -21,12 +22,12 @@ use crate::{
             own_netns,
             protocol::{DaemonError, Request, SnapshotRequest},
         },
-        proc::owners::ScanOwners as _,
+        proc::owners::{self, ScanOwners as _},
         pump::EventSink,
     },
     views::{
         clock::Clock,
-        metrics::{Metrics, Readings},
+        metrics::{ContainerSockets, Metrics, Readings},
         netstat::NetstatFlags,
     },
 };
@@ -325,6 +326,28 @@ impl Daemon {
         json
     }
 
+    /// The table's sockets by their owner's container (its cgroup read now, once per process),
+    /// for the metrics' `container` label.
+    fn sockets_by_container(&self, cap: usize) -> ContainerSockets {
+        let mut containers: FastMap<u32, Option<Container>> = FastMap::default();
+        for row in self.table.rows() {
+            if let Some(owner) = row.owner() {
+                containers
+                    .entry(owner.tgid)
+                    .or_insert_with(|| owners::container_of(owner.tgid));
+            }
+        }
+        ContainerSockets::fold(
+            self.table.rows().map(|row| {
+                let container = row
+                    .owner()
+                    .and_then(|owner| containers.get(&owner.tgid)?.as_ref());
+                (container, row.endpoints().family(), row.state())
+            }),
+            cap,
+        )
+    }
+
     /// The Prometheus exposition of the metrics and of the table as it is now.
     pub(crate) fn metrics_exposition(&self) -> Result<String, String> {
         let metrics = self.metrics.as_ref().ok_or("metrics are not enabled")?;
@@ -337,6 +360,9 @@ impl Daemon {
             lost_recursion: counters.events_lost_recursion,
             malformed_records: counters.malformed_records,
             resyncs: counters.resyncs,
+            containers: metrics
+                .container_cap()
+                .map(|cap| self.sockets_by_container(cap)),
         };
         metrics
             .encode(readings)

@@ -67,7 +67,7 @@ fn scan_pid(owners: &mut SocketOwners, pid: u32, replace: impl Fn(&Owner) -> boo
 }
 
 /// The container a process's cgroup names: read once per process that holds a socket.
-fn container_of(pid: u32) -> Option<Container> {
+pub(crate) fn container_of(pid: u32) -> Option<Container> {
     let text = fs::read(format!("/proc/{pid}/cgroup")).ok()?;
     Container::from_cgroup_path(cgroup::v2_path(&text)?)
 }
