@@ -17,7 +17,9 @@ use std::{
 use enetstat_integration_tests::{
     cgroup::ScratchCgroups,
     compare::{difference, escape_controls, run_in},
-    enetstat,
+    enetstat::{self, Running, TempDir},
+    exposition::Exposition,
+    http,
     netns::Netns,
 };
 use serde_json::{Value, json};
@@ -73,10 +75,15 @@ struct Holder {
 
 impl Holder {
     fn start(ns: &Netns, port: u16) -> Holder {
+        Self::holding(ns, port, 2)
+    }
+
+    /// A listener on `port` and `sockets` established ends (`sockets / 2` pairs).
+    fn holding(ns: &Netns, port: u16, sockets: usize) -> Holder {
         let mut child = Command::new("ip")
             .args(["netns", "exec", ns.name()])
             .arg(env!("CARGO_BIN_EXE_enetstat-hold-sockets"))
-            .args(["2", &port.to_string()])
+            .args([&sockets.to_string(), &port.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -87,7 +94,7 @@ impl Holder {
             .unwrap();
         assert_eq!(
             line.trim(),
-            "ready 2",
+            format!("ready {sockets}"),
             "enetstat-hold-sockets did not start"
         );
         Holder { child }
@@ -223,4 +230,99 @@ fn containers_needs_p() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("--containers needs -p"), "{stderr}");
+}
+
+/// `serve --metrics-container-label --metrics-max-containers 1`: the container with the most
+/// sockets gets series of its own, the other is counted as container="other", and
+/// enetstat_containers_folded says one was folded. Without the option, no series has the label.
+#[test]
+fn metrics_label_containers_up_to_the_cap() {
+    let ns = Netns::new("containermetrics").unwrap();
+    let mut cgroups = ScratchCgroups::new().expect("scratch cgroups on the cgroup v2 mount");
+    let cases = cases();
+    // Held before the daemon starts, so that its snapshot finds their owners.
+    let big = Holder::holding(&ns, cases[0].port, 4);
+    let small = Holder::holding(&ns, cases[1].port, 2);
+    for (case, holder) in cases.iter().zip([&big, &small]) {
+        let path = cgroups.make(&case.cgroup).unwrap();
+        ScratchCgroups::enter(&path, holder.child.id()).unwrap();
+    }
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let scrape = |extra: &[&str]| {
+        let mut args = vec![
+            "serve",
+            "--socket",
+            socket.to_str().unwrap(),
+            "--metrics",
+            "127.0.0.1:21464",
+        ];
+        args.extend_from_slice(extra);
+        let daemon = Running::start_in(Some(ns.name()), &args, "enetstat: serving on").unwrap();
+        let addr = "127.0.0.1:21464".parse().unwrap();
+        let response = ns
+            .run(move || http::get_accepting(addr, "/metrics", http::ACCEPT_OPENMETRICS))
+            .unwrap();
+        let finished = daemon.stop().unwrap();
+        assert_eq!(response.status, 200, "{response:?}\n{}", finished.stderr);
+        Exposition::parse(&response.body).unwrap_or_else(|err| panic!("{err:#}\n{}", response.body))
+    };
+    let by_container = |exposition: &Exposition, container: &str| -> (u64, u64) {
+        let count = |state: &str| {
+            exposition
+                .samples("enetstat_connections")
+                .filter(|s| {
+                    s.labels.get("container").map(String::as_str) == Some(container)
+                        && s.labels["state"] == state
+                })
+                .map(|s| s.value as u64)
+                .sum::<u64>()
+        };
+        (count("LISTEN"), count("ESTABLISHED"))
+    };
+
+    let labelled = scrape(&["--metrics-container-label", "--metrics-max-containers", "1"]);
+    let big_label = format!("{}:{}", cases[0].runtime, &cases[0].id[..12]);
+    assert_eq!(
+        by_container(&labelled, &big_label),
+        (1, 4),
+        "the 5 sockets of {big_label}"
+    );
+    assert_eq!(
+        by_container(&labelled, "other"),
+        (1, 2),
+        "the 3 sockets folded"
+    );
+    let small_label = format!("{}:{}", cases[1].runtime, &cases[1].id[..12]);
+    assert_eq!(by_container(&labelled, &small_label), (0, 0));
+    assert_eq!(
+        labelled.value("enetstat_containers_folded", &[]),
+        Some(1.0),
+        "one container folded"
+    );
+    // Every socket is still counted once: the sum over containers is the sum without them.
+    let plain = scrape(&[]);
+    let total = |exposition: &Exposition| -> u64 {
+        exposition
+            .samples("enetstat_connections")
+            .filter(|s| s.labels["state"] == "LISTEN" || s.labels["state"] == "ESTABLISHED")
+            .map(|s| s.value as u64)
+            .sum()
+    };
+    assert!(
+        plain
+            .samples("enetstat_connections")
+            .all(|s| !s.labels.contains_key("container")),
+        "the label is opt-in"
+    );
+    assert!(plain.family("enetstat_containers_folded").is_none());
+    // Both daemons see the holders' 8 sockets and their own listener; the scrape's connection
+    // differs by at most its two ends.
+    let (with, without) = (total(&labelled), total(&plain));
+    assert!(
+        with >= 9 && without >= 9 && with.abs_diff(without) <= 2,
+        "{with} vs {without}"
+    );
+    drop((big, small));
+    drop(cgroups);
 }
