@@ -6,6 +6,7 @@
     reason = "bcrypt is for a test target (metrics_tls), which shares the package's dependencies"
 )]
 
+pub mod cgroup;
 pub mod compare;
 pub mod enetstat;
 pub mod exposition;

@@ -132,6 +132,8 @@ const TEST_PROGRAMS: &[(&str, &str)] = &[
     ("promtool", "prometheus"),
     ("curl", "curl"),
     ("openssl", "openssl"),
+    // For kubernetes-validate's venv (setup::ensure_kubernetes_validate).
+    ("python3", "python3-venv"),
 ];
 
 fn test(args: &[String]) -> anyhow::Result<()> {
@@ -155,6 +157,8 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     // tests/tests/package.rs installs this package and checks it with these tools.
     setup::ensure_debian_packages(deb::TEST_TOOLS)?;
     let deb = deb::build(&enetstat, &util::target_dir().join("debian"))?;
+    // tests/tests/kubernetes.rs validates dist/kubernetes/ with it.
+    let kubernetes_validate = setup::ensure_kubernetes_validate(&util::target_dir())?;
     let mut cmd = util::cargo_command(&[
         "test",
         "--release",
@@ -165,6 +169,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     ]);
     cmd.args(args)
         .env("ENETSTAT_BIN", &enetstat)
-        .env("ENETSTAT_DEB", &deb);
+        .env("ENETSTAT_DEB", &deb)
+        .env("ENETSTAT_KUBERNETES_VALIDATE", &kubernetes_validate);
     util::check_status(&mut cmd)
 }

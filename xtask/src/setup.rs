@@ -169,6 +169,37 @@ fn on_path(command: &str) -> bool {
             .any(|dir| std::path::Path::new(dir).join(command).is_file())
 }
 
+/// PyPI's kubernetes-validate, which tests/tests/kubernetes.rs checks dist/kubernetes/ with.
+const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
+
+/// Installs kubernetes-validate into a venv of its own under `target/` (idempotently), and
+/// returns its program's path.
+pub(crate) fn ensure_kubernetes_validate(target: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let venv = target.join("kubernetes-validate");
+    let program = venv.join("bin/kubernetes-validate");
+    let stamp = venv.join("installed");
+    if program.exists()
+        && std::fs::read_to_string(&stamp).unwrap_or_default() == KUBERNETES_VALIDATE
+    {
+        return Ok(program);
+    }
+    eprintln!(
+        "xtask: installing {KUBERNETES_VALIDATE} from PyPI into {}",
+        venv.display()
+    );
+    check_status(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+        .context("creating a Python venv (Debian package python3-venv)")?;
+    check_status(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        KUBERNETES_VALIDATE,
+    ]))
+    .context("installing kubernetes-validate from PyPI")?;
+    std::fs::write(&stamp, KUBERNETES_VALIDATE)?;
+    Ok(program)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -56,6 +56,10 @@ pub(crate) struct RawArgs {
     /// Write the view as JSON: one object per line (one object for -s); README, "JSON output".
     #[arg(long, help_heading = ENETSTAT)]
     pub(crate) json: bool,
+    /// With -p: a CONTAINER column after netstat's, the runtime and id the owner's cgroup names
+    /// (README, "Containers").
+    #[arg(long, help_heading = ENETSTAT)]
+    pub(crate) containers: bool,
     /// The daemon's socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET, global = true, help_heading = ENETSTAT)]
     pub(crate) socket: PathBuf,
@@ -130,6 +134,20 @@ pub(crate) struct ServeArgs {
     /// refused at start-up.
     #[arg(long, value_name = "FILE", requires = "metrics")]
     pub(crate) web_config: Option<PathBuf>,
+    /// Label enetstat_connections by the container its sockets' owners run in (RUNTIME:ID, as
+    /// --containers shows it; "" outside containers). Off unless given: each container adds a
+    /// series per state it has sockets in (README, "Metrics").
+    #[arg(long, requires = "metrics")]
+    pub(crate) metrics_container_label: bool,
+    /// With --metrics-container-label: the most containers labelled by name, those with the most
+    /// sockets; the rest are counted as container="other".
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100,
+        requires = "metrics_container_label"
+    )]
+    pub(crate) metrics_max_containers: usize,
 }
 
 impl RawCommand {
@@ -182,10 +200,11 @@ impl RawArgs {
         if let Some(command) = &self.command
             && (self.netstat != NetstatArgs::default()
                 || self.json
+                || self.containers
                 || self.source != SourceArg::Auto)
         {
             return Err(format!(
-                "netstat's options, --json and --source cannot be used with the subcommand '{}'",
+                "netstat's options, --json, --containers and --source cannot be used with the subcommand '{}'",
                 command.name()
             ));
         }
@@ -208,6 +227,12 @@ impl RawArgs {
                 config.namespaces = self.netns;
                 if self.json {
                     config.flags.format = OutputFormat::Json;
+                }
+                if self.containers {
+                    if !config.flags.programs {
+                        return Err("--containers needs -p (--programs)".to_string());
+                    }
+                    config.flags.containers = true;
                 }
                 if without_tables != FamiliesWithoutTables::default() {
                     return Ok(Config::NetstatWithoutTables(config, without_tables));
@@ -246,6 +271,9 @@ impl RawArgs {
                     .map(WebConfig::load)
                     .transpose()?
                     .unwrap_or_default(),
+                metrics_containers: args
+                    .metrics_container_label
+                    .then_some(args.metrics_max_containers),
                 check_legacy_args: parse_netstat_args,
             })),
             Some(RawCommand::Status { json, table }) => Ok(Config::Status {
@@ -291,8 +319,21 @@ fn check_netns(spec: &NetnsSpec, command: Option<&RawCommand>) -> Result<(), Str
 /// UTF-8 is named, escaped, with the option it was given to.
 pub(crate) fn usage_error_line(err: &clap::Error, args: &[std::ffi::OsString]) -> String {
     let rendered = err.render().to_string();
-    let first = rendered.lines().next().unwrap_or("bad arguments");
+    let mut lines = rendered.lines();
+    let first = lines.next().unwrap_or("bad arguments");
     let first = first.strip_prefix("error: ").unwrap_or(first);
+    // "the following required arguments were not provided:" lists them on the lines below.
+    let listed: Vec<&str> = lines
+        .take_while(|line| line.starts_with("  "))
+        .map(str::trim)
+        .collect();
+    let joined;
+    let first = if first.ends_with(':') && !listed.is_empty() {
+        joined = format!("{first} {}", listed.join(", "));
+        joined.as_str()
+    } else {
+        first
+    };
     let not_utf8 = args.iter().skip(1).position(|arg| arg.to_str().is_none());
     match not_utf8 {
         Some(index)

@@ -271,6 +271,7 @@ impl NetstatArgs {
             continuous: self.continuous,
             color: false,
             format: OutputFormat::Text,
+            containers: false,
         };
         let any_inet_protocol = |f: &NetstatFlags| f.tcp || f.sctp || f.udp || f.udplite || f.raw;
         // A family or -s without a protocol means every protocol of that family.

@@ -38,6 +38,8 @@ pub(crate) struct ServeConfig {
     pub(crate) metrics: Option<SocketAddr>,
     /// TLS and basic authentication for the metrics (`--web-config`), checked already.
     pub(crate) web: WebConfig,
+    /// `--metrics-container-label`: the most containers labelled by name, when the label is on.
+    pub(crate) metrics_containers: Option<usize>,
     /// Checks the netstat command line that protocol version 1 and 2 clients send: the CLI's own
     /// rules, handed down so that the daemon never imports the CLI.
     pub(crate) check_legacy_args: CheckArgs,
@@ -65,6 +67,9 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let mut interfaces = None;
     if metrics.is_some() {
         daemon.enable_metrics();
+        if let (Some(cap), Some(metrics)) = (config.metrics_containers, daemon.metrics_mut()) {
+            metrics.label_containers(cap);
+        }
         let ring_bytes = check_ring_size(page_size()).map_err(anyhow::Error::msg)?;
         // Drops are counted, not reported one by one: no events, so their stream goes unread.
         let options = super::interfaces::probe_options(ring_bytes, 0, true)?;

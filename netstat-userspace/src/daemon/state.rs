@@ -16,7 +16,8 @@ use crate::{
     },
     events::{Comm, Task, TcpTransition},
     model::{
-        hashing::FastSet,
+        containers::Container,
+        hashing::{FastMap, FastSet},
         hooks::TcpHook,
         losses::Losses,
         netns::{Namespace, NetnsSpec},
@@ -30,11 +31,11 @@ use crate::{
             protocol::{DaemonError, Request, SnapshotRequest, TableRequest},
         },
         netns,
-        proc::owners::ScanOwners as _,
+        proc::owners::{self, ScanOwners as _},
         pump::EventSink,
     },
     views::{
-        metrics::{Metrics, Readings},
+        metrics::{ContainerSockets, Metrics, Readings},
         netstat::NetstatFlags,
     },
 };
@@ -536,6 +537,51 @@ impl Daemon {
         json
     }
 
+    /// How a namespace is labelled in metrics: its `ip netns` name, else its inode.
+    fn namespace_label(&self, netns: u64) -> String {
+        self.namespaces
+            .get(&netns)
+            .and_then(|ns| ns.name.clone())
+            .unwrap_or_else(|| netns.to_string())
+    }
+
+    /// The tables' sockets by their owner's container (its cgroup read now, once per process)
+    /// and namespace, for the metrics' `container` label.
+    fn sockets_by_container(&self, cap: usize) -> ContainerSockets {
+        let mut containers: FastMap<u32, Option<Container>> = FastMap::default();
+        for (_, table) in self.tables.iter() {
+            for row in table.rows() {
+                if let Some(owner) = row.owner() {
+                    containers
+                        .entry(owner.tgid)
+                        .or_insert_with(|| owners::container_of(owner.tgid));
+                }
+            }
+        }
+        let labels: Vec<(String, &LiveTable)> = self
+            .tables
+            .iter()
+            .map(|(netns, table)| (self.namespace_label(netns), table))
+            .collect();
+        ContainerSockets::fold(
+            labels.iter().flat_map(|(label, table)| {
+                let containers = &containers;
+                table.rows().map(move |row| {
+                    let container = row
+                        .owner()
+                        .and_then(|owner| containers.get(&owner.tgid)?.as_ref());
+                    (
+                        container,
+                        label.as_str(),
+                        row.endpoints().family(),
+                        row.state(),
+                    )
+                })
+            }),
+            cap,
+        )
+    }
+
     /// The Prometheus exposition of the metrics and of the table as it is now.
     pub(crate) fn metrics_exposition(&self) -> Result<String, String> {
         let metrics = self.metrics.as_ref().ok_or("metrics are not enabled")?;
@@ -545,9 +591,10 @@ impl Daemon {
                 .tables
                 .iter()
                 .map(|(netns, table)| {
-                    let label = self.namespaces.get(&netns).and_then(|ns| ns.name.clone());
-                    let label = label.unwrap_or_else(|| netns.to_string());
-                    (label, table.counts_by_family_and_state())
+                    (
+                        self.namespace_label(netns),
+                        table.counts_by_family_and_state(),
+                    )
                 })
                 .collect(),
             namespace_labels: self
@@ -561,6 +608,9 @@ impl Daemon {
             lost_recursion: counters.events_lost_recursion,
             malformed_records: counters.malformed_records,
             resyncs: counters.resyncs,
+            containers: metrics
+                .container_cap()
+                .map(|cap| self.sockets_by_container(cap)),
         };
         metrics
             .encode(readings)

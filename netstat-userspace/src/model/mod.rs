@@ -1,6 +1,7 @@
 //! The types every layer shares: the rows sources produce, and the aggregator and views consume.
 //! Data and small rules about it only: this module imports nothing else of the crate.
 
+pub(crate) mod containers;
 pub(crate) mod groups;
 pub(crate) mod hashing;
 pub(crate) mod hooks;

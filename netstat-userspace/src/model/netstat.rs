@@ -71,6 +71,10 @@ pub(crate) struct NetstatFlags {
     pub(crate) color: bool,
     /// Not a netstat option: enetstat's `--json`.
     pub(crate) format: OutputFormat,
+    /// Not a netstat option: enetstat's `--containers`, a CONTAINER column after netstat's.
+    /// Left out of requests when off, so that daemons that predate it still answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) containers: bool,
 }
 
 /// How netstat's views are written: netstat's text, or JSON (`--json`).

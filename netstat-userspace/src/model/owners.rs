@@ -1,7 +1,9 @@
 //! Which process owns each socket: the owners netstat -p shows, as data (`sources::proc::owners`
 //! scans /proc for them).
 
-use std::{collections::HashMap, net::IpAddr};
+use std::{collections::HashMap, net::IpAddr, sync::Arc};
+
+use super::containers::Container;
 
 /// A socket's owner, labelled as netstat labels it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -9,6 +11,9 @@ pub(crate) struct Owner {
     pub(crate) pid: u32,
     /// `PID/program`: argv[0] (its basename if absolute), cut to netstat's 19 bytes. Untrusted.
     pub(crate) label: Vec<u8>,
+    /// The container its cgroup names (`--containers`, JSON's `owner.container`): known for
+    /// owners a /proc scan found, not for those the probe named. Shared by the process's sockets.
+    pub(crate) container: Option<Arc<Container>>,
 }
 
 /// A connection's endpoints: (local address, local port, remote address, remote port).
@@ -24,7 +29,11 @@ impl Owner {
         let mut label = format!("{pid}/").into_bytes();
         label.extend_from_slice(program);
         label.truncate(LABEL_LEN);
-        Owner { pid, label }
+        Owner {
+            pid,
+            label,
+            container: None,
+        }
     }
 
     /// The label without its `PID/`: the program as netstat shows it. Untrusted.
@@ -96,6 +105,7 @@ mod tests {
         let gone = Owner {
             pid: 7,
             label: b"7/curl".to_vec(),
+            container: None,
         };
         owners.set_last_owners([(connection, gone.clone())].into_iter().collect());
         assert_eq!(owners.owner_of(0, connection), Some(&gone));

@@ -27,7 +27,8 @@ use prometheus_client::{
 
 use super::escape::escape_bytes;
 use crate::model::{
-    TcpState, hashing::FastMap, losses::LossCause, sockets::Family as AddressFamily,
+    TcpState, containers::Container, hashing::FastMap, losses::LossCause,
+    sockets::Family as AddressFamily,
 };
 
 /// Every metric's name starts with this and an underscore.
@@ -154,6 +155,8 @@ pub(crate) struct Metrics {
     connection_lifetimes: Histogram,
     /// The latest published interface counters, by name.
     interfaces: BTreeMap<Vec<u8>, InterfaceTotals>,
+    /// `serve --metrics-container-label`: the most containers given series of their own.
+    container_cap: Option<usize>,
 }
 
 impl Default for Metrics {
@@ -163,6 +166,7 @@ impl Default for Metrics {
             transitions: FastMap::default(),
             connection_lifetimes: Histogram::new(exponential_buckets(start, factor, count)),
             interfaces: BTreeMap::new(),
+            container_cap: None,
         }
     }
 }
@@ -186,11 +190,95 @@ pub(crate) struct Readings {
     pub(crate) lost_recursion: u64,
     pub(crate) malformed_records: u64,
     pub(crate) resyncs: u64,
+    /// With the `container` label: `sockets` again, by container as well.
+    pub(crate) containers: Option<ContainerSockets>,
+}
+
+/// The `container` label's value for sockets whose owner's cgroup names no container (and
+/// time-wait sockets, which have no owner).
+const NO_CONTAINER: &str = "";
+/// The `container` label's value for the containers beyond the cap.
+const OTHER_CONTAINERS: &str = "other";
+
+/// Live-table sockets by container, family and state, with the containers beyond a cap folded
+/// into one `container="other"`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ContainerSockets {
+    /// By the `container` label's value (`RUNTIME:ID`, [`NO_CONTAINER`], [`OTHER_CONTAINERS`]).
+    /// Keyed by label values: container, network namespace, family, state.
+    counts: BTreeMap<(String, String, &'static str, &'static str), usize>,
+    /// How many containers were folded into `other`.
+    folded: usize,
+}
+
+impl ContainerSockets {
+    /// `sockets` (one entry per socket: its owner's container, its namespace's label, family and
+    /// state) with at most
+    /// `cap` containers labelled by name: those holding the most sockets (ties broken by name,
+    /// so that the choice is stable between scrapes); the rest are counted as `other`.
+    pub(crate) fn fold<'a>(
+        sockets: impl IntoIterator<Item = (Option<&'a Container>, &'a str, AddressFamily, TcpState)>,
+        cap: usize,
+    ) -> Self {
+        type ByState<'a> = BTreeMap<(&'a str, &'static str, &'static str), usize>;
+        let mut by_container: BTreeMap<Option<&Container>, ByState<'a>> = BTreeMap::new();
+        for (container, netns, family, state) in sockets {
+            *by_container
+                .entry(container)
+                .or_default()
+                .entry((netns, family.name(), state.name()))
+                .or_default() += 1;
+        }
+        let mut containers: Vec<(usize, &Container)> = by_container
+            .iter()
+            .filter_map(|(container, counts)| Some((counts.values().sum(), (*container)?)))
+            .collect();
+        containers.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        let named: Vec<&Container> = containers.iter().take(cap).map(|&(_, c)| c).collect();
+        let mut folded = ContainerSockets {
+            counts: BTreeMap::new(),
+            folded: containers.len().saturating_sub(cap),
+        };
+        for (container, counts) in by_container {
+            let label = match container {
+                None => NO_CONTAINER.to_string(),
+                Some(c) if named.contains(&c) => container_label(c),
+                Some(_) => OTHER_CONTAINERS.to_string(),
+            };
+            for ((netns, family, state), count) in counts {
+                *folded
+                    .counts
+                    .entry((label.clone(), netns.to_string(), family, state))
+                    .or_default() += count;
+            }
+        }
+        folded
+    }
+}
+
+/// `RUNTIME:ID`, as the `--containers` column shows a container (its id cut to 12 digits).
+fn container_label(container: &Container) -> String {
+    format!(
+        "{}:{}",
+        container.runtime,
+        escape_bytes(container.short_id())
+    )
 }
 
 impl Metrics {
     pub(crate) fn new() -> Self {
         Self::default()
+    }
+
+    /// Adds the `container` label to `enetstat_connections`, with at most `cap` containers
+    /// labelled by name (`serve --metrics-container-label`).
+    pub(crate) fn label_containers(&mut self, cap: usize) {
+        self.container_cap = Some(cap);
+    }
+
+    /// The cap on containers labelled by name, when the label is on.
+    pub(crate) fn container_cap(&self) -> Option<usize> {
+        self.container_cap
     }
 
     /// Counts one transition of a socket of namespace `netns`.
@@ -322,12 +410,54 @@ impl Collector for Readings {
         let mut gauge = encoder.encode_descriptor(
             "connections",
             "TCP sockets in the daemon's live table (netstat's connections, listeners included), \
-             by state, address family and network namespace (its ip netns name, else its inode).",
+             by state, address family and network namespace (its ip netns name, else its \
+             inode), and container with --metrics-container-label.",
             None,
             ConstGauge::new(0i64).metric_type(),
         )?;
-        for (labels, count) in &sockets {
-            ConstGauge::new(*count as i64).encode(gauge.encode_family(labels)?)?;
+        match &self.containers {
+            None => {
+                for (labels, count) in &sockets {
+                    ConstGauge::new(*count as i64).encode(gauge.encode_family(labels)?)?;
+                }
+            }
+            Some(containers) => {
+                // Sockets outside containers keep every state's series, as without the label;
+                // containers get a series per state they have sockets in.
+                for ([state, family, netns], _) in &sockets {
+                    let key = (
+                        NO_CONTAINER.to_string(),
+                        netns.1.to_string(),
+                        family.1,
+                        state.1,
+                    );
+                    let count = containers.counts.get(&key).copied().unwrap_or(0);
+                    let labels = [*state, *family, *netns, ("container", NO_CONTAINER)];
+                    ConstGauge::new(count as i64).encode(gauge.encode_family(&labels)?)?;
+                }
+                for ((label, netns, family, state), count) in &containers.counts {
+                    if label == NO_CONTAINER {
+                        continue;
+                    }
+                    let labels = [
+                        ("state", *state),
+                        ("family", *family),
+                        ("netns", netns.as_str()),
+                        ("container", label.as_str()),
+                    ];
+                    ConstGauge::new(*count as i64).encode(gauge.encode_family(&labels)?)?;
+                }
+            }
+        }
+        if let Some(containers) = &self.containers {
+            let folded = encoder.encode_descriptor(
+                "containers_folded",
+                "Containers beyond --metrics-max-containers whose sockets this exposition counts \
+                 under container=\"other\".",
+                None,
+                ConstGauge::new(0i64).metric_type(),
+            )?;
+            ConstGauge::new(containers.folded as i64).encode(folded)?;
         }
 
         let plain = [
@@ -507,6 +637,7 @@ mod tests {
             lost_recursion: 2,
             malformed_records: 1,
             resyncs: 5,
+            containers: None,
         };
         let text = Metrics::new().encode(readings).unwrap();
         for line in [
@@ -775,5 +906,106 @@ mod tests {
             r#"enetstat_interface_packets_total{interface="\\xfe\\xffY",direction="rx"} 101"#
         ));
         assert!(!text.contains('\u{fffd}'), "{text}");
+    }
+
+    fn docker(n: u8) -> Container {
+        let id = format!("{:02x}", n).repeat(32);
+        Container::from_cgroup_path(format!("/docker/{id}").as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn containers_beyond_the_cap_are_folded_into_other() {
+        use AddressFamily::Inet;
+        use TcpState::{Established, Listen};
+        let (a, b, c) = (docker(1), docker(2), docker(3));
+        // b holds 3 sockets, c 2, a 1: with a cap of 2, a is folded.
+        let sockets = [
+            (Some(&a), "n", Inet, Listen),
+            (Some(&b), "n", Inet, Established),
+            (Some(&b), "n", Inet, Established),
+            (Some(&b), "n", Inet, Listen),
+            (Some(&c), "n", Inet, Established),
+            (Some(&c), "n", Inet, Established),
+            (None, "n", Inet, Listen),
+        ];
+        let folded = ContainerSockets::fold(sockets, 2);
+        assert_eq!(folded.folded, 1);
+        let get = |label: &str, state: TcpState| {
+            folded
+                .counts
+                .get(&(label.to_string(), "n".to_string(), "inet", state.name()))
+                .copied()
+        };
+        assert_eq!(get("docker:020202020202", Established), Some(2));
+        assert_eq!(get("docker:020202020202", Listen), Some(1));
+        assert_eq!(get("docker:030303030303", Established), Some(2));
+        assert_eq!(get("other", Listen), Some(1));
+        assert_eq!(get("docker:010101010101", Listen), None);
+        assert_eq!(get("", Listen), Some(1));
+        // Every socket is counted once.
+        assert_eq!(folded.counts.values().sum::<usize>(), sockets.len());
+        // Ties go by name, so the choice does not change between scrapes.
+        let tied = ContainerSockets::fold(
+            [(Some(&b), "n", Inet, Listen), (Some(&a), "n", Inet, Listen)],
+            1,
+        );
+        assert!(tied.counts.contains_key(&(
+            "docker:010101010101".to_string(),
+            "n".to_string(),
+            "inet",
+            "LISTEN"
+        )));
+        assert!(tied.counts.contains_key(&(
+            "other".to_string(),
+            "n".to_string(),
+            "inet",
+            "LISTEN"
+        )));
+        assert_eq!(
+            ContainerSockets::fold([(Some(&a), "n", Inet, Listen)], 0).folded,
+            1
+        );
+    }
+
+    #[test]
+    fn the_container_label_is_opt_in() {
+        let mut sockets = HashMap::new();
+        sockets.insert((AddressFamily::Inet, TcpState::Listen), 2);
+        let readings = Readings {
+            sockets: vec![("n".to_string(), sockets.clone())],
+            ..Readings::default()
+        };
+        let text = Metrics::new().encode(readings).unwrap();
+        assert!(
+            !text.contains("container=") && !text.contains("containers_folded"),
+            "{text}"
+        );
+        let a = docker(1);
+        let readings = Readings {
+            sockets: vec![("n".to_string(), sockets)],
+            containers: Some(ContainerSockets::fold(
+                [
+                    (Some(&a), "n", AddressFamily::Inet, TcpState::Listen),
+                    (None, "n", AddressFamily::Inet, TcpState::Listen),
+                ],
+                100,
+            )),
+            ..Readings::default()
+        };
+        let text = Metrics::new().encode(readings).unwrap();
+        let connections = lines_with(&text, "enetstat_connections{");
+        // Outside containers: every state and family, as without the label; the container: the
+        // one series it has sockets in.
+        assert_eq!(connections.len(), 21, "{connections:#?}");
+        assert!(text.contains(
+            "enetstat_connections{state=\"LISTEN\",family=\"inet\",netns=\"n\",container=\"docker:010101010101\"} 1\n"
+        ));
+        assert!(text.contains(
+            "enetstat_connections{state=\"LISTEN\",family=\"inet\",netns=\"n\",container=\"\"} 1\n"
+        ));
+        assert!(text.contains("# TYPE enetstat_containers_folded gauge\n"));
+        assert!(text.contains("enetstat_containers_folded 0\n"), "{text}");
+        let text = ExpositionFormat::Text.render(text);
+        assert!(text.contains("enetstat_containers_folded 0\n"), "{text}");
     }
 }

@@ -65,6 +65,7 @@ fn help_groups_netstat_options_apart_from_enetstat_options() {
         [
             "--source",
             "--json",
+            "--containers",
             "--socket",
             "--netns",
             "--color",

@@ -1,6 +1,7 @@
 //! /proc as a source: the readers here do the I/O; each file's parser is pure and lives in its
 //! own module, tested on fixture text.
 
+pub(crate) mod cgroup;
 pub(crate) mod dev;
 pub(crate) mod igmp;
 pub mod inet_sockets;

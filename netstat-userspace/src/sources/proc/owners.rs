@@ -1,8 +1,12 @@
 //! Which process owns each socket inode: one pass over /proc/*/fd, as netstat -p does it.
 
-use std::{ffi::CString, fs, path::Path};
+use std::{ffi::CString, fs, path::Path, sync::Arc};
 
-use crate::model::owners::{Owner, SocketOwners};
+use super::cgroup;
+use crate::model::{
+    containers::Container,
+    owners::{Owner, SocketOwners},
+};
 
 /// Fills the model's socket owners from /proc.
 pub(crate) trait ScanOwners: Sized {
@@ -54,10 +58,18 @@ fn scan_pid(owners: &mut SocketOwners, pid: u32, replace: impl Fn(&Owner) -> boo
         }
         let owner = owner.get_or_insert_with(|| {
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            owner_from_cmdline(pid, &cmdline)
+            let mut owner = owner_from_cmdline(pid, &cmdline);
+            owner.container = container_of(pid).map(Arc::new);
+            owner
         });
         owners.insert(inode, owner.clone());
     }
+}
+
+/// The container a process's cgroup names: read once per process that holds a socket.
+pub(crate) fn container_of(pid: u32) -> Option<Container> {
+    let text = fs::read(format!("/proc/{pid}/cgroup")).ok()?;
+    Container::from_cgroup_path(cgroup::v2_path(&text)?)
 }
 
 /// An open /proc/PID/fd directory.

@@ -12,6 +12,7 @@ use crate::{
     events::{Task, TcpTransition},
     model::{
         TcpState,
+        containers::Container,
         owners::{Owner, SocketOwners},
         sockets::{InetProtocol, InetSocketRow, UnixSocketRow},
     },
@@ -53,6 +54,15 @@ struct InetSocket {
 struct OwnerJson {
     pid: u32,
     program: String,
+    /// What the owner's cgroup names, `null` when it names no container (or is not known).
+    container: Option<ContainerJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct ContainerJson {
+    runtime: &'static str,
+    id: String,
+    pod_uid: Option<String>,
 }
 
 impl OwnerJson {
@@ -60,6 +70,17 @@ impl OwnerJson {
         OwnerJson {
             pid: owner.pid,
             program: escape_bytes(owner.program()),
+            container: owner.container.as_deref().map(ContainerJson::of),
+        }
+    }
+}
+
+impl ContainerJson {
+    fn of(container: &Container) -> Self {
+        ContainerJson {
+            runtime: container.runtime.name(),
+            id: escape_bytes(&container.id),
+            pod_uid: container.pod_uid.clone(),
         }
     }
 }
@@ -189,6 +210,7 @@ pub(crate) fn write_transition(
             owner.map(|task| OwnerJson {
                 pid: task.tgid,
                 program: escape_bytes(task.comm.as_bytes()),
+                container: None,
             })
         }),
         timer: None,
@@ -198,6 +220,8 @@ pub(crate) fn write_transition(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use serde_json::{Value, json};
 
     use super::*;
@@ -310,10 +334,33 @@ mod tests {
         let owner = Owner {
             pid: 42,
             label: b"42/evil\x1b[2J".to_vec(),
+            container: None,
         };
         assert_eq!(
             serde_json::to_value(OwnerJson::of(&owner)).unwrap(),
-            json!({"pid": 42, "program": "evil\\x1b[2J"})
+            json!({"pid": 42, "program": "evil\\x1b[2J", "container": null})
+        );
+        let id = "0123456789abcdef".repeat(4);
+        let uid = "8a9b0c1d-2e3f-4a5b-8c7d-9e0f1a2b3c4d";
+        let path = format!(
+            "/kubepods.slice/kubepods-pod{}.slice/cri-containerd-{id}.scope",
+            uid.replace('-', "_")
+        );
+        let contained = Owner {
+            container: Container::from_cgroup_path(path.as_bytes()).map(Arc::new),
+            ..owner
+        };
+        assert_eq!(
+            serde_json::to_value(OwnerJson::of(&contained)).unwrap()["container"],
+            json!({"runtime": "containerd", "id": id, "pod_uid": uid})
+        );
+        let unit = Owner {
+            container: Container::from_cgroup_path(b"/system.slice/evil\x1b.service").map(Arc::new),
+            ..contained
+        };
+        assert_eq!(
+            serde_json::to_value(OwnerJson::of(&unit)).unwrap()["container"],
+            json!({"runtime": "systemd", "id": "evil\\x1b.service", "pod_uid": null})
         );
     }
 
@@ -349,7 +396,7 @@ mod tests {
                 "ts": "T", "proto": "tcp", "family": "inet", "recv_q": null, "send_q": null,
                 "laddr": "127.0.0.1", "lport": 40000, "raddr": "127.0.0.1", "rport": 80,
                 "state": "ESTABLISHED", "uid": null, "inode": null,
-                "owner": {"pid": 7, "program": "curl"}
+                "owner": {"pid": 7, "program": "curl", "container": null}
             })
         );
     }

@@ -54,6 +54,9 @@ pub(crate) fn write_inet_header(out: &mut dyn Write, flags: &NetstatFlags) -> io
     if flags.timers {
         out.write_all(b" Timer")?;
     }
+    if flags.containers {
+        out.write_all(b" CONTAINER")?;
+    }
     out.write_all(b"\n")
 }
 
@@ -160,6 +163,9 @@ pub(crate) fn write_transition_row(
     if flags.programs {
         write_program(out, owner.map(|o| o.label.as_slice()))?;
     }
+    if flags.containers {
+        write_container(out, owner)?;
+    }
     out.write_all(b"\n")
 }
 
@@ -182,16 +188,13 @@ pub(crate) fn write_inet_row(
     } else {
         write_inet_columns(out, protocol, row, flags, names)?;
     }
-    finish_row(
-        out,
-        row.uid,
-        row.inode,
-        flags,
-        names,
-        inet_owner(row, owners),
-    )?;
+    let owner = inet_owner(row, owners);
+    finish_row(out, row.uid, row.inode, flags, names, owner)?;
     if flags.timers {
         write!(out, " {}", timers(protocol, row))?;
+    }
+    if flags.containers {
+        write_container(out, owner)?;
     }
     out.write_all(b"\n")
 }
@@ -314,6 +317,18 @@ fn finish_row(
     Ok(())
 }
 
+/// enetstat's CONTAINER column: ` RUNTIME:ID` (a container id cut to 12 digits, a unit's whole
+/// name), or ` -` for an owner whose cgroup names no container, or no owner.
+fn write_container(out: &mut dyn Write, owner: Option<&Owner>) -> io::Result<()> {
+    match owner.and_then(|o| o.container.as_deref()) {
+        Some(container) => {
+            write!(out, " {}:", container.runtime)?;
+            out.write_all(&escape_controls(container.short_id()))
+        }
+        None => out.write_all(b" -"),
+    }
+}
+
 /// ` %-20s` of the owner label, or `-`. Padded as netstat pads the raw label, so that the line
 /// is netstat's with only the controls escaped.
 fn write_program(out: &mut dyn Write, label: Option<&[u8]>) -> io::Result<()> {
@@ -335,7 +350,11 @@ pub(crate) fn write_unix_header(out: &mut dyn Write, flags: &NetstatFlags) -> io
     if flags.programs {
         write!(out, " {:<20}", "PID/Program name")?;
     }
-    out.write_all(b" Path\n")
+    out.write_all(b" Path")?;
+    if flags.containers {
+        out.write_all(b" CONTAINER")?;
+    }
+    out.write_all(b"\n")
 }
 
 pub(crate) fn unix_row_shown(row: &UnixSocketRow, flags: &NetstatFlags) -> bool {
@@ -412,6 +431,9 @@ pub(crate) fn write_unix_row(
     }
     out.write_all(b" ")?;
     out.write_all(&escape_controls(row.netstat_path()))?;
+    if flags.containers {
+        write_container(out, unix_owner(row, owners))?;
+    }
     out.write_all(b"\n")
 }
 
