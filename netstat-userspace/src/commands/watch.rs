@@ -111,6 +111,9 @@ pub(crate) async fn run(mut config: WatchConfig) -> anyhow::Result<()> {
         lifetimes: config.lifetimes,
         out: output::stream_stdout(),
     };
+    if config.namespaces.is_some() {
+        stream.printer.show_namespaces();
+    }
     stream.printer.header(&mut stream.out)?;
     stream.out.flush()?;
     if config.lifetimes

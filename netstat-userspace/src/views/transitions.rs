@@ -13,6 +13,7 @@ use super::{
 };
 use crate::{
     aggregator::{lifetimes::Lifetime, transitions::Observed},
+    events::TcpTransition,
     model::{TcpState, losses::LossCause},
 };
 
@@ -44,6 +45,9 @@ pub(super) fn address_width(format: StreamFormat) -> usize {
 /// What `watch` prints, chosen once per run by [`watch_printer`]. Owns no I/O: callers pass the
 /// writer, which gets one `write_all` per line.
 pub(crate) trait WatchPrinter {
+    /// `--netns`: the table begins each row with a NETNS column, the namespace's inode (JSON
+    /// objects carry `"netns"` always).
+    fn show_namespaces(&mut self) {}
     /// The column header, for formats that have one.
     fn header(&mut self, out: &mut dyn Write) -> io::Result<()>;
     fn transition(&mut self, out: &mut dyn Write, observed: &Observed) -> io::Result<()>;
@@ -77,6 +81,7 @@ pub(crate) fn watch_printer(
     match format {
         StreamFormat::Table { .. } => Box::new(WatchTable {
             width: address_width(format),
+            netns_column: false,
             rows,
             clock,
             cells: StateCells::new(color),
@@ -126,14 +131,43 @@ fn emit(line: &mut Line, out: &mut dyn Write) -> io::Result<()> {
 struct WatchTable {
     /// The address columns' width.
     width: usize,
+    /// A leading NETNS column (`--netns`).
+    netns_column: bool,
     rows: WatchRows,
     clock: Clock,
     cells: StateCells,
     line: Line,
 }
 
+impl WatchTable {
+    /// The NETNS cell, when shown: the inode (10 digits, as every namespace inode has), or `-`
+    /// when the probe could not read it.
+    fn netns_cell(&mut self, t: &TcpTransition) {
+        if !self.netns_column {
+            return;
+        }
+        let start = self.line.buf.len();
+        match t.netns {
+            0 => self.line.byte(b'-'),
+            netns => self.line.decimal(u64::from(netns)),
+        }
+        self.line.pad_from(start, NETNS_WIDTH);
+        self.line.byte(b' ');
+    }
+}
+
+/// The NETNS column's width: namespace inodes are at least 0xF0000000, 10 digits.
+const NETNS_WIDTH: usize = 10;
+
 impl WatchPrinter for WatchTable {
+    fn show_namespaces(&mut self) {
+        self.netns_column = true;
+    }
+
     fn header(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        if self.netns_column {
+            write!(out, "{:<NETNS_WIDTH$} ", "NETNS")?;
+        }
         match self.rows {
             WatchRows::Transitions => writeln!(
                 out,
@@ -148,6 +182,7 @@ impl WatchPrinter for WatchTable {
 
     fn transition(&mut self, out: &mut dyn Write, observed: &Observed) -> io::Result<()> {
         let t = &observed.transition;
+        self.netns_cell(t);
         let line = &mut self.line;
         write_leading_columns(line, &self.clock, t, observed.owner, self.width);
         line.byte(b' ');
@@ -164,6 +199,7 @@ impl WatchPrinter for WatchTable {
     }
 
     fn lifetime(&mut self, out: &mut dyn Write, life: &Lifetime) -> io::Result<()> {
+        self.netns_cell(&life.close);
         lifetimes::write_row(&mut self.line, &self.clock, life, self.width);
         emit(&mut self.line, out)
     }
@@ -231,6 +267,35 @@ mod tests {
     use std::net::IpAddr;
 
     use super::*;
+
+    #[test]
+    fn the_netns_column_leads_each_row_when_asked() {
+        let format = StreamFormat::Table { wide: false };
+        let mut printer = watch_printer(format, WatchRows::Transitions, Clock::fixed(0, 0), false);
+        printer.show_namespaces();
+        let mut out = Vec::new();
+        printer.header(&mut out).unwrap();
+        let mut known = observed(Some(b"server"), Some(3));
+        known.transition.netns = 4026532281;
+        let unknown = observed(Some(b"server"), Some(3));
+        for observed in [known, unknown] {
+            printer.transition(&mut out, &observed).unwrap();
+        }
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("NETNS      TIME "), "{text}");
+        assert!(lines[1].starts_with("4026532281 "), "{text}");
+        assert!(lines[2].starts_with("-          "), "{text}");
+        // Everything after the column is the row without it.
+        let mut plain = watch_printer(format, WatchRows::Transitions, Clock::fixed(0, 0), false);
+        let mut without = Vec::new();
+        plain.header(&mut without).unwrap();
+        assert_eq!(
+            &lines[0][11..],
+            String::from_utf8(without).unwrap().trim_end()
+        );
+    }
+
     use crate::{
         events::{Comm, Task, TcpTransition},
         model::{TcpState, sockets::Family},
