@@ -313,8 +313,14 @@ impl Daemon {
             }
         }
         for (netns, ns) in &found {
-            let blind = !self.namespaces.contains_key(netns);
-            if *netns != own && (blind || !self.tables.is_tracked(*netns)) && self.load(ns) {
+            // Not read yet (new, or followed blind), or found at another file: an inode the
+            // kernel gave to a new namespace after the old one died, whose time-wait sockets
+            // went without events. Reading it again costs one dump and settles either.
+            let unread = self
+                .namespaces
+                .get(netns)
+                .is_none_or(|known| known.path != ns.path);
+            if *netns != own && (unread || !self.tables.is_tracked(*netns)) && self.load(ns) {
                 let owners = &self.owners;
                 if let Some(table) = self.tables.table_mut(*netns) {
                     table.apply_owners(|inode| owners.get(inode).map(task_of));
