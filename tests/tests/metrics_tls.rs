@@ -253,9 +253,13 @@ fn tls_and_basic_auth_for_curl_and_prometheus() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+    // The test's namespace (the daemon follows every namespace on the host).
     let listeners = prometheus
         .query(
-            r#"sum(enetstat_connections{job="enetstat",state="LISTEN"})"#,
+            &format!(
+                r#"sum(enetstat_connections{{job="enetstat",state="LISTEN",netns="{}"}})"#,
+                ns.name()
+            ),
             None,
         )
         .unwrap();

@@ -2,10 +2,12 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use serde::Serialize;
+
+mod namespaces;
 
 use super::snapshot;
 use crate::{
@@ -20,7 +22,7 @@ use crate::{
         hashing::{FastMap, FastSet},
         hooks::TcpHook,
         losses::Losses,
-        netns::{Namespace, NetnsSpec},
+        netns::Namespace,
         owners::{Connection, Owner, SocketOwners},
         system::page_size,
     },
@@ -79,12 +81,6 @@ pub(crate) struct Daemon {
     /// The hook the TCP probe runs on: how snapshots key their rows, and what `status` names.
     tcp_hook: TcpHook,
 }
-
-/// How often namespaces are looked for (/proc/*/ns/net, /run/netns, nsfs mounts): new ones are
-/// read, vanished ones freed. Namespaces that events name are looked for at once.
-const REDISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
-/// The least time between two discoveries that events of unknown namespaces ask for.
-const BLIND_DISCOVERY_INTERVAL: Duration = Duration::from_millis(200);
 
 /// The table's owner type from a /proc/*/fd owner: the program part of netstat's label.
 fn task_of(owner: &Owner) -> Task {
@@ -210,7 +206,7 @@ impl Daemon {
     /// Time passes: time-wait sockets expire, and memory the table gave up goes back.
     pub(crate) fn tick(&mut self, now_ns: u64) {
         self.tables.expire(now_ns);
-        if self.discovered_at.elapsed() >= REDISCOVERY_INTERVAL {
+        if self.discovered_at.elapsed() >= namespaces::REDISCOVERY_INTERVAL {
             self.discover_namespaces();
         }
         // A growing hash map frees its old, smaller table; glibc keeps such holes unless asked.
@@ -253,83 +249,6 @@ impl Daemon {
         self.dirty_pids.clear();
         self.apply_scanned_owners();
         Ok(())
-    }
-
-    /// Owners from the last whole /proc scan, for every table's sockets.
-    fn apply_scanned_owners(&mut self) {
-        let owners = &self.owners;
-        for (_, table) in self.tables.iter_mut() {
-            table.apply_owners(|inode| owners.get(inode).map(task_of));
-        }
-    }
-
-    /// Reads `ns` from the kernel into its table (a new one, or re-read keeping what events
-    /// taught). A namespace that cannot be read is left as it was, with a warning: it may have
-    /// gone meanwhile.
-    fn load(&mut self, ns: &Namespace) -> bool {
-        let hook = self.tcp_hook;
-        match netns::in_namespace(ns, || snapshot::tcp_rows(hook)).and_then(|read| read) {
-            Ok((rows, snapshot_ns)) => {
-                self.tables.load(ns.inode, rows, snapshot_ns);
-                true
-            }
-            Err(err) => {
-                log::warn!("network namespace {}: {err:#}", ns.inode);
-                false
-            }
-        }
-    }
-
-    /// Starts following a namespace that events name: read from the kernel when discovery finds
-    /// it, else from its events alone (exact for a namespace born after the daemon started).
-    /// Discovery walks /proc, so it runs at most once per [`BLIND_DISCOVERY_INTERVAL`] here; a
-    /// namespace not found meanwhile is followed blind until the next one reads it.
-    fn track(&mut self, netns: u64) {
-        if self.discovered_at.elapsed() >= BLIND_DISCOVERY_INTERVAL {
-            self.discover_namespaces();
-        }
-        if !self.tables.is_tracked(netns) {
-            log::debug!("network namespace {netns}: not found yet, following its events");
-            self.tables.load(netns, Vec::new(), 0);
-        }
-    }
-
-    /// Finds every namespace: new ones are read, blind ones read at last, and those gone (not
-    /// found, and silent since the last discovery) forgotten. The daemon's own is always kept.
-    fn discover_namespaces(&mut self) {
-        let found: BTreeMap<u64, Namespace> = (self.discover)()
-            .into_iter()
-            .map(|ns| (ns.inode, ns))
-            .collect();
-        let own = self.tables.own();
-        let tracked: Vec<u64> = self.tables.iter().map(|(netns, _)| netns).collect();
-        for netns in tracked {
-            if netns != own && !found.contains_key(&netns) && !self.active.contains(&netns) {
-                self.tables.forget(netns);
-                if let Some(metrics) = &mut self.metrics {
-                    metrics.forget_namespace(netns);
-                }
-                log::info!("network namespace {netns} is gone: no longer tracked");
-            }
-        }
-        for (netns, ns) in &found {
-            // Not read yet (new, or followed blind), or found at another file: an inode the
-            // kernel gave to a new namespace after the old one died, whose time-wait sockets
-            // went without events. Reading it again costs one dump and settles either.
-            let unread = self
-                .namespaces
-                .get(netns)
-                .is_none_or(|known| known.path != ns.path);
-            if *netns != own && (unread || !self.tables.is_tracked(*netns)) && self.load(ns) {
-                let owners = &self.owners;
-                if let Some(table) = self.tables.table_mut(*netns) {
-                    table.apply_owners(|inode| owners.get(inode).map(task_of));
-                }
-            }
-        }
-        self.namespaces = found;
-        self.active.clear();
-        self.discovered_at = Instant::now();
     }
 
     /// How many sockets the tables hold.
@@ -412,33 +331,6 @@ impl Daemon {
                 }
                 Ok(out)
             }
-        }
-    }
-
-    /// How to enter namespace `netns`: as last discovered, else found now.
-    fn namespace(&self, netns: u64) -> Option<Namespace> {
-        self.namespaces.get(&netns).cloned().or_else(|| {
-            netns::resolve(&NetnsSpec::Inode(netns))
-                .ok()
-                .and_then(|mut found| found.pop())
-        })
-    }
-
-    /// The namespaces a table request covers: as `--netns` names them, else the client's own;
-    /// None for every one.
-    fn selected(
-        &self,
-        spec: Option<&NetnsSpec>,
-        client: Option<u64>,
-    ) -> Result<Option<Vec<u64>>, DaemonError> {
-        match spec {
-            Some(NetnsSpec::All) => Ok(None),
-            Some(spec) => netns::resolve(spec)
-                .map(|found| Some(found.iter().map(|ns| ns.inode).collect()))
-                .map_err(|err| DaemonError::ViewFailed {
-                    reason: format!("{err:#}"),
-                }),
-            None => Ok(Some(vec![client.unwrap_or(self.tables.own())])),
         }
     }
 
@@ -541,14 +433,6 @@ impl Daemon {
         let mut json = serde_json::to_vec(&status).expect("status serializes");
         json.push(b'\n');
         json
-    }
-
-    /// How a namespace is labelled in metrics: its `ip netns` name, else its inode.
-    fn namespace_label(&self, netns: u64) -> String {
-        self.namespaces
-            .get(&netns)
-            .and_then(|ns| ns.name.clone())
-            .unwrap_or_else(|| netns.to_string())
     }
 
     /// The tables' sockets by their owner's container (its cgroup read now, once per process)
