@@ -8,7 +8,7 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    sources::proc::{PROC_NET, igmp::parse_memberships},
+    sources::proc::{igmp::parse_memberships, proc_net},
     views::{netstat::NetstatFlags, printer::SnapshotPrinter},
 };
 
@@ -17,7 +17,7 @@ pub(crate) fn run(
     printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    run_in(Path::new(PROC_NET), flags, printer, out)
+    run_in(proc_net(), flags, printer, out)
 }
 
 /// The section from the files in `proc_net`. igmp is read for IPv4, igmp6 for IPv6, as

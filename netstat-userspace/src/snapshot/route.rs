@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 
 use crate::{
     sources::proc::{
-        PROC_NET,
+        proc_net,
         route::{
             RouteFileError, ipv4_cache_header, parse_ipv4_cache, parse_ipv4_routes,
             parse_ipv6_routes,
@@ -23,7 +23,7 @@ pub(crate) fn run(
     printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    run_in(Path::new(PROC_NET), flags, printer, out)
+    run_in(proc_net(), flags, printer, out)
 }
 
 /// The routing tables from the files in `proc_net`, family by family as netstat's route_info

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use crate::{
     model::statistics::{Counter, Section},
     sources::proc::{
-        PROC_NET,
+        proc_net,
         snmp::{self, Parsed},
     },
     views::{
@@ -28,7 +28,7 @@ pub(crate) fn run(
     printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    run_in(Path::new(PROC_NET), flags, printer, out)
+    run_in(proc_net(), flags, printer, out)
 }
 
 /// `run`, with the counter files read from `proc_net` rather than /proc/net.
