@@ -73,6 +73,14 @@ pub(crate) struct RawArgs {
     /// Print version.
     #[arg(short = 'V', long, action = ArgAction::Version, global = true, help_heading = ENETSTAT)]
     version: Option<bool>,
+    /// ss's filter expression, e.g. `state established '( dport = :443 or sport = :ssh )'`
+    /// (README, "Filters"): its words are joined with spaces.
+    #[arg(
+        value_name = "FILTER",
+        trailing_var_arg = true,
+        allow_hyphen_values = false
+    )]
+    pub(crate) filter: Vec<String>,
     #[command(subcommand)]
     pub(crate) command: Option<RawCommand>,
 }
@@ -189,6 +197,14 @@ impl RawArgs {
                 command.name()
             ));
         }
+        if let Some(command) = &self.command
+            && !self.filter.is_empty()
+        {
+            return Err(format!(
+                "a filter expression cannot be used with the subcommand '{}'",
+                command.name()
+            ));
+        }
         if let Some(spec) = &self.netns {
             check_netns(spec, self.command.as_ref())?;
         }
@@ -206,6 +222,14 @@ impl RawArgs {
                     return Err("--netns cannot be used with -ic yet".into());
                 }
                 config.namespaces = self.netns;
+                if !self.filter.is_empty() {
+                    let services = crate::sources::names::services::read_port_names();
+                    let resolve = |name: &str| services.get(name).copied();
+                    config.filter = Some(crate::model::filter::parse(
+                        &self.filter.join(" "),
+                        &resolve,
+                    )?);
+                }
                 if self.json {
                     config.flags.format = OutputFormat::Json;
                 }

@@ -310,6 +310,7 @@ impl NetstatArgs {
                 view,
                 flags,
                 namespaces: None,
+                filter: None,
             },
             without_tables,
         ))

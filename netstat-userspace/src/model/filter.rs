@@ -3,8 +3,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::TcpState;
-
 /// A compiled filter: the states kept, and an optional expression every kept row must match.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Filter {
@@ -47,18 +45,10 @@ pub(crate) enum Expr {
 /// What a row offers the filter.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Candidate {
-    pub(crate) state: TcpState,
+    /// The kernel's state number (UDP: ESTABLISHED when connected, else CLOSE).
+    pub(crate) state: u8,
     pub(crate) local: SocketAddr,
     pub(crate) remote: SocketAddr,
-}
-
-/// ss's state mask bit for a state: the kernel's state number.
-pub(crate) fn state_bit(state: TcpState) -> u32 {
-    match state {
-        TcpState::Unknown(n) if n < 32 => 1 << n,
-        TcpState::Unknown(_) => 0,
-        named => 1 << (named.index() + 1),
-    }
 }
 
 const fn bit(state_number: u32) -> u32 {
@@ -108,7 +98,8 @@ fn state_mask(word: &str) -> Option<u32> {
 impl Filter {
     /// Whether a row passes: its state is kept and the expression (if any) holds.
     pub(crate) fn accepts(&self, row: &Candidate) -> bool {
-        self.states & state_bit(row.state) != 0 && self.expr.as_ref().is_none_or(|e| e.matches(row))
+        self.states & 1u32.checked_shl(u32::from(row.state)).unwrap_or(0) != 0
+            && self.expr.as_ref().is_none_or(|e| e.matches(row))
     }
 }
 
@@ -425,6 +416,7 @@ fn parse_prefix(text: &str) -> Option<(IpAddr, u8)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::TcpState;
 
     fn services(name: &str) -> Option<u16> {
         match name {
@@ -441,7 +433,7 @@ mod tests {
 
     fn row(state: TcpState, local: &str, remote: &str) -> Candidate {
         Candidate {
-            state,
+            state: state.index() as u8 + 1,
             local: local.parse().unwrap(),
             remote: remote.parse().unwrap(),
         }

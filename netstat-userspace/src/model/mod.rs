@@ -1,8 +1,6 @@
 //! The types every layer shares: the rows sources produce, and the aggregator and views consume.
 //! Data and small rules about it only: this module imports nothing else of the crate.
 
-// Not wired into the CLI yet.
-#[allow(dead_code)]
 pub(crate) mod filter;
 pub(crate) mod groups;
 pub(crate) mod hashing;
