@@ -236,7 +236,14 @@ impl RawArgs {
                 if without_tables != FamiliesWithoutTables::default() {
                     return Ok(Config::NetstatWithoutTables(config, without_tables));
                 }
+                // The daemon is not sent the filter yet: a filtered view reads the kernel itself.
                 let source = match self.source {
+                    SourceArg::Daemon if config.filter.is_some() => {
+                        return Err(
+                            "a filter expression cannot be used with --source daemon yet".into(),
+                        );
+                    }
+                    _ if config.filter.is_some() => SnapshotSource::Proc,
                     SourceArg::Proc => SnapshotSource::Proc,
                     SourceArg::Daemon => SnapshotSource::Daemon {
                         socket: self.socket,
