@@ -77,6 +77,14 @@ pub(crate) struct RawArgs {
     /// Print version.
     #[arg(short = 'V', long, action = ArgAction::Version, global = true, help_heading = ENETSTAT)]
     version: Option<bool>,
+    /// ss's filter expression, e.g. `state established '( dport = :443 or sport = :ssh )'`
+    /// (README, "Filters"): its words are joined with spaces.
+    #[arg(
+        value_name = "FILTER",
+        trailing_var_arg = true,
+        allow_hyphen_values = false
+    )]
+    pub(crate) filter: Vec<String>,
     #[command(subcommand)]
     pub(crate) command: Option<RawCommand>,
 }
@@ -208,6 +216,14 @@ impl RawArgs {
                 command.name()
             ));
         }
+        if let Some(command) = &self.command
+            && !self.filter.is_empty()
+        {
+            return Err(format!(
+                "a filter expression cannot be used with the subcommand '{}'",
+                command.name()
+            ));
+        }
         if let Some(spec) = &self.netns {
             check_netns(spec, self.command.as_ref())?;
         }
@@ -225,6 +241,14 @@ impl RawArgs {
                     return Err("--netns cannot be used with -ic yet".into());
                 }
                 config.namespaces = self.netns;
+                if !self.filter.is_empty() {
+                    let services = crate::sources::names::services::read_port_names();
+                    let resolve = |name: &str| services.get(name).copied();
+                    config.filter = Some(crate::model::filter::parse(
+                        &self.filter.join(" "),
+                        &resolve,
+                    )?);
+                }
                 if self.json {
                     config.flags.format = OutputFormat::Json;
                 }
@@ -237,7 +261,14 @@ impl RawArgs {
                 if without_tables != FamiliesWithoutTables::default() {
                     return Ok(Config::NetstatWithoutTables(config, without_tables));
                 }
+                // The daemon is not sent the filter yet: a filtered view reads the kernel itself.
                 let source = match self.source {
+                    SourceArg::Daemon if config.filter.is_some() => {
+                        return Err(
+                            "a filter expression cannot be used with --source daemon yet".into(),
+                        );
+                    }
+                    _ if config.filter.is_some() => SnapshotSource::Proc,
                     SourceArg::Proc => SnapshotSource::Proc,
                     SourceArg::Daemon => SnapshotSource::Daemon {
                         socket: self.socket,

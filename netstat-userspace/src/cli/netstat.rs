@@ -311,6 +311,7 @@ impl NetstatArgs {
                 view,
                 flags,
                 namespaces: None,
+                filter: None,
             },
             without_tables,
         ))

@@ -287,6 +287,7 @@ impl Daemon {
                     view: *view,
                     flags: flags.clone(),
                     namespaces: None,
+                    filter: None,
                 };
                 let programs = config.view == NetstatView::Sockets && config.flags.programs;
                 if programs {

@@ -2,6 +2,7 @@
 //! Data and small rules about it only: this module imports nothing else of the crate.
 
 pub(crate) mod containers;
+pub(crate) mod filter;
 pub(crate) mod groups;
 pub(crate) mod hashing;
 pub(crate) mod hooks;

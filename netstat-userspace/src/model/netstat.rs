@@ -21,6 +21,8 @@ pub(crate) struct NetstatConfig {
     /// `--netns`: the namespaces to show, each in a section of its own; None for the caller's
     /// alone, as netstat shows it.
     pub(crate) namespaces: Option<super::netns::NetnsSpec>,
+    /// ss's filter expression after the options (README, "Filters"); None keeps every row.
+    pub(crate) filter: Option<super::filter::Filter>,
 }
 
 /// Which address families were asked for.

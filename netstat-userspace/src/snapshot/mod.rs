@@ -126,12 +126,13 @@ pub(crate) fn render_with(
         NetstatView::Sockets => match owners {
             Some(owners) => sockets::list(
                 flags,
+                config.filter.as_ref(),
                 flags.programs.then_some(owners),
                 hidden,
                 printer,
                 out,
             ),
-            None => sockets::run(flags, hidden, printer, out),
+            None => sockets::run(flags, config.filter.as_ref(), hidden, printer, out),
         },
         NetstatView::Route => route::run(flags, printer, out),
         NetstatView::Statistics => statistics::run(flags, printer, out),

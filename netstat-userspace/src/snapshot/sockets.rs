@@ -1,6 +1,8 @@
 //! The socket listings: netstat's default view and -t -u -U -S -w -x (netstat.c main()'s loop).
 
+use crate::model::filter::{Candidate, Filter};
 use std::io::Write;
+use std::net::SocketAddr;
 
 use anyhow::{Context as _, bail};
 
@@ -23,18 +25,21 @@ use crate::{
 /// Lists sockets, with owners from a /proc/*/fd scan when -p asks for them.
 pub(crate) fn run(
     flags: &NetstatFlags,
+    filter: Option<&Filter>,
     hidden: &[u64],
     printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let owners = flags.programs.then(scan_owners);
-    list(flags, owners.as_ref(), hidden, printer, out)
+    list(flags, filter, owners.as_ref(), hidden, printer, out)
 }
 
 /// Lists sockets with the owners given (a daemon passes the ones it keeps), leaving out the
 /// sockets whose inodes are in `hidden` (a daemon's own control connection).
+/// TCP and UDP rows the filter rejects are left out too.
 pub(crate) fn list(
     flags: &NetstatFlags,
+    filter: Option<&Filter>,
     owners: Option<&SocketOwners>,
     hidden: &[u64],
     printer: &mut dyn SnapshotPrinter,
@@ -46,19 +51,19 @@ pub(crate) fn list(
         printer.inet_header(out)?;
     }
     if !named || flags.tcp {
-        list_inet(InetProtocol::Tcp, flags, owners, printer, out)?;
+        list_inet(InetProtocol::Tcp, flags, filter, owners, printer, out)?;
     }
     if !named || flags.sctp {
         check_sctp(flags)?;
     }
     if !named || flags.udp {
-        list_inet(InetProtocol::Udp, flags, owners, printer, out)?;
+        list_inet(InetProtocol::Udp, flags, filter, owners, printer, out)?;
     }
     if !named || flags.udplite {
-        list_inet(InetProtocol::UdpLite, flags, owners, printer, out)?;
+        list_inet(InetProtocol::UdpLite, flags, filter, owners, printer, out)?;
     }
     if !named || flags.raw {
-        list_inet(InetProtocol::Raw, flags, owners, printer, out)?;
+        list_inet(InetProtocol::Raw, flags, filter, owners, printer, out)?;
     }
     if flags.groups {
         super::groups::run(flags, printer, out)?;
@@ -100,6 +105,7 @@ fn missing_protocol(description: &str, flags: &NetstatFlags) -> anyhow::Result<(
 fn list_inet(
     protocol: InetProtocol,
     flags: &NetstatFlags,
+    filter: Option<&Filter>,
     owners: Option<&SocketOwners>,
     printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
@@ -138,11 +144,23 @@ fn list_inet(
         for row in rows
             .iter()
             .filter(|row| inet_row_shown(protocol, row, flags))
+            .filter(|row| filter.is_none_or(|f| filter_accepts(protocol, f, row)))
         {
             printer.inet_socket(protocol, row, owners, out)?;
         }
     }
     Ok(())
+}
+
+/// ss filters TCP and UDP sockets (UDP ones as ESTABLISHED when connected, else CLOSE, as the
+/// kernel numbers them); it has no filter for the other protocols, so they are left out.
+fn filter_accepts(protocol: InetProtocol, filter: &Filter, row: &InetSocketRow) -> bool {
+    matches!(protocol, InetProtocol::Tcp | InetProtocol::Udp)
+        && filter.accepts(&Candidate {
+            state: row.state,
+            local: SocketAddr::new(row.local, row.local_port),
+            remote: SocketAddr::new(row.remote, row.remote_port),
+        })
 }
 
 /// Both families' TCP rows from one sock_diag request (one walk of the kernel's tables where it

@@ -47,6 +47,7 @@ fn help_groups_netstat_options_apart_from_enetstat_options() {
         headings,
         [
             "Commands:",
+            "Arguments:",
             "netstat-compatible options:",
             "enetstat options:"
         ],
@@ -59,9 +60,9 @@ fn help_groups_netstat_options_apart_from_enetstat_options() {
     );
     // Every netstat option, and nothing else, under the netstat heading, in netstat's order.
     let netstat = longs(&NetstatArgs::augment_args(clap::Command::new("netstat")));
-    assert_eq!(sections[1].1, netstat, "{help}");
+    assert_eq!(sections[2].1, netstat, "{help}");
     assert_eq!(
-        sections[2].1,
+        sections[3].1,
         [
             "--source",
             "--json",

@@ -569,6 +569,7 @@ mod tests {
                     view: NetstatView::Statistics,
                     flags: NetstatFlags::default(),
                     namespaces: None,
+                    filter: None,
                 }),
                 _ => Err(format!("not -s: {args:?}")),
             }

@@ -3,7 +3,7 @@
 //! symbols. They do I/O, behind the model's `Names` and `KernelFunctions` traits.
 
 pub(crate) mod kernel_symbols;
-mod services;
+pub(crate) mod services;
 mod system;
 
 pub(crate) use system::SystemNames;

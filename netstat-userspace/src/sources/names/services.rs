@@ -40,6 +40,34 @@ impl ServiceTable {
     }
 }
 
+/// Service names and aliases to ports, as ss's getservbyname finds them for a filter (tcp or udp;
+/// the first line naming a service wins).
+pub(crate) fn port_names(services: &str) -> HashMap<String, u16> {
+    let mut ports = HashMap::new();
+    for line in services.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut fields = line.split_ascii_whitespace();
+        let (Some(name), Some(rest)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let Some((port, "tcp" | "udp")) = rest.split_once('/') else {
+            continue;
+        };
+        let Ok(port) = port.parse::<u16>() else {
+            continue;
+        };
+        for alias in std::iter::once(name).chain(fields) {
+            ports.entry(alias.to_string()).or_insert(port);
+        }
+    }
+    ports
+}
+
+/// [`port_names`] of /etc/services (none when it cannot be read).
+pub(crate) fn read_port_names() -> HashMap<String, u16> {
+    port_names(&std::fs::read_to_string("/etc/services").unwrap_or_default())
+}
+
 /// `(name, second field)` of each non-comment line.
 fn entries(text: &str) -> impl Iterator<Item = (&str, &str)> {
     text.lines().filter_map(|line| {
@@ -52,6 +80,18 @@ fn entries(text: &str) -> impl Iterator<Item = (&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_names_include_aliases() {
+        let ports = port_names(
+            "ssh 22/tcp\nhttp 80/tcp www # web\nhttp 8080/tcp\nsyslog 514/udp\nx 1/ddp\n",
+        );
+        assert_eq!(ports.get("ssh"), Some(&22));
+        assert_eq!(ports.get("www"), Some(&80));
+        assert_eq!(ports.get("http"), Some(&80));
+        assert_eq!(ports.get("syslog"), Some(&514));
+        assert_eq!(ports.get("x"), None);
+    }
 
     #[test]
     fn last_entry_wins_and_protocols_fill_raw() {
