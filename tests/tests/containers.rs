@@ -326,3 +326,77 @@ fn metrics_label_containers_up_to_the_cap() {
     drop((big, small));
     drop(cgroups);
 }
+
+/// The daemon answers `--containers` and `--json` with the same containers as /proc: its owners
+/// come from the same scan, once at start and per process its events name.
+#[test]
+fn the_daemon_attributes_containers_too() {
+    let ns = Netns::new("containerdaemon").unwrap();
+    let mut cgroups = ScratchCgroups::new().expect("scratch cgroups on the cgroup v2 mount");
+    let cases = cases();
+    let mut holders = Vec::new();
+    for case in &cases {
+        let path = cgroups.make(&case.cgroup).unwrap();
+        let holder = Holder::start(&ns, case.port);
+        ScratchCgroups::enter(&path, holder.child.id()).unwrap();
+        holders.push(holder);
+    }
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path.join("enetstat.sock");
+    let socket = socket.to_str().unwrap();
+    let daemon = Running::start_in(
+        Some(ns.name()),
+        &["serve", "--socket", socket],
+        "enetstat: serving on",
+    )
+    .unwrap();
+    let ask = |args: &[&str]| {
+        let mut all = vec!["--socket", socket, "--source", "daemon"];
+        all.extend_from_slice(args);
+        enetstat_in(&ns, &all)
+    };
+    let containers_of = |json: &str| -> Vec<(u64, u64, Value)> {
+        let mut rows: Vec<(u64, u64, Value)> = json
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .filter(|row| !row["owner"].is_null())
+            .map(|row| {
+                (
+                    row["lport"].as_u64().unwrap(),
+                    row["rport"].as_u64().unwrap(),
+                    row["owner"]["container"].clone(),
+                )
+            })
+            .collect();
+        rows.sort_by_key(|&(l, r, _)| (l, r));
+        rows
+    };
+    let from_daemon = containers_of(&ask(&["-tanp", "--json"]));
+    let from_proc = containers_of(&enetstat_in(&ns, &["--source", "proc", "-tanp", "--json"]));
+    let daemon_text = ask(&["-tanp", "--containers"]);
+    let finished = daemon.stop().unwrap();
+    assert!(finished.status.success(), "{}", finished.stderr);
+    // The daemon's own sockets (its control connection is hidden) aside, the same rows.
+    let holders_only = |rows: &[(u64, u64, Value)]| -> Vec<(u64, u64, Value)> {
+        rows.iter()
+            .filter(|(l, r, _)| {
+                cases
+                    .iter()
+                    .any(|c| u64::from(c.port) == *l || u64::from(c.port) == *r)
+            })
+            .cloned()
+            .collect()
+    };
+    assert_eq!(holders_only(&from_daemon), holders_only(&from_proc));
+    assert_eq!(holders_only(&from_daemon).len(), 3 * cases.len());
+    for case in &cases {
+        let cell = format!(" {}:{}\n", case.runtime, &case.id[..12]);
+        assert_eq!(
+            daemon_text.matches(&cell).count(),
+            3,
+            "{cell:?} in\n{daemon_text}"
+        );
+    }
+    drop(holders);
+    drop(cgroups);
+}

@@ -187,8 +187,33 @@ pub(crate) fn ensure_kubernetes_validate(target: &std::path::Path) -> anyhow::Re
         "xtask: installing {KUBERNETES_VALIDATE} from PyPI into {}",
         venv.display()
     );
-    check_status(Command::new("python3").arg("-m").arg("venv").arg(&venv))
-        .context("creating a Python venv (Debian package python3-venv)")?;
+    let made = Command::new("python3")
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv)
+        .status()
+        .is_ok_and(|status| status.success());
+    if !made {
+        // A Debian python3 without its venv module (ensurepip): install it and use that python.
+        eprintln!("xtask: python3 cannot make a venv; installing python3-venv from Debian");
+        check_status(Command::new("apt-get").args(["update", "-qq"]))?;
+        check_status(
+            Command::new("apt-get")
+                .args([
+                    "install",
+                    "-y",
+                    "-qq",
+                    "--no-install-recommends",
+                    "python3-venv",
+                ])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+        check_status(
+            Command::new("/usr/bin/python3")
+                .args(["-m", "venv", "--clear"])
+                .arg(&venv),
+        )
+        .context("creating a Python venv for kubernetes-validate")?;
+    }
     check_status(Command::new(venv.join("bin/pip")).args([
         "install",
         "--quiet",

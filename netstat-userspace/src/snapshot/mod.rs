@@ -71,7 +71,7 @@ pub(crate) fn render_namespaces(
         Some(kept) => kept,
         None => {
             if programs {
-                scanned = sockets::scan_owners();
+                scanned = sockets::scan_owners_for(&config.flags);
             }
             (&mut scanned, &|_| HashMap::new())
         }

@@ -8,6 +8,7 @@ use anyhow::{Context as _, bail};
 
 use crate::{
     model::{
+        netstat::OutputFormat,
         owners::SocketOwners,
         sockets::{InetProtocol, InetSocketRow, UnixSocketRow},
     },
@@ -30,7 +31,7 @@ pub(crate) fn run(
     printer: &mut dyn SnapshotPrinter,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let owners = flags.programs.then(scan_owners);
+    let owners = flags.programs.then(|| scan_owners_for(flags));
     list(flags, filter, owners.as_ref(), hidden, printer, out)
 }
 
@@ -74,10 +75,16 @@ pub(crate) fn list(
     Ok(())
 }
 
-/// The /proc/*/fd scan, with netstat's note when some processes could not be read: one line
-/// when no socket's owner could be read at all, else the two-line one (netstat.c prg_cache_load).
-pub(super) fn scan_owners() -> SocketOwners {
-    let scanned = SocketOwners::scan();
+/// The /proc/*/fd scan, with netstat's note when some processes could not be read (one line
+/// when no socket's owner could be read at all, else the two-line one: netstat.c
+/// prg_cache_load), reading owners' cgroups only for views that show containers (JSON's
+/// `owner.container`, `--containers`): netstat's own `-p` does not pay for them.
+pub(super) fn scan_owners_for(flags: &NetstatFlags) -> SocketOwners {
+    let containers = flags.containers || flags.format == OutputFormat::Json;
+    report_unreadable(SocketOwners::scan_with(containers))
+}
+
+fn report_unreadable(scanned: SocketOwners) -> SocketOwners {
     if scanned.incomplete && scanned.is_empty() {
         // SAFETY: geteuid cannot fail and touches no memory.
         let euid = unsafe { libc::geteuid() };

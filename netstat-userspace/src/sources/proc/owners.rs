@@ -10,8 +10,14 @@ use crate::model::{
 
 /// Fills the model's socket owners from /proc.
 pub(crate) trait ScanOwners: Sized {
-    /// One pass over /proc. Processes that vanish mid-scan are skipped.
-    fn scan() -> Self;
+    /// One pass over /proc, with each owner's container. Processes that vanish mid-scan are
+    /// skipped.
+    fn scan() -> Self {
+        Self::scan_with(true)
+    }
+    /// One pass over /proc; with `containers`, each owning process's cgroup is read too (one
+    /// more file per process, which netstat's own views do not show).
+    fn scan_with(containers: bool) -> Self;
     /// Re-reads one process's fds (a daemon does this for the processes its events name, instead
     /// of a full scan per request). A socket already attributed keeps its owner unless that owner
     /// is gone or has a higher pid (netstat's lowest-pid rule). Entries for sockets this process
@@ -20,7 +26,7 @@ pub(crate) trait ScanOwners: Sized {
 }
 
 impl ScanOwners for SocketOwners {
-    fn scan() -> Self {
+    fn scan_with(containers: bool) -> Self {
         let mut owners = SocketOwners::default();
         let mut pids: Vec<u32> = match procfs::process::all_processes() {
             Ok(processes) => processes
@@ -31,19 +37,24 @@ impl ScanOwners for SocketOwners {
         };
         pids.sort_unstable();
         for pid in pids {
-            scan_pid(&mut owners, pid, |_| false);
+            scan_pid(&mut owners, pid, containers, |_| false);
         }
         owners
     }
 
     fn rescan_pid(&mut self, pid: u32) {
-        scan_pid(self, pid, |owner| {
+        scan_pid(self, pid, true, |owner| {
             owner.pid > pid || !Path::new(&format!("/proc/{}", owner.pid)).exists()
         });
     }
 }
 
-fn scan_pid(owners: &mut SocketOwners, pid: u32, replace: impl Fn(&Owner) -> bool) {
+fn scan_pid(
+    owners: &mut SocketOwners,
+    pid: u32,
+    containers: bool,
+    replace: impl Fn(&Owner) -> bool,
+) {
     // procfs' FDInfo costs four syscalls per fd (open, readlink, stat, close); this scan is
     // the hot path of -p, so list /proc/PID/fd and readlinkat() each entry relative to the
     // directory: one syscall per fd and no path walk.
@@ -59,7 +70,9 @@ fn scan_pid(owners: &mut SocketOwners, pid: u32, replace: impl Fn(&Owner) -> boo
         let owner = owner.get_or_insert_with(|| {
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let mut owner = owner_from_cmdline(pid, &cmdline);
-            owner.container = container_of(pid).map(Arc::new);
+            if containers {
+                owner.container = container_of(pid).map(Arc::new);
+            }
             owner
         });
         owners.insert(inode, owner.clone());
