@@ -4,8 +4,10 @@
 //! builds agree byte for byte; the sizes are asserted at compile time.
 #![no_std]
 
+mod health;
 mod interfaces;
 
+pub use health::*;
 pub use interfaces::*;
 
 /// Length of a task's `comm`, including its NUL (the kernel's TASK_COMM_LEN).
@@ -208,4 +210,8 @@ mod pod {
     unsafe impl aya::Pod for super::CloseOffsets {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SockOffsets {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::HealthRecord {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::HealthOffsets {}
 }

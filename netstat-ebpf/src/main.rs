@@ -6,6 +6,7 @@
 // The library target exists only for the build dependency (lib.rs); the programs are here.
 use netstat_ebpf as _;
 
+mod health;
 mod interfaces;
 mod tcp_state;
 

@@ -14,7 +14,7 @@ use aya_ebpf::{
         bpf_skc_to_tcp_sock,
     },
     macros::{btf_tracepoint, map, tracepoint},
-    maps::{PerCpuArray, RingBuf},
+    maps::{PerCpuArray, RingBuf, ring_buf::RingBufEntry},
     programs::{BtfTracePointContext, TracePointContext},
 };
 use netstat_common::{
@@ -24,15 +24,15 @@ use netstat_common::{
 
 /// Transition records. Its size is set by userspace before load (`EbpfLoader::set_max_entries`).
 #[map]
-static TCP_STATE_EVENTS: RingBuf = RingBuf::with_byte_size(0, 0);
+pub(crate) static TCP_STATE_EVENTS: RingBuf = RingBuf::with_byte_size(0, 0);
 
 /// Records the ring buffer could not take, per CPU (index 0).
 #[map]
-static TCP_STATE_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+pub(crate) static TCP_STATE_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// Set by userspace at load time; read volatile so the compiler cannot fold the default.
 #[unsafe(no_mangle)]
-static TCP_STATE_FILTER: KernelFilter = KernelFilter {
+pub(crate) static TCP_STATE_FILTER: KernelFilter = KernelFilter {
     family: 0,
     n_local_ports: 0,
     n_remote_ports: 0,
@@ -44,14 +44,14 @@ static TCP_STATE_FILTER: KernelFilter = KernelFilter {
 
 /// Set by userspace from the kernel's BTF; zero leaves records' netns at 0.
 #[unsafe(no_mangle)]
-static TCP_STATE_NETNS_OFFSETS: NetnsOffsets = NetnsOffsets {
+pub(crate) static TCP_STATE_NETNS_OFFSETS: NetnsOffsets = NetnsOffsets {
     sock_net: 0,
     net_inum: 0,
 };
 
 /// Set by userspace from the kernel's BTF for the BTF tracepoint.
 #[unsafe(no_mangle)]
-static TCP_STATE_SOCK_OFFSETS: SockOffsets = SockOffsets {
+pub(crate) static TCP_STATE_SOCK_OFFSETS: SockOffsets = SockOffsets {
     family: 0,
     sport: 0,
     dport: 0,
@@ -245,7 +245,7 @@ pub(crate) fn enetstat_tcp_state_btf(ctx: BtfTracePointContext) -> i32 {
 /// verifier checks against the kernel's BTF (the offset is a load-time constant) and the kernel
 /// guards against faults.
 #[inline(always)]
-fn sock_field<T: Copy>(sk: u64, offset: u32) -> T {
+pub(crate) fn sock_field<T: Copy>(sk: u64, offset: u32) -> T {
     // SAFETY: as above; the offsets come from the same BTF the program is verified against.
     unsafe { core::ptr::read_volatile((sk + u64::from(offset)) as *const T) }
 }
@@ -253,7 +253,7 @@ fn sock_field<T: Copy>(sk: u64, offset: u32) -> T {
 /// The socket's network namespace through typed loads (`sk->__sk_common.skc_net.net->ns.inum`),
 /// for the BTF tracepoint.
 #[inline(always)]
-fn netns_by_load(sk: u64) -> u32 {
+pub(crate) fn netns_by_load(sk: u64) -> u32 {
     // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
     let offsets = unsafe { core::ptr::read_volatile(&TCP_STATE_NETNS_OFFSETS) };
     if offsets.net_inum == 0 {
@@ -268,7 +268,7 @@ fn netns_by_load(sk: u64) -> u32 {
 
 /// An IPv4 address in the first 4 bytes of the record's 16.
 #[inline(always)]
-fn ipv4_bytes(addr: u32) -> [u8; 16] {
+pub(crate) fn ipv4_bytes(addr: u32) -> [u8; 16] {
     let mut bytes = [0u8; 16];
     bytes[..4].copy_from_slice(&addr.to_ne_bytes());
     bytes
@@ -331,11 +331,7 @@ fn record_transition(t: Transition) {
         return;
     }
 
-    let Some(mut slot) = TCP_STATE_EVENTS.reserve::<TcpStateRecord>(0) else {
-        if let Some(lost) = TCP_STATE_LOST.get_ptr_mut(0) {
-            // SAFETY: a per-CPU slot, and tracepoint programs do not nest on one CPU.
-            unsafe { *lost += 1 };
-        }
+    let Some(mut slot) = reserve::<TcpStateRecord>() else {
         return;
     };
     slot.write(TcpStateRecord {
@@ -355,6 +351,25 @@ fn record_transition(t: Transition) {
         close: close_counters(t.access, t.skaddr, t.newstate),
         cookie: t.cookie,
     });
+    submit(slot);
+}
+
+/// A slot in the ring for one record, or `None` after counting it lost (the ring is full).
+#[inline(always)]
+pub(crate) fn reserve<T: 'static>() -> Option<RingBufEntry<T>> {
+    let slot = TCP_STATE_EVENTS.reserve::<T>(0);
+    if slot.is_none()
+        && let Some(lost) = TCP_STATE_LOST.get_ptr_mut(0)
+    {
+        // SAFETY: a per-CPU slot, and tracepoint programs do not nest on one CPU.
+        unsafe { *lost += 1 };
+    }
+    slot
+}
+
+/// Hands a written record to the reader, waking it only once enough is waiting.
+#[inline(always)]
+pub(crate) fn submit<T: 'static>(slot: RingBufEntry<T>) {
     // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
     let wakeup_bytes = unsafe { core::ptr::read_volatile(&TCP_STATE_WAKEUP_BYTES) };
     let flags = if wakeup_bytes == 0 {

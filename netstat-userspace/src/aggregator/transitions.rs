@@ -75,7 +75,16 @@ pub(crate) struct TransitionTracker {
     /// Caps the memory held for sockets whose CLOSE is never seen (records lost, sockets that were
     /// open before the tracker started and never close).
     capacity: usize,
+    /// Owners of sockets that closed lately, for the health events that follow a close (a reset
+    /// sent by `close()` after the socket entered CLOSE). Two generations of at most
+    /// [`RECENTLY_CLOSED`] each: the older is dropped when the newer fills. Kept only when asked
+    /// ([`TransitionTracker::keeping_closed_owners`]): it costs every close an insert.
+    closed_owners: [FastMap<u64, Task>; 2],
+    keep_closed_owners: bool,
 }
+
+/// Closed sockets remembered per generation of [`TransitionTracker::closed_owners`].
+const RECENTLY_CLOSED: usize = 1 << 14;
 
 /// Default cap on remembered sockets: ample for a busy host, bounded if CLOSEs go missing.
 pub(crate) const DEFAULT_CAPACITY: usize = 1 << 21;
@@ -89,7 +98,31 @@ impl TransitionTracker {
         TransitionTracker {
             sockets: FastMap::default(),
             capacity: capacity.max(1),
+            closed_owners: Default::default(),
+            keep_closed_owners: false,
         }
+    }
+
+    /// Remembers the owners of closed sockets for a while, for [`Self::owner_of`].
+    pub(crate) fn keeping_closed_owners(mut self) -> Self {
+        self.keep_closed_owners = true;
+        self
+    }
+
+    /// The owner of a live or lately closed socket, by [`TcpTransition::socket_key`].
+    pub(crate) fn owner_of(&self, key: u64) -> Option<Task> {
+        match self.sockets.get(&key) {
+            Some(memo) => memo.owner,
+            None => self.closed_owners.iter().find_map(|g| g.get(&key).copied()),
+        }
+    }
+
+    fn remember_closed(&mut self, key: u64, owner: Task) {
+        if self.closed_owners[0].len() >= RECENTLY_CLOSED {
+            self.closed_owners.swap(0, 1);
+            self.closed_owners[0].clear();
+        }
+        self.closed_owners[0].insert(key, owner);
     }
 
     #[cfg(test)]
@@ -120,7 +153,11 @@ impl TransitionTracker {
         } else {
             previous.and_then(|memo| memo.owner)
         };
-        if !closing {
+        if closing {
+            if let Some(owner) = owner.filter(|_| self.keep_closed_owners) {
+                self.remember_closed(transition.socket_key(), owner);
+            }
+        } else {
             self.sockets.insert(
                 transition.socket_key(),
                 SocketMemo {
@@ -299,6 +336,31 @@ pub(crate) mod tests {
         assert_eq!(child.owner, None);
         assert_eq!(child.in_old_state_ns, None);
         assert_eq!(child.first_seen.ts_ns, 5_000_000);
+    }
+
+    #[test]
+    fn owners_of_closed_sockets_are_kept_for_a_while_when_asked() {
+        let client = task(10, "client");
+        let mut plain = TransitionTracker::new();
+        let mut keeping = TransitionTracker::new().keeping_closed_owners();
+        for tracker in [&mut plain, &mut keeping] {
+            tracker.observe(t(0, 1, Close, SynSent, client));
+            assert_eq!(tracker.owner_of(1), Some(client));
+            tracker.observe(t(1, 1, SynSent, Close, task(0, "swapper")));
+        }
+        assert_eq!(plain.owner_of(1), None);
+        assert_eq!(keeping.owner_of(1), Some(client));
+        for key in 2..(2 + 2 * RECENTLY_CLOSED as u64) {
+            keeping.observe(t(key, key, Close, SynSent, client));
+            keeping.observe(t(key, key, SynSent, Close, client));
+        }
+        assert_eq!(keeping.owner_of(1), None, "two generations later");
+        assert!(
+            keeping
+                .closed_owners
+                .iter()
+                .all(|g| g.len() <= RECENTLY_CLOSED)
+        );
     }
 
     #[test]

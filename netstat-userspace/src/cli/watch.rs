@@ -5,7 +5,7 @@ use clap::Args;
 use crate::{
     commands::{interfaces::InterfaceWatchConfig, watch::WatchConfig},
     events::filter::TransitionFilter,
-    model::{TcpState, sockets::Family},
+    model::{TcpState, health::EventKinds, sockets::Family},
     probes::{DEFAULT_RING_SIZE, check_ring_size},
     views::transitions::StreamFormat,
 };
@@ -45,6 +45,10 @@ pub(crate) struct WatchArgs {
     /// One line per closed connection instead (like tcplife): owner, endpoints, bytes, duration.
     #[arg(long, conflicts_with_all = ["states", "interfaces"])]
     pub(crate) lifetimes: bool,
+    /// Which events to show, comma-separated: state (transitions, the default), retransmit,
+    /// reset, drop, or all. The table gains an EVENT column.
+    #[arg(long, value_name = "LIST", conflicts_with_all = ["lifetimes", "interfaces"])]
+    pub(crate) events: Option<String>,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
@@ -133,6 +137,7 @@ impl WatchArgs {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let events = self.events.as_deref().map(EventKinds::parse).transpose()?;
         let format = self.format();
         let ring_bytes = check_ring_size(parse_size(&self.ring_size)?)?;
         let filter = TransitionFilter::new(family, self.local_ports, self.remote_ports, states)?;
@@ -143,6 +148,7 @@ impl WatchArgs {
             color: false,
             lifetimes: self.lifetimes,
             namespaces: None,
+            events,
         })
     }
 }
@@ -234,6 +240,19 @@ mod tests {
         assert!(check(&["--lport", "70000"]).is_err());
         assert!(check(&["-4", "-6"]).is_err());
         assert!(check(&["--bogus"]).is_err());
+        assert!(
+            check(&["--events", "state,retrans"])
+                .unwrap_err()
+                .contains("unknown event kind")
+        );
+        assert!(check(&["--events", "all", "--lifetimes"]).is_err());
+    }
+
+    #[test]
+    fn events_default_to_transitions_without_an_event_column() {
+        assert_eq!(check(&[]).unwrap().events, None);
+        let c = check(&["--events", "reset,drop"]).unwrap();
+        assert_eq!(c.events, Some(EventKinds::parse("reset,drop").unwrap()));
     }
 
     fn check_interfaces(args: &[&str]) -> Result<InterfaceWatchConfig, String> {

@@ -11,6 +11,7 @@ use crate::{
     aggregator::transitions::TransitionTracker,
     events::{TcpTransition, filter::TransitionFilter},
     model::{
+        health::EventKinds,
         losses::Losses,
         netns::{Namespace, NetnsSpec},
         sockets::Family,
@@ -92,8 +93,11 @@ pub(crate) async fn run(mut config: NetstatConfig) -> anyhow::Result<()> {
         bail!("-c: this view is refreshed, not followed");
     }
     let stop = StopSignals::install()?;
-    let (probe, events) =
-        TcpStateProbe::attach(&TransitionFilter::default().kernel(), DEFAULT_RING_BYTES)?;
+    let (probe, events) = TcpStateProbe::attach(
+        &TransitionFilter::default().kernel(),
+        DEFAULT_RING_BYTES,
+        EventKinds::default(),
+    )?;
     let pump = Pump::new(stop, events)?;
 
     config.flags.continuous = false;

@@ -17,7 +17,7 @@ use crate::{
         web_config::WebConfig,
     },
     events::TcpTransition,
-    model::{hooks::TcpHook, system::page_size},
+    model::{health::EventKinds, hooks::TcpHook, system::page_size},
     probes::{
         TcpStateProbe, check_ring_size,
         privileges::{Capabilities, keep_only},
@@ -52,7 +52,11 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     // SIGHUP re-reads the kernel's tables; SIGINT and SIGTERM stop.
     let stop = StopSignals::install_reporting_hangup()?;
 
-    let (probe, events) = TcpStateProbe::attach(&Default::default(), config.ring_bytes)?;
+    let (probe, events) = TcpStateProbe::attach(
+        &Default::default(),
+        config.ring_bytes,
+        EventKinds::default(),
+    )?;
     let mut pump = Pump::new(stop, events)?;
     let socket = ControlSocket::bind(&config.socket).await?;
     let metrics = match config.metrics {

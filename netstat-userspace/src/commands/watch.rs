@@ -5,8 +5,16 @@ use std::io::Write;
 
 use crate::{
     aggregator::{lifetimes::lifetime, transitions::TransitionTracker},
-    events::{TcpTransition, filter::TransitionFilter},
-    model::{losses::Losses, netns::NetnsSpec},
+    events::{
+        filter::TransitionFilter,
+        health::{HealthEvent, LiveEvent},
+    },
+    model::{
+        health::{EventKind, EventKinds},
+        hooks::TcpHook,
+        losses::Losses,
+        netns::NetnsSpec,
+    },
     output,
     probes::TcpStateProbe,
     sources::{
@@ -32,6 +40,9 @@ pub(crate) struct WatchConfig {
     /// `--netns`: only these namespaces' sockets, with a NETNS column; None for every
     /// namespace's, as before.
     pub(crate) namespaces: Option<NetnsSpec>,
+    /// `--events`: the kinds shown, with an EVENT column; None for transitions alone, as
+    /// before.
+    pub(crate) events: Option<EventKinds>,
 }
 
 /// Everything a batch of records updates.
@@ -41,13 +52,34 @@ struct Stream<W: Write> {
     printer: Box<dyn WatchPrinter>,
     /// `--lifetimes`: closed connections are printed instead of transitions.
     lifetimes: bool,
+    /// Transitions are printed (they are always traced: owners come from them).
+    print_transitions: bool,
+    /// How the loss line names what was lost.
+    record_noun: &'static str,
     out: W,
 }
 
-impl<W: Write> EventSink<TcpTransition> for Stream<W> {
-    fn on_event(&mut self, transition: &TcpTransition) -> anyhow::Result<()> {
+impl<W: Write> Stream<W> {
+    fn on_health(&mut self, event: &HealthEvent) -> anyhow::Result<()> {
+        if !self.filter.matches_health(event) {
+            return Ok(());
+        }
+        let owner = event
+            .socket_key()
+            .and_then(|key| self.tracker.owner_of(key));
+        self.printer.health(&mut self.out, event, owner)?;
+        Ok(())
+    }
+}
+
+impl<W: Write> EventSink<LiveEvent> for Stream<W> {
+    fn on_event(&mut self, event: &LiveEvent) -> anyhow::Result<()> {
+        let transition = match event {
+            LiveEvent::State(transition) => transition,
+            LiveEvent::Health(health) => return self.on_health(health),
+        };
         let observed = self.tracker.observe(*transition);
-        if !self.filter.matches(transition) {
+        if !self.print_transitions || !self.filter.matches(transition) {
             return Ok(());
         }
         if !self.lifetimes {
@@ -67,7 +99,8 @@ impl<W: Write> EventSink<TcpTransition> for Stream<W> {
         for (cause, lost) in lost.by_cause() {
             if lost > 0 {
                 eprintln!(
-                    "enetstat: {lost} transition records lost: {}",
+                    "enetstat: {lost} {} records lost: {}",
+                    self.record_noun,
                     describe_loss(cause)
                 );
                 self.printer
@@ -94,8 +127,16 @@ pub(crate) async fn run(mut config: WatchConfig) -> anyhow::Result<()> {
             .map_err(|_| anyhow::anyhow!("--netns {spec}: inode {inode} out of range"))?;
         config.filter = config.filter.in_namespace(inode);
     }
+    let kinds = config.events.unwrap_or_default();
     let stop = StopSignals::install()?;
-    let (probe, events) = TcpStateProbe::attach(&config.filter.kernel(), config.ring_bytes)?;
+    let (probe, events) = TcpStateProbe::attach(&config.filter.kernel(), config.ring_bytes, kinds)?;
+    if kinds.any_health() && probe.hook != TcpHook::BtfTracepoint {
+        // Health records are keyed by cookie, the classic tracepoint's transitions by address:
+        // owners could not be matched.
+        anyhow::bail!(
+            "--events {kinds} needs the BTF tracepoint for transitions, but the probe is on the classic one"
+        );
+    }
     let pump = Pump::new(stop, events)?;
 
     let clock = Clock::now();
@@ -104,15 +145,29 @@ pub(crate) async fn run(mut config: WatchConfig) -> anyhow::Result<()> {
     } else {
         WatchRows::Transitions
     };
+    let tracker = if kinds.any_health() {
+        TransitionTracker::new().keeping_closed_owners()
+    } else {
+        TransitionTracker::new()
+    };
     let mut stream = Stream {
         filter: config.filter,
-        tracker: TransitionTracker::new(),
+        tracker,
         printer: watch_printer(config.format, rows, clock, config.color),
         lifetimes: config.lifetimes,
+        print_transitions: kinds.contains(EventKind::State),
+        record_noun: if kinds.any_health() {
+            "event"
+        } else {
+            "transition"
+        },
         out: output::stream_stdout(),
     };
     if config.namespaces.is_some() {
         stream.printer.show_namespaces();
+    }
+    if config.events.is_some() {
+        stream.printer.show_events(probe.reasons.clone());
     }
     stream.printer.header(&mut stream.out)?;
     stream.out.flush()?;
@@ -123,9 +178,11 @@ pub(crate) async fn run(mut config: WatchConfig) -> anyhow::Result<()> {
     }
     // Like tcpdump's "listening on", so people and scripts know when capture begins.
     let what = if config.lifetimes {
-        "TCP connection lifetimes"
+        "TCP connection lifetimes".to_string()
+    } else if config.events.is_some() {
+        format!("socket events ({kinds})")
     } else {
-        "TCP state transitions"
+        "TCP state transitions".to_string()
     };
     eprintln!("enetstat: watching {what} (Ctrl-C to stop)");
 

@@ -2,7 +2,7 @@
 
 use netstat_common::{KernelFilter, MAX_FILTER_PORTS};
 
-use super::TcpTransition;
+use super::{TcpTransition, health::HealthEvent};
 use crate::model::{TcpState, sockets::Family};
 
 /// A checked transition filter. Empty lists mean "any".
@@ -77,13 +77,28 @@ impl TransitionFilter {
     /// Whether a transition is shown. The kernel lets through records whose local port is not yet
     /// chosen (connect() before it binds); they are hidden here when a local port is asked for.
     pub(crate) fn matches(&self, t: &TcpTransition) -> bool {
-        self.kernel
-            .accepts(t.family.raw(), t.local_port, t.remote_port)
-            && self.kernel.accepts_netns(t.netns)
-            && (self.local_ports.is_empty() || t.local_port != 0)
+        self.matches_socket(t.family, t.local_port, t.remote_port, t.netns)
             && (self.states.is_empty()
                 || self.states.contains(&t.old)
                 || self.states.contains(&t.new))
+    }
+
+    /// A health event passes as its socket would, by the state the socket was in.
+    pub(crate) fn matches_health(&self, e: &HealthEvent) -> bool {
+        self.matches_socket(e.family, e.local_port, e.remote_port, e.netns)
+            && (self.states.is_empty() || e.state.is_some_and(|s| self.states.contains(&s)))
+    }
+
+    fn matches_socket(
+        &self,
+        family: Family,
+        local_port: u16,
+        remote_port: u16,
+        netns: u32,
+    ) -> bool {
+        self.kernel.accepts(family.raw(), local_port, remote_port)
+            && self.kernel.accepts_netns(netns)
+            && (self.local_ports.is_empty() || local_port != 0)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Decoding of the probes' records into typed events. Pure: no I/O, no clocks.
 
 pub(crate) mod filter;
+pub(crate) mod health;
 pub(crate) mod interface;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -109,6 +110,14 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
+/// A record's address: IPv4 in the first four bytes, IPv6 in all sixteen.
+fn address(family: Family, raw: [u8; 16]) -> IpAddr {
+    match family {
+        Family::Inet => IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3])),
+        Family::Inet6 => IpAddr::V6(Ipv6Addr::from(raw)),
+    }
+}
+
 /// Copies a plain-old-data record out of ring-buffer bytes, which are only 8-byte aligned.
 fn read_record<T: aya::Pod>(bytes: &[u8]) -> Result<T, DecodeError> {
     if bytes.len() < size_of::<T>() {
@@ -137,17 +146,13 @@ impl TcpTransition {
     pub(crate) fn from_record(record: &TcpStateRecord) -> Result<Self, DecodeError> {
         let family =
             Family::from_raw(record.family).ok_or(DecodeError::UnknownFamily(record.family))?;
-        let addr = |raw: [u8; 16]| match family {
-            Family::Inet => IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3])),
-            Family::Inet6 => IpAddr::V6(Ipv6Addr::from(raw)),
-        };
         Ok(TcpTransition {
             ts_ns: record.ts_ns,
             skaddr: record.skaddr,
             family,
-            local: addr(record.saddr),
+            local: address(family, record.saddr),
             local_port: record.sport,
-            remote: addr(record.daddr),
+            remote: address(family, record.daddr),
             remote_port: record.dport,
             old: TcpState::from_raw(record.oldstate),
             new: TcpState::from_raw(record.newstate),

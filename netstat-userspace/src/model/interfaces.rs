@@ -73,14 +73,14 @@ pub(crate) struct Interface {
     pub(crate) ipv4: Option<Ipv4Config>,
 }
 
-/// The kernel's names for its drop reasons (`enum skb_drop_reason`, which differs between
-/// kernel versions; the probes read them from BTF).
+/// The kernel's names for the values of one of its enums (`enum skb_drop_reason`,
+/// `enum sk_rst_reason`), which differ between kernel versions; the probes read them from BTF.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct DropReasons(HashMap<u32, String>);
+pub(crate) struct ReasonNames(HashMap<u32, String>);
 
-impl DropReasons {
+impl ReasonNames {
     pub(crate) fn new(names: HashMap<u32, String>) -> Self {
-        DropReasons(names)
+        ReasonNames(names)
     }
 
     /// `NO_SOCKET`, or the number when this kernel does not name it.

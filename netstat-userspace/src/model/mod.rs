@@ -5,6 +5,7 @@ pub(crate) mod containers;
 pub(crate) mod filter;
 pub(crate) mod groups;
 pub(crate) mod hashing;
+pub(crate) mod health;
 pub(crate) mod hooks;
 pub(crate) mod interfaces;
 pub(crate) mod losses;

@@ -188,15 +188,20 @@ impl Btf {
         None
     }
 
-    /// Byte offset of `member` in struct `name`, looking through anonymous structs and unions.
-    pub(crate) fn member_offset(&self, name: &str, member: &str) -> Result<u32, BtfError> {
+    /// Bit offset of `member` in struct `name`: for a bit-field, whose byte offset alone does not
+    /// place it.
+    pub(crate) fn member_bit_offset(&self, name: &str, member: &str) -> Result<u32, BtfError> {
         let id = *self
             .structs_by_name
             .get(name)
             .ok_or_else(|| BtfError::NoStruct(name.to_string()))?;
         self.find_member(id, member)
-            .map(|bits| bits / 8)
             .ok_or_else(|| BtfError::NoMember(format!("{name}.{member}")))
+    }
+
+    /// Byte offset of `member` in struct `name`, looking through anonymous structs and unions.
+    pub(crate) fn member_offset(&self, name: &str, member: &str) -> Result<u32, BtfError> {
+        self.member_bit_offset(name, member).map(|bits| bits / 8)
     }
 
     /// The enumerators of enum `name`, in declaration order.

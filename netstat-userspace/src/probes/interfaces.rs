@@ -20,7 +20,7 @@ use super::{
     stream::{EventStream, LossReader, LossSlots},
 };
 
-use crate::model::{interfaces::DropReasons, system::page_size};
+use crate::model::{interfaces::ReasonNames, system::page_size};
 
 pub(crate) const IFACE_EVENTS: &str = "IFACE_EVENTS";
 const IFACE_COUNTERS: &str = "IFACE_COUNTERS";
@@ -90,7 +90,7 @@ pub(crate) struct InterfaceProbe {
     /// Whether drop events (kfree_skb) are attached.
     pub(crate) drops_attached: bool,
     /// The kernel's names for the drop reasons in events.
-    pub(crate) drop_reasons: DropReasons,
+    pub(crate) drop_reasons: ReasonNames,
 }
 
 impl InterfaceProbe {
@@ -102,7 +102,7 @@ impl InterfaceProbe {
         let kernel_btf = kernel_btf()
             .map_err(|err| anyhow!("the interface probes need the kernel's BTF: {err}"))?;
         let config = probe_config(&kernel_btf, &options)?;
-        let drop_reasons = drop_reasons(&kernel_btf);
+        let drop_reasons = super::health::drop_reason_names(&kernel_btf);
         drop(kernel_btf);
         // aya's own parse, which BTF tracepoints are loaded against (it has no offset lookup).
         let btf = aya::Btf::from_sys_fs().map_err(|err| {
@@ -220,21 +220,6 @@ pub(crate) fn sum_per_cpu<'a>(
         sum.tx_dropped += c.tx_dropped;
         sum
     })
-}
-
-/// The kernel's names for its drop reasons, from BTF; empty (numbers only) when this kernel's
-/// BTF has no `enum skb_drop_reason`.
-fn drop_reasons(btf: &Btf) -> DropReasons {
-    let values = btf.enum_values("skb_drop_reason").unwrap_or_default();
-    DropReasons::new(
-        values
-            .iter()
-            .map(|(name, value)| {
-                let short = name.strip_prefix("SKB_DROP_REASON_").unwrap_or(name);
-                (*value as u32, short.to_string())
-            })
-            .collect(),
-    )
 }
 
 /// The struct offsets the probes read with, from the kernel's BTF.

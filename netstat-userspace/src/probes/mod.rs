@@ -1,6 +1,7 @@
 //! Loading and attaching the kernel programs. Dropping a probe detaches it.
 
 pub(crate) mod btf;
+pub(crate) mod health;
 pub(crate) mod interfaces;
 pub(crate) mod privileges;
 mod prog_stats;
@@ -15,10 +16,16 @@ use aya::{
     maps::{PerCpuArray, RingBuf},
     programs::{BtfTracePoint, TracePoint},
 };
-use netstat_common::{CloseOffsets, KernelFilter, NetnsOffsets, SOCK_DONE, SockOffsets};
+use netstat_common::{
+    CloseOffsets, HEALTH_OFFSETS_GLOBAL, KernelFilter, NetnsOffsets, SOCK_DONE, SockOffsets,
+};
 use stream::{EventStream, LossReader, LossSlots};
 
-use crate::model::{hooks::TcpHook, system::page_size};
+use crate::model::{
+    health::{EventKinds, HealthReasons},
+    hooks::TcpHook,
+    system::page_size,
+};
 
 /// The object built from `netstat-ebpf` by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netstat-ebpf"));
@@ -43,6 +50,8 @@ pub(crate) struct TcpStateProbe {
     pub(crate) close_counters_unknown: Option<String>,
     /// The hook the program is attached to.
     pub(crate) hook: TcpHook,
+    /// The kernel's names for health records' reasons (empty without health kinds).
+    pub(crate) reasons: HealthReasons,
 }
 
 /// The default ring size of `watch` and `serve`. Sized by need: the reader drains every 20 ms
@@ -67,11 +76,13 @@ pub(crate) fn check_ring_size(bytes: u64) -> Result<u32, String> {
 }
 
 impl TcpStateProbe {
-    /// Loads the program with `filter` and a ring of `ring_bytes`, and attaches it; its records
-    /// and loss counts come out of the stream.
+    /// Loads the program with `filter` and a ring of `ring_bytes`, and attaches it, with the
+    /// health programs of `kinds` (transitions are always traced: owners come from them); their
+    /// records and loss counts come out of the stream.
     pub(crate) fn attach(
         filter: &KernelFilter,
         ring_bytes: u32,
+        kinds: EventKinds,
     ) -> anyhow::Result<(Self, EventStream)> {
         check_privileges()?;
         raise_memlock_limit();
@@ -82,6 +93,16 @@ impl TcpStateProbe {
         let netns_offsets = netns_offsets(&btf);
         let close_offsets = btf.as_ref().map_err(Clone::clone).and_then(close_offsets);
         let sock_offsets = btf.as_ref().map_err(Clone::clone).and_then(sock_offsets);
+        let (health_offsets, reasons) = if kinds.any_health() {
+            let btf = btf
+                .as_ref()
+                .map_err(|why| anyhow!("the health events need the kernel's BTF: {why}"))?;
+            let offsets = health::health_offsets(btf)
+                .map_err(|why| anyhow!("the health events cannot run on this kernel: {why}"))?;
+            (offsets, health::health_reasons(btf))
+        } else {
+            Default::default()
+        };
         drop(btf);
         let mut ebpf = loader()
             .map_max_entries(TCP_STATE_EVENTS, ring_bytes)
@@ -98,6 +119,7 @@ impl TcpStateProbe {
                 &sock_offsets.as_ref().copied().unwrap_or_default(),
                 true,
             )
+            .override_global(HEALTH_OFFSETS_GLOBAL, &health_offsets, true)
             .load(EBPF_OBJECT)
             .map_err(|err| privileges::explain_load_error(err.into()))
             .context("loading the eBPF object")?;
@@ -116,10 +138,11 @@ impl TcpStateProbe {
             }
         };
         log::debug!("TCP probe attached ({})", hook.name());
-        let program = match hook {
+        let mut programs = vec![match hook {
             TcpHook::BtfTracepoint => TCP_STATE_BTF_PROGRAM,
             TcpHook::Tracepoint => TCP_STATE_PROGRAM,
-        };
+        }];
+        programs.extend(health::attach(&mut ebpf, kinds)?);
         let events = RingBuf::try_from(
             ebpf.take_map(TCP_STATE_EVENTS)
                 .ok_or_else(|| anyhow!("map {TCP_STATE_EVENTS} missing"))?,
@@ -134,11 +157,12 @@ impl TcpStateProbe {
             rate_limited: None,
             untracked: None,
         };
-        let losses = LossReader::new(&ebpf, lost, slots, &[program])?;
+        let losses = LossReader::new(&ebpf, lost, slots, &programs)?;
         let probe = TcpStateProbe {
             _ebpf: ebpf,
             close_counters_unknown: close_offsets.err(),
             hook,
+            reasons,
         };
         Ok((
             probe,

@@ -12,7 +12,7 @@ use tokio::time::{Interval, MissedTickBehavior};
 
 use super::ring::RingReader;
 use crate::{
-    events::{DecodeError, TcpTransition, interface::InterfaceEvent},
+    events::{DecodeError, TcpTransition, health::LiveEvent, interface::InterfaceEvent},
     model::losses::Losses,
     probes::stream::{EventStream, LossReader},
 };
@@ -85,6 +85,12 @@ pub(crate) trait Decode: Sized {
 impl Decode for TcpTransition {
     fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         TcpTransition::decode(bytes)
+    }
+}
+
+impl Decode for LiveEvent {
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        LiveEvent::decode(bytes)
     }
 }
 

@@ -13,7 +13,7 @@ use super::{
 use crate::{
     aggregator::interfaces::{InterfaceSample, LinkEvent, Rates, Unseen},
     events::interface::{InterfaceEvent, InterfaceEventKind, xmit_rc_name},
-    model::{interfaces::DropReasons, losses::LossCause, names::KernelFunctions},
+    model::{interfaces::ReasonNames, losses::LossCause, names::KernelFunctions},
 };
 
 /// How the interface stream names what was lost (stderr and the JSON `what`).
@@ -29,7 +29,7 @@ pub(crate) fn describe_loss(cause: LossCause) -> &'static str {
 /// What `watch --interfaces` prints, chosen once per run by [`interface_printer`].
 pub(crate) trait InterfacePrinter {
     /// Drop reasons print as numbers until the probe's names for them are given here.
-    fn set_drop_reasons(&mut self, reasons: DropReasons);
+    fn set_drop_reasons(&mut self, reasons: ReasonNames);
     /// The column header, for formats that have one.
     fn header(&self, out: &mut dyn Write) -> io::Result<()>;
     fn samples(
@@ -52,7 +52,7 @@ pub(crate) fn interface_printer(
     symbols: Box<dyn KernelFunctions>,
 ) -> Box<dyn InterfacePrinter> {
     let naming = EventNaming {
-        reasons: DropReasons::default(),
+        reasons: ReasonNames::default(),
         symbols,
     };
     match format {
@@ -63,7 +63,7 @@ pub(crate) fn interface_printer(
 
 /// How an error or drop event is described, in either format.
 struct EventNaming {
-    reasons: DropReasons,
+    reasons: ReasonNames,
     /// Where drops happened, named by function.
     symbols: Box<dyn KernelFunctions>,
 }
@@ -192,7 +192,7 @@ struct InterfaceTable {
 }
 
 impl InterfacePrinter for InterfaceTable {
-    fn set_drop_reasons(&mut self, reasons: DropReasons) {
+    fn set_drop_reasons(&mut self, reasons: ReasonNames) {
         self.naming.reasons = reasons;
     }
 
@@ -284,7 +284,7 @@ struct InterfaceJsonLines {
 }
 
 impl InterfacePrinter for InterfaceJsonLines {
-    fn set_drop_reasons(&mut self, reasons: DropReasons) {
+    fn set_drop_reasons(&mut self, reasons: ReasonNames) {
         self.naming.reasons = reasons;
     }
 

@@ -48,7 +48,7 @@ pub(super) fn write_row(line: &mut Line, clock: &Clock, life: &Lifetime, width: 
 /// entered CLOSE from (FIN_WAIT2, LAST_ACK, CLOSING: an orderly close).
 pub(super) fn write_json(line: &mut Line, clock: &Clock, dates: &mut DateCache, life: &Lifetime) {
     let t = &life.close;
-    write_socket_json(line, clock, dates, t, life.owner);
+    write_socket_json(line, clock, dates, "lifetime", t, life.owner);
     line.bytes(b",\"tx_bytes\":");
     line.json_opt(life.bytes.map(|b| b.sent));
     line.bytes(b",\"rx_bytes\":");
@@ -136,7 +136,7 @@ mod tests {
         let line = render(StreamFormat::JsonLines, &life(BYTES, false));
         assert_eq!(
             line,
-            "{\"ts\":\"1970-01-01T00:00:00.001000000Z\",\"skaddr\":\"0xffff888123456780\",\"cookie\":null,\"pid\":4242,\
+            "{\"event\":\"lifetime\",\"ts\":\"1970-01-01T00:00:00.001000000Z\",\"skaddr\":\"0xffff888123456780\",\"cookie\":null,\"pid\":4242,\
              \"comm\":\"nginx\",\"family\":\"inet\",\"laddr\":\"127.0.0.1\",\"lport\":8080,\
              \"raddr\":\"127.0.0.1\",\"rport\":51000,\"tx_bytes\":3000,\"rx_bytes\":10000,\"ms\":1.25,\
              \"partial\":false,\"closed_from\":\"LAST_ACK\",\"netns\":4026531840}\n"

@@ -8,13 +8,20 @@ use super::{
     lifetimes,
     line::Line,
     stream_columns::{
-        end_json_with_netns, leading_header, write_leading_columns, write_socket_json,
+        StreamSocket, end_json_with_netns, leading_header, write_leading_columns, write_socket_json,
     },
 };
 use crate::{
     aggregator::{lifetimes::Lifetime, transitions::Observed},
-    events::TcpTransition,
-    model::{TcpState, losses::LossCause},
+    events::{
+        Task,
+        health::{HealthDetail, HealthEvent},
+    },
+    model::{
+        TcpState,
+        health::{EventKind, HealthReasons},
+        losses::LossCause,
+    },
 };
 
 /// How the stream is written.
@@ -48,9 +55,19 @@ pub(crate) trait WatchPrinter {
     /// `--netns`: the table begins each row with a NETNS column, the namespace's inode (JSON
     /// objects carry `"netns"` always).
     fn show_namespaces(&mut self) {}
+    /// `--events`: the table begins each row with an EVENT column (after NETNS); `reasons`
+    /// names the health events' reasons in both formats.
+    fn show_events(&mut self, reasons: HealthReasons);
     /// The column header, for formats that have one.
     fn header(&mut self, out: &mut dyn Write) -> io::Result<()>;
     fn transition(&mut self, out: &mut dyn Write, observed: &Observed) -> io::Result<()>;
+    /// A retransmit, reset or drop, with its socket's owner where the tracker knows it.
+    fn health(
+        &mut self,
+        out: &mut dyn Write,
+        event: &HealthEvent,
+        owner: Option<Task>,
+    ) -> io::Result<()>;
     /// `--lifetimes`: a closed connection.
     fn lifetime(&mut self, out: &mut dyn Write, life: &Lifetime) -> io::Result<()>;
     /// Records that never arrived. JSON streams carry them as objects of their own; the table
@@ -82,12 +99,15 @@ pub(crate) fn watch_printer(
         StreamFormat::Table { .. } => Box::new(WatchTable {
             width: address_width(format),
             netns_column: false,
+            event_column: false,
+            reasons: HealthReasons::default(),
             rows,
             clock,
             cells: StateCells::new(color),
             line: Line::default(),
         }),
         StreamFormat::JsonLines => Box::new(WatchJsonLines {
+            reasons: HealthReasons::default(),
             clock,
             dates: DateCache::default(),
             line: Line::default(),
@@ -133,6 +153,9 @@ struct WatchTable {
     width: usize,
     /// A leading NETNS column (`--netns`).
     netns_column: bool,
+    /// An EVENT column (`--events`), after NETNS.
+    event_column: bool,
+    reasons: HealthReasons,
     rows: WatchRows,
     clock: Clock,
     cells: StateCells,
@@ -142,31 +165,112 @@ struct WatchTable {
 impl WatchTable {
     /// The NETNS cell, when shown: the inode (10 digits, as every namespace inode has), or `-`
     /// when the probe could not read it.
-    fn netns_cell(&mut self, t: &TcpTransition) {
+    fn netns_cell(&mut self, t: &impl StreamSocket) {
         if !self.netns_column {
             return;
         }
         let start = self.line.buf.len();
-        match t.netns {
+        match t.netns() {
             0 => self.line.byte(b'-'),
             netns => self.line.decimal(u64::from(netns)),
         }
         self.line.pad_from(start, NETNS_WIDTH);
         self.line.byte(b' ');
     }
+
+    /// The cells before the time: NETNS and EVENT, each when shown.
+    fn lead_cells(&mut self, t: &impl StreamSocket, kind: EventKind) {
+        self.netns_cell(t);
+        if self.event_column {
+            let start = self.line.buf.len();
+            self.line.bytes(kind.name().as_bytes());
+            self.line.pad_from(start, EVENT_WIDTH);
+            self.line.byte(b' ');
+        }
+    }
 }
 
 /// The NETNS column's width: namespace inodes are at least 0xF0000000, 10 digits.
 const NETNS_WIDTH: usize = 10;
+/// The EVENT column's width: `retransmit`.
+const EVENT_WIDTH: usize = 10;
+
+/// A health event's details as the table shows them after the socket's state, e.g.
+/// `segments=2 tlp`, `sent reason=NOT_SPECIFIED`, `reason=SOCKET_RCVBUFF udp`.
+fn write_health_detail(line: &mut Line, event: &HealthEvent, reasons: &HealthReasons) {
+    match event.detail {
+        HealthDetail::Retransmit {
+            segments,
+            tail_loss_probe,
+            synack,
+            error,
+        } => {
+            line.bytes(b"segments=");
+            line.decimal(u64::from(segments));
+            if tail_loss_probe {
+                line.bytes(b" tlp");
+            }
+            if synack {
+                line.bytes(b" synack");
+            }
+            if error != 0 {
+                line.bytes(format!(" error={error}").as_bytes());
+            }
+        }
+        HealthDetail::Reset {
+            sent,
+            no_socket,
+            reason,
+        } => {
+            line.bytes(if sent { b"sent" } else { b"received" });
+            if no_socket {
+                line.bytes(b" no-socket");
+            }
+            if sent {
+                line.bytes(b" reason=");
+                line.bytes(reasons.resets.name(reason).as_bytes());
+            }
+        }
+        HealthDetail::Drop { reason } => {
+            line.bytes(b"reason=");
+            line.bytes(reasons.drops.name(reason).as_bytes());
+            if let Some(protocol) = protocol_name(event.protocol).filter(|&p| p != "tcp") {
+                line.byte(b' ');
+                line.bytes(protocol.as_bytes());
+            }
+        }
+    }
+}
+
+/// `IPPROTO_*` as netstat names protocols; None for 0 (no socket) and the unnamed.
+fn protocol_name(protocol: u8) -> Option<&'static str> {
+    Some(match protocol {
+        6 => "tcp",
+        17 => "udp",
+        136 => "udplite",
+        1 => "icmp",
+        58 => "icmpv6",
+        255 => "raw",
+        _ => return None,
+    })
+}
 
 impl WatchPrinter for WatchTable {
     fn show_namespaces(&mut self) {
         self.netns_column = true;
     }
 
+    fn show_events(&mut self, reasons: HealthReasons) {
+        self.event_column = true;
+        self.reasons = reasons;
+    }
+
     fn header(&mut self, out: &mut dyn Write) -> io::Result<()> {
         if self.netns_column {
             write!(out, "{:<NETNS_WIDTH$} ", "NETNS")?;
+        }
+        if self.event_column {
+            write!(out, "{:<EVENT_WIDTH$} ", "EVENT")?;
         }
         match self.rows {
             WatchRows::Transitions => writeln!(
@@ -182,7 +286,7 @@ impl WatchPrinter for WatchTable {
 
     fn transition(&mut self, out: &mut dyn Write, observed: &Observed) -> io::Result<()> {
         let t = &observed.transition;
-        self.netns_cell(t);
+        self.lead_cells(t, EventKind::State);
         let line = &mut self.line;
         write_leading_columns(line, &self.clock, t, observed.owner, self.width);
         line.byte(b' ');
@@ -198,6 +302,29 @@ impl WatchPrinter for WatchTable {
         emit(line, out)
     }
 
+    fn health(
+        &mut self,
+        out: &mut dyn Write,
+        event: &HealthEvent,
+        owner: Option<Task>,
+    ) -> io::Result<()> {
+        self.lead_cells(event, event.kind());
+        let line = &mut self.line;
+        write_leading_columns(line, &self.clock, event, owner, self.width);
+        line.byte(b' ');
+        match event.state {
+            Some(state) => line.bytes(self.cells.of(state)),
+            None => {
+                line.byte(b'-');
+                line.spaces(10);
+            }
+        }
+        line.byte(b' ');
+        write_health_detail(line, event, &self.reasons);
+        line.byte(b'\n');
+        emit(line, out)
+    }
+
     fn lifetime(&mut self, out: &mut dyn Write, life: &Lifetime) -> io::Result<()> {
         self.netns_cell(&life.close);
         lifetimes::write_row(&mut self.line, &self.clock, life, self.width);
@@ -209,22 +336,115 @@ impl WatchPrinter for WatchTable {
     }
 }
 
-/// JSON lines, one object per transition, lifetime or loss.
+/// JSON lines, one object per transition, health event, lifetime or loss.
 struct WatchJsonLines {
+    reasons: HealthReasons,
     clock: Clock,
     dates: DateCache,
     line: Line,
 }
 
 impl WatchPrinter for WatchJsonLines {
+    fn show_events(&mut self, reasons: HealthReasons) {
+        self.reasons = reasons;
+    }
+
     fn header(&mut self, _out: &mut dyn Write) -> io::Result<()> {
         Ok(())
+    }
+
+    fn health(
+        &mut self,
+        out: &mut dyn Write,
+        event: &HealthEvent,
+        owner: Option<Task>,
+    ) -> io::Result<()> {
+        let line = &mut self.line;
+        let kind = event.kind();
+        write_socket_json(
+            line,
+            &self.clock,
+            &mut self.dates,
+            kind.name(),
+            event,
+            owner,
+        );
+        line.bytes(b",\"state\":");
+        match event.state {
+            Some(state) => line.json_str(state.name().as_bytes()),
+            None => line.bytes(b"null"),
+        }
+        line.bytes(b",\"protocol\":");
+        match protocol_name(event.protocol) {
+            Some(name) => line.json_str(name.as_bytes()),
+            None if event.protocol == 0 => line.bytes(b"null"),
+            None => line.decimal(u64::from(event.protocol)),
+        }
+        let reason = |line: &mut Line, names: &crate::model::interfaces::ReasonNames, code: u32| {
+            line.bytes(b",\"reason\":");
+            line.json_str(names.name(code).as_bytes());
+            line.bytes(b",\"reason_code\":");
+            line.decimal(u64::from(code));
+        };
+        match event.detail {
+            HealthDetail::Retransmit {
+                segments,
+                tail_loss_probe,
+                synack,
+                error,
+            } => {
+                line.bytes(b",\"segments\":");
+                line.decimal(u64::from(segments));
+                line.bytes(if tail_loss_probe {
+                    b",\"tlp\":true"
+                } else {
+                    b",\"tlp\":false"
+                });
+                line.bytes(if synack {
+                    b",\"synack\":true"
+                } else {
+                    b",\"synack\":false"
+                });
+                line.bytes(format!(",\"error\":{error}").as_bytes());
+            }
+            HealthDetail::Reset {
+                sent,
+                no_socket,
+                reason: code,
+            } => {
+                line.bytes(if sent {
+                    b",\"direction\":\"sent\""
+                } else {
+                    b",\"direction\":\"received\""
+                });
+                line.bytes(if no_socket {
+                    b",\"no_socket\":true"
+                } else {
+                    b",\"no_socket\":false"
+                });
+                if sent {
+                    reason(line, &self.reasons.resets, code);
+                } else {
+                    line.bytes(b",\"reason\":null,\"reason_code\":null");
+                }
+            }
+            HealthDetail::Drop { reason: code } => reason(line, &self.reasons.drops, code),
+        }
+        end_json_with_netns(line, event);
+        emit(line, out)
     }
 
     fn transition(&mut self, out: &mut dyn Write, observed: &Observed) -> io::Result<()> {
         let t = &observed.transition;
         let line = &mut self.line;
-        write_socket_json(line, &self.clock, &mut self.dates, t, observed.owner);
+        write_socket_json(
+            line,
+            &self.clock,
+            &mut self.dates,
+            "state",
+            t,
+            observed.owner,
+        );
         line.bytes(b",\"oldstate\":\"");
         line.bytes(t.old.name().as_bytes());
         line.bytes(b"\",\"newstate\":\"");
@@ -251,7 +471,7 @@ impl WatchPrinter for WatchJsonLines {
         cause: LossCause,
     ) -> io::Result<()> {
         let line = &mut self.line;
-        line.bytes(b"{\"ts\":\"");
+        line.bytes(b"{\"event\":\"lost\",\"ts\":\"");
         self.clock.write_rfc3339(&mut self.dates, now_ns, line);
         line.bytes(b"\",\"lost\":");
         line.decimal(lost);
@@ -445,7 +665,7 @@ mod tests {
         let line = render(StreamFormat::JsonLines, &observed(Some(b"x"), Some(2)));
         assert_eq!(
             line,
-            "{\"ts\":\"1970-01-01T00:00:00.001500000Z\",\"skaddr\":\"0xffff888123456780\",\"cookie\":null,\"pid\":4242,\
+            "{\"event\":\"state\",\"ts\":\"1970-01-01T00:00:00.001500000Z\",\"skaddr\":\"0xffff888123456780\",\"cookie\":null,\"pid\":4242,\
              \"comm\":\"x\",\"family\":\"inet6\",\"laddr\":\"::1\",\"lport\":8080,\"raddr\":\"::1\",\
              \"rport\":51000,\"oldstate\":\"SYN_RECV\",\"newstate\":\"ESTABLISHED\",\"ms\":2.25,\
              \"netns\":null}\n"
@@ -484,6 +704,7 @@ mod before_the_writer {
 
     #[derive(Serialize)]
     struct SocketJson {
+        event: &'static str,
         ts: String,
         skaddr: String,
         cookie: Option<u64>,
@@ -497,8 +718,9 @@ mod before_the_writer {
     }
 
     impl SocketJson {
-        fn new(clock: &Clock, t: &TcpTransition, owner: Option<Task>) -> Self {
+        fn new(event: &'static str, clock: &Clock, t: &TcpTransition, owner: Option<Task>) -> Self {
             SocketJson {
+                event,
                 ts: old_rfc3339(clock, t.ts_ns),
                 skaddr: format!("{:#x}", t.skaddr),
                 cookie: t.cookie,
@@ -548,6 +770,7 @@ mod before_the_writer {
 
     #[derive(Serialize)]
     struct LostJson {
+        event: &'static str,
         ts: String,
         lost: u64,
         cause: &'static str,
@@ -598,7 +821,7 @@ mod before_the_writer {
                 )
             }
             StreamFormat::JsonLines => json_line(&TransitionJson {
-                socket: SocketJson::new(clock, t, o.owner),
+                socket: SocketJson::new("state", clock, t, o.owner),
                 oldstate: t.old.name(),
                 newstate: t.new.name(),
                 ms: o.in_old_state_ns.map(|ns| ns as f64 / 1e6),
@@ -623,7 +846,7 @@ mod before_the_writer {
                 )
             }
             StreamFormat::JsonLines => json_line(&LifetimeJson {
-                socket: SocketJson::new(clock, t, life.owner),
+                socket: SocketJson::new("lifetime", clock, t, life.owner),
                 tx_bytes: life.bytes.map(|b| b.sent),
                 rx_bytes: life.bytes.map(|b| b.received),
                 ms,
@@ -636,6 +859,7 @@ mod before_the_writer {
 
     pub(super) fn lost(clock: &Clock, now_ns: u64, lost: u64, cause: LossCause) -> String {
         json_line(&LostJson {
+            event: "lost",
             ts: old_rfc3339(clock, now_ns),
             lost,
             cause: describe_loss(cause),
