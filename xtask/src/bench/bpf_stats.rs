@@ -137,9 +137,10 @@ pub(crate) fn tracer_runs(pid: u32) -> anyhow::Result<TracerRuns> {
 }
 
 /// tcpstates and bpftrace load one program each, on `inet_sock_set_state`; of enetstat's
-/// (names cut to 15 bytes by the kernel), those named `enetstat_tcp_state*`.
+/// (names cut to 15 bytes by the kernel), those named `enetstat_tcp_state*` (not the health
+/// programs, `enetstat_tcp_retransmit*`, `enetstat_tcp_send_reset`, …).
 fn is_transition_probe(name: &str) -> bool {
-    !name.starts_with("enetstat_") || name.starts_with("enetstat_tcp")
+    !name.starts_with("enetstat_") || name.starts_with("enetstat_tcp_st")
 }
 
 /// Whether process `pid` holds a BPF program yet.
@@ -180,6 +181,8 @@ mod tests {
         assert!(is_transition_probe("enetstat_tcp_st"));
         assert!(is_transition_probe("handle_set_state"));
         assert!(!is_transition_probe("enetstat_net_de"));
+        assert!(!is_transition_probe("enetstat_tcp_re"));
+        assert!(!is_transition_probe("enetstat_sock_k"));
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub(crate) struct CostArgs {
     /// Do not update BENCHMARKS.md.
     #[arg(long)]
     no_write: bool,
+    /// `all`: also measure `watch --events all` (retransmit, reset and drop programs beside
+    /// the transition probe) against `watch` alone.
+    #[arg(long, value_name = "LIST", value_parser = ["all"])]
+    events: Option<String>,
 }
 
 /// The tracers compared, in the order measured.
@@ -126,8 +130,12 @@ pub(crate) fn run(args: CostArgs) -> anyhow::Result<()> {
         let nginx = (workload == Workload::Nginx)
             .then(|| Nginx::start(&scratch))
             .transpose()?;
-        let mut per_tracer: Vec<(Tracer, Vec<Measurement>)> =
-            TRACERS.iter().map(|t| (*t, Vec::new())).collect();
+        let mut per_tracer: Vec<(Tracer, Vec<Measurement>)> = TRACERS
+            .iter()
+            .copied()
+            .chain(args.events.is_some().then_some(Tracer::EnetstatAllEvents))
+            .map(|t| (t, Vec::new()))
+            .collect();
         for round in 1..=args.rounds {
             for (tracer, measurements) in &mut per_tracer {
                 let m = measure(
@@ -707,6 +715,24 @@ fn render(
                 .1
         };
         let (watch, serve) = (of(Tracer::Enetstat), of(Tracer::Serve));
+        if let Some((_, all)) = summaries
+            .iter()
+            .find(|(t, _)| *t == Tracer::EnetstatAllEvents)
+        {
+            let cost = |s: &Summary| {
+                let (kernel, user) = s.attributed();
+                (kernel + user) * 1e6 / s.connections.max(1) as f64
+            };
+            verdict_lines.push(format!(
+                "- {}: `watch --events all` {:.2} µs/connection against `watch` {:.2}: {:.2}× (target ≤ 1.3×); its health programs ran {} times, {:.0} ns/run.",
+                workload.label(),
+                cost(all),
+                cost(watch),
+                cost(all) / cost(watch).max(f64::MIN_POSITIVE),
+                all.kernel.other.run_cnt,
+                all.kernel.other.run_time_ns as f64 / all.kernel.other.run_cnt.max(1) as f64,
+            ));
+        }
         verdict_lines.push(format!(
             "- {}: kernel {:.0} ns/transition for watch, {:.0} for serve (target ≤ 150); userspace watch {:.3} µs/transition (≤ 0.4), serve {:.3} µs (≤ 0.05), serve --metrics {:.3} µs; share of the workload's CPU watch {:.1}%, serve {:.1}%{}.",
             workload.label(),

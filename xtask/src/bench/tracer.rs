@@ -26,6 +26,8 @@ pub(crate) const METRICS_ADDR: &str = "127.0.0.1:9781";
 pub(crate) enum Tracer {
     None,
     Enetstat,
+    /// `watch --events all`: the health programs beside the transition probe.
+    EnetstatAllEvents,
     Serve,
     ServeMetrics,
     Tcpstates,
@@ -37,6 +39,7 @@ impl Tracer {
         match self {
             Tracer::None => "nothing attached",
             Tracer::Enetstat => "enetstat watch > file",
+            Tracer::EnetstatAllEvents => "enetstat watch --events all > file",
             Tracer::Serve => "enetstat serve (daemon)",
             Tracer::ServeMetrics => "enetstat serve --metrics",
             Tracer::Tcpstates => "libbpf-tools tcpstates > file",
@@ -54,6 +57,11 @@ impl Tracer {
             Tracer::Enetstat => {
                 let mut cmd = Command::new(enetstat);
                 cmd.arg("watch");
+                cmd
+            }
+            Tracer::EnetstatAllEvents => {
+                let mut cmd = Command::new(enetstat);
+                cmd.args(["watch", "--events", "all"]);
                 cmd
             }
             Tracer::Serve | Tracer::ServeMetrics => {
@@ -80,6 +88,7 @@ impl Tracer {
         match self {
             Tracer::None | Tracer::Serve | Tracer::ServeMetrics => false,
             Tracer::Enetstat => !line.starts_with("TIME "),
+            Tracer::EnetstatAllEvents => !line.starts_with("EVENT "),
             Tracer::Tcpstates => !line.starts_with("SKADDR"),
             Tracer::Bpftrace => line.starts_with(|c: char| c.is_ascii_digit()),
         }
@@ -104,6 +113,7 @@ impl Tracer {
             .filter_map(|line| match self {
                 Tracer::None | Tracer::Serve | Tracer::ServeMetrics => None,
                 Tracer::Enetstat => number_before(line, " transition records lost"),
+                Tracer::EnetstatAllEvents => number_before(line, " event records lost"),
                 Tracer::Tcpstates => number_after(line, "lost "),
                 Tracer::Bpftrace => number_after(line, "Lost "),
             })
