@@ -102,9 +102,13 @@ pub struct HealthOffsets {
     /// The byte holding the `icsk_ca_state:5` bit-field, and the field's shift in it.
     pub icsk_ca_state_byte: u32,
     pub icsk_ca_state_shift: u32,
+    /// `SKB_DROP_REASON_QUEUE_PURGE` on this kernel (0: none): not reported. The kernel frees a
+    /// destroyed socket's leftover queues with it, typically the FIN of every connection whose
+    /// owner closed without reading it: bookkeeping, not lost packets.
+    pub drop_reason_queue_purge: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<HealthOffsets>() == 60);
+const _: () = assert!(core::mem::size_of::<HealthOffsets>() == 64);
 
 /// `tcp_skb_cb.tcp_gso_segs`' place in `sk_buff.cb`, fixed since the field appeared (3.x).
 pub const TCP_SKB_CB_GSO_SEGS: u32 = 8;

@@ -53,11 +53,11 @@ pub struct TcpStateRecord {
     pub cookie: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<TcpStateRecord>() == 120);
+const _: () = assert!(core::mem::size_of::<TcpStateRecord>() == 128);
 const _: () = assert!(core::mem::align_of::<TcpStateRecord>() == 8);
 const _: () = assert!(core::mem::offset_of!(TcpStateRecord, netns) == 76);
 const _: () = assert!(core::mem::offset_of!(TcpStateRecord, close) == 80);
-const _: () = assert!(core::mem::offset_of!(TcpStateRecord, cookie) == 112);
+const _: () = assert!(core::mem::offset_of!(TcpStateRecord, cookie) == 120);
 
 /// Where the BTF tracepoint finds a transition's fields in the socket it is handed, as offsets
 /// into `struct tcp_sock` (which begins with the `struct sock`), found in the kernel's BTF by
@@ -103,12 +103,17 @@ pub struct CloseCounters {
     pub write_seq: u32,
     /// The low 32 bits of `sock.sk_flags` (`SOCK_DONE`: the peer's FIN arrived).
     pub sk_flags: u32,
+    /// `tcp_sock.total_retrans`: segments retransmitted over the connection's life (`ss -ti`'s
+    /// `retrans:…/N`).
+    pub total_retrans: u32,
+    /// `tcp_sock.srtt_us`: the smoothed RTT in microseconds, times 8 (the kernel's fixed point).
+    pub srtt_us_x8: u32,
     /// 1 when the fields above were read, 0 when not (no BTF, or not a close).
     pub valid: u8,
     pub _pad: [u8; 3],
 }
 
-const _: () = assert!(core::mem::size_of::<CloseCounters>() == 32);
+const _: () = assert!(core::mem::size_of::<CloseCounters>() == 40);
 
 /// Filters applied in the kernel before a record is reserved. Set as a read-only global at load
 /// time. Only fields that are fixed for a socket's whole life are filtered here, so userspace still
@@ -193,10 +198,11 @@ pub struct CloseOffsets {
     pub write_seq: u32,
     /// Offset of `sk_flags` (`__sk_common.skc_flags`).
     pub sk_flags: u32,
-    pub _pad: u32,
+    pub total_retrans: u32,
+    pub srtt_us: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<CloseOffsets>() == 24);
+const _: () = assert!(core::mem::size_of::<CloseOffsets>() == 28);
 
 #[cfg(feature = "user")]
 mod pod {

@@ -44,6 +44,7 @@ static HEALTH_OFFSETS: HealthOffsets = HealthOffsets {
     icsk_pending: 0,
     icsk_ca_state_byte: 0,
     icsk_ca_state_shift: 0,
+    drop_reason_queue_purge: 0,
 };
 
 #[inline(always)]
@@ -326,13 +327,17 @@ pub(crate) fn enetstat_tcp_receive_reset(ctx: BtfTracePointContext) -> i32 {
 }
 
 /// kfree_skb(skb, location, reason, rx_sk): a dropped packet that belongs to a socket (rx_sk
-/// on receive, else skb->sk). Every other drop returns at once.
+/// on receive, else skb->sk). Every other drop returns at once, as do a destroyed socket's queue
+/// purges (see `HealthOffsets::drop_reason_queue_purge`).
 #[btf_tracepoint(function = "kfree_skb")]
 pub(crate) fn enetstat_sock_kfree_skb(ctx: BtfTracePointContext) -> i32 {
     let skb: u64 = ctx.arg(0);
     let reason = ctx.arg::<u64>(2) as i32;
-    let mut sk: u64 = ctx.arg(3);
     let (health, _) = offsets();
+    if health.drop_reason_queue_purge != 0 && reason as u32 == health.drop_reason_queue_purge {
+        return 0;
+    }
+    let mut sk: u64 = ctx.arg(3);
     if sk == 0 {
         sk = at(skb, health.skb_sk);
     }

@@ -89,12 +89,13 @@ static TCP_STATE_CLOSE_OFFSETS: CloseOffsets = CloseOffsets {
     snd_una: 0,
     write_seq: 0,
     sk_flags: 0,
-    _pad: 0,
+    total_retrans: 0,
+    srtt_us: 0,
 };
 
 const TCP_CLOSE: i32 = 7;
 
-/// The socket's counters, read only as it enters CLOSE (once per socket): five fields at
+/// The socket's counters, read only as it enters CLOSE (once per socket): seven fields at
 /// BTF-resolved offsets of its `tcp_sock`, which starts where its `struct sock` does.
 #[inline(always)]
 fn close_counters(access: SockAccess, skaddr: u64, newstate: i32) -> CloseCounters {
@@ -114,6 +115,8 @@ fn close_counters(access: SockAccess, skaddr: u64, newstate: i32) -> CloseCounte
             Ok(sock_field::<u32>(tp, offsets.snd_una)),
             Ok(sock_field::<u32>(tp, offsets.write_seq)),
             Ok(sock_field::<u32>(tp, offsets.sk_flags)),
+            Ok(sock_field::<u32>(tp, offsets.total_retrans)),
+            Ok(sock_field::<u32>(tp, offsets.srtt_us)),
         ),
         SockAccess::Read => {
             let at = |offset: u32| skaddr + u64::from(offset);
@@ -126,22 +129,32 @@ fn close_counters(access: SockAccess, skaddr: u64, newstate: i32) -> CloseCounte
                     bpf_probe_read_kernel(at(offsets.snd_una) as *const u32),
                     bpf_probe_read_kernel(at(offsets.write_seq) as *const u32),
                     bpf_probe_read_kernel(at(offsets.sk_flags) as *const u32),
+                    bpf_probe_read_kernel(at(offsets.total_retrans) as *const u32),
+                    bpf_probe_read_kernel(at(offsets.srtt_us) as *const u32),
                 )
             }
         }
     };
     match read {
-        (Ok(bytes_acked), Ok(bytes_received), Ok(snd_una), Ok(write_seq), Ok(sk_flags)) => {
-            CloseCounters {
-                bytes_acked,
-                bytes_received,
-                snd_una,
-                write_seq,
-                sk_flags,
-                valid: 1,
-                _pad: [0; 3],
-            }
-        }
+        (
+            Ok(bytes_acked),
+            Ok(bytes_received),
+            Ok(snd_una),
+            Ok(write_seq),
+            Ok(sk_flags),
+            Ok(total_retrans),
+            Ok(srtt_us_x8),
+        ) => CloseCounters {
+            bytes_acked,
+            bytes_received,
+            snd_una,
+            write_seq,
+            sk_flags,
+            total_retrans,
+            srtt_us_x8,
+            valid: 1,
+            _pad: [0; 3],
+        },
         _ => CloseCounters::default(),
     }
 }

@@ -93,8 +93,9 @@ fn veth_pair(tag: &str) -> anyhow::Result<(Netns, Netns)> {
     Ok((sender, receiver))
 }
 
-/// `retrans:A/B` of `ss -tin` in `ns` for the connection to `peer`: B, the socket's total.
-fn ss_total_retrans(ns: &Netns, peer: &str) -> anyhow::Result<u64> {
+/// `retrans:A/B` of `ss -tin` in `ns` for the connection to `peer` (B, the socket's total), and
+/// `rtt:SRTT/RTTVAR`'s smoothed RTT in milliseconds.
+fn ss_retrans_and_rtt(ns: &Netns, peer: &str) -> anyhow::Result<(u64, f64)> {
     let ss = prerequisite::require("ss", "iproute2");
     let out = Command::new("ip")
         .args(["netns", "exec", ns.name()])
@@ -107,12 +108,19 @@ fn ss_total_retrans(ns: &Netns, peer: &str) -> anyhow::Result<u64> {
         "expected one connection to {peer}: {text}"
     );
     // No retrans field at all: the socket never retransmitted.
-    Ok(text
+    let retrans = text
         .split_whitespace()
         .find_map(|field| field.strip_prefix("retrans:"))
         .map(|value| value.rsplit('/').next().unwrap_or("0").parse())
         .transpose()?
-        .unwrap_or(0))
+        .unwrap_or(0);
+    let rtt = text
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("rtt:"))
+        .and_then(|value| value.split('/').next())
+        .context("no rtt: in ss -ti")?
+        .parse()?;
+    Ok((retrans, rtt))
 }
 
 #[test]
@@ -122,6 +130,15 @@ fn retransmits_sum_to_the_kernels_retrans_segs_and_ss_total() -> anyhow::Result<
     const BYTES: usize = 400_000;
     let listener = receiver.run(|| Ok(TcpListener::bind(("10.9.8.2", PORT))?))?;
     let running = watch("retransmit", &sender, &["--rport", &PORT.to_string()])?;
+    let lifetimes = Running::start(&[
+        "watch",
+        "--json",
+        "--lifetimes",
+        "--netns",
+        sender.name(),
+        "--rport",
+        &PORT.to_string(),
+    ])?;
     let before = snmp_in(&sender, "Tcp", "RetransSegs")?;
 
     // The receiver reads everything, then waits for the sender's close.
@@ -184,16 +201,20 @@ fn retransmits_sum_to_the_kernels_retrans_segs_and_ss_total() -> anyhow::Result<
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         Ok(text.split_whitespace().nth(2) == Some("0"))
     })?;
-    let ss_total = ss_total_retrans(&sender, "10.9.8.2")?;
+    let (ss_total, ss_rtt_ms) = ss_retrans_and_rtt(&sender, "10.9.8.2")?;
     let delta = snmp_in(&sender, "Tcp", "RetransSegs")? - before;
     let finished = stop_after(running, "retransmit", 1)?;
     drop((stream, receiving));
+    let _ = lifetimes.wait_for_stdout("the sender's lifetime", Duration::from_secs(10), |out| {
+        out.contains("\"event\":\"lifetime\"")
+    });
+    let lifetimes = lifetimes.stop()?;
 
     let events = of_kind(&finished, "retransmit")?;
     let sum: u64 = events.iter().map(|e| e["segments"].as_u64().unwrap()).sum();
     let probes = events.iter().filter(|e| e["tlp"] == true).count();
     eprintln!(
-        "{} retransmit events ({probes} loss probes), {sum} segments; RetransSegs +{delta}; ss retrans {ss_total}",
+        "{} retransmit events ({probes} loss probes), {sum} segments; RetransSegs +{delta}; ss retrans {ss_total}, rtt {ss_rtt_ms} ms",
         events.len()
     );
     assert!(
@@ -209,6 +230,16 @@ fn retransmits_sum_to_the_kernels_retrans_segs_and_ss_total() -> anyhow::Result<
     let cookies: std::collections::BTreeSet<_> =
         events.iter().map(|e| e["cookie"].to_string()).collect();
     assert_eq!(cookies.len(), 1, "one connection: {cookies:?}");
+    // `--lifetimes` at the close: the connection's retransmits and smoothed RTT, against ss's
+    // (RTT within a factor of two or 0.2 ms: the closing exchange adds samples after ss read it).
+    let lives = of_kind(&lifetimes, "lifetime")?;
+    assert_eq!(lives.len(), 1, "the sender's connection: {lives:#?}");
+    assert_eq!(lives[0]["retransmits"], ss_total, "{}", lives[0]);
+    let srtt_ms = lives[0]["srtt_us"].as_f64().context("srtt_us")? / 1e3;
+    assert!(
+        (srtt_ms - ss_rtt_ms).abs() <= 0.2 || (srtt_ms / ss_rtt_ms - 1.0).abs() <= 1.0,
+        "srtt at the close {srtt_ms} ms against ss's {ss_rtt_ms} ms"
+    );
     for e in &events {
         assert_eq!(e["laddr"], "10.9.8.1");
         assert_eq!(e["raddr"], "10.9.8.2");

@@ -21,6 +21,10 @@ pub(crate) struct Lifetime {
     pub(crate) partial: bool,
     /// Payload bytes, when the probe could read the socket's counters.
     pub(crate) bytes: Option<Payload>,
+    /// Segments retransmitted over the connection's life, when the counters were read.
+    pub(crate) retransmits: Option<u32>,
+    /// The smoothed RTT at the close, microseconds; `None` when unread or never measured.
+    pub(crate) srtt_us: Option<u32>,
 }
 
 /// Payload bytes of a connection, SYN and FIN not counted.
@@ -51,6 +55,8 @@ pub(crate) fn lifetime(observed: &Observed) -> Option<Lifetime> {
         bytes: t
             .counters
             .map(|counters| payload(&counters, t.old, opened_here)),
+        retransmits: t.counters.map(|c| c.total_retrans),
+        srtt_us: t.counters.map(|c| c.srtt_us).filter(|&us| us != 0),
     })
 }
 
@@ -97,6 +103,8 @@ mod tests {
             snd_una: if all_acked { 500 } else { 499 },
             write_seq: 500,
             fin_received,
+            total_retrans: 3,
+            srtt_us: 40,
         }
     }
 
@@ -137,6 +145,7 @@ mod tests {
         assert!(!life.partial);
         assert_eq!(life.owner, Some(task(100, "client")));
         assert_eq!(life.close.old, FinWait2);
+        assert_eq!((life.retransmits, life.srtt_us), (Some(3), Some(40)));
     }
 
     #[test]
@@ -224,6 +233,11 @@ mod tests {
     fn without_counters_bytes_are_unknown() {
         let life = run(ACTIVE_CLOSE, None).unwrap();
         assert_eq!(life.bytes, None);
+        assert_eq!((life.retransmits, life.srtt_us), (None, None));
+        let mut unmeasured = counters(10_002, 3_001, true, true);
+        unmeasured.srtt_us = 0;
+        let life = run(ACTIVE_CLOSE, Some(unmeasured)).unwrap();
+        assert_eq!(life.srtt_us, None, "no RTT sample: unknown, not 0");
         assert_eq!(life.duration_ns, 242_000_000);
     }
 }

@@ -84,6 +84,11 @@ pub(crate) struct CloseCounters {
     pub(crate) write_seq: u32,
     /// The peer's FIN arrived (`SOCK_DONE`), so `bytes_received` counts it.
     pub(crate) fin_received: bool,
+    /// `tcp_sock.total_retrans`: segments retransmitted over the connection's life.
+    pub(crate) total_retrans: u32,
+    /// The smoothed RTT at the close, microseconds (`tcp_sock.srtt_us / 8`); 0 when the
+    /// connection never measured one.
+    pub(crate) srtt_us: u32,
 }
 
 /// Why a record could not be decoded.
@@ -167,6 +172,8 @@ impl TcpTransition {
                 snd_una: record.close.snd_una,
                 write_seq: record.close.write_seq,
                 fin_received: record.close.sk_flags & (1 << SOCK_DONE) != 0,
+                total_retrans: record.close.total_retrans,
+                srtt_us: record.close.srtt_us_x8 >> 3,
             }),
             cookie: (record.cookie != 0).then_some(record.cookie),
         })
@@ -242,6 +249,8 @@ mod tests {
             snd_una: 77,
             write_seq: 77,
             sk_flags: 0x303, // SOCK_DEAD | SOCK_DONE | others
+            total_retrans: 4,
+            srtt_us_x8: 8 * 125 + 7,
             valid: 1,
             _pad: [0; 3],
         };
@@ -254,6 +263,8 @@ mod tests {
                 snd_una: 77,
                 write_seq: 77,
                 fin_received: true,
+                total_retrans: 4,
+                srtt_us: 125,
             })
         );
         r.close.sk_flags = 0x301;
@@ -282,10 +293,10 @@ mod tests {
     fn rejects_short_records_and_unknown_families() {
         let bytes = record_bytes(&sample());
         assert_eq!(
-            TcpTransition::decode(&bytes[..119]),
+            TcpTransition::decode(&bytes[..127]),
             Err(DecodeError::Short {
-                got: 119,
-                expected: 120
+                got: 127,
+                expected: 128
             })
         );
         let mut r = sample();

@@ -69,6 +69,12 @@ fn reason_names(btf: &Btf, enum_name: &str, prefix: &str) -> ReasonNames {
 
 /// Where the health programs find what they read, from the kernel's BTF.
 pub(crate) fn health_offsets(btf: &Btf) -> Result<HealthOffsets, String> {
+    let queue_purge = btf
+        .enum_values("skb_drop_reason")
+        .unwrap_or_default()
+        .iter()
+        .find(|(name, _)| name == "SKB_DROP_REASON_QUEUE_PURGE")
+        .map_or(0, |&(_, value)| value as u32);
     let offset =
         |name: &str, member: &str| btf.member_offset(name, member).map_err(|e| e.to_string());
     let common = offset("sock", "__sk_common")?;
@@ -97,6 +103,7 @@ pub(crate) fn health_offsets(btf: &Btf) -> Result<HealthOffsets, String> {
         icsk_pending: icsk + offset("inet_connection_sock", "icsk_pending")?,
         icsk_ca_state_byte: ca_state_bits / 8,
         icsk_ca_state_shift: ca_state_bits % 8,
+        drop_reason_queue_purge: queue_purge,
     })
 }
 
@@ -136,6 +143,7 @@ mod tests {
         let offsets = health_offsets(&btf).unwrap();
         assert!(offsets.icsk_ca_state_shift < 8);
         assert!(offsets.icsk_pending > 0 && offsets.skb_cb > 0);
+        assert_ne!(offsets.drop_reason_queue_purge, 0, "Linux 6.x names it");
         let reasons = health_reasons(&btf);
         assert_eq!(reasons.drops.name(2), "NOT_SPECIFIED");
         assert_eq!(reasons.drops.name(0xffff_fff0), "reason 4294967280");

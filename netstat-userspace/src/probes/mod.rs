@@ -288,7 +288,8 @@ fn close_offsets(btf: &btf::Btf) -> Result<CloseOffsets, String> {
         snd_una: offset("tcp_sock", "snd_una")?,
         write_seq: offset("tcp_sock", "write_seq")?,
         sk_flags: offset("sock", "__sk_common")? + offset("sock_common", "skc_flags")?,
-        _pad: 0,
+        total_retrans: offset("tcp_sock", "total_retrans")?,
+        srtt_us: offset("tcp_sock", "srtt_us")?,
     })
 }
 

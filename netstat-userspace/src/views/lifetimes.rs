@@ -15,10 +15,12 @@ use crate::aggregator::lifetimes::Lifetime;
 pub(super) fn write_header(out: &mut dyn Write, width: usize) -> io::Result<()> {
     writeln!(
         out,
-        "{} {:<10} {:<10} MS",
+        "{} {:<10} {:<10} {:<7} {:<8} MS",
         leading_header(width),
         "TX_BYTES",
-        "RX_BYTES"
+        "RX_BYTES",
+        "RETRANS",
+        "SRTT_MS"
     )
 }
 
@@ -34,6 +36,20 @@ pub(super) fn write_row(line: &mut Line, clock: &Clock, life: &Lifetime, width: 
         line.pad_from(start, 10);
     }
     line.byte(b' ');
+    let start = line.buf.len();
+    match life.retransmits {
+        Some(n) => line.decimal(u64::from(n)),
+        None => line.byte(b'-'),
+    }
+    line.pad_from(start, 7);
+    line.byte(b' ');
+    let start = line.buf.len();
+    match life.srtt_us {
+        Some(us) => line.millis_3(u64::from(us) * 1000),
+        None => line.byte(b'-'),
+    }
+    line.pad_from(start, 8);
+    line.byte(b' ');
     // `>`: at least this long; the connection was open before it was first seen.
     if life.partial {
         line.byte(b'>');
@@ -44,8 +60,9 @@ pub(super) fn write_row(line: &mut Line, clock: &Clock, life: &Lifetime, width: 
 
 /// One object: the socket's fields, then payload bytes sent and acknowledged by the peer and
 /// received (`null` when unknown: no BTF), milliseconds from the first transition seen to the
-/// close, whether the opening was not seen (`ms` is then a lower bound), and the state the socket
-/// entered CLOSE from (FIN_WAIT2, LAST_ACK, CLOSING: an orderly close).
+/// close, whether the opening was not seen (`ms` is then a lower bound), the state the socket
+/// entered CLOSE from (FIN_WAIT2, LAST_ACK, CLOSING: an orderly close), and the segments it
+/// retransmitted and its smoothed RTT at the close.
 pub(super) fn write_json(line: &mut Line, clock: &Clock, dates: &mut DateCache, life: &Lifetime) {
     let t = &life.close;
     write_socket_json(line, clock, dates, "lifetime", t, life.owner);
@@ -62,7 +79,10 @@ pub(super) fn write_json(line: &mut Line, clock: &Clock, dates: &mut DateCache, 
     });
     line.bytes(b",\"closed_from\":\"");
     line.bytes(t.old.name().as_bytes());
-    line.byte(b'"');
+    line.bytes(b"\",\"retransmits\":");
+    line.json_opt(life.retransmits.map(u64::from));
+    line.bytes(b",\"srtt_us\":");
+    line.json_opt(life.srtt_us.map(u64::from));
     end_json_with_netns(line, t);
 }
 
@@ -95,6 +115,8 @@ mod tests {
             duration_ns: 1_250_000,
             partial,
             bytes,
+            retransmits: bytes.map(|_| 2),
+            srtt_us: bytes.map(|_| 52),
         }
     }
 
@@ -118,8 +140,8 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "TIME            PID     COMM             LADDR           LPORT RADDR           RPORT TX_BYTES   RX_BYTES   MS",
-                "00:00:00.001000 4242    nginx            127.0.0.1       8080  127.0.0.1       51000 3000       10000      1.250",
+                "TIME            PID     COMM             LADDR           LPORT RADDR           RPORT TX_BYTES   RX_BYTES   RETRANS SRTT_MS  MS",
+                "00:00:00.001000 4242    nginx            127.0.0.1       8080  127.0.0.1       51000 3000       10000      2       0.052    1.250",
             ]
         );
     }
@@ -128,7 +150,7 @@ mod tests {
     fn partial_durations_are_lower_bounds_and_unknown_bytes_are_dashes() {
         let table = render(StreamFormat::Table { wide: false }, &life(None, true));
         let row: Vec<_> = table.lines().nth(1).unwrap().split_whitespace().collect();
-        assert_eq!(row[7..], ["-", "-", ">1.250"]);
+        assert_eq!(row[7..], ["-", "-", "-", "-", ">1.250"]);
     }
 
     #[test]
@@ -139,7 +161,7 @@ mod tests {
             "{\"event\":\"lifetime\",\"ts\":\"1970-01-01T00:00:00.001000000Z\",\"skaddr\":\"0xffff888123456780\",\"cookie\":null,\"pid\":4242,\
              \"comm\":\"nginx\",\"family\":\"inet\",\"laddr\":\"127.0.0.1\",\"lport\":8080,\
              \"raddr\":\"127.0.0.1\",\"rport\":51000,\"tx_bytes\":3000,\"rx_bytes\":10000,\"ms\":1.25,\
-             \"partial\":false,\"closed_from\":\"LAST_ACK\",\"netns\":4026531840}\n"
+             \"partial\":false,\"closed_from\":\"LAST_ACK\",\"retransmits\":2,\"srtt_us\":52,\"netns\":4026531840}\n"
         );
         let v: serde_json::Value =
             serde_json::from_str(&render(StreamFormat::JsonLines, &life(None, true))).unwrap();

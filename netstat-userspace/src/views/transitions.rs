@@ -765,6 +765,8 @@ mod before_the_writer {
         ms: f64,
         partial: bool,
         closed_from: &'static str,
+        retransmits: Option<u32>,
+        srtt_us: Option<u32>,
         netns: Option<u32>,
     }
 
@@ -837,11 +839,17 @@ mod before_the_writer {
             StreamFormat::Table { .. } => {
                 let count = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
                 let at_least = if life.partial { ">" } else { "" };
+                let srtt = life.srtt_us.map_or_else(
+                    || "-".to_string(),
+                    |us| format!("{:.3}", f64::from(us) / 1e3),
+                );
                 format!(
-                    "{} {:<10} {:<10} {at_least}{:.3}\n",
+                    "{} {:<10} {:<10} {:<7} {:<8} {at_least}{:.3}\n",
                     leading_columns(clock, t, life.owner, address_width(format)),
                     count(life.bytes.map(|b| b.sent)),
                     count(life.bytes.map(|b| b.received)),
+                    count(life.retransmits.map(u64::from)),
+                    srtt,
                     ms,
                 )
             }
@@ -852,6 +860,8 @@ mod before_the_writer {
                 ms,
                 partial: life.partial,
                 closed_from: t.old.name(),
+                retransmits: life.retransmits,
+                srtt_us: life.srtt_us,
                 netns: (t.netns != 0).then_some(t.netns),
             }),
         }
@@ -1024,6 +1034,10 @@ mod same_bytes_as_before {
                             sent: rng.next() >> (rng.next() % 64),
                             received: rng.next() >> (rng.next() % 64),
                         }),
+                        retransmits: (!rng.next().is_multiple_of(3))
+                            .then(|| (rng.next() >> (rng.next() % 64)) as u32),
+                        srtt_us: (!rng.next().is_multiple_of(3))
+                            .then(|| (rng.next() >> (rng.next() % 64)) as u32),
                     };
                     printer.lifetime(&mut out, &life).unwrap();
                     expected += &before_the_writer::lifetime(format, &clock, &life);
