@@ -12,12 +12,14 @@ mod namespaces;
 use super::snapshot;
 use crate::{
     aggregator::{
+        lifetimes::synchronized,
         namespaces::{Applied, NamespaceTables},
         table::LiveTable,
         transitions::made_by_owner,
     },
     events::{Comm, Task, TcpTransition},
     model::{
+        TcpState,
         containers::Container,
         hashing::{FastMap, FastSet},
         hooks::TcpHook,
@@ -199,6 +201,13 @@ impl Daemon {
             if let Some(lifetime) = closed.and_then(|c| c.connection_lifetime_ns(transition.ts_ns))
             {
                 metrics.observe_connection_lifetime(lifetime);
+            }
+            if transition.new == TcpState::Close
+                && synchronized(transition.old)
+                && let Some(counters) = transition.counters
+            {
+                let srtt = (counters.srtt_us != 0).then_some(counters.srtt_us);
+                metrics.observe_close(netns, counters.total_retrans, srtt);
             }
         }
     }

@@ -114,6 +114,9 @@ fn openmetrics_to_text(openmetrics: &str) -> String {
 /// Connection lifetimes: 1 ms doubling to about 70 minutes (2^22 ms), then +Inf.
 const LIFETIME_BUCKETS: (f64, f64, u16) = (0.001, 2.0, 23);
 
+/// Smoothed RTTs at the close: 10 µs doubling to about 5 s (2^19 × 10 µs), then +Inf.
+const RTT_BUCKETS: (f64, f64, u16) = (0.000_01, 2.0, 20);
+
 /// Whether a socket in the live table can show `state`: any state /proc/net/tcp lists, but
 /// request sockets (which have no events, so the table leaves them out). Each such state is
 /// exported, at 0 when no socket is in it, so that queries need not handle absent series.
@@ -153,6 +156,10 @@ pub(crate) struct Metrics {
     /// count per pair, turned into labelled counters only at scrape time.
     transitions: FastMap<u64, TransitionCounts>,
     connection_lifetimes: Histogram,
+    /// Each closed connection's smoothed RTT at its close.
+    close_rtts: Histogram,
+    /// Segments retransmitted by connections, counted as each closes, by namespace inode.
+    closed_retransmits: FastMap<u64, u64>,
     /// The latest published interface counters, by name.
     interfaces: BTreeMap<Vec<u8>, InterfaceTotals>,
     /// `serve --metrics-container-label`: the most containers given series of their own.
@@ -165,6 +172,12 @@ impl Default for Metrics {
         Metrics {
             transitions: FastMap::default(),
             connection_lifetimes: Histogram::new(exponential_buckets(start, factor, count)),
+            close_rtts: Histogram::new(exponential_buckets(
+                RTT_BUCKETS.0,
+                RTT_BUCKETS.1,
+                RTT_BUCKETS.2,
+            )),
+            closed_retransmits: FastMap::default(),
             interfaces: BTreeMap::new(),
             container_cap: None,
         }
@@ -293,6 +306,16 @@ impl Metrics {
     /// Stops exporting a namespace that is gone, as an interface that is gone.
     pub(crate) fn forget_namespace(&mut self, netns: u64) {
         self.transitions.remove(&netns);
+        self.closed_retransmits.remove(&netns);
+    }
+
+    /// A connection closed after its handshake: the segments it retransmitted over its life, and
+    /// its smoothed RTT (µs) when it took a sample.
+    pub(crate) fn observe_close(&mut self, netns: u64, retransmits: u32, srtt_us: Option<u32>) {
+        *self.closed_retransmits.entry(netns).or_default() += u64::from(retransmits);
+        if let Some(us) = srtt_us {
+            self.close_rtts.observe(f64::from(us) / 1e6);
+        }
     }
 
     /// The counts as the exposition's family: a series for each pair seen, by namespace,
@@ -350,6 +373,17 @@ impl Metrics {
                 .cloned()
                 .unwrap_or_else(|| netns.to_string())
         });
+        let retransmits = Family::<[(&'static str, String); 1], Counter>::default();
+        for (&netns, &segments) in &self.closed_retransmits {
+            let label = readings
+                .namespace_labels
+                .get(&netns)
+                .cloned()
+                .unwrap_or_else(|| netns.to_string());
+            retransmits
+                .get_or_create(&[("netns", label)])
+                .inc_by(segments);
+        }
         registry.register_collector(Box::new(readings));
         registry.register(
             "transitions",
@@ -365,6 +399,19 @@ impl Metrics {
              not counted",
             Unit::Seconds,
             self.connection_lifetimes.clone(),
+        );
+        registry.register_with_unit(
+            "connection_srtt",
+            "Smoothed round-trip time of each TCP connection as it closes (tcp_sock.srtt_us), for \
+             connections that completed their handshake and took an RTT sample",
+            Unit::Seconds,
+            self.close_rtts.clone(),
+        );
+        registry.register(
+            "closed_connection_retransmits",
+            "Segments retransmitted by TCP connections over their lives (tcp_sock.total_retrans), \
+             counted as each closes, by network namespace",
+            retransmits,
         );
         registry.register_collector(Box::new(InterfaceCounters(
             self.interfaces.values().cloned().collect(),
@@ -707,6 +754,40 @@ mod tests {
                 "enetstat_transitions_total{old_state=\"UNKNOWN\",new_state=\"CLOSE\",netns=\"1\"} 2",
             ]
         );
+    }
+
+    #[test]
+    fn closes_count_retransmits_by_namespace_and_their_rtts_in_a_histogram() {
+        let mut metrics = Metrics::new();
+        metrics.observe_close(1, 3, Some(52));
+        metrics.observe_close(1, 2, None);
+        metrics.observe_close(2, 0, Some(1_500));
+        let readings = Readings {
+            namespace_labels: HashMap::from([(2, "blue".to_string())]),
+            ..Readings::default()
+        };
+        let text = metrics.encode(readings).unwrap();
+        let mut retransmits = lines_with(&text, "enetstat_closed_connection_retransmits_total{");
+        retransmits.sort();
+        assert_eq!(
+            retransmits,
+            [
+                "enetstat_closed_connection_retransmits_total{netns=\"1\"} 5",
+                "enetstat_closed_connection_retransmits_total{netns=\"blue\"} 0",
+            ]
+        );
+        assert!(text.contains("\n# UNIT enetstat_connection_srtt_seconds seconds\n"));
+        assert!(
+            text.contains("enetstat_connection_srtt_seconds_count 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("enetstat_connection_srtt_seconds_bucket{le=\"0.00008\"} 1\n"),
+            "{text}"
+        );
+        metrics.forget_namespace(1);
+        let text = metrics.encode(Readings::default()).unwrap();
+        assert!(!text.contains("closed_connection_retransmits_total{netns=\"1\"}"));
     }
 
     #[test]
