@@ -769,12 +769,14 @@ fn a_connection_open_before_watching_is_partial() {
     let rows: Vec<_> = table.stdout.lines().collect();
     assert_eq!(rows.len(), 2, "a header and one row: {rows:?}");
     assert!(
-        rows[0].starts_with("TIME ") && rows[0].ends_with("TX_BYTES   RX_BYTES   MS"),
+        rows[0].starts_with("TIME ")
+            && rows[0].ends_with("TX_BYTES   RX_BYTES   RETRANS SRTT_MS  MS"),
         "{rows:?}"
     );
     let fields: Vec<_> = rows[1].split_whitespace().collect();
     assert_eq!(fields[7..9], ["10001", "3000"], "{rows:?}");
-    assert!(fields[9].starts_with('>'), "a lower bound: {rows:?}");
+    assert_eq!(fields[9], "0", "no retransmits on loopback: {rows:?}");
+    assert!(fields[11].starts_with('>'), "a lower bound: {rows:?}");
 }
 
 #[test]
@@ -805,13 +807,17 @@ fn without_btf_bytes_are_unknown_and_said_to_be() {
     assert!(
         finished
             .stderr
-            .contains("enetstat: byte counts unknown, shown as - (JSON null)"),
+            .contains("enetstat: byte counts, retransmits and RTT unknown, shown as - (JSON null)"),
         "{}",
         finished.stderr
     );
     let lines = lifetimes_of(&finished, 7025);
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert_eq!(payload(&lines[0]), (Value::Null, Value::Null));
+    assert_eq!(
+        (&lines[0]["retransmits"], &lines[0]["srtt_us"]),
+        (&Value::Null, &Value::Null)
+    );
     assert_eq!(lines[0]["pid"], std::process::id(), "owners need no BTF");
     assert_eq!(
         std::fs::read("/sys/kernel/btf/vmlinux").unwrap()[..2],

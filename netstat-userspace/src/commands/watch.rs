@@ -174,7 +174,9 @@ pub(crate) async fn run(mut config: WatchConfig) -> anyhow::Result<()> {
     if config.lifetimes
         && let Some(why) = &probe.close_counters_unknown
     {
-        eprintln!("enetstat: byte counts unknown, shown as - (JSON null): {why}");
+        eprintln!(
+            "enetstat: byte counts, retransmits and RTT unknown, shown as - (JSON null): {why}"
+        );
     }
     // Like tcpdump's "listening on", so people and scripts know when capture begins.
     let what = if config.lifetimes {

@@ -110,6 +110,10 @@ pub(crate) fn health_offsets(btf: &Btf) -> Result<HealthOffsets, String> {
 /// Loads and attaches the programs of the asked kinds; returns their names, for the loss
 /// reader's recursion counts.
 pub(crate) fn attach(ebpf: &mut Ebpf, kinds: EventKinds) -> anyhow::Result<Vec<&'static str>> {
+    if !kinds.any_health() {
+        // Transitions alone need no BTF (the classic tracepoint).
+        return Ok(Vec::new());
+    }
     let btf = aya::Btf::from_sys_fs()
         .context("the health events need the kernel's BTF (/sys/kernel/btf/vmlinux)")?;
     let mut attached = Vec::new();

@@ -672,6 +672,137 @@ mod tests {
         );
     }
 
+    fn health(detail: HealthDetail, state: Option<TcpState>, protocol: u8) -> HealthEvent {
+        let o = observed(None, None);
+        let t = o.transition;
+        HealthEvent {
+            ts_ns: t.ts_ns,
+            cookie: Some(99),
+            skaddr: t.skaddr,
+            family: t.family,
+            local: t.local,
+            local_port: t.local_port,
+            remote: t.remote,
+            remote_port: t.remote_port,
+            task: t.task,
+            netns: 4026532281,
+            state,
+            protocol,
+            detail,
+        }
+    }
+
+    fn reasons() -> HealthReasons {
+        use crate::model::interfaces::ReasonNames;
+        HealthReasons {
+            drops: ReasonNames::new([(6, "SOCKET_RCVBUFF".to_string())].into()),
+            resets: ReasonNames::new([(2, "NO_SOCKET".to_string())].into()),
+        }
+    }
+
+    fn render_health(format: StreamFormat, event: &HealthEvent, owner: Option<Task>) -> String {
+        let mut printer = printer(format, false);
+        printer.show_events(reasons());
+        let mut out = Vec::new();
+        printer.header(&mut out).unwrap();
+        printer.health(&mut out, event, owner).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn health_rows_share_the_table_under_an_event_column() {
+        let retransmit = health(
+            HealthDetail::Retransmit {
+                segments: 2,
+                tail_loss_probe: true,
+                synack: false,
+                error: -113,
+            },
+            Some(TcpState::Established),
+            6,
+        );
+        let owner = observed(Some(b"nginx"), None).owner;
+        let table = render_health(StreamFormat::Table { wide: false }, &retransmit, owner);
+        let lines: Vec<_> = table.lines().collect();
+        assert!(lines[0].starts_with("EVENT      TIME "), "{table}");
+        assert_eq!(
+            lines[1],
+            "retransmit 00:00:00.001500 4242    nginx            ::1             8080  ::1             51000 ESTABLISHED segments=2 tlp error=-113"
+        );
+        assert_eq!(lines[0].find("OLDSTATE"), lines[1].find("ESTABLISHED"));
+        let reset = health(
+            HealthDetail::Reset {
+                sent: true,
+                no_socket: true,
+                reason: 2,
+            },
+            None,
+            0,
+        );
+        let row = render_health(StreamFormat::Table { wide: false }, &reset, None);
+        assert!(
+            row.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(" -           sent no-socket reason=NO_SOCKET"),
+            "{row}"
+        );
+        let drop = health(HealthDetail::Drop { reason: 7 }, None, 17);
+        let row = render_health(StreamFormat::Table { wide: false }, &drop, None);
+        assert!(
+            row.ends_with(" reason=reason 7 udp\n"),
+            "an unnamed reason: {row}"
+        );
+    }
+
+    #[test]
+    fn health_json_carries_each_kinds_fields() {
+        let json = |event: &HealthEvent| -> serde_json::Value {
+            serde_json::from_str(render_health(StreamFormat::JsonLines, event, None).trim())
+                .unwrap()
+        };
+        let v = json(&health(
+            HealthDetail::Retransmit {
+                segments: 3,
+                tail_loss_probe: false,
+                synack: true,
+                error: 0,
+            },
+            Some(TcpState::SynRecv),
+            6,
+        ));
+        assert_eq!(v["event"], "retransmit");
+        assert_eq!(v["cookie"], 99);
+        assert_eq!(v["state"], "SYN_RECV");
+        assert_eq!(v["protocol"], "tcp");
+        assert_eq!(
+            (v["segments"].clone(), v["tlp"].clone()),
+            (3.into(), false.into())
+        );
+        assert_eq!(
+            (v["synack"].clone(), v["error"].clone()),
+            (true.into(), 0.into())
+        );
+        assert_eq!(v["netns"], 4026532281u64);
+        let v = json(&health(
+            HealthDetail::Reset {
+                sent: false,
+                no_socket: false,
+                reason: 0,
+            },
+            Some(TcpState::Established),
+            6,
+        ));
+        assert_eq!(v["direction"], "received");
+        assert_eq!(v["reason"], serde_json::Value::Null);
+        let v = json(&health(HealthDetail::Drop { reason: 6 }, None, 17));
+        assert_eq!(v["event"], "drop");
+        assert_eq!(v["reason"], "SOCKET_RCVBUFF");
+        assert_eq!(v["reason_code"], 6);
+        assert_eq!(v["state"], serde_json::Value::Null);
+        assert_eq!(v["protocol"], "udp");
+    }
+
     #[test]
     fn lost_records_are_their_own_json_object_without_a_newstate() {
         let mut out = Vec::new();
