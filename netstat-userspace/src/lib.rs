@@ -50,7 +50,7 @@ pub use crate::{
 pub mod fuzz_api {
     use crate::{
         daemon::metrics_http,
-        events::{TcpTransition, interface::InterfaceEvent},
+        events::{TcpTransition, health::LiveEvent, interface::InterfaceEvent},
         probes::btf::Btf,
         sources::{
             daemon::protocol,
@@ -156,6 +156,7 @@ pub mod fuzz_api {
     /// One ring-buffer record, decoded as each ring's record type.
     pub fn ring_record(data: &[u8]) {
         let _ = TcpTransition::decode(data);
+        let _ = LiveEvent::decode(data);
         let _ = InterfaceEvent::decode(data);
     }
 }
