@@ -561,6 +561,46 @@ mod tests {
     }
 
     #[test]
+    fn tcp_info_takes_a_tcp_listing_read_here() {
+        for args in [
+            &["-tanp", "--tcp-info"][..],
+            &["--tcp-info"],
+            &["-tano", "--tcp-info", "--json"],
+            &["-tan", "--tcp-info", "--source", "proc"],
+            &["-tc", "--tcp-info"],
+        ] {
+            let Ok(Config::Netstat(config, source)) = check(args) else {
+                panic!("{args:?}: {:?}", check(args));
+            };
+            assert!(config.flags.tcp_info, "{args:?}");
+            // Never asked of the daemon, even where one may run.
+            assert!(matches!(source, SnapshotSource::Proc), "{args:?}");
+        }
+        let Ok(Config::Netstat(config, SnapshotSource::Auto { .. })) = check(&["-tan"]) else {
+            panic!("-tan reads the daemon when one runs");
+        };
+        assert!(!config.flags.tcp_info);
+        for args in [
+            &["-r", "--tcp-info"][..],
+            &["-i", "--tcp-info"],
+            &["-s", "--tcp-info"],
+            &["-g", "--tcp-info"],
+            &["-uan", "--tcp-info"],
+            &["-x", "--tcp-info"],
+        ] {
+            let err = check(args).unwrap_err();
+            assert!(
+                err.starts_with("--tcp-info describes TCP sockets"),
+                "{args:?}: {err}"
+            );
+        }
+        let err = check(&["-tan", "--tcp-info", "--source", "daemon"]).unwrap_err();
+        assert!(err.contains("--source daemon"), "{err}");
+        let err = check(&["--tcp-info", "status"]).unwrap_err();
+        assert!(err.contains("cannot be used with the subcommand"), "{err}");
+    }
+
+    #[test]
     fn the_daemon_parses_netstat_options_alone() {
         assert!(
             parse_netstat_args(&strings(&["-tanp"]))

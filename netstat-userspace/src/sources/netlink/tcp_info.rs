@@ -111,13 +111,37 @@ pub(crate) mod tests {
             std::mem::offset_of!(libc::tcp_info, tcpi_total_retrans),
             TOTAL_RETRANS
         );
+        assert_eq!(
+            std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked),
+            BYTES_ACKED
+        );
+        assert_eq!(
+            std::mem::offset_of!(libc::tcp_info, tcpi_bytes_received),
+            BYTES_RECEIVED
+        );
+        assert_eq!(
+            std::mem::offset_of!(libc::tcp_info, tcpi_delivery_rate),
+            DELIVERY_RATE
+        );
+        assert_eq!(
+            std::mem::offset_of!(libc::tcp_info, tcpi_busy_time),
+            BUSY_TIME
+        );
+        assert_eq!(
+            std::mem::offset_of!(libc::tcp_info, tcpi_rwnd_limited),
+            RWND_LIMITED
+        );
+        assert_eq!(
+            std::mem::offset_of!(libc::tcp_info, tcpi_sndbuf_limited),
+            SNDBUF_LIMITED
+        );
     }
 
     #[test]
     fn an_older_kernels_shorter_struct_lacks_the_later_fields() {
         let bytes = fixture();
         // Linux 4.1's struct ends after tcpi_bytes_received (136 bytes); 4.9's after
-        // tcpi_delivery_rate (168); 4.19's has the limited times (192).
+        // tcpi_delivery_rate (168); 4.10's has the limited times (192).
         let v4_1 = decode(&bytes[..136]);
         assert_eq!(v4_1.bytes_received, Some(98_765));
         assert_eq!(

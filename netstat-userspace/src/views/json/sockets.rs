@@ -326,6 +326,55 @@ mod tests {
     }
 
     #[test]
+    fn tcp_info_objects_on_tcp_rows_only() {
+        let info = TcpInfo {
+            rtt_us: Some(41),
+            cwnd: Some(10),
+            bytes_acked: Some(123_457),
+            ..TcpInfo::default()
+        };
+        let mut f = flags();
+        f.tcp_info = true;
+        let row = established6();
+        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &row, &f, None, Some(&info)));
+        assert_eq!(
+            rows[0]["tcp_info"],
+            json!({
+                "rtt_us": 41, "rttvar_us": null, "cwnd": 10, "total_retrans": null, "lost": null,
+                "unacked": null, "bytes_acked": 123457, "bytes_received": null,
+                "delivery_rate": null, "busy_us": null, "rwnd_limited_us": null,
+                "sndbuf_limited_us": null
+            })
+        );
+        let keys: Vec<&str> = rows[0]["tcp_info"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys.len(), TcpInfo::names().len());
+        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &row, &f, None, None));
+        assert_eq!(
+            rows[0]["tcp_info"],
+            Value::Null,
+            "a TCP row without one: null"
+        );
+        assert!(rows[0].as_object().unwrap().contains_key("tcp_info"));
+        let udp = mapped_udp();
+        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Udp, &udp, &f, None, None));
+        assert!(
+            !rows[0].as_object().unwrap().contains_key("tcp_info"),
+            "UDP: none"
+        );
+        let rows =
+            parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &row, &flags(), None, Some(&info)));
+        assert!(
+            !rows[0].as_object().unwrap().contains_key("tcp_info"),
+            "not asked for"
+        );
+    }
+
+    #[test]
     fn unix_sockets_keep_whole_escaped_paths() {
         let rows = [
             unix(2, SO_ACCEPTCON, 1, 1, 23456, b"/run/x y.sock"),

@@ -497,6 +497,56 @@ mod tests {
     }
 
     #[test]
+    fn tcp_info_columns_come_last_padded_to_their_headings() {
+        let info = TcpInfo {
+            rtt_us: Some(41),
+            rttvar_us: Some(20),
+            cwnd: Some(10),
+            total_retrans: Some(7),
+            lost: Some(1),
+            unacked: Some(3),
+            bytes_acked: Some(123_457),
+            bytes_received: Some(98_765),
+            delivery_rate: None,
+            busy_time_us: None,
+            rwnd_limited_us: None,
+            sndbuf_limited_us: None,
+        };
+        let mut f = flags();
+        f.numeric_hosts = true;
+        f.numeric_ports = true;
+        f.programs = true;
+        let row = listen();
+        let plain =
+            render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None, None));
+        let header = render(|o| write_inet_header(o, &f));
+        f.tcp_info = true;
+        let with =
+            render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None, Some(&info)));
+        let columns = " 41     20        10   7             1    3       123457      98765          -             -       -               -\n";
+        assert_eq!(with, format!("{}{columns}", plain.trim_end_matches('\n')));
+        let headed = render(|o| write_inet_header(o, &f));
+        assert_eq!(
+            headed,
+            format!(
+                "{} RTT_US RTTVAR_US CWND TOTAL_RETRANS LOST UNACKED BYTES_ACKED BYTES_RECEIVED DELIVERY_RATE BUSY_US RWND_LIMITED_US SNDBUF_LIMITED_US\n",
+                header.trim_end_matches('\n')
+            )
+        );
+        // A row without tcp_info (UDP, time-wait) shows `-` in every column.
+        let none = render(|o| write_inet_row(o, InetProtocol::Udp, &row, &f, &NoNames, None, None));
+        assert!(none.ends_with(" -               -\n"), "{none:?}");
+        assert_eq!(
+            none.split_whitespace()
+                .rev()
+                .take(12)
+                .filter(|c| *c == "-")
+                .count(),
+            12
+        );
+    }
+
+    #[test]
     fn headers() {
         let mut f = flags();
         assert_eq!(
