@@ -195,7 +195,10 @@ impl InetRows {
     }
 
     fn joined(rows: Vec<InetSocketRow>, infos: &TcpInfoByConnection) -> Self {
-        let tcp_info = rows.iter().map(|row| infos.get(row).cloned()).collect();
+        let tcp_info = rows
+            .iter()
+            .map(|row| infos.get(row).copied().map(Box::new))
+            .collect();
         InetRows { rows, tcp_info }
     }
 
@@ -234,8 +237,8 @@ impl TcpInfoByConnection {
         )
     }
 
-    fn get(&self, row: &InetSocketRow) -> Option<&Box<TcpInfo>> {
-        self.0.get(&Self::key(row))
+    fn get(&self, row: &InetSocketRow) -> Option<&TcpInfo> {
+        self.0.get(&Self::key(row)).map(|info| &**info)
     }
 }
 
