@@ -60,6 +60,13 @@ pub(crate) struct RawArgs {
     /// (README, "Containers").
     #[arg(long, help_heading = ENETSTAT)]
     pub(crate) containers: bool,
+    /// With a TCP listing (-t): struct tcp_info's columns after netstat's, from the same
+    /// sock_diag dump: RTT_US RTTVAR_US CWND TOTAL_RETRANS LOST UNACKED BYTES_ACKED
+    /// BYTES_RECEIVED DELIVERY_RATE (bytes/s) BUSY_US RWND_LIMITED_US SNDBUF_LIMITED_US, `-` where
+    /// the kernel has none; JSON adds a `tcp_info` object to TCP rows. Read here, never asked of
+    /// the daemon (README, "TCP info").
+    #[arg(long, help_heading = ENETSTAT)]
+    pub(crate) tcp_info: bool,
     /// The daemon's socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET, global = true, help_heading = ENETSTAT)]
     pub(crate) socket: PathBuf,
@@ -209,10 +216,11 @@ impl RawArgs {
             && (self.netstat != NetstatArgs::default()
                 || self.json
                 || self.containers
+                || self.tcp_info
                 || self.source != SourceArg::Auto)
         {
             return Err(format!(
-                "netstat's options, --json, --containers and --source cannot be used with the subcommand '{}'",
+                "netstat's options, --json, --containers, --tcp-info and --source cannot be used with the subcommand '{}'",
                 command.name()
             ));
         }
@@ -258,17 +266,26 @@ impl RawArgs {
                     }
                     config.flags.containers = true;
                 }
+                if self.tcp_info {
+                    check_tcp_info(&config)?;
+                    config.flags.tcp_info = true;
+                }
                 if without_tables != FamiliesWithoutTables::default() {
                     return Ok(Config::NetstatWithoutTables(config, without_tables));
                 }
                 // The daemon is not sent the filter yet: a filtered view reads the kernel itself.
+                // Nor --tcp-info: the daemon keeps no tcp_info, and one that predates the option
+                // would refuse the request, so the client reads sock_diag as the daemon would.
                 let source = match self.source {
                     SourceArg::Daemon if config.filter.is_some() => {
                         return Err(
                             "a filter expression cannot be used with --source daemon yet".into(),
                         );
                     }
-                    _ if config.filter.is_some() => SnapshotSource::Proc,
+                    SourceArg::Daemon if config.flags.tcp_info => {
+                        return Err("--tcp-info cannot be used with --source daemon: it reads sock_diag here".into());
+                    }
+                    _ if config.filter.is_some() || config.flags.tcp_info => SnapshotSource::Proc,
                     SourceArg::Proc => SnapshotSource::Proc,
                     SourceArg::Daemon => SnapshotSource::Daemon {
                         socket: self.socket,
@@ -317,6 +334,19 @@ impl RawArgs {
             Some(RawCommand::Man { dir }) => Ok(Config::Man(dir)),
         }
     }
+}
+
+/// `--tcp-info` describes TCP sockets: refused with a view that lists none (-r, -i, -s, -g, -u,
+/// -x, ...) rather than ignored there.
+fn check_tcp_info(config: &crate::snapshot::NetstatConfig) -> Result<(), String> {
+    let flags = &config.flags;
+    let lists_tcp = !flags.named_protocols || flags.tcp;
+    if config.view != crate::snapshot::NetstatView::Sockets || !lists_tcp {
+        return Err(
+            "--tcp-info describes TCP sockets: use it with a listing that shows them (-t)".into(),
+        );
+    }
+    Ok(())
 }
 
 /// `--netns SPEC` where a command takes it, naming a namespace that exists (`all` is found when
@@ -528,6 +558,46 @@ mod tests {
                 "{args:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn tcp_info_takes_a_tcp_listing_read_here() {
+        for args in [
+            &["-tanp", "--tcp-info"][..],
+            &["--tcp-info"],
+            &["-tano", "--tcp-info", "--json"],
+            &["-tan", "--tcp-info", "--source", "proc"],
+            &["-tc", "--tcp-info"],
+        ] {
+            let Ok(Config::Netstat(config, source)) = check(args) else {
+                panic!("{args:?}: {:?}", check(args));
+            };
+            assert!(config.flags.tcp_info, "{args:?}");
+            // Never asked of the daemon, even where one may run.
+            assert!(matches!(source, SnapshotSource::Proc), "{args:?}");
+        }
+        let Ok(Config::Netstat(config, SnapshotSource::Auto { .. })) = check(&["-tan"]) else {
+            panic!("-tan reads the daemon when one runs");
+        };
+        assert!(!config.flags.tcp_info);
+        for args in [
+            &["-r", "--tcp-info"][..],
+            &["-i", "--tcp-info"],
+            &["-s", "--tcp-info"],
+            &["-g", "--tcp-info"],
+            &["-uan", "--tcp-info"],
+            &["-x", "--tcp-info"],
+        ] {
+            let err = check(args).unwrap_err();
+            assert!(
+                err.starts_with("--tcp-info describes TCP sockets"),
+                "{args:?}: {err}"
+            );
+        }
+        let err = check(&["-tan", "--tcp-info", "--source", "daemon"]).unwrap_err();
+        assert!(err.contains("--source daemon"), "{err}");
+        let err = check(&["--tcp-info", "status"]).unwrap_err();
+        assert!(err.contains("cannot be used with the subcommand"), "{err}");
     }
 
     #[test]

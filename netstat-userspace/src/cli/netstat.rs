@@ -272,6 +272,7 @@ impl NetstatArgs {
             color: false,
             format: OutputFormat::Text,
             containers: false,
+            tcp_info: false,
         };
         let any_inet_protocol = |f: &NetstatFlags| f.tcp || f.sctp || f.udp || f.udplite || f.raw;
         // A family or -s without a protocol means every protocol of that family.

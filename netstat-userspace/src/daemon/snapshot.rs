@@ -115,7 +115,7 @@ const TABLE_STATES: u32 = !((1 << 12) | (1 << 13));
 
 fn rows_by_cookie() -> anyhow::Result<Vec<SnapshotRow>> {
     let sockets =
-        sock_diag::dump_tcp(TABLE_STATES).context("dumping TCP sockets with sock_diag")?;
+        sock_diag::dump_tcp(TABLE_STATES, false).context("dumping TCP sockets with sock_diag")?;
     Ok(sockets
         .iter()
         .map(|socket| SnapshotRow::from_sock_diag(&socket.row, socket.cookie, socket.expires_ms))

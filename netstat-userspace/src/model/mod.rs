@@ -17,6 +17,7 @@ pub(crate) mod route;
 pub(crate) mod sockets;
 pub(crate) mod statistics;
 pub(crate) mod system;
+pub(crate) mod tcp_info;
 mod tcp_state;
 
 pub use tcp_state::TcpState;

@@ -77,6 +77,10 @@ pub(crate) struct NetstatFlags {
     /// Left out of requests when off, so that daemons that predate it still answer.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) containers: bool,
+    /// Not a netstat option: enetstat's `--tcp-info`, struct tcp_info's columns after netstat's
+    /// (and after CONTAINER). Left out of requests when off, as `containers` is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) tcp_info: bool,
 }
 
 /// How netstat's views are written: netstat's text, or JSON (`--json`).

@@ -1,8 +1,9 @@
 //! The socket listings: netstat's default view and -t -u -U -S -w -x (netstat.c main()'s loop).
 
 use crate::model::filter::{Candidate, Filter};
+use std::collections::HashMap;
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{Context as _, bail};
 
@@ -11,9 +12,10 @@ use crate::{
         netstat::OutputFormat,
         owners::SocketOwners,
         sockets::{InetProtocol, InetSocketRow, UnixSocketRow},
+        tcp_info::TcpInfo,
     },
     sources::{
-        netlink::sock_diag::{self, DumpRequest},
+        netlink::sock_diag::{self, DiagSocket, DumpRequest},
         proc::{inet_sockets, owners::ScanOwners as _, read_net_file, unix_sockets},
     },
     views::{
@@ -129,6 +131,8 @@ fn list_inet(
     let mut both = (wanted(false) && wanted(true))
         .then(|| tcp_from_one_sock_diag_dump(protocol, flags))
         .flatten();
+    // Rows read from /proc (-o, or no sock_diag) get their tcp_info from a dump of its own.
+    let mut joined: Option<TcpInfoByConnection> = None;
     for v6 in [false, true] {
         if !wanted(v6) {
             continue;
@@ -139,7 +143,11 @@ fn list_inet(
         let rows = match dumped.or_else(|| from_sock_diag(protocol, v6, flags)) {
             Some(rows) => rows,
             None => match from_proc(protocol, v6)? {
-                Some(rows) => rows,
+                Some(rows) if protocol == InetProtocol::Tcp && flags.tcp_info => {
+                    let infos = joined.get_or_insert_with(TcpInfoByConnection::dump);
+                    InetRows::joined(rows, infos)
+                }
+                Some(rows) => InetRows::plain(rows),
                 None => {
                     if !v6 {
                         missing_protocol(protocol.description(), flags)?;
@@ -148,15 +156,90 @@ fn list_inet(
                 }
             },
         };
-        for row in rows
+        for (row, tcp_info) in rows
             .iter()
-            .filter(|row| inet_row_shown(protocol, row, flags))
-            .filter(|row| filter.is_none_or(|f| filter_accepts(protocol, f, row)))
+            .filter(|(row, _)| inet_row_shown(protocol, row, flags))
+            .filter(|(row, _)| filter.is_none_or(|f| filter_accepts(protocol, f, row)))
         {
-            printer.inet_socket(protocol, row, owners, out)?;
+            printer.inet_socket(protocol, row, owners, tcp_info, out)?;
         }
     }
     Ok(())
+}
+
+/// One protocol and family's rows, with each TCP socket's tcp_info when --tcp-info asked for it
+/// (`tcp_info` is empty otherwise: the default path allocates nothing more).
+#[derive(Default)]
+struct InetRows {
+    rows: Vec<InetSocketRow>,
+    tcp_info: Vec<Option<Box<TcpInfo>>>,
+}
+
+impl InetRows {
+    fn plain(rows: Vec<InetSocketRow>) -> Self {
+        InetRows {
+            rows,
+            tcp_info: Vec::new(),
+        }
+    }
+
+    fn from_diag(sockets: Vec<DiagSocket>, tcp_info: bool) -> Self {
+        if !tcp_info {
+            return InetRows::plain(sockets.into_iter().map(|socket| socket.row).collect());
+        }
+        let (rows, tcp_info) = sockets
+            .into_iter()
+            .map(|socket| (socket.row, socket.tcp_info))
+            .unzip();
+        InetRows { rows, tcp_info }
+    }
+
+    fn joined(rows: Vec<InetSocketRow>, infos: &TcpInfoByConnection) -> Self {
+        let tcp_info = rows
+            .iter()
+            .map(|row| infos.get(row).copied().map(Box::new))
+            .collect();
+        InetRows { rows, tcp_info }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&InetSocketRow, Option<&TcpInfo>)> {
+        let info = |i: usize| self.tcp_info.get(i).and_then(Option::as_deref);
+        self.rows
+            .iter()
+            .enumerate()
+            .map(move |(i, row)| (row, info(i)))
+    }
+}
+
+/// tcp_info by socket, for rows that come from /proc: the inode and both endpoints name a
+/// socket (an orphaned one has inode 0, but its endpoints are its own).
+struct TcpInfoByConnection(HashMap<(u64, IpAddr, u16, IpAddr, u16), Box<TcpInfo>>);
+
+impl TcpInfoByConnection {
+    /// Every TCP socket's; none when sock_diag is refused (then every column shows `-`).
+    fn dump() -> Self {
+        let sockets = sock_diag::dump_tcp(u32::MAX, true).unwrap_or_default();
+        TcpInfoByConnection(
+            sockets
+                .into_iter()
+                .filter_map(|socket| Some((Self::key(&socket.row), socket.tcp_info?)))
+                .collect(),
+        )
+    }
+
+    fn key(row: &InetSocketRow) -> (u64, IpAddr, u16, IpAddr, u16) {
+        (
+            row.inode,
+            row.local,
+            row.local_port,
+            row.remote,
+            row.remote_port,
+        )
+    }
+
+    fn get(&self, row: &InetSocketRow) -> Option<&TcpInfo> {
+        self.0.get(&Self::key(row)).map(|info| &**info)
+    }
 }
 
 /// ss filters TCP and UDP sockets (UDP ones as ESTABLISHED when connected, else CLOSE, as the
@@ -176,34 +259,35 @@ fn filter_accepts(protocol: InetProtocol, filter: &Filter, row: &InetSocketRow) 
 fn tcp_from_one_sock_diag_dump(
     protocol: InetProtocol,
     flags: &NetstatFlags,
-) -> Option<(Vec<InetSocketRow>, Vec<InetSocketRow>)> {
+) -> Option<(InetRows, InetRows)> {
     if protocol != InetProtocol::Tcp {
         return None;
     }
     let (_, states) = sock_diag_request(protocol, flags)?;
-    let sockets = sock_diag::dump_tcp(states).ok()?;
-    Some(
-        sockets
-            .into_iter()
-            .map(|socket| socket.row)
-            .partition(|row| row.local.is_ipv4()),
-    )
+    let sockets = sock_diag::dump_tcp(states, flags.tcp_info).ok()?;
+    let (v4, v6) = sockets
+        .into_iter()
+        .partition(|socket| socket.row.local.is_ipv4());
+    Some((
+        InetRows::from_diag(v4, flags.tcp_info),
+        InetRows::from_diag(v6, flags.tcp_info),
+    ))
 }
 
 /// The fast path: a sock_diag dump, when the kernel offers one for this protocol and no
 /// column needs /proc's own timer fields (-o). None means "read /proc instead".
-fn from_sock_diag(
-    protocol: InetProtocol,
-    v6: bool,
-    flags: &NetstatFlags,
-) -> Option<Vec<InetSocketRow>> {
-    let (protocol, states) = sock_diag_request(protocol, flags)?;
-    sock_diag::dump(DumpRequest {
+fn from_sock_diag(protocol: InetProtocol, v6: bool, flags: &NetstatFlags) -> Option<InetRows> {
+    let (diag_protocol, states) = sock_diag_request(protocol, flags)?;
+    // In the same dump: INET_DIAG_INFO is only asked for with --tcp-info, and only of TCP.
+    let tcp_info = flags.tcp_info && protocol == InetProtocol::Tcp;
+    let sockets = sock_diag::dump(DumpRequest {
         v6,
-        protocol,
+        protocol: diag_protocol,
         states,
+        tcp_info,
     })
-    .ok()
+    .ok()?;
+    Some(InetRows::from_diag(sockets, tcp_info))
 }
 
 /// The protocol and states a sock_diag dump asks for; None where /proc must be read.

@@ -14,6 +14,7 @@ use crate::{
         owners::{Owner, SocketOwners},
         route::{CacheHeader, Ipv4Route, Ipv4RouteCache, Ipv6Route},
         sockets::{InetProtocol, InetSocketRow, UnixSocketRow},
+        tcp_info::TcpInfo,
     },
     views::{
         clock::Clock,
@@ -43,11 +44,13 @@ pub(crate) trait SnapshotPrinter {
     fn shows_whole_unix_paths(&self) -> bool;
 
     fn inet_header(&mut self, out: &mut dyn Write) -> io::Result<()>;
+    /// One IP socket; `tcp_info` is what the kernel sent for it, shown with --tcp-info.
     fn inet_socket(
         &mut self,
         protocol: InetProtocol,
         row: &InetSocketRow,
         owners: Option<&SocketOwners>,
+        tcp_info: Option<&TcpInfo>,
         out: &mut dyn Write,
     ) -> io::Result<()>;
     /// `-c`: one TCP transition after the table, in the socket rows' format, at its own time.
@@ -160,9 +163,10 @@ impl SnapshotPrinter for NetstatText<'_> {
         protocol: InetProtocol,
         row: &InetSocketRow,
         owners: Option<&SocketOwners>,
+        tcp_info: Option<&TcpInfo>,
         out: &mut dyn Write,
     ) -> io::Result<()> {
-        sockets::write_inet_row(out, protocol, row, self.flags, self.names, owners)
+        sockets::write_inet_row(out, protocol, row, self.flags, self.names, owners, tcp_info)
     }
 
     fn transition(
@@ -329,11 +333,12 @@ impl SnapshotPrinter for JsonLines<'_> {
         protocol: InetProtocol,
         row: &InetSocketRow,
         owners: Option<&SocketOwners>,
+        tcp_info: Option<&TcpInfo>,
         out: &mut dyn Write,
     ) -> io::Result<()> {
         let flags = self.flags;
         self.emit(out, |out| {
-            json::sockets::write_inet_socket(out, protocol, row, flags, owners)
+            json::sockets::write_inet_socket(out, protocol, row, flags, owners, tcp_info)
         })
     }
 

@@ -67,6 +67,7 @@ fn help_groups_netstat_options_apart_from_enetstat_options() {
             "--source",
             "--json",
             "--containers",
+            "--tcp-info",
             "--socket",
             "--netns",
             "--color",
@@ -199,7 +200,10 @@ fn bash_completes_options_subcommands_and_values() {
     let dir = scratch("bash-run");
     let script = dir.join("enetstat");
     std::fs::write(&script, completions(Shell::Bash)).unwrap();
-    assert_eq!(bash_offers(&script, &["enetstat", "--tc"]), "--tcp");
+    assert_eq!(
+        bash_offers(&script, &["enetstat", "--tc"]),
+        "--tcp --tcp-info"
+    );
     assert_eq!(bash_offers(&script, &["enetstat", "wa"]), "watch");
     assert_eq!(
         bash_offers(&script, &["enetstat", "--color", ""]),

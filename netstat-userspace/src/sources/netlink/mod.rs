@@ -14,6 +14,7 @@
 
 pub(crate) mod link;
 pub(crate) mod sock_diag;
+mod tcp_info;
 pub(crate) mod unix_diag;
 
 use std::{

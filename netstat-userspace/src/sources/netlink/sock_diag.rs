@@ -6,9 +6,12 @@ use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
 };
 
-use super::{AsBytes, DumpAnswer, FromBytes, Message, bytes_of, messages, read, sock_diag_dump};
+use super::{
+    AsBytes, DumpAnswer, FromBytes, Message, attributes, bytes_of, messages, read, sock_diag_dump,
+    tcp_info,
+};
 
-use crate::model::sockets::InetSocketRow;
+use crate::model::{sockets::InetSocketRow, tcp_info::TcpInfo};
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 /// The first request format's type for TCP, still served (inet_diag_rcv_compat). Its dumps cover
@@ -16,6 +19,9 @@ const SOCK_DIAG_BY_FAMILY: u16 = 20;
 /// `SOCK_DIAG_BY_FAMILY` request names one family and each of the two requests walks every
 /// socket, skipping the other family's.
 const TCPDIAG_GETSOCK: u16 = 18;
+/// The attribute carrying struct tcp_info (enum inet_diag_attr), sent for a full socket when the
+/// request's `ext` has its bit, `1 << (INET_DIAG_INFO - 1)`.
+const INET_DIAG_INFO: u16 = 2;
 
 // The inet_diag structs of <linux/inet_diag.h>, which libc does not have.
 
@@ -104,6 +110,17 @@ pub(crate) struct DumpRequest {
     pub(crate) v6: bool,
     pub(crate) protocol: u8,
     pub(crate) states: u32,
+    /// Ask for each socket's struct tcp_info (TCP only; `--tcp-info`).
+    pub(crate) tcp_info: bool,
+}
+
+/// The `ext` bits asking for INET_DIAG_INFO, or none.
+fn extensions(tcp_info: bool) -> u8 {
+    if tcp_info {
+        1 << (INET_DIAG_INFO - 1)
+    } else {
+        0
+    }
 }
 
 /// The request: inet_diag_req_v2 with the sockid zeroed (no filter).
@@ -116,6 +133,7 @@ fn request_bytes(request: DumpRequest) -> Vec<u8> {
     let payload = InetDiagReqV2 {
         family,
         protocol: request.protocol,
+        ext: extensions(request.tcp_info),
         states: request.states,
         ..InetDiagReqV2::default()
     };
@@ -135,6 +153,9 @@ pub(crate) struct DiagSocket {
     pub(crate) cookie: u64,
     /// Milliseconds until the socket's timer fires (for a time-wait socket, until it goes).
     pub(crate) expires_ms: u32,
+    /// INET_DIAG_INFO, when asked for and sent: the kernel sends it for full sockets (listeners
+    /// included), not for time-wait and request sockets. Boxed: most dumps carry none.
+    pub(crate) tcp_info: Option<Box<TcpInfo>>,
 }
 
 /// What one received buffer held.
@@ -204,11 +225,15 @@ fn decode_inet_diag_msg(payload: &[u8]) -> Option<DiagSocket> {
         timeout: 0,
         inode: u64::from(msg.inode),
     };
+    let tcp_info = attributes(payload.get(size_of::<InetDiagMsg>()..).unwrap_or_default())
+        .find(|&(kind, _)| kind == INET_DIAG_INFO)
+        .map(|(_, value)| Box::new(tcp_info::decode(value)));
     Some(DiagSocket {
         row,
         // sock_diag_save_cookie: the low half first.
         cookie: u64::from(msg.id.cookie[0]) | (u64::from(msg.id.cookie[1]) << 32),
         expires_ms: msg.expires,
+        tcp_info,
     })
 }
 
@@ -217,28 +242,22 @@ fn decode_inet_diag_msg(payload: &[u8]) -> Option<DiagSocket> {
 /// The rows come in the kernel's hash-table order, the order /proc/net/tcp prints. Only
 /// `timer`, `timer_ticks`, `retransmits` and `timeout` are not /proc's: sock_diag reports
 /// probes instead of retransmits for some timers and has no probe count, so `-o` uses /proc.
-pub(crate) fn dump(request: DumpRequest) -> io::Result<Vec<InetSocketRow>> {
-    Ok(dump_with_cookies(request)?
-        .into_iter()
-        .map(|socket| socket.row)
-        .collect())
-}
-
-/// [`dump`], keeping each socket's cookie and timer.
-pub(crate) fn dump_with_cookies(request: DumpRequest) -> io::Result<Vec<DiagSocket>> {
+/// Each socket keeps its cookie and timer, and its tcp_info when the request asks for it.
+pub(crate) fn dump(request: DumpRequest) -> io::Result<Vec<DiagSocket>> {
     Ok(sock_diag_dump::<Decoded>(&request_bytes(request))?.rows)
 }
 
-/// Every TCP socket of both families in `states`, with cookies and timers, in the kernel's
-/// hash-table order (a family's rows keep the order its own dump would give): in one walk where
-/// the kernel serves `TCPDIAG_GETSOCK`, else one dump per family.
-pub(crate) fn dump_tcp(states: u32) -> io::Result<Vec<DiagSocket>> {
-    dump_tcp_both_families(states).or_else(|_| {
+/// Every TCP socket of both families in `states`, with cookies and timers (and tcp_info when
+/// asked), in the kernel's hash-table order (a family's rows keep the order its own dump would
+/// give): in one walk where the kernel serves `TCPDIAG_GETSOCK`, else one dump per family.
+pub(crate) fn dump_tcp(states: u32, tcp_info: bool) -> io::Result<Vec<DiagSocket>> {
+    dump_tcp_both_families(states, tcp_info).or_else(|_| {
         let family = |v6| {
-            dump_with_cookies(DumpRequest {
+            dump(DumpRequest {
                 v6,
                 protocol: libc::IPPROTO_TCP as u8,
                 states,
+                tcp_info,
             })
         };
         let mut sockets = family(false)?;
@@ -248,10 +267,11 @@ pub(crate) fn dump_tcp(states: u32) -> io::Result<Vec<DiagSocket>> {
 }
 
 /// Both families' TCP sockets, each visited once (see `TCPDIAG_GETSOCK`).
-fn dump_tcp_both_families(states: u32) -> io::Result<Vec<DiagSocket>> {
+fn dump_tcp_both_families(states: u32, tcp_info: bool) -> io::Result<Vec<DiagSocket>> {
     let payload = InetDiagReq {
         // Ignored: the kernel dumps this request with AF_UNSPEC.
         family: libc::AF_INET as u8,
+        ext: extensions(tcp_info),
         states,
         ..InetDiagReq::default()
     };
@@ -419,7 +439,7 @@ mod tests {
     fn one_dump_lists_both_families_with_their_cookies() {
         let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let v6 = std::net::TcpListener::bind("[::1]:0").unwrap();
-        let sockets = dump_tcp_both_families(1 << 10).unwrap();
+        let sockets = dump_tcp_both_families(1 << 10, false).unwrap();
         for listener in [&v4, &v6] {
             let addr = listener.local_addr().unwrap();
             let socket = sockets
@@ -427,10 +447,11 @@ mod tests {
                 .find(|s| s.row.local == addr.ip() && s.row.local_port == addr.port())
                 .unwrap_or_else(|| panic!("{addr} not dumped"));
             assert_ne!(socket.cookie, 0);
-            let single = dump_with_cookies(DumpRequest {
+            let single = dump(DumpRequest {
                 v6: addr.is_ipv6(),
                 protocol: libc::IPPROTO_TCP as u8,
                 states: 1 << 10,
+                tcp_info: false,
             })
             .unwrap();
             assert!(
@@ -449,11 +470,58 @@ mod tests {
             v6: false,
             protocol: libc::IPPROTO_TCP as u8,
             states: 1 << 10,
+            tcp_info: false,
         })
         .unwrap();
-        let row = rows.iter().find(|row| row.local_port == port).unwrap();
+        let socket = rows.iter().find(|s| s.row.local_port == port).unwrap();
+        let row = &socket.row;
         assert_eq!(row.local, "127.0.0.1".parse::<IpAddr>().unwrap());
         assert_eq!((row.state, row.tx_queue), (10, 0));
         assert_ne!(row.inode, 0);
+        assert_eq!(socket.tcp_info, None, "not asked for");
+    }
+
+    #[test]
+    fn tcp_info_comes_only_when_asked_for() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        for tcp_info in [false, true] {
+            let sockets = dump_tcp(1 << 10, tcp_info).unwrap();
+            let socket = sockets.iter().find(|s| s.row.local_port == port).unwrap();
+            // A listener is a full socket: the kernel sends its tcp_info (cwnd starts at 10).
+            assert_eq!(socket.tcp_info.is_some(), tcp_info);
+            if let Some(info) = &socket.tcp_info {
+                assert_eq!(info.cwnd, Some(10));
+                assert_eq!(info.bytes_acked, Some(0));
+            }
+        }
+    }
+
+    #[test]
+    fn decodes_an_inet_diag_info_attribute() {
+        let info = tcp_info::tests::fixture();
+        let mut payload = bytes_of(&established()).to_vec();
+        // An attribute before it, as INET_DIAG_PAD or MEMINFO may come first.
+        payload.extend([8, 0, 1, 0, 0, 0, 0, 0]);
+        let len = u16::try_from(4 + info.len()).unwrap();
+        payload.extend(len.to_ne_bytes());
+        payload.extend(INET_DIAG_INFO.to_ne_bytes());
+        payload.extend(&info);
+        let decoded = decode_all(&message(SOCK_DIAG_BY_FAMILY, &payload));
+        let got = decoded.rows[0].tcp_info.as_deref().unwrap();
+        assert_eq!(*got, tcp_info::decode(&info));
+        assert_eq!((got.rtt_us, got.cwnd), (Some(41), Some(10)));
+        // Without the attribute, none; a value cut short by the message keeps what it holds.
+        let plain = decode_all(&message(SOCK_DIAG_BY_FAMILY, bytes_of(&established())));
+        assert_eq!(plain.rows[0].tcp_info, None);
+        let short = &payload[..payload.len() - 120];
+        let mut cut = short.to_vec();
+        let at = cut.len() - (info.len() - 120) - 4;
+        cut[at..at + 2]
+            .copy_from_slice(&u16::try_from(4 + info.len() - 120).unwrap().to_ne_bytes());
+        let decoded = decode_all(&message(SOCK_DIAG_BY_FAMILY, &cut));
+        let got = decoded.rows[0].tcp_info.as_deref().unwrap();
+        assert_eq!(got.total_retrans, Some(7));
+        assert_eq!(got.bytes_acked, None);
     }
 }

@@ -5,7 +5,7 @@ use std::{
     io::{self, Write},
 };
 
-use serde::Serialize;
+use serde::{Serialize, ser::SerializeMap as _};
 
 use super::write_line;
 use crate::{
@@ -15,6 +15,7 @@ use crate::{
         containers::Container,
         owners::{Owner, SocketOwners},
         sockets::{InetProtocol, InetSocketRow, UnixSocketRow},
+        tcp_info::TcpInfo,
     },
     views::{
         escape::escape_bytes,
@@ -48,6 +49,26 @@ struct InetSocket {
     /// With -o only.
     #[serde(skip_serializing_if = "Option::is_none")]
     timer: Option<Timer>,
+    /// With --tcp-info, on TCP sockets only: `null` when the kernel sent none (time-wait and
+    /// request sockets, -c's transitions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp_info: Option<Option<TcpInfoJson>>,
+}
+
+/// struct tcp_info's shown fields, keyed and ordered as [`TcpInfo::fields`] names them; a field
+/// the kernel's struct lacks is `null`.
+#[derive(Debug)]
+struct TcpInfoJson(TcpInfo);
+
+impl Serialize for TcpInfoJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fields = self.0.fields();
+        let mut map = serializer.serialize_map(Some(fields.len()))?;
+        for (name, value) in fields {
+            map.serialize_entry(name, &value)?;
+        }
+        map.end()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -120,8 +141,9 @@ pub(crate) fn write_inet_socket(
     row: &InetSocketRow,
     flags: &NetstatFlags,
     owners: Option<&SocketOwners>,
+    tcp_info: Option<&TcpInfo>,
 ) -> io::Result<()> {
-    write_line(out, &inet_socket(protocol, row, flags, owners))
+    write_line(out, &inet_socket(protocol, row, flags, owners, tcp_info))
 }
 
 fn inet_socket(
@@ -129,6 +151,7 @@ fn inet_socket(
     row: &InetSocketRow,
     flags: &NetstatFlags,
     owners: Option<&SocketOwners>,
+    tcp_info: Option<&TcpInfo>,
 ) -> InetSocket {
     InetSocket {
         proto: protocol.name(),
@@ -154,6 +177,8 @@ fn inet_socket(
                 timeout: row.timeout,
             }
         }),
+        tcp_info: (flags.tcp_info && protocol == InetProtocol::Tcp)
+            .then(|| tcp_info.copied().map(TcpInfoJson)),
     }
 }
 
@@ -214,6 +239,7 @@ pub(crate) fn write_transition(
             })
         }),
         timer: None,
+        tcp_info: flags.tcp_info.then_some(None),
     };
     write_line(out, &Stamped { ts, socket })
 }
@@ -260,7 +286,8 @@ mod tests {
     #[test]
     fn inet_sockets_are_typed() {
         let listen = listen();
-        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &listen, &flags(), None));
+        let rows =
+            parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &listen, &flags(), None, None));
         assert_eq!(
             rows[0],
             json!({
@@ -270,7 +297,7 @@ mod tests {
             })
         );
         let udp = mapped_udp();
-        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Udp, &udp, &flags(), None));
+        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Udp, &udp, &flags(), None, None));
         assert_eq!(rows[0]["proto"], "udp");
         assert_eq!(rows[0]["family"], "inet6");
         assert_eq!(rows[0]["laddr"], "::ffff:127.0.0.1");
@@ -284,7 +311,7 @@ mod tests {
         let mut f = flags();
         f.programs = true;
         f.timers = true;
-        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &row, &f, None));
+        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &row, &f, None, None));
         assert_eq!(rows[0]["owner"], Value::Null, "-p without an owner: null");
         assert_eq!(
             rows[0]["timer"],
@@ -293,9 +320,58 @@ mod tests {
         assert_eq!(rows[0]["state"], "ESTABLISHED");
         assert_eq!(rows[0]["send_q"], 16);
         assert_eq!(rows[0]["uid"], 1000);
-        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &row, &flags(), None));
+        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &row, &flags(), None, None));
         let object = rows[0].as_object().unwrap();
         assert!(!object.contains_key("owner") && !object.contains_key("timer"));
+    }
+
+    #[test]
+    fn tcp_info_objects_on_tcp_rows_only() {
+        let info = TcpInfo {
+            rtt_us: Some(41),
+            cwnd: Some(10),
+            bytes_acked: Some(123_457),
+            ..TcpInfo::default()
+        };
+        let mut f = flags();
+        f.tcp_info = true;
+        let row = established6();
+        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &row, &f, None, Some(&info)));
+        assert_eq!(
+            rows[0]["tcp_info"],
+            json!({
+                "rtt_us": 41, "rttvar_us": null, "cwnd": 10, "total_retrans": null, "lost": null,
+                "unacked": null, "bytes_acked": 123457, "bytes_received": null,
+                "delivery_rate": null, "busy_us": null, "rwnd_limited_us": null,
+                "sndbuf_limited_us": null
+            })
+        );
+        let keys: Vec<&str> = rows[0]["tcp_info"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys.len(), TcpInfo::names().len());
+        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &row, &f, None, None));
+        assert_eq!(
+            rows[0]["tcp_info"],
+            Value::Null,
+            "a TCP row without one: null"
+        );
+        assert!(rows[0].as_object().unwrap().contains_key("tcp_info"));
+        let udp = mapped_udp();
+        let rows = parsed(|o| write_inet_socket(o, InetProtocol::Udp, &udp, &f, None, None));
+        assert!(
+            !rows[0].as_object().unwrap().contains_key("tcp_info"),
+            "UDP: none"
+        );
+        let rows =
+            parsed(|o| write_inet_socket(o, InetProtocol::Tcp, &row, &flags(), None, Some(&info)));
+        assert!(
+            !rows[0].as_object().unwrap().contains_key("tcp_info"),
+            "not asked for"
+        );
     }
 
     #[test]

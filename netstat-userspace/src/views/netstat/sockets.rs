@@ -15,6 +15,7 @@ use crate::{
         names::Names,
         owners::{Owner, SocketOwners},
         sockets::{InetProtocol, InetSocketRow, SO_ACCEPTCON, UnixSocketRow},
+        tcp_info::TcpInfo,
     },
     views::{color::StateCell, escape::escape_controls, line::Line, netstat::NetstatFlags},
 };
@@ -57,7 +58,28 @@ pub(crate) fn write_inet_header(out: &mut dyn Write, flags: &NetstatFlags) -> io
     if flags.containers {
         out.write_all(b" CONTAINER")?;
     }
+    if flags.tcp_info {
+        for name in TcpInfo::names() {
+            write!(out, " {}", name.to_ascii_uppercase())?;
+        }
+    }
     out.write_all(b"\n")
+}
+
+/// enetstat's --tcp-info columns, each padded to its heading (the last not, so that no line
+/// ends in spaces): `-` for a field the kernel's struct lacks, and in every column of a row
+/// without tcp_info (UDP, raw, time-wait and request sockets, -c's transitions).
+fn write_tcp_info(out: &mut dyn Write, info: Option<&TcpInfo>) -> io::Result<()> {
+    let fields = info.copied().unwrap_or_default().fields();
+    let last = fields.len() - 1;
+    for (i, (name, value)) in fields.into_iter().enumerate() {
+        let width = if i == last { 0 } else { name.len() };
+        match value {
+            Some(value) => write!(out, " {value:<width$}")?,
+            None => write!(out, " {:<width$}", "-")?,
+        }
+    }
+    Ok(())
 }
 
 /// Whether netstat shows this row: TCP decides by the remote port, UDP and raw by the remote
@@ -166,9 +188,13 @@ pub(crate) fn write_transition_row(
     if flags.containers {
         write_container(out, owner)?;
     }
+    if flags.tcp_info {
+        write_tcp_info(out, None)?;
+    }
     out.write_all(b"\n")
 }
 
+/// One row; `tcp_info` is shown with --tcp-info (the kernel's, for a TCP socket that has one).
 pub(crate) fn write_inet_row(
     out: &mut dyn Write,
     protocol: InetProtocol,
@@ -176,6 +202,7 @@ pub(crate) fn write_inet_row(
     flags: &NetstatFlags,
     names: &dyn Names,
     owners: Option<&SocketOwners>,
+    tcp_info: Option<&TcpInfo>,
 ) -> io::Result<()> {
     if protocol == InetProtocol::Tcp
         && flags.numeric_hosts
@@ -195,6 +222,9 @@ pub(crate) fn write_inet_row(
     }
     if flags.containers {
         write_container(out, owner)?;
+    }
+    if flags.tcp_info {
+        write_tcp_info(out, tcp_info)?;
     }
     out.write_all(b"\n")
 }
@@ -467,6 +497,56 @@ mod tests {
     }
 
     #[test]
+    fn tcp_info_columns_come_last_padded_to_their_headings() {
+        let info = TcpInfo {
+            rtt_us: Some(41),
+            rttvar_us: Some(20),
+            cwnd: Some(10),
+            total_retrans: Some(7),
+            lost: Some(1),
+            unacked: Some(3),
+            bytes_acked: Some(123_457),
+            bytes_received: Some(98_765),
+            delivery_rate: None,
+            busy_time_us: None,
+            rwnd_limited_us: None,
+            sndbuf_limited_us: None,
+        };
+        let mut f = flags();
+        f.numeric_hosts = true;
+        f.numeric_ports = true;
+        f.programs = true;
+        let row = listen();
+        let plain =
+            render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None, None));
+        let header = render(|o| write_inet_header(o, &f));
+        f.tcp_info = true;
+        let with =
+            render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None, Some(&info)));
+        let columns = " 41     20        10   7             1    3       123457      98765          -             -       -               -\n";
+        assert_eq!(with, format!("{}{columns}", plain.trim_end_matches('\n')));
+        let headed = render(|o| write_inet_header(o, &f));
+        assert_eq!(
+            headed,
+            format!(
+                "{} RTT_US RTTVAR_US CWND TOTAL_RETRANS LOST UNACKED BYTES_ACKED BYTES_RECEIVED DELIVERY_RATE BUSY_US RWND_LIMITED_US SNDBUF_LIMITED_US\n",
+                header.trim_end_matches('\n')
+            )
+        );
+        // A row without tcp_info (UDP, time-wait) shows `-` in every column.
+        let none = render(|o| write_inet_row(o, InetProtocol::Udp, &row, &f, &NoNames, None, None));
+        assert!(none.ends_with(" -               -\n"), "{none:?}");
+        assert_eq!(
+            none.split_whitespace()
+                .rev()
+                .take(12)
+                .filter(|c| *c == "-")
+                .count(),
+            12
+        );
+    }
+
+    #[test]
     fn headers() {
         let mut f = flags();
         assert_eq!(
@@ -496,14 +576,14 @@ mod tests {
         f.numeric_ports = true;
         let row = listen();
         assert_eq!(
-            render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None)),
+            render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None, None)),
             "tcp        2      0 127.0.0.1:8080          0.0.0.0:*               LISTEN     \n"
         );
         let row = established6();
         f.extend = 2;
         f.timers = true;
         assert_eq!(
-            render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None)),
+            render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None, None)),
             "tcp6       0     16 ::1:8080                ::1:41938               ESTABLISHED 1000       83817      keepalive (47.19/3/0)\n"
         );
     }
@@ -547,19 +627,21 @@ mod tests {
         f.timers = true;
         for row in [listen(), established6()] {
             f.color = false;
-            let plain = render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None));
+            let plain =
+                render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None, None));
             f.color = true;
             let colored =
-                render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None));
+                render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None, None));
             assert_ne!(colored, plain);
             assert_eq!(crate::views::color::strip_sgr(&colored), plain);
             // UDP has no TCP states to colour.
-            let udp = render(|o| write_inet_row(o, InetProtocol::Udp, &row, &f, &NoNames, None));
+            let udp =
+                render(|o| write_inet_row(o, InetProtocol::Udp, &row, &f, &NoNames, None, None));
             assert!(!udp.contains('\x1b'));
         }
         let row = listen();
         assert!(
-            render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None))
+            render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &NoNames, None, None))
                 .contains(" \x1b[36mLISTEN\x1b[0m      ")
         );
     }
@@ -579,7 +661,7 @@ mod tests {
         f.extend = 2;
         let row = listen();
         assert_eq!(
-            render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &names, None)),
+            render(|o| write_inet_row(o, InetProtocol::Tcp, &row, &f, &names, None, None)),
             "tcp        2      0 localhost:http-alt      0.0.0.0:*               LISTEN      root       21746     \n"
         );
     }
