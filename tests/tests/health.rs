@@ -493,3 +493,26 @@ fn an_unknown_event_kind_is_one_line_and_exit_2() -> anyhow::Result<()> {
     assert!(out.stdout.is_empty());
     Ok(())
 }
+
+#[test]
+fn ctrl_c_detaches_every_health_program() -> anyhow::Result<()> {
+    // Programs of an earlier test's enetstat may still be on their way out: follow this run's.
+    let before = enetstat::loaded_program_ids("enetstat_");
+    let running = Running::start(&["watch", "--events", "all"])?;
+    let ours: Vec<u32> = enetstat::loaded_program_ids("enetstat_")
+        .into_iter()
+        .filter(|id| !before.contains(id))
+        .collect();
+    assert_eq!(
+        ours.len(),
+        6,
+        "the transition probe and five health programs: {before:?} -> {ours:?}"
+    );
+    let finished = running.stop()?;
+    assert!(finished.status.success(), "{}", finished.stderr);
+    wait::until_true("the programs to be freed", Duration::from_secs(5), || {
+        let loaded = enetstat::loaded_program_ids("enetstat_");
+        Ok(ours.iter().all(|id| !loaded.contains(id)))
+    })?;
+    Ok(())
+}

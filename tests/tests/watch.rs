@@ -411,7 +411,7 @@ fn sigint_and_sigterm_detach_the_probe() {
 #[test]
 fn a_tiny_ring_reports_its_losses() {
     let ns = Netns::new("lost").unwrap();
-    // Pause the reader so the 4 KiB ring (about 33 records of 120 bytes plus a header) overflows, then let it go.
+    // Pause the reader so the 4 KiB ring (about 30 records of 128 bytes plus a header) overflows, then let it go.
     let running =
         Running::start(&["watch", "--json", "--ring-size", "4K", "--rport", "7014"]).unwrap();
     // SAFETY: pausing and resuming our own child.

@@ -56,7 +56,7 @@ pub(crate) struct TcpStateProbe {
 
 /// The default ring size of `watch` and `serve`. Sized by need: the reader drains every 20 ms
 /// (sources/pump.rs), two loopback churn loops on both cores peak near 300,000 transitions/s
-/// (`bench cost`), and a record takes 128 bytes with its header: 0.8 MB per drain interval,
+/// (`bench cost`), and a record takes 136 bytes with its header: 0.8 MB per drain interval,
 /// times 4 for a late drain, rounded up to a power of two. It is mapped (and resident) twice in
 /// the reader, and is kernel memory that cannot be swapped. `--ring-size` gives more.
 pub(crate) const DEFAULT_RING_SIZE: &str = "4M";
