@@ -23,7 +23,7 @@ use netstat_common::{
 };
 
 use crate::tcp_state::{
-    TCP_STATE_FILTER, TCP_STATE_NETNS_OFFSETS, TCP_STATE_SOCK_OFFSETS, ipv4_bytes, reserve, submit,
+    TCP_STATE_FILTER, TCP_STATE_SOCK_OFFSETS, inode_of_net, ipv4_bytes, netns_of, reserve, submit,
 };
 
 /// Set by userspace from the kernel's BTF before load.
@@ -68,24 +68,6 @@ fn read<T: Copy + Default>(address: u64) -> T {
 #[inline(always)]
 fn at<T: Copy + Default>(base: u64, offset: u32) -> T {
     read(base + u64::from(offset))
-}
-
-/// `net->ns.inum` of a `struct net *`, 0 when unknown.
-#[inline(always)]
-fn inode_of_net(net: u64) -> u32 {
-    // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
-    let netns = unsafe { core::ptr::read_volatile(&TCP_STATE_NETNS_OFFSETS) };
-    if netns.net_inum == 0 || net == 0 {
-        return 0;
-    }
-    at(net, netns.net_inum)
-}
-
-#[inline(always)]
-fn netns_of_sock(sk: u64) -> u32 {
-    // SAFETY: as above.
-    let netns = unsafe { core::ptr::read_volatile(&TCP_STATE_NETNS_OFFSETS) };
-    inode_of_net(at(sk, netns.sock_net))
 }
 
 /// Which socket an event is about, and what is known of it.
@@ -138,7 +120,7 @@ fn subject(sk: u64, cookie: u64) -> Subject {
         dport: u16::from_be(at(sk, sock.dport)),
         saddr,
         daddr,
-        netns: netns_of_sock(sk),
+        netns: netns_of(sk),
         state,
         protocol: if full {
             at::<u16>(sk, health.sk_protocol) as u8

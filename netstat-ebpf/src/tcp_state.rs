@@ -24,11 +24,11 @@ use netstat_common::{
 
 /// Transition records. Its size is set by userspace before load (`EbpfLoader::set_max_entries`).
 #[map]
-pub(crate) static TCP_STATE_EVENTS: RingBuf = RingBuf::with_byte_size(0, 0);
+static TCP_STATE_EVENTS: RingBuf = RingBuf::with_byte_size(0, 0);
 
 /// Records the ring buffer could not take, per CPU (index 0).
 #[map]
-pub(crate) static TCP_STATE_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+static TCP_STATE_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// Set by userspace at load time; read volatile so the compiler cannot fold the default.
 #[unsafe(no_mangle)]
@@ -44,7 +44,7 @@ pub(crate) static TCP_STATE_FILTER: KernelFilter = KernelFilter {
 
 /// Set by userspace from the kernel's BTF; zero leaves records' netns at 0.
 #[unsafe(no_mangle)]
-pub(crate) static TCP_STATE_NETNS_OFFSETS: NetnsOffsets = NetnsOffsets {
+static TCP_STATE_NETNS_OFFSETS: NetnsOffsets = NetnsOffsets {
     sock_net: 0,
     net_inum: 0,
 };
@@ -64,7 +64,7 @@ pub(crate) static TCP_STATE_SOCK_OFFSETS: SockOffsets = SockOffsets {
 
 /// The socket's network namespace inode: two kernel reads through BTF-resolved offsets.
 #[inline(always)]
-fn netns_of(skaddr: u64) -> u32 {
+pub(crate) fn netns_of(skaddr: u64) -> u32 {
     // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
     let offsets = unsafe { core::ptr::read_volatile(&TCP_STATE_NETNS_OFFSETS) };
     if offsets.net_inum == 0 {
@@ -74,10 +74,18 @@ fn netns_of(skaddr: u64) -> u32 {
     let net: u64 =
         unsafe { bpf_probe_read_kernel((skaddr + u64::from(offsets.sock_net)) as *const u64) }
             .unwrap_or(0);
-    if net == 0 {
+    inode_of_net(net)
+}
+
+/// `net->ns.inum` of a `struct net *`, 0 when unknown.
+#[inline(always)]
+pub(crate) fn inode_of_net(net: u64) -> u32 {
+    // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
+    let offsets = unsafe { core::ptr::read_volatile(&TCP_STATE_NETNS_OFFSETS) };
+    if offsets.net_inum == 0 || net == 0 {
         return 0;
     }
-    // SAFETY: as above.
+    // SAFETY: bpf_probe_read_kernel checks the address; a failed read yields 0.
     unsafe { bpf_probe_read_kernel((net + u64::from(offsets.net_inum)) as *const u32) }.unwrap_or(0)
 }
 
@@ -258,7 +266,7 @@ pub(crate) fn enetstat_tcp_state_btf(ctx: BtfTracePointContext) -> i32 {
 /// verifier checks against the kernel's BTF (the offset is a load-time constant) and the kernel
 /// guards against faults.
 #[inline(always)]
-pub(crate) fn sock_field<T: Copy>(sk: u64, offset: u32) -> T {
+fn sock_field<T: Copy>(sk: u64, offset: u32) -> T {
     // SAFETY: as above; the offsets come from the same BTF the program is verified against.
     unsafe { core::ptr::read_volatile((sk + u64::from(offset)) as *const T) }
 }
@@ -266,7 +274,7 @@ pub(crate) fn sock_field<T: Copy>(sk: u64, offset: u32) -> T {
 /// The socket's network namespace through typed loads (`sk->__sk_common.skc_net.net->ns.inum`),
 /// for the BTF tracepoint.
 #[inline(always)]
-pub(crate) fn netns_by_load(sk: u64) -> u32 {
+fn netns_by_load(sk: u64) -> u32 {
     // SAFETY: a plain static, read volatile so that userspace's value at load time is seen.
     let offsets = unsafe { core::ptr::read_volatile(&TCP_STATE_NETNS_OFFSETS) };
     if offsets.net_inum == 0 {

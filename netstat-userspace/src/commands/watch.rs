@@ -52,10 +52,8 @@ struct Stream<W: Write> {
     printer: Box<dyn WatchPrinter>,
     /// `--lifetimes`: closed connections are printed instead of transitions.
     lifetimes: bool,
-    /// Transitions are printed (they are always traced: owners come from them).
-    print_transitions: bool,
-    /// How the loss line names what was lost.
-    record_noun: &'static str,
+    /// The kinds shown; transitions are traced whether shown or not (owners come from them).
+    kinds: EventKinds,
     out: W,
 }
 
@@ -79,7 +77,7 @@ impl<W: Write> EventSink<LiveEvent> for Stream<W> {
             LiveEvent::Health(health) => return self.on_health(health),
         };
         let observed = self.tracker.observe(*transition);
-        if !self.print_transitions || !self.filter.matches(transition) {
+        if !self.kinds.contains(EventKind::State) || !self.filter.matches(transition) {
             return Ok(());
         }
         if !self.lifetimes {
@@ -100,7 +98,11 @@ impl<W: Write> EventSink<LiveEvent> for Stream<W> {
             if lost > 0 {
                 eprintln!(
                     "enetstat: {lost} {} records lost: {}",
-                    self.record_noun,
+                    if self.kinds.any_health() {
+                        "event"
+                    } else {
+                        "transition"
+                    },
                     describe_loss(cause)
                 );
                 self.printer
@@ -155,12 +157,7 @@ pub(crate) async fn run(mut config: WatchConfig) -> anyhow::Result<()> {
         tracker,
         printer: watch_printer(config.format, rows, clock, config.color),
         lifetimes: config.lifetimes,
-        print_transitions: kinds.contains(EventKind::State),
-        record_noun: if kinds.any_health() {
-            "event"
-        } else {
-            "transition"
-        },
+        kinds,
         out: output::stream_stdout(),
     };
     if config.namespaces.is_some() {

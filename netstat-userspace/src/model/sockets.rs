@@ -47,6 +47,18 @@ pub(crate) enum InetProtocol {
 }
 
 impl InetProtocol {
+    /// A socket's `sk_protocol` (`IPPROTO_*`); `IPPROTO_RAW` for raw sockets sending their own
+    /// headers (other raw sockets carry the protocol they were opened for).
+    pub(crate) fn from_ipproto(protocol: u8) -> Option<Self> {
+        match protocol {
+            6 => Some(InetProtocol::Tcp),
+            17 => Some(InetProtocol::Udp),
+            136 => Some(InetProtocol::UdpLite),
+            255 => Some(InetProtocol::Raw),
+            _ => None,
+        }
+    }
+
     /// The Proto column: net-tools' names.
     pub(crate) fn label(self, v6: bool) -> &'static str {
         match (self, v6) {

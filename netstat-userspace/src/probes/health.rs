@@ -109,13 +109,11 @@ pub(crate) fn health_offsets(btf: &Btf) -> Result<HealthOffsets, String> {
 
 /// Loads and attaches the programs of the asked kinds; returns their names, for the loss
 /// reader's recursion counts.
-pub(crate) fn attach(ebpf: &mut Ebpf, kinds: EventKinds) -> anyhow::Result<Vec<&'static str>> {
-    if !kinds.any_health() {
-        // Transitions alone need no BTF (the classic tracepoint).
-        return Ok(Vec::new());
-    }
-    let btf = aya::Btf::from_sys_fs()
-        .context("the health events need the kernel's BTF (/sys/kernel/btf/vmlinux)")?;
+pub(crate) fn attach(
+    ebpf: &mut Ebpf,
+    btf: &aya::Btf,
+    kinds: EventKinds,
+) -> anyhow::Result<Vec<&'static str>> {
     let mut attached = Vec::new();
     for &(name, tracepoint, _) in PROGRAMS.iter().filter(|(_, _, k)| kinds.contains(*k)) {
         let program: &mut BtfTracePoint = ebpf
@@ -123,7 +121,7 @@ pub(crate) fn attach(ebpf: &mut Ebpf, kinds: EventKinds) -> anyhow::Result<Vec<&
             .ok_or_else(|| anyhow!("program {name} missing from the eBPF object"))?
             .try_into()?;
         program
-            .load(tracepoint, &btf)
+            .load(tracepoint, btf)
             .map_err(|err| privileges::explain_load_error(err.into()))
             .with_context(|| format!("loading the tp_btf/{tracepoint} program"))?;
         program.attach().map_err(|err| {

@@ -124,10 +124,18 @@ impl TcpStateProbe {
             .map_err(|err| privileges::explain_load_error(err.into()))
             .context("loading the eBPF object")?;
         let forced_classic = std::env::var(TCP_HOOK_ENV).as_deref() == Ok("tracepoint");
-        let btf_attempt = match (forced_classic, sock_offsets) {
-            (true, _) => Err(format!("{TCP_HOOK_ENV}=tracepoint")),
-            (false, Err(why)) => Err(why),
-            (false, Ok(_)) => attach_btf(&mut ebpf).map_err(|err| format!("{err:#}")),
+        // aya's own parse, which BTF tracepoints are loaded against: once for every program.
+        let aya_btf = (!forced_classic || kinds.any_health()).then(|| {
+            aya::Btf::from_sys_fs().map_err(|err| format!("reading the kernel's BTF: {err}"))
+        });
+        let btf_attempt = match (forced_classic, sock_offsets, &aya_btf) {
+            (true, _, _) => Err(format!("{TCP_HOOK_ENV}=tracepoint")),
+            (false, Err(why), _) => Err(why),
+            (false, Ok(_), Some(Ok(btf))) => {
+                attach_btf(&mut ebpf, btf).map_err(|err| format!("{err:#}"))
+            }
+            (false, Ok(_), Some(Err(why))) => Err(why.clone()),
+            (false, Ok(_), None) => unreachable!("parsed unless the classic hook is forced"),
         };
         let hook = match btf_attempt {
             Ok(()) => TcpHook::BtfTracepoint,
@@ -142,7 +150,14 @@ impl TcpStateProbe {
             TcpHook::BtfTracepoint => TCP_STATE_BTF_PROGRAM,
             TcpHook::Tracepoint => TCP_STATE_PROGRAM,
         }];
-        programs.extend(health::attach(&mut ebpf, kinds)?);
+        if kinds.any_health() {
+            let btf = match &aya_btf {
+                Some(Ok(btf)) => btf,
+                Some(Err(why)) => bail!("the health events need the kernel's BTF: {why}"),
+                None => unreachable!("parsed when health events are asked for"),
+            };
+            programs.extend(health::attach(&mut ebpf, btf, kinds)?);
+        }
         let events = RingBuf::try_from(
             ebpf.take_map(TCP_STATE_EVENTS)
                 .ok_or_else(|| anyhow!("map {TCP_STATE_EVENTS} missing"))?,
@@ -175,14 +190,13 @@ impl TcpStateProbe {
 }
 
 /// The BTF tracepoint: typed loads, the socket's cookie, no tracefs.
-fn attach_btf(ebpf: &mut Ebpf) -> anyhow::Result<()> {
-    let btf = aya::Btf::from_sys_fs().context("reading the kernel's BTF")?;
+fn attach_btf(ebpf: &mut Ebpf, btf: &aya::Btf) -> anyhow::Result<()> {
     let program: &mut BtfTracePoint = ebpf
         .program_mut(TCP_STATE_BTF_PROGRAM)
         .ok_or_else(|| anyhow!("program {TCP_STATE_BTF_PROGRAM} missing from the eBPF object"))?
         .try_into()?;
     program
-        .load("inet_sock_set_state", &btf)
+        .load("inet_sock_set_state", btf)
         .map_err(|err| privileges::explain_load_error(err.into()))
         .context("loading the tp_btf/inet_sock_set_state program")?;
     program

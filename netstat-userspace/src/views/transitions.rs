@@ -21,6 +21,7 @@ use crate::{
         TcpState,
         health::{EventKind, HealthReasons},
         losses::LossCause,
+        sockets::InetProtocol,
     },
 };
 
@@ -242,17 +243,14 @@ fn write_health_detail(line: &mut Line, event: &HealthEvent, reasons: &HealthRea
     }
 }
 
-/// `IPPROTO_*` as netstat names protocols; None for 0 (no socket) and the unnamed.
+/// A socket's `IPPROTO_*` by name: [`InetProtocol::name`], and the raw sockets of ICMP;
+/// None for 0 (no socket) and the unnamed.
 fn protocol_name(protocol: u8) -> Option<&'static str> {
-    Some(match protocol {
-        6 => "tcp",
-        17 => "udp",
-        136 => "udplite",
-        1 => "icmp",
-        58 => "icmpv6",
-        255 => "raw",
-        _ => return None,
-    })
+    match protocol {
+        1 => Some("icmp"),
+        58 => Some("icmpv6"),
+        _ => InetProtocol::from_ipproto(protocol).map(InetProtocol::name),
+    }
 }
 
 impl WatchPrinter for WatchTable {
