@@ -18,6 +18,8 @@ use std::{
 use anyhow::Context as _;
 use enetstat_integration_tests::{
     enetstat::{self, Finished, Running},
+    exposition::Exposition,
+    http,
     netns::{Netns, ip},
     prerequisite, wait, workload,
 };
@@ -480,17 +482,19 @@ fn the_table_shows_every_kind_in_one_table_with_an_event_column() -> anyhow::Res
 
 #[test]
 fn an_unknown_event_kind_is_one_line_and_exit_2() -> anyhow::Result<()> {
-    let out = Command::new(enetstat::binary())
-        .args(["watch", "--events", "state,retransmits"])
-        .output()?;
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8(out.stderr)?;
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("unknown event kind \"retransmits\""),
-        "{stderr}"
-    );
-    assert!(out.stdout.is_empty());
+    for command in ["watch", "serve"] {
+        let out = Command::new(enetstat::binary())
+            .args([command, "--events", "state,retransmits"])
+            .output()?;
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let stderr = String::from_utf8(out.stderr)?;
+        assert_eq!(stderr.lines().count(), 1, "{command}: {stderr}");
+        assert!(
+            stderr.contains("unknown event kind \"retransmits\""),
+            "{command}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{command}");
+    }
     Ok(())
 }
 
@@ -514,5 +518,213 @@ fn ctrl_c_detaches_every_health_program() -> anyhow::Result<()> {
         let loaded = enetstat::loaded_program_ids("enetstat_");
         Ok(ours.iter().all(|id| !loaded.contains(id)))
     })?;
+    Ok(())
+}
+
+/// Attaches a classic socket filter that drops every packet (`ret #0`) to `socket`, or detaches
+/// it: the kernel then drops the socket's segments as SOCKET_FILTER and adds them to its sk_drops.
+fn drop_everything(socket: &impl AsRawFd, on: bool) -> anyhow::Result<()> {
+    let rc = if on {
+        let mut code = [libc::sock_filter {
+            code: 0x06, // BPF_RET | BPF_K
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }];
+        let program = libc::sock_fprog {
+            len: 1,
+            filter: code.as_mut_ptr(),
+        };
+        // SAFETY: a valid socket, and a program that outlives the call (the kernel copies it).
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                (&raw const program).cast(),
+                size_of::<libc::sock_fprog>() as u32,
+            )
+        }
+    } else {
+        let none: libc::c_int = 0;
+        // SAFETY: a valid socket and option buffer.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_DETACH_FILTER,
+                (&raw const none).cast(),
+                size_of::<libc::c_int>() as u32,
+            )
+        }
+    };
+    anyhow::ensure!(
+        rc == 0,
+        "socket filter: {}",
+        std::io::Error::last_os_error()
+    );
+    Ok(())
+}
+
+/// `ss -tinmH` in `ns` for the socket whose local address is `local`: its `retrans:` total and
+/// its `skmem:(…,dN)` drops (the kernel's sk_drops).
+fn ss_retrans_and_drops(ns: &Netns, local: SocketAddr) -> anyhow::Result<(u64, u64)> {
+    let ss = prerequisite::require("ss", "iproute2");
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns.name()])
+        .arg(ss)
+        .args(["-tinmH", "src", &local.to_string()])
+        .output()?;
+    let text = String::from_utf8(out.stdout)?;
+    let retrans = text
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("retrans:"))
+        .map(|value| value.rsplit('/').next().unwrap_or("0").parse())
+        .transpose()?
+        .unwrap_or(0);
+    let drops = text
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("skmem:("))
+        .and_then(|mem| {
+            mem.trim_end_matches(')')
+                .split(',')
+                .find_map(|f| f.strip_prefix('d'))
+        })
+        .with_context(|| format!("no skmem drops in ss -tinm for {local}: {text}"))?
+        .parse()?;
+    Ok((retrans, drops))
+}
+
+/// The daemon's live-table row for the socket at `local` in `ns`.
+fn daemon_row(socket: &std::path::Path, ns: &Netns, local: SocketAddr) -> anyhow::Result<Value> {
+    let out = Command::new(enetstat::binary())
+        .args(["status", "--table", "--netns", ns.name(), "--socket"])
+        .arg(socket)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = String::from_utf8(out.stdout)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let mut mine = rows
+        .into_iter()
+        .filter(|row| row["local"] == local.to_string() && row["state"] == "ESTABLISHED");
+    match (mine.next(), mine.next()) {
+        (Some(row), None) => Ok(row),
+        other => anyhow::bail!("expected one row at {local}, got {other:?}"),
+    }
+}
+
+/// `serve --events all`: the live table's rows carry each socket's retransmits and drops, equal
+/// to the kernel's own per-socket counts (ss's `retrans` total and `skmem` drops), and the
+/// metrics carry the namespace's retransmitted segments (= `Tcp: RetransSegs`), resets by
+/// direction (sent = `Tcp: OutRsts`) and drops by reason.
+#[test]
+fn the_daemon_counts_each_sockets_retransmits_drops_and_resets() -> anyhow::Result<()> {
+    let ns = Netns::new("hdmn")?;
+    let dir = enetstat::TempDir::new()?;
+    let socket = dir.path.join("enetstat.sock");
+    const METRICS: &str = "127.0.0.1:9471";
+    let daemon = Running::start_in(
+        Some(ns.name()),
+        &[
+            "serve",
+            "--events",
+            "all",
+            "--socket",
+            socket.to_str().context("socket path")?,
+            "--metrics",
+            METRICS,
+        ],
+        "enetstat: serving on",
+    )?;
+    let retrans_before = snmp_in(&ns, "Tcp", "RetransSegs")?;
+    let resets_before = snmp_in(&ns, "Tcp", "OutRsts")?;
+
+    // The server's socket drops everything for a while: the client retransmits (on its RTO)
+    // until the filter goes.
+    let (client, server) = ns.run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let client = TcpStream::connect(listener.local_addr()?)?;
+        let (server, _) = listener.accept()?;
+        Ok((client, server))
+    })?;
+    drop_everything(&server, true)?;
+    (&client).write_all(&[5u8; 1000])?;
+    std::thread::sleep(Duration::from_millis(1800));
+    drop_everything(&server, false)?;
+    let mut received = vec![0u8; 1000];
+    server.set_read_timeout(Some(Duration::from_secs(10)))?;
+    (&server).read_exact(&mut received)?;
+    // A refused connect: one reset sent (for a segment without a socket), one received.
+    ns.run(|| workload::refused_connect(SocketAddr::from(([127, 0, 0, 1], 5329))))?;
+
+    let retrans_delta = snmp_in(&ns, "Tcp", "RetransSegs")? - retrans_before;
+    let resets_delta = snmp_in(&ns, "Tcp", "OutRsts")? - resets_before;
+    let (client_retrans, _) = ss_retrans_and_drops(&ns, client.local_addr()?)?;
+    let (_, server_drops) = ss_retrans_and_drops(&ns, server.local_addr()?)?;
+    assert!(retrans_delta > 0, "the filter caused no retransmits");
+    assert!(server_drops > 0, "the filter dropped nothing");
+    eprintln!(
+        "RetransSegs +{retrans_delta}, client retrans {client_retrans}, server drops {server_drops}, OutRsts +{resets_delta}"
+    );
+
+    // The pump drains every 20 ms; a request is answered after what arrived before it.
+    std::thread::sleep(Duration::from_millis(200));
+    let client_row = daemon_row(&socket, &ns, client.local_addr()?)?;
+    let server_row = daemon_row(&socket, &ns, server.local_addr()?)?;
+    assert_eq!(client_row["retransmits"], retrans_delta, "{client_row}");
+    assert_eq!(client_row["retransmits"], client_retrans, "{client_row}");
+    assert_eq!(client_row["drops"], 0, "{client_row}");
+    assert_eq!(server_row["drops"], server_drops, "{server_row}");
+    assert_eq!(server_row["retransmits"], 0, "{server_row}");
+    for row in [&client_row, &server_row] {
+        assert_eq!(row["resets_sent"], 0, "{row}");
+        assert_eq!(row["resets_received"], 0, "{row}");
+    }
+
+    let addr: SocketAddr = METRICS.parse()?;
+    let response =
+        ns.run(move || http::get_accepting(addr, "/metrics", http::ACCEPT_OPENMETRICS))?;
+    let metrics = Exposition::parse(&response.body)?;
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        metrics
+            .value(name, labels)
+            .with_context(|| format!("no {name} {labels:?} in\n{}", response.body))
+    };
+    let here = [("netns", ns.name())];
+    assert_eq!(
+        value("enetstat_retransmitted_segments_total", &here)?,
+        retrans_delta as f64
+    );
+    assert_eq!(
+        value(
+            "enetstat_socket_drops_total",
+            &[("netns", ns.name()), ("reason", "SOCKET_FILTER")]
+        )?,
+        server_drops as f64
+    );
+    let resets = |direction| {
+        value(
+            "enetstat_tcp_resets_total",
+            &[("netns", ns.name()), ("direction", direction)],
+        )
+    };
+    assert_eq!(resets("sent")?, resets_delta as f64);
+    assert_eq!(resets("sent")?, 1.0);
+    assert_eq!(resets("received")?, 1.0);
+    let status = Command::new(enetstat::binary())
+        .args(["status", "--json", "--socket"])
+        .arg(&socket)
+        .output()?;
+    let status: Value = serde_json::from_slice(&status.stdout)?;
+    assert_eq!(status["events"], "state,retransmit,reset,drop", "{status}");
+    assert_eq!(status["events_lost"], 0, "{status}");
+    drop((client, server));
+    daemon.stop()?;
     Ok(())
 }

@@ -29,18 +29,19 @@ use enetstat_integration_tests::{
 const SERVING: &str = "enetstat: serving on";
 
 fn serve(ns: &Netns, socket: &Path, metrics: &str) -> Running {
-    Running::start_in(
-        Some(ns.name()),
-        &[
-            "serve",
-            "--socket",
-            socket.to_str().unwrap(),
-            "--metrics",
-            metrics,
-        ],
-        SERVING,
-    )
-    .unwrap()
+    serve_with(ns, socket, metrics, &[])
+}
+
+fn serve_with(ns: &Netns, socket: &Path, metrics: &str, extra: &[&str]) -> Running {
+    let mut args = vec![
+        "serve",
+        "--socket",
+        socket.to_str().unwrap(),
+        "--metrics",
+        metrics,
+    ];
+    args.extend_from_slice(extra);
+    Running::start_in(Some(ns.name()), &args, SERVING).unwrap()
 }
 
 /// Sends `request` to the endpoint from inside the namespace.
@@ -409,11 +410,19 @@ fn both_formats_pass_promtool() {
     let dir = TempDir::new().unwrap();
     let socket = dir.path.join("enetstat.sock");
     let addr: SocketAddr = "127.0.0.1:9467".parse().unwrap();
-    let daemon = serve(&ns, &socket, "127.0.0.1:9467");
+    // Every family the daemon can export: the health totals too, a drop's reason among them.
+    let daemon = serve_with(&ns, &socket, "127.0.0.1:9467", &["--events", "all"]);
     ns.run(|| {
         let listener = TcpListener::bind("127.0.0.1:9510")?;
         workload::active_close_by_client(&listener)?;
         workload::active_close_by_server(&listener)?;
+        workload::refused_connect("127.0.0.1:9511".parse()?)?;
+        // An unread UDP socket overflows its receive buffer: drops with a reason.
+        let unread = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        for _ in 0..50 {
+            sender.send_to(&[0u8; 32768], unread.local_addr()?)?;
+        }
         Ok(())
     })
     .unwrap();
@@ -441,6 +450,9 @@ fn both_formats_pass_promtool() {
         "enetstat_transitions_total counter",
         "enetstat_connection_duration_seconds histogram",
         "enetstat_interface_packets_total counter",
+        "enetstat_retransmitted_segments_total counter",
+        "enetstat_tcp_resets_total counter",
+        "enetstat_socket_drops_total counter",
     ] {
         assert!(
             text.body.contains(&format!("\n# TYPE {family}\n")),

@@ -7,7 +7,10 @@
 use std::collections::BTreeMap;
 
 use super::table::{LiveTable, SnapshotRow, SocketEntry};
-use crate::{events::TcpTransition, model::hashing::FastMap};
+use crate::{
+    events::{TcpTransition, health::HealthEvent},
+    model::hashing::FastMap,
+};
 
 #[derive(Debug)]
 pub(crate) struct NamespaceTables {
@@ -39,10 +42,23 @@ impl NamespaceTables {
 
     /// The namespace a record is about.
     pub(crate) fn namespace_of(&self, transition: &TcpTransition) -> u64 {
-        match transition.netns {
+        self.namespace_named(transition.netns)
+    }
+
+    /// The namespace a record's `netns` field names.
+    pub(crate) fn namespace_named(&self, netns: u32) -> u64 {
+        match netns {
             0 => self.own,
             netns => u64::from(netns),
         }
+    }
+
+    /// Counts a retransmit, reset or drop for its socket; whether a table holds that socket.
+    pub(crate) fn apply_health(&mut self, event: &HealthEvent) -> bool {
+        let netns = self.namespace_named(event.netns);
+        self.tables
+            .get_mut(&netns)
+            .is_some_and(|table| table.apply_health(event))
     }
 
     pub(crate) fn is_tracked(&self, netns: u64) -> bool {

@@ -24,9 +24,13 @@ use std::{
     num::NonZeroU64,
 };
 
-use super::{lifetimes::synchronized, transitions::made_by_owner};
+use super::{
+    health::{HealthCounts, SocketHealth},
+    lifetimes::synchronized,
+    transitions::made_by_owner,
+};
 use crate::{
-    events::{Task, TcpTransition},
+    events::{Task, TcpTransition, health::HealthEvent},
     model::{
         TcpState,
         hashing::{FastMap, FastSet},
@@ -335,6 +339,8 @@ pub(crate) enum TableRow<'a> {
     Socket {
         key: u64,
         socket: &'a SocketEntry,
+        /// Its retransmits, resets and drops, when it had any.
+        health: Option<&'a SocketHealth>,
     },
     TimeWait {
         endpoints: &'a Endpoints,
@@ -362,6 +368,17 @@ impl TableRow<'_> {
         match self {
             TableRow::Socket { socket, .. } => socket.owner,
             TableRow::TimeWait { .. } => None,
+        }
+    }
+
+    /// Its retransmits, resets and drops since the table followed it (all 0 when it had none).
+    pub(crate) fn health(&self) -> SocketHealth {
+        match self {
+            TableRow::Socket {
+                health: Some(health),
+                ..
+            } => **health,
+            _ => SocketHealth::default(),
         }
     }
 
@@ -395,6 +412,8 @@ pub(crate) struct LiveTable {
     /// 4-tuples whose peer, a socket on this host, has sent its FIN: a close on such a 4-tuple
     /// leaves a time-wait socket in TIME_WAIT, whatever the timing says.
     peer_fin_sent: FastSet<Endpoints>,
+    /// Retransmits, resets and drops of the full sockets that had any (`serve --events`).
+    health: HealthCounts,
 }
 
 impl Default for LiveTable {
@@ -403,6 +422,7 @@ impl Default for LiveTable {
             sockets: FastMap::default(),
             time_waits: FastMap::default(),
             peer_fin_sent: FastSet::default(),
+            health: HealthCounts::default(),
             timeouts: Timeouts::default(),
             snapshot_ns: 0,
             next_expiry_ns: u64::MAX,
@@ -434,7 +454,32 @@ impl LiveTable {
         self.apply_to_time_waits(transition, fin_wait2_since, TimeWaitRow::Replace);
         let closed = self.apply_to_socket(transition);
         self.peer_fin_reaches_time_wait(transition);
+        if closed.is_some() {
+            self.health.forget(transition.socket_key());
+        }
         closed
+    }
+
+    /// Counts a retransmit, reset or drop for the full socket it names; whether the table holds
+    /// that socket (request sockets, time-wait sockets, UDP sockets and segments without a
+    /// socket are counted only host-wide).
+    pub(crate) fn apply_health(&mut self, event: &HealthEvent) -> bool {
+        match event.socket_key() {
+            Some(key) if self.sockets.contains_key(&key) => {
+                self.health.count(key, event);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Drops the health counts of sockets the table no longer holds (after a replay or resync,
+    /// which remove sockets without going through [`LiveTable::apply`]'s close).
+    fn prune_health(&mut self) {
+        if self.health.len() > 0 {
+            let sockets = &self.sockets;
+            self.health.retain(|key| sockets.contains_key(&key));
+        }
     }
 
     /// A socket that sends its FIN (-> FIN_WAIT1, or CLOSE_WAIT -> LAST_ACK) decides, when its
@@ -634,10 +679,11 @@ impl LiveTable {
 
     /// Every socket: full sockets first, then time-wait ones, each in no particular order.
     pub(crate) fn rows(&self) -> impl Iterator<Item = TableRow<'_>> {
-        let sockets = self
-            .sockets
-            .iter()
-            .map(|(&key, socket)| TableRow::Socket { key, socket });
+        let sockets = self.sockets.iter().map(|(&key, socket)| TableRow::Socket {
+            key,
+            socket,
+            health: self.health.get(key),
+        });
         let time_waits = self
             .time_waits
             .iter()
@@ -702,6 +748,7 @@ impl LiveTable {
     pub(crate) fn estimated_heap_bytes(&self) -> usize {
         hash_map_bytes::<u64, SocketEntry>(self.sockets.capacity())
             + hash_map_bytes::<Endpoints, TimeWaitEntry>(self.time_waits.capacity())
+            + hash_map_bytes::<u64, SocketHealth>(self.health.capacity())
     }
 }
 

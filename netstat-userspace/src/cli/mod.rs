@@ -25,7 +25,7 @@ use crate::{
         watch::WatchConfig,
     },
     daemon::web_config::WebConfig,
-    model::netns::NetnsSpec,
+    model::{health::EventKinds, netns::NetnsSpec},
     probes::{DEFAULT_RING_SIZE, check_ring_size},
     snapshot::NetstatConfig,
     sources::{daemon::DEFAULT_SOCKET, netns},
@@ -163,6 +163,11 @@ pub(crate) struct ServeArgs {
         requires = "metrics_container_label"
     )]
     pub(crate) metrics_max_containers: usize,
+    /// Which events to follow, comma-separated: state (transitions, always followed),
+    /// retransmit, reset, drop, or all. `status --table` rows gain each socket's counts of the
+    /// kinds followed, and --metrics their live totals by namespace (drops also by reason).
+    #[arg(long, value_name = "LIST", default_value = "state")]
+    pub(crate) events: String,
 }
 
 impl RawCommand {
@@ -323,6 +328,7 @@ impl RawArgs {
                     .metrics_container_label
                     .then_some(args.metrics_max_containers),
                 check_legacy_args: parse_netstat_args,
+                events: EventKinds::parse(&args.events)?,
             })),
             Some(RawCommand::Status { json, table }) => Ok(Config::Status {
                 socket: self.socket,

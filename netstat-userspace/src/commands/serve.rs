@@ -16,8 +16,12 @@ use crate::{
         state::{Daemon, map_large_allocations, release_free_memory},
         web_config::WebConfig,
     },
-    events::TcpTransition,
-    model::{health::EventKinds, hooks::TcpHook, system::page_size},
+    events::health::LiveEvent,
+    model::{
+        health::{EventKind, EventKinds},
+        hooks::TcpHook,
+        system::page_size,
+    },
     probes::{
         TcpStateProbe, check_ring_size,
         privileges::{Capabilities, keep_only},
@@ -43,6 +47,8 @@ pub(crate) struct ServeConfig {
     /// Checks the netstat command line that protocol version 1 and 2 clients send: the CLI's own
     /// rules, handed down so that the daemon never imports the CLI.
     pub(crate) check_legacy_args: CheckArgs,
+    /// `--events`: the health kinds followed besides transitions.
+    pub(crate) events: EventKinds,
 }
 
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
@@ -52,12 +58,10 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     // SIGHUP re-reads the kernel's tables; SIGINT and SIGTERM stop.
     let stop = StopSignals::install_reporting_hangup()?;
 
-    let (probe, events) = TcpStateProbe::attach(
-        &Default::default(),
-        config.ring_bytes,
-        EventKinds::default(),
-    )?;
-    let mut pump = Pump::new(stop, events)?;
+    // Transitions are always followed: the table is made of them.
+    let kinds = EventKinds::of(&[EventKind::State]).with(config.events);
+    let (probe, events) = TcpStateProbe::attach(&Default::default(), config.ring_bytes, kinds)?;
+    let mut pump = Pump::<LiveEvent>::new(stop, events)?;
     let socket = ControlSocket::bind(&config.socket).await?;
     let metrics = match config.metrics {
         Some(addr) => Some(MetricsEndpoint::bind(addr).await?),
@@ -80,9 +84,10 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
         let (live, _no_events) = LiveInterfaces::start(options)?;
         interfaces = Some(live);
     }
+    daemon.follow_events(kinds, probe.reasons.clone());
     let mut buffered = Vec::new();
     pump.drain_into(&mut buffered);
-    daemon.replay(&buffered);
+    daemon.replay_events(&buffered);
     drop(buffered);
     // Loading the probe parsed the kernel's BTF (megabytes, freed since): give that memory back,
     // so the daemon's resident size is what it keeps.
@@ -149,13 +154,13 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
 
 /// SIGHUP: the table is rebuilt from a fresh snapshot as at start-up, so the events the ring
 /// holds across the read are replayed against it.
-fn resync_on_hangup(pump: &mut Pump<TcpTransition>, daemon: &mut Daemon) -> anyhow::Result<()> {
+fn resync_on_hangup(pump: &mut Pump<LiveEvent>, daemon: &mut Daemon) -> anyhow::Result<()> {
     log::info!("SIGHUP: re-reading the kernel's socket tables");
     pump.drain_all(daemon)?;
     daemon.resync_now()?;
     let mut buffered = Vec::new();
     pump.drain_into(&mut buffered);
-    daemon.replay(&buffered);
+    daemon.replay_events(&buffered);
     log::info!(
         "SIGHUP: the table was re-read: {} sockets",
         daemon.sockets_tracked()

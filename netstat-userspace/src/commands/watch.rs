@@ -11,7 +11,6 @@ use crate::{
     },
     model::{
         health::{EventKind, EventKinds},
-        hooks::TcpHook,
         losses::Losses,
         netns::NetnsSpec,
     },
@@ -132,13 +131,6 @@ pub(crate) async fn run(mut config: WatchConfig) -> anyhow::Result<()> {
     let kinds = config.events.unwrap_or_default();
     let stop = StopSignals::install()?;
     let (probe, events) = TcpStateProbe::attach(&config.filter.kernel(), config.ring_bytes, kinds)?;
-    if kinds.any_health() && probe.hook != TcpHook::BtfTracepoint {
-        // Health records are keyed by cookie, the classic tracepoint's transitions by address:
-        // owners could not be matched.
-        anyhow::bail!(
-            "--events {kinds} needs the BTF tracepoint for transitions, but the probe is on the classic one"
-        );
-    }
     let pump = Pump::new(stop, events)?;
 
     let clock = Clock::now();

@@ -17,11 +17,15 @@ use crate::{
         table::LiveTable,
         transitions::made_by_owner,
     },
-    events::{Comm, Task, TcpTransition},
+    events::{
+        Comm, Task, TcpTransition,
+        health::{HealthEvent, LiveEvent},
+    },
     model::{
         TcpState,
         containers::Container,
         hashing::{FastMap, FastSet},
+        health::{EventKind, EventKinds, HealthReasons},
         hooks::TcpHook,
         losses::Losses,
         netns::Namespace,
@@ -55,6 +59,12 @@ pub(crate) struct Counters {
     pub(crate) events_lost_recursion: u64,
     pub(crate) malformed_records: u64,
     pub(crate) resyncs: u64,
+    /// Retransmit, reset and drop records read (`serve --events`), counted in
+    /// `events_received` too.
+    pub(crate) health_events: u64,
+    /// Of those, about a socket the table holds (the rest are request or time-wait sockets, UDP
+    /// sockets, or segments without a socket: counted in the metrics alone).
+    pub(crate) health_events_on_tracked_sockets: u64,
 }
 
 pub(crate) struct Daemon {
@@ -82,6 +92,8 @@ pub(crate) struct Daemon {
     metrics: Option<Metrics>,
     /// The hook the TCP probe runs on: how snapshots key their rows, and what `status` names.
     tcp_hook: TcpHook,
+    /// What the probe reports (`serve --events`): which per-socket counts rows carry.
+    kinds: EventKinds,
 }
 
 /// The table's owner type from a /proc/*/fd owner: the program part of netstat's label.
@@ -129,6 +141,16 @@ impl Daemon {
             counters: Counters::default(),
             trimmed_at_len: 0,
             metrics: None,
+            kinds: EventKinds::default(),
+        }
+    }
+
+    /// The probe reports these kinds (after [`Daemon::enable_metrics`], so that the metrics
+    /// export their totals): rows carry their per-socket counts.
+    pub(crate) fn follow_events(&mut self, kinds: EventKinds, reasons: HealthReasons) {
+        self.kinds = kinds;
+        if let Some(metrics) = &mut self.metrics {
+            metrics.follow_health(kinds, reasons);
         }
     }
 
@@ -164,6 +186,42 @@ impl Daemon {
                 .copied()
                 .collect();
             self.tables.replay(&its_own);
+        }
+    }
+
+    /// The events buffered around the snapshot, of every kind: transitions first, as
+    /// [`Daemon::replay`] does, then health events against the table they left (a socket closed
+    /// meanwhile is counted in the metrics alone).
+    pub(crate) fn replay_events(&mut self, buffered: &[LiveEvent]) {
+        let transitions: Vec<TcpTransition> = buffered
+            .iter()
+            .filter_map(|event| match event {
+                LiveEvent::State(transition) => Some(*transition),
+                LiveEvent::Health(_) => None,
+            })
+            .collect();
+        self.replay(&transitions);
+        for event in buffered {
+            if let LiveEvent::Health(health) = event {
+                self.apply_health(health);
+            }
+        }
+    }
+
+    /// A retransmit, reset or drop: counted for its socket and its namespace.
+    pub(crate) fn apply_health(&mut self, event: &HealthEvent) {
+        self.counters.events_received += 1;
+        self.counters.health_events += 1;
+        let netns = self.tables.namespace_named(event.netns);
+        if netns != self.tables.own() {
+            self.counters.other_namespaces += 1;
+        }
+        self.active.insert(netns);
+        if self.tables.apply_health(event) {
+            self.counters.health_events_on_tracked_sockets += 1;
+        }
+        if let Some(metrics) = &mut self.metrics {
+            metrics.count_health(netns, event);
         }
     }
 
@@ -371,7 +429,19 @@ impl Daemon {
             state: &'static str,
             pid: Option<u32>,
             netns: u64,
+            /// Each followed kind's per-socket counts (absent when the probe does not report it).
+            #[serde(skip_serializing_if = "Option::is_none")]
+            retransmits: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            tail_loss_probes: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            resets_sent: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            resets_received: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            drops: Option<u32>,
         }
+        let followed = |kind: EventKind, count: u32| self.kinds.contains(kind).then_some(count);
         let mut out = Vec::new();
         let tables = self
             .tables
@@ -380,6 +450,7 @@ impl Daemon {
         for (netns, table) in tables {
             for row in table.rows() {
                 let endpoints = row.endpoints();
+                let health = row.health();
                 let row = Row {
                     family: endpoints.family().name(),
                     local: endpoints.local().to_string(),
@@ -387,6 +458,11 @@ impl Daemon {
                     state: row.state().name(),
                     pid: row.owner().map(|o| o.tgid),
                     netns,
+                    retransmits: followed(EventKind::Retransmit, health.retransmits),
+                    tail_loss_probes: followed(EventKind::Retransmit, health.tail_loss_probes),
+                    resets_sent: followed(EventKind::Reset, health.resets_sent),
+                    resets_received: followed(EventKind::Reset, health.resets_received),
+                    drops: followed(EventKind::Drop, health.drops),
                 };
                 serde_json::to_writer(&mut out, &row).expect("rows serialize");
                 out.push(b'\n');
@@ -404,6 +480,8 @@ impl Daemon {
             sockets_tracked: usize,
             time_wait_tracked: usize,
             namespaces_tracked: usize,
+            /// The kinds of event followed (`serve --events`), as `--events` names them.
+            events: String,
             #[serde(flatten)]
             counters: &'a Counters,
             rss_bytes: u64,
@@ -435,6 +513,7 @@ impl Daemon {
             sockets_tracked: self.tables.len(),
             time_wait_tracked: self.tables.time_wait_count(),
             namespaces_tracked: self.tables.namespace_count(),
+            events: self.kinds.to_string(),
             counters: &self.counters,
             rss_bytes: resident_bytes(),
             table_bytes_estimate: self.tables.estimated_heap_bytes(),
@@ -519,15 +598,18 @@ impl Daemon {
 }
 
 /// The daemon keeps its table from the event pump.
-impl EventSink<TcpTransition> for Daemon {
-    fn on_event(&mut self, transition: &TcpTransition) -> anyhow::Result<()> {
-        self.apply(transition);
+impl EventSink<LiveEvent> for Daemon {
+    fn on_event(&mut self, event: &LiveEvent) -> anyhow::Result<()> {
+        match event {
+            LiveEvent::State(transition) => self.apply(transition),
+            LiveEvent::Health(health) => self.apply_health(health),
+        }
         Ok(())
     }
 
     fn on_losses(&mut self, lost: &Losses) -> anyhow::Result<()> {
         log::warn!(
-            "{} transition records lost; resynchronising from /proc",
+            "{} event records lost; resynchronising from the kernel's tables",
             lost.total()
         );
         self.resync(lost)
@@ -591,7 +673,10 @@ mod tests {
     use std::net::IpAddr;
 
     use super::*;
-    use crate::model::{TcpState, TcpState::*, sockets::Family};
+    use crate::{
+        events::health::HealthDetail,
+        model::{TcpState, TcpState::*, sockets::Family},
+    };
 
     const NETNS: u32 = 4026531840;
 
@@ -628,6 +713,119 @@ mod tests {
         text.lines()
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
             .unwrap_or_else(|| panic!("no {series} in {text}"))
+    }
+
+    /// A health event of socket `skaddr` (0: none), as the probe reports it.
+    fn health(ts_ns: u64, skaddr: u64, detail: HealthDetail) -> LiveEvent {
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        LiveEvent::Health(HealthEvent {
+            ts_ns,
+            cookie: None,
+            skaddr,
+            family: Family::Inet,
+            local: loopback,
+            local_port: 40000,
+            remote: loopback,
+            remote_port: 8080,
+            task: Task {
+                tgid: 42,
+                comm: Comm::new([0; 16]),
+            },
+            netns: NETNS,
+            state: None,
+            protocol: 6,
+            detail,
+        })
+    }
+
+    #[test]
+    fn health_events_count_on_their_socket_and_namespace_until_it_closes() {
+        let mut tables = NamespaceTables::new(NETNS.into());
+        tables.load(NETNS.into(), Vec::new(), 0);
+        let mut daemon = Daemon::new(TcpHook::BtfTracepoint, tables, SocketOwners::default());
+        daemon.discover = Vec::new;
+        daemon.enable_metrics();
+        daemon.follow_events(EventKinds::parse("all").unwrap(), HealthReasons::default());
+        const MS: u64 = 1_000_000;
+        let client = 0x20;
+        let retransmit = |segments| HealthDetail::Retransmit {
+            segments,
+            tail_loss_probe: false,
+            synack: false,
+            error: 0,
+        };
+        // Buffered at start-up: the retransmit precedes, in the ring, the transition that made
+        // the socket known to the table's replay; it is counted all the same.
+        daemon.replay_events(&[
+            LiveEvent::State(event(MS, client, (40000, 8080), Close, SynSent)),
+            health(2 * MS, client, retransmit(1)),
+            LiveEvent::State(event(2 * MS, client, (40000, 8080), SynSent, Established)),
+        ]);
+        for live in [
+            health(3 * MS, client, retransmit(2)),
+            health(3 * MS, client, HealthDetail::Drop { reason: 5 }),
+            // A reset for a segment no socket took: the namespace's, nobody's row.
+            health(
+                4 * MS,
+                0,
+                HealthDetail::Reset {
+                    sent: true,
+                    no_socket: true,
+                    reason: 0,
+                },
+            ),
+        ] {
+            daemon.on_event(&live).unwrap();
+        }
+        let rows = String::from_utf8(daemon.table_json_lines(None)).unwrap();
+        let row: serde_json::Value = serde_json::from_str(rows.lines().next().unwrap()).unwrap();
+        assert_eq!(row["retransmits"], 3, "{row}");
+        assert_eq!(row["drops"], 1, "{row}");
+        assert_eq!(row["resets_sent"], 0, "{row}");
+        let text = daemon.metrics_exposition().unwrap();
+        let series = |name: &str, extra: &str| {
+            value(
+                &text,
+                &format!("enetstat_{name}_total{{netns=\"{NETNS}\"{extra}}}"),
+            )
+            .to_string()
+        };
+        assert_eq!(series("retransmitted_segments", ""), "3");
+        assert_eq!(series("tcp_resets", ",direction=\"sent\""), "1");
+        assert_eq!(series("tcp_resets", ",direction=\"received\""), "0");
+        assert_eq!(series("socket_drops", ",reason=\"reason 5\""), "1");
+        let status: serde_json::Value = serde_json::from_slice(&daemon.status_json()).unwrap();
+        assert_eq!(status["health_events"], 4);
+        assert_eq!(status["health_events_on_tracked_sockets"], 3);
+
+        // Closed, the socket leaves the table with its counts; a new socket under the same key
+        // starts from nothing.
+        daemon.apply(&event(5 * MS, client, (40000, 8080), Established, Close));
+        daemon.apply(&event(6 * MS, client, (40001, 8080), Close, SynSent));
+        let rows = String::from_utf8(daemon.table_json_lines(None)).unwrap();
+        let row: serde_json::Value = serde_json::from_str(rows.lines().next().unwrap()).unwrap();
+        assert_eq!(row["retransmits"], 0, "{row}");
+        assert_eq!(row["drops"], 0, "{row}");
+        assert_eq!(series("retransmitted_segments", ""), "3", "totals stay");
+    }
+
+    #[test]
+    fn without_events_rows_carry_no_health_counts() {
+        let mut tables = NamespaceTables::new(NETNS.into());
+        tables.load(NETNS.into(), Vec::new(), 0);
+        let mut daemon = Daemon::new(TcpHook::BtfTracepoint, tables, SocketOwners::default());
+        daemon.apply(&event(1, 0x20, (40000, 8080), Close, SynSent));
+        let rows = String::from_utf8(daemon.table_json_lines(None)).unwrap();
+        let row: serde_json::Value = serde_json::from_str(rows.lines().next().unwrap()).unwrap();
+        let fields = row.as_object().unwrap();
+        assert!(!fields.contains_key("retransmits") && !fields.contains_key("drops"));
+        daemon.enable_metrics();
+        assert!(
+            !daemon
+                .metrics_exposition()
+                .unwrap()
+                .contains("retransmitted_segments")
+        );
     }
 
     #[test]

@@ -64,6 +64,11 @@ impl EventKinds {
         EventKinds(kinds.iter().fold(0, |bits, &kind| bits | 1 << kind as u8))
     }
 
+    /// Both sets' kinds.
+    pub(crate) fn with(self, other: EventKinds) -> Self {
+        EventKinds(self.0 | other.0)
+    }
+
     pub(crate) fn contains(self, kind: EventKind) -> bool {
         self.0 & (1 << kind as u8) != 0
     }

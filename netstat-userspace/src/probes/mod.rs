@@ -151,6 +151,13 @@ impl TcpStateProbe {
             TcpHook::Tracepoint => TCP_STATE_PROGRAM,
         }];
         if kinds.any_health() {
+            if hook != TcpHook::BtfTracepoint {
+                // Health records are keyed by cookie, the classic tracepoint's transitions by
+                // address: neither owners nor sockets could be matched.
+                bail!(
+                    "--events {kinds} needs the BTF tracepoint for transitions, but the probe is on the classic one"
+                );
+            }
             let btf = match &aya_btf {
                 Some(Ok(btf)) => btf,
                 Some(Err(why)) => bail!("the health events need the kernel's BTF: {why}"),

@@ -26,9 +26,16 @@ use prometheus_client::{
 };
 
 use super::escape::escape_bytes;
-use crate::model::{
-    TcpState, containers::Container, hashing::FastMap, losses::LossCause,
-    sockets::Family as AddressFamily,
+use crate::{
+    events::health::{HealthDetail, HealthEvent},
+    model::{
+        TcpState,
+        containers::Container,
+        hashing::FastMap,
+        health::{EventKind, EventKinds, HealthReasons},
+        losses::LossCause,
+        sockets::Family as AddressFamily,
+    },
 };
 
 /// Every metric's name starts with this and an underscore.
@@ -160,6 +167,12 @@ pub(crate) struct Metrics {
     close_rtts: Histogram,
     /// Segments retransmitted by connections, counted as each closes, by namespace inode.
     closed_retransmits: FastMap<u64, u64>,
+    /// The health events followed (`serve --events`): which live totals are exported.
+    health_kinds: EventKinds,
+    /// Retransmits, resets and drops as they happen, by namespace inode.
+    health: FastMap<u64, HealthTotals>,
+    /// The kernel's names for drop reasons, for the `reason` label.
+    reasons: HealthReasons,
     /// The latest published interface counters, by name.
     interfaces: BTreeMap<Vec<u8>, InterfaceTotals>,
     /// `serve --metrics-container-label`: the most containers given series of their own.
@@ -178,10 +191,26 @@ impl Default for Metrics {
                 RTT_BUCKETS.2,
             )),
             closed_retransmits: FastMap::default(),
+            health_kinds: EventKinds::NONE,
+            health: FastMap::default(),
+            reasons: HealthReasons::default(),
             interfaces: BTreeMap::new(),
             container_cap: None,
         }
     }
+}
+
+/// One namespace's retransmits, resets and drops, counted as each happens.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct HealthTotals {
+    /// Segments retransmitted: the sum of what the kernel added to `Tcp: RetransSegs`.
+    retransmitted_segments: u64,
+    tail_loss_probes: u64,
+    synack_retransmits: u64,
+    resets_sent: u64,
+    resets_received: u64,
+    /// Drops by `enum skb_drop_reason`.
+    drops: BTreeMap<u32, u64>,
 }
 
 /// One namespace's sockets by family and state.
@@ -303,10 +332,126 @@ impl Metrics {
         counts[old.index()][new.index()] += 1;
     }
 
+    /// Exports live totals of these health kinds (all at 0 until their first event), with drop
+    /// reasons named as the kernel names them.
+    pub(crate) fn follow_health(&mut self, kinds: EventKinds, reasons: HealthReasons) {
+        self.health_kinds = kinds;
+        self.reasons = reasons;
+    }
+
+    /// Counts one retransmit, reset or drop in namespace `netns`.
+    pub(crate) fn count_health(&mut self, netns: u64, event: &HealthEvent) {
+        let totals = self.health.entry(netns).or_default();
+        match event.detail {
+            HealthDetail::Retransmit {
+                segments,
+                tail_loss_probe,
+                synack,
+                ..
+            } => {
+                totals.retransmitted_segments += u64::from(segments);
+                totals.tail_loss_probes += u64::from(tail_loss_probe);
+                totals.synack_retransmits += u64::from(synack);
+            }
+            HealthDetail::Reset { sent: true, .. } => totals.resets_sent += 1,
+            HealthDetail::Reset { sent: false, .. } => totals.resets_received += 1,
+            HealthDetail::Drop { reason } => *totals.drops.entry(reason).or_default() += 1,
+        }
+    }
+
     /// Stops exporting a namespace that is gone, as an interface that is gone.
     pub(crate) fn forget_namespace(&mut self, netns: u64) {
         self.transitions.remove(&netns);
         self.closed_retransmits.remove(&netns);
+        self.health.remove(&netns);
+    }
+
+    /// The live health families, of the kinds followed: every namespace with sockets gets its
+    /// series (at 0 before its first event), so that `rate()` sees the first one.
+    fn register_health(
+        &self,
+        registry: &mut Registry,
+        namespaces: &[String],
+        label: &dyn Fn(u64) -> String,
+    ) {
+        type Labels = Vec<(&'static str, String)>;
+        let by_netns = |netns: &str| vec![("netns", netns.to_string())];
+        let mut totals: BTreeMap<String, HealthTotals> = namespaces
+            .iter()
+            .map(|netns| (netns.clone(), HealthTotals::default()))
+            .collect();
+        for (&netns, counted) in &self.health {
+            totals.insert(label(netns), counted.clone());
+        }
+        let kinds = self.health_kinds;
+        if kinds.contains(EventKind::Retransmit) {
+            let segments = Family::<Labels, Counter>::default();
+            let probes = Family::<Labels, Counter>::default();
+            let synacks = Family::<Labels, Counter>::default();
+            for (netns, t) in &totals {
+                segments
+                    .get_or_create(&by_netns(netns))
+                    .inc_by(t.retransmitted_segments);
+                probes
+                    .get_or_create(&by_netns(netns))
+                    .inc_by(t.tail_loss_probes);
+                synacks
+                    .get_or_create(&by_netns(netns))
+                    .inc_by(t.synack_retransmits);
+            }
+            registry.register(
+                "retransmitted_segments",
+                "TCP segments retransmitted, as the kernel adds them to Tcp: RetransSegs, counted \
+                 as each retransmit happens, by network namespace",
+                segments,
+            );
+            registry.register(
+                "tail_loss_probes",
+                "TCP retransmits sent as tail-loss probes (counted in retransmitted_segments too), \
+                 by network namespace",
+                probes,
+            );
+            registry.register(
+                "synack_retransmits",
+                "SYN-ACKs retransmitted to clients that had not completed their handshake \
+                 (counted in retransmitted_segments too), by network namespace",
+                synacks,
+            );
+        }
+        if kinds.contains(EventKind::Reset) {
+            let resets = Family::<Labels, Counter>::default();
+            for (netns, t) in &totals {
+                for (direction, count) in [("sent", t.resets_sent), ("received", t.resets_received)]
+                {
+                    let mut labels = by_netns(netns);
+                    labels.push(("direction", direction.to_string()));
+                    resets.get_or_create(&labels).inc_by(count);
+                }
+            }
+            registry.register(
+                "tcp_resets",
+                "TCP resets sent by this host and received by its sockets, by direction and \
+                 network namespace",
+                resets,
+            );
+        }
+        if kinds.contains(EventKind::Drop) {
+            let drops = Family::<Labels, Counter>::default();
+            for (netns, t) in &totals {
+                for (&reason, &count) in &t.drops {
+                    let mut labels = by_netns(netns);
+                    labels.push(("reason", self.reasons.drops.name(reason)));
+                    drops.get_or_create(&labels).inc_by(count);
+                }
+            }
+            registry.register(
+                "socket_drops",
+                "Packets of a socket that the kernel dropped (skb:kfree_skb with a socket), by \
+                 the kernel's drop reason and network namespace; packets freed while purging a \
+                 closing socket's queues are not drops and are not counted",
+                drops,
+            );
+        }
     }
 
     /// A connection closed after its handshake: the segments it retransmitted over its life, and
@@ -366,23 +511,23 @@ impl Metrics {
     /// The whole exposition, `# EOF` included.
     pub(crate) fn encode(&self, readings: Readings) -> Result<String, fmt::Error> {
         let mut registry = Registry::with_prefix(PREFIX);
-        let transitions = self.transition_counters(&|netns| {
+        let label = |netns: u64| {
             readings
                 .namespace_labels
                 .get(&netns)
                 .cloned()
                 .unwrap_or_else(|| netns.to_string())
-        });
+        };
+        let transitions = self.transition_counters(&label);
         let retransmits = Family::<[(&'static str, String); 1], Counter>::default();
         for (&netns, &segments) in &self.closed_retransmits {
-            let label = readings
-                .namespace_labels
-                .get(&netns)
-                .cloned()
-                .unwrap_or_else(|| netns.to_string());
             retransmits
-                .get_or_create(&[("netns", label)])
+                .get_or_create(&[("netns", label(netns))])
                 .inc_by(segments);
+        }
+        if self.health_kinds.any_health() {
+            let namespaces: Vec<String> = readings.sockets.iter().map(|(n, _)| n.clone()).collect();
+            self.register_health(&mut registry, &namespaces, &label);
         }
         registry.register_collector(Box::new(readings));
         registry.register(

@@ -696,6 +696,7 @@ fn check(seed: u64, steps: usize) -> usize {
         if let TableRow::Socket {
             key: skaddr,
             socket,
+            ..
         } = row
             && let Some(inode) = socket.inode
         {

@@ -201,6 +201,8 @@ impl LiveTable {
                 socket.entered_ns = known.entered_ns;
             }
         }
+        fresh.health = std::mem::take(&mut self.health);
+        fresh.prune_health();
         *self = fresh;
     }
 
@@ -251,6 +253,7 @@ impl LiveTable {
             }
             latest.insert(key, transition);
         }
+        self.prune_health();
     }
 
     /// How many of an address's buffered transitions (in order) the snapshot reflects. Drops the
